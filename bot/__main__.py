@@ -1,0 +1,69 @@
+"""`python -m bot`: run the bot, chat offline, ask from the shell, check content, benchmark.
+
+    python -m bot                  Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat
+    python -m bot run              the same
+    python -m bot chat             the offline console chat
+    python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
+    python -m bot content check    validate the content base; exit 1 on any problem
+    python -m bot bench match      matcher latency and start-up time
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.settings import SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Tangqiao resident-services bot")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat")
+    sub.add_parser("chat", help="offline console chat")
+    ask = sub.add_parser("ask", help="answer questions given as arguments or one per line on stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
+    ask.add_argument("questions", nargs="*")
+    content = sub.add_parser("content", help="content base tools")
+    content.add_argument("action", choices=["check"])
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument("what", choices=["match"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "content":
+        from content.check import main as check
+
+        return check()
+    if args.command == "bench":
+        from bot.bench import bench_match
+
+        return bench_match()
+    if args.command == "ask":
+        from bot.ask import main as ask
+
+        return ask(args.questions, as_json=args.json, lang=args.lang)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
+        from bot.channels.console import run_console
+
+        asyncio.run(run_console(settings))
+        return 0
+    from bot.channels.telegram import run_polling
+
+    run_polling(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

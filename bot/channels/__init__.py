@@ -1,0 +1,1 @@
+"""Channel adapters: a platform update in, an Inbound to the router, Outbound replies back."""

@@ -1,0 +1,113 @@
+"""Helpers every channel adapter shares.
+
+`split_text` cuts a reply that is too long for one platform message into several, preferring
+line breaks. For Telegram HTML it counts what Telegram counts (the text after entity parsing:
+a tag is 0 characters, `&amp;` is 1), never cuts inside a tag or an entity, and closes the
+tags still open at a cut and reopens them in the next chunk, so every chunk parses on its own.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+TELEGRAM_TEXT_LIMIT = 4096
+
+# One unit of HTML: a tag, an entity, or a single character.
+_HTML_UNIT = re.compile(r"<[^<>]*>|&#?[0-9A-Za-z]+;|.", re.DOTALL)
+_TAG_NAME = re.compile(r"</?\s*([A-Za-z][\w-]*)")
+_ANY_TAG = re.compile(r"<[^<>]*>")
+
+
+def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT, *, html_markup: bool = True) -> list[str]:
+    """Split `text` into chunks of at most `limit` characters, at line breaks where possible.
+
+    A single line longer than `limit` is cut hard. Chunks without visible text are dropped,
+    and line breaks at the edges of a chunk are removed. With `html_markup=False` the text is
+    treated as plain text (every character counts, `<` is just a character).
+    """
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    units = _HTML_UNIT.findall(text) if html_markup else list(text)
+    chunks = _Splitter(limit, html_markup).run(units)
+    return [chunk for chunk in (c.strip("\n") for c in chunks) if _visible(chunk, html_markup).strip()]
+
+
+def _visible(text: str, html_markup: bool) -> str:
+    return html.unescape(_ANY_TAG.sub("", text)) if html_markup else text
+
+
+class _Splitter:
+    """Greedy packing of units into chunks; remembers the last line break as the preferred cut."""
+
+    def __init__(self, limit: int, html_markup: bool) -> None:
+        self.limit = limit
+        self.html_markup = html_markup
+        self.chunks: list[str] = []
+        self.current: list[str] = []  # units of the chunk being filled
+        self.length = 0  # visible length of `current`
+        self.open_tags: list[tuple[str, str]] = []  # (name, opening tag as written)
+        # the last line break in `current`: (its index, visible length before it, tags open there)
+        self.last_break: tuple[int, int, list[tuple[str, str]]] | None = None
+
+    def run(self, units: list[str]) -> list[str]:
+        for unit in units:
+            self.add(unit)
+        if self.current:
+            self.chunks.append("".join(self.current) + _closing(self.open_tags))
+        return self.chunks
+
+    def add(self, unit: str) -> None:
+        size = self.visible_size(unit)
+        if unit == "\n" and self.length + size > self.limit:
+            self.cut_here()  # the line break itself is the cut
+            return
+        while self.length + size > self.limit and self.length > 0:
+            if self.last_break is not None:
+                self.cut_at_last_break()
+            else:
+                self.cut_here()
+        if unit == "\n":
+            self.last_break = (len(self.current), self.length, list(self.open_tags))
+        self.current.append(unit)
+        self.length += size
+        self.track_tag(unit)
+
+    def visible_size(self, unit: str) -> int:
+        if self.html_markup and unit.startswith("<") and len(unit) > 1:
+            return 0
+        return 1
+
+    def track_tag(self, unit: str) -> None:
+        if not (self.html_markup and unit.startswith("<") and len(unit) > 1):
+            return
+        match = _TAG_NAME.match(unit)
+        if match is None:
+            return
+        name = match.group(1).lower()
+        if unit.startswith("</"):
+            for i in range(len(self.open_tags) - 1, -1, -1):
+                if self.open_tags[i][0] == name:
+                    del self.open_tags[i]
+                    break
+        elif not unit.endswith("/>"):
+            self.open_tags.append((name, unit))
+
+    def cut_at_last_break(self) -> None:
+        """End the chunk at the last line break (dropping it); what followed starts the next chunk."""
+        index, length, open_tags = self.last_break  # type: ignore[misc]
+        head, tail = self.current[:index], self.current[index + 1 :]
+        self.chunks.append("".join(head) + _closing(open_tags))
+        self.current = [tag for _, tag in open_tags] + tail
+        self.length -= length + 1
+        self.last_break = None
+
+    def cut_here(self) -> None:
+        """End the chunk right here (a line longer than the limit)."""
+        self.chunks.append("".join(self.current) + _closing(self.open_tags))
+        self.current = [tag for _, tag in self.open_tags]
+        self.length = 0
+        self.last_break = None
+
+
+def _closing(open_tags: list[tuple[str, str]]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(open_tags))

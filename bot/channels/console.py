@@ -1,0 +1,61 @@
+"""The offline console chat: the same handlers, buttons shown as numbered choices.
+
+Used by `python -m bot chat` (and `make run` without a Telegram token). Type a question, a
+/command, or the number of a choice; an empty line or Ctrl-D ends the chat.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot.settings import Settings
+from handlers.router import handle
+from handlers.services import Services
+from handlers.types import Button, Inbound, Reply, plain_text
+
+USER_ID = "console"
+
+
+def render(reply: Reply) -> tuple[str, list[Button]]:
+    """Plain text of the reply, with its buttons listed as numbered choices."""
+    lines, choices = [], []
+    for message in reply.messages:
+        lines.append(plain_text(message.text))
+        for row in message.buttons:
+            for button in row:
+                choices.append(button)
+                lines.append(f"  [{len(choices)}] {button.label}")
+    return "\n".join(lines), choices
+
+
+async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
+    choices: list[Button] = []
+
+    async def say(inbound: Inbound) -> None:
+        nonlocal choices
+        text, choices = render(await handle(inbound, services))
+        print(text + "\n", file=stdout, flush=True)
+
+    await say(Inbound("console", USER_ID, USER_ID, text="/start"))
+    loop = asyncio.get_running_loop()
+    while True:
+        print("> ", end="", file=stdout, flush=True)
+        line = await loop.run_in_executor(None, stdin.readline)
+        if not line:
+            break
+        line = line.strip()
+        if line.isdigit() and 1 <= int(line) <= len(choices):
+            await say(Inbound("console", USER_ID, USER_ID, callback=choices[int(line) - 1].data))
+        elif line:
+            await say(Inbound("console", USER_ID, USER_ID, text=line))
+
+
+async def run_console(settings: Settings) -> None:
+    from bot.services import build_services, close_services
+
+    services = await build_services(settings)
+    print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_url}). Ctrl-D to quit.\n")
+    try:
+        await chat(services)
+    finally:
+        await close_services(services)

@@ -1,0 +1,1 @@
+"""SQLModel tables and the few functions that read and write them."""

@@ -1,0 +1,53 @@
+"""The reads and writes the Q&A handlers need, each in its own short transaction."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.engine import open_database
+from db.models import Feedback, Opinion, Resident
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]):
+        self.engine = engine
+        self._sessions = sessions
+
+    @classmethod
+    async def open(cls, url: str) -> "Store":
+        return cls(*await open_database(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def resident(self, channel: str, user_id: str) -> Resident:
+        """The resident row for this channel user, created on first contact."""
+        async with self._sessions() as session:
+            found = (await session.exec(
+                select(Resident).where(Resident.channel == channel, Resident.user_id == user_id)
+            )).first()
+            if found is None:
+                found = Resident(channel=channel, user_id=user_id)
+                session.add(found)
+                await session.commit()
+            return found
+
+    async def update_resident(self, resident_id: int, **values) -> None:
+        async with self._sessions() as session:
+            row = await session.get(Resident, resident_id)
+            for key, value in values.items():
+                setattr(row, key, value)
+            await session.commit()
+
+    async def add_feedback(self, resident_id: int, entry_id: str, helpful: bool) -> None:
+        async with self._sessions() as session:
+            session.add(Feedback(resident_id=resident_id, entry_id=entry_id, helpful=helpful))
+            await session.commit()
+
+    async def add_opinion(self, resident_id: int, text: str) -> int:
+        async with self._sessions() as session:
+            row = Opinion(resident_id=resident_id, text=text)
+            session.add(row)
+            await session.commit()
+            return row.id

@@ -1,0 +1,1 @@
+"""Channel-neutral handlers: an `Inbound` goes in, a `Reply` comes out."""

@@ -1,0 +1,20 @@
+"""What handlers need, built once by the composition root (bot/services.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from content.loader import ContentBase
+from content.matcher import Matcher
+from db.store import Store
+from handlers.intent import IntentRules
+from handlers.texts import Texts
+
+
+@dataclass
+class Services:
+    content: ContentBase
+    matcher: Matcher
+    intents: IntentRules
+    texts: Texts
+    store: Store | None  # None for `python -m bot ask`, which records nothing
+    default_language: str = "zh"

@@ -1,0 +1,36 @@
+"""Reply wording: Jinja2 templates and button labels in content/templates/.
+
+Templates autoescape, so a resident's words can go into them safely; they produce the small
+HTML subset Telegram accepts (<b>, <i>, <blockquote>).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from content.loader import CITATION, CONTENT_DIR
+
+TEMPLATES_DIR = CONTENT_DIR / "templates"
+
+
+class Texts:
+    def __init__(self, directory: Path = TEMPLATES_DIR):
+        self.env = Environment(
+            loader=FileSystemLoader(directory),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,  # a typo in a template fails the content check, not a resident
+            keep_trailing_newline=False,
+        )
+        self.labels: dict[str, dict[str, str]] = yaml.safe_load((directory / "labels.yaml").read_text("utf-8"))
+
+    def render(self, name: str, lang: str, **values) -> str:
+        text = self.env.get_template(f"{name}.j2").render(lang=lang, citation=CITATION[lang], **values)
+        return text.strip()
+
+    def label(self, name: str, lang: str) -> str:
+        return self.labels[name][lang]
+
+    def names(self) -> list[str]:
+        return sorted(t[:-3] for t in self.env.list_templates(extensions=["j2"]))

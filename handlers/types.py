@@ -1,0 +1,65 @@
+"""The channel-neutral message types every handler speaks.
+
+A channel adapter (Telegram, WeChat, console) turns a platform update into an `Inbound`,
+calls `handlers.router.handle`, and delivers the `Outbound` messages of the `Reply`.
+`Outbound.text` is Telegram-flavoured HTML (only <b>, <i>, <blockquote>; everything a
+resident typed is escaped); `plain_text()` turns it into plain text for the other channels.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info"]
+
+
+@dataclass(frozen=True)
+class Button:
+    """One button: `label` is shown, `data` comes back as `Inbound.callback` (<= 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a resident did: sent text, a /command, or pressed a button."""
+
+    channel: str  # "telegram" | "wechat" | "console"
+    user_id: str
+    chat_id: str
+    text: str = ""
+    callback: str | None = None  # Button.data of the pressed button
+    language: str | None = None  # the platform's language hint, e.g. Telegram's language_code
+    message_id: str | None = None
+    unsupported: str | None = None  # "sticker", "voice", ... when the message carries no text we can use
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to send: HTML text and rows of buttons."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass
+class Reply:
+    """What the router decided, and the messages that carry it."""
+
+    kind: Kind
+    messages: list[Outbound]
+    topic: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    score: float = 0.0
+    language: str = "zh"
+
+
+_TAG = re.compile(r"</?(?:b|i|u|s|code|pre|blockquote)(?: [^>]*)?>")
+
+
+def plain_text(text_html: str) -> str:
+    """Strip our small HTML subset and unescape entities, for channels without markup."""
+    return html.unescape(_TAG.sub("", text_html))

@@ -1,0 +1,807 @@
+"""A small, strict fake of the Telegram Bot API, for tests.
+
+It runs an aiohttp server on 127.0.0.1 (random port) and answers `/bot<token>/<method>` with
+JSON, form-encoded or multipart bodies, as python-telegram-bot sends them. It refuses what
+real Telegram refuses, with Telegram's error format, so a message Telegram would reject fails
+in a test rather than in front of a resident:
+
+- text of 1..4096 characters after entity parsing (leading/trailing whitespace stripped);
+- parse_mode HTML with only Telegram's tags (b, strong, i, em, u, ins, s, strike, del,
+  span class="tg-spoiler", tg-spoiler, a href, code, pre, blockquote, tg-emoji), properly
+  nested and closed, and every `<` and `&` that is not markup escaped. (Telegram's documentation
+  demands the escaping; the real parser shows a stray `&` literally, this fake refuses it);
+- inline keyboards: an array of arrays of buttons, each with non-empty text and exactly one
+  action; callback_data of 1..64 bytes; at most 100 buttons;
+- a chat_id, of a chat the fake knows (a user's private chat becomes known when an update
+  from that user is pushed; add others, e.g. a staff group, with `add_chat`).
+
+Usage::
+
+    async with FakeBotApi() as server:
+        app = ApplicationBuilder().token(server.token).base_url(server.base_url)...
+        server.push_text(42, "/start")
+        [welcome] = await server.wait_for_messages(42, 1)
+
+`server.sent` lists every message accepted by sendMessage; `server.calls` every request.
+`server.fail_next("sendMessage", 429, 2, retry_after=1)` makes the next two sendMessage calls
+fail like Telegram does.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+MAX_BUTTONS = 100
+
+
+class BotApiError(Exception):
+    """An error answer of the Bot API: {"ok": false, "error_code": ..., "description": ...}."""
+
+    def __init__(self, description: str, status: int = 400, parameters: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.parameters = parameters
+
+
+def bad_request(message: str) -> BotApiError:
+    return BotApiError(f"Bad Request: {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# HTML, the way Telegram parses it
+# --------------------------------------------------------------------------------------------
+
+_ALLOWED_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|([A-Za-z][A-Za-z0-9]*));")
+_START_TAG = re.compile(
+    r"<([A-Za-z][A-Za-z0-9-]*)"
+    r"((?:\s+[A-Za-z][A-Za-z0-9_-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*>"
+)
+_ATTRIBUTE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
+_END_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9-]*)\s*>")
+_TAG_NAME = re.compile(r"<([A-Za-z0-9-]*)")
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Parse Telegram HTML into (plain text, entities); raise BotApiError like Telegram does."""
+
+    def fail(reason: str) -> BotApiError:
+        return bad_request(f"can't parse entities: {reason}")
+
+    def byte_offset(index: int) -> int:
+        return len(text[:index].encode("utf-8"))
+
+    plain: list[str] = []
+    offset16 = 0  # UTF-16 length of `plain`
+    stack: list[tuple[str, dict[str, str], int]] = []  # (tag, attributes, entity start)
+    entities: list[dict[str, Any]] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "&":
+            match = _ENTITY.match(text, i)
+            decoded = _decode_entity(match) if match else None
+            if decoded is None:
+                raise fail(
+                    f"Character '&' is reserved and must be escaped as &amp; (byte offset {byte_offset(i)})"
+                    if match is None
+                    else f"Unsupported HTML entity {match.group(0)!r} at byte offset {byte_offset(i)}"
+                )
+            plain.append(decoded)
+            offset16 += _utf16_len(decoded)
+            i = match.end()  # type: ignore[union-attr]
+        elif char == "<" and text.startswith("</", i):
+            match = _END_TAG.match(text, i)
+            if match is None:
+                raise fail(f"Unclosed end tag at byte offset {byte_offset(i)}")
+            name = match.group(1).lower()
+            if not stack:
+                raise fail(f"Unexpected end tag at byte offset {byte_offset(i)}")
+            open_name, attributes, start = stack.pop()
+            if name != open_name:
+                raise fail(
+                    f'Unmatched end tag at byte offset {byte_offset(i)}, expected "</{open_name}>", found "</{name}>"'
+                )
+            entity = _entity(open_name, attributes, start, offset16)
+            if entity is not None:
+                entities.append(entity)
+            i = match.end()
+        elif char == "<":
+            match = _START_TAG.match(text, i)
+            name = (match.group(1) if match else _TAG_NAME.match(text, i).group(1)).lower()  # type: ignore[union-attr]
+            if name not in _ALLOWED_TAGS:
+                raise fail(f'Unsupported start tag "{name}" at byte offset {byte_offset(i)}')
+            if match is None:
+                raise fail(f"Unclosed start tag at byte offset {byte_offset(i)}")
+            attributes = {
+                key.lower(): html.unescape(value.strip("\"'")) if value else ""
+                for key, value in _ATTRIBUTE.findall(match.group(2))
+            }
+            if name == "span" and attributes.get("class") != "tg-spoiler":
+                raise fail(f'Tag "span" must have class "tg-spoiler" at byte offset {byte_offset(i)}')
+            if name == "tg-emoji" and not attributes.get("emoji-id", "").isdigit():
+                raise fail(f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {byte_offset(i)}')
+            stack.append((name, attributes, offset16))
+            i = match.end()
+        else:
+            plain.append(char)
+            offset16 += _utf16_len(char)
+            i += 1
+    if stack:
+        raise fail(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    return "".join(plain), sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _decode_entity(match: re.Match[str]) -> str | None:
+    decimal, hexadecimal, name = match.groups()
+    if name is not None:
+        return _NAMED_ENTITIES.get(name)
+    code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return None
+    return chr(code)
+
+
+def _entity(tag: str, attributes: dict[str, str], start: int, end: int) -> dict[str, Any] | None:
+    if end <= start:
+        return None
+    kind = _ALLOWED_TAGS[tag]
+    entity: dict[str, Any] = {"type": kind, "offset": start, "length": end - start}
+    if kind == "text_link":
+        if not attributes.get("href"):
+            return None
+        entity["url"] = attributes["href"]
+    elif kind == "custom_emoji":
+        entity["custom_emoji_id"] = attributes["emoji-id"]
+    elif kind == "blockquote" and "expandable" in attributes:
+        entity["type"] = "expandable_blockquote"
+    elif kind == "code" and attributes.get("class", "").startswith("language-"):
+        entity["type"] = "pre"
+        entity["language"] = attributes["class"].removeprefix("language-")
+    return entity
+
+
+def _strip_entities(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Telegram strips leading and trailing whitespace; move the entities with the text."""
+    stripped = text.strip()
+    lead = _utf16_len(text[: len(text) - len(text.lstrip())])
+    total = _utf16_len(stripped)
+    kept = []
+    for entity in entities:
+        start = max(entity["offset"] - lead, 0)
+        end = min(entity["offset"] + entity["length"] - lead, total)
+        if end > start:
+            kept.append({**entity, "offset": start, "length": end - start})
+    return stripped, kept
+
+
+def check_message_text(text: Any, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Validate a message text as sendMessage does; return the text users see and its entities."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise bad_request("message text is empty")
+    if not isinstance(text, str):
+        text = json.dumps(text) if not isinstance(text, (int, float)) else str(text)
+    mode = (parse_mode or "").lower() if isinstance(parse_mode, str) else parse_mode
+    if mode in ("", None):
+        plain, entities = text, []
+    elif mode == "html":
+        plain, entities = parse_html(text)
+    elif mode in ("markdown", "markdownv2"):
+        raise bad_request(f"the fake Bot API parses only HTML, not parse_mode {parse_mode!r}")
+    else:
+        raise bad_request(f"unsupported parse_mode {parse_mode!r}")
+    plain, entities = _strip_entities(plain, entities)
+    if not plain:
+        raise bad_request("message text is empty")
+    if len(plain) > MAX_TEXT:
+        raise bad_request("message is too long")
+    return plain, entities
+
+
+# --------------------------------------------------------------------------------------------
+# Keyboards and commands
+# --------------------------------------------------------------------------------------------
+
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
+
+
+def check_reply_markup(markup: Any) -> dict[str, Any] | None:
+    """Validate reply_markup; return it (as a dict) or None when absent."""
+    if markup is None or markup == "":
+        return None
+    if isinstance(markup, str):
+        try:
+            markup = json.loads(markup)
+        except ValueError:
+            raise bad_request("can't parse reply keyboard markup JSON object") from None
+    if not isinstance(markup, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" in markup:
+        _check_inline_keyboard(markup["inline_keyboard"])
+    elif "keyboard" in markup:
+        rows = markup["keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise bad_request('field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays')
+        for row in rows:
+            for button in row:
+                label = button.get("text") if isinstance(button, dict) else button
+                if not isinstance(label, str) or not label.strip():
+                    raise bad_request("can't parse keyboard button: Text must be non-empty")
+    elif not ("remove_keyboard" in markup or "force_reply" in markup):
+        raise bad_request("can't find field \"inline_keyboard\"")
+    return markup
+
+
+def _check_inline_keyboard(rows: Any) -> None:
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays')
+    if sum(len(row) for row in rows) > MAX_BUTTONS:
+        raise bad_request("reply markup is too long")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict):
+                raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
+            label = button.get("text")
+            if not isinstance(label, str):
+                raise bad_request("can't parse inline keyboard button: Field \"text\" must be of type String")
+            if not label.strip():
+                raise bad_request("can't parse inline keyboard button: Text must be non-empty")
+            actions = [key for key in _BUTTON_ACTIONS if key in button]
+            if not actions:
+                raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+            if len(actions) > 1:
+                raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must have exactly one action")
+            if "callback_data" in button:
+                data = button["callback_data"]
+                if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA:
+                    raise bad_request("BUTTON_DATA_INVALID")
+            if "url" in button:
+                url = button["url"]
+                if not isinstance(url, str) or not re.match(r"^(https?|tg)://\S+$", url):
+                    raise bad_request("BUTTON_URL_INVALID")
+
+
+_COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+def check_commands(commands: Any) -> list[dict[str, str]]:
+    if isinstance(commands, str):
+        try:
+            commands = json.loads(commands)
+        except ValueError:
+            raise bad_request("can't parse commands JSON object") from None
+    if not isinstance(commands, list):
+        raise bad_request('field "commands" must be an Array')
+    if len(commands) > 100:
+        raise bad_request("too many commands")
+    for command in commands:
+        if not isinstance(command, dict) or not _COMMAND.match(str(command.get("command", ""))):
+            raise bad_request("BOT_COMMAND_INVALID")
+        description = command.get("description")
+        if not isinstance(description, str) or not 1 <= len(description.strip()) <= 256:
+            raise bad_request("command description must be 1-256 characters")
+    return commands
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SentMessage:
+    """One message the bot sent (or its current state after edits)."""
+
+    chat_id: int | str
+    message_id: int
+    text: str  # as the bot sent it (HTML source when parse_mode is HTML)
+    reply_markup: dict[str, Any] | None
+    parse_mode: str | None
+    plain_text: str  # what the user sees
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def buttons(self) -> list[list[dict[str, Any]]]:
+        """The inline keyboard rows ([] when there is none)."""
+        return (self.reply_markup or {}).get("inline_keyboard", [])
+
+    def callback_data(self) -> list[str]:
+        """Every callback_data of the inline keyboard, row by row."""
+        return [b["callback_data"] for row in self.buttons for b in row if "callback_data" in b]
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int
+
+
+# Parameters that arrive JSON-encoded in form bodies, and parameters that are integers.
+_JSON_PARAMS = {
+    "reply_markup",
+    "commands",
+    "scope",
+    "entities",
+    "caption_entities",
+    "link_preview_options",
+    "reply_parameters",
+    "allowed_updates",
+}
+_INT_PARAMS = {"offset", "limit", "timeout", "message_id", "cache_time", "message_thread_id"}
+_BOOL_PARAMS = {"drop_pending_updates", "show_alert", "disable_notification", "protect_content"}
+
+
+class FakeBotApi:
+    """The fake Bot API server; use as `async with FakeBotApi() as server:`."""
+
+    def __init__(self, token: str = "123456:TEST-token_for-the-fake-api", *, strict_chats: bool = True) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.strict_chats = strict_chats
+        self.sent: list[SentMessage] = []
+        self.edits: list[SentMessage] = []
+        self.calls: list[Call] = []
+        self.answered_callbacks: list[dict[str, Any]] = []
+        self.commands: dict[str, list[dict[str, str]]] = {}
+        self.chats: dict[int | str, dict[str, Any]] = {}
+        self.messages: dict[tuple[int | str, int], dict[str, Any]] = {}  # (chat_id, message_id) -> Message
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int | str, itertools.count[int]] = {}
+        self._callback_ids = itertools.count(1)
+        self._callbacks: dict[str, dict[str, Any]] = {}
+        self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self._read: dict[int | str, int] = {}  # how many messages of a chat wait_for_messages returned
+        self._changed = asyncio.Event()  # set (and replaced) whenever updates or messages arrive
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeBotApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        self._closing = True
+        self._notify()  # wake long polls so the server can stop at once
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        """For ApplicationBuilder.base_url / Bot(base_url=...): PTB appends the token."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def url(self) -> str:
+        """The full method URL prefix, token included: f"{server.url}/sendMessage"."""
+        return f"{self.base_url}{self.token}"
+
+    # -- what tests feed in ----------------------------------------------------------------
+
+    def add_chat(self, chat_id: int, chat_type: str = "supergroup", title: str = "Test group") -> None:
+        """Make a chat known (a user's private chat is added when they send something)."""
+        if chat_type == "private":
+            self.chats[chat_id] = {"id": chat_id, "type": "private", "first_name": f"Resident {chat_id}"}
+        else:
+            self.chats[chat_id] = {"id": chat_id, "type": chat_type, "title": title}
+
+    def user(self, user_id: int, language_code: str | None = "zh-hans") -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"Resident {user_id}"}
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue any update; an update_id is assigned when missing. Returns the update."""
+        update = dict(update)
+        update.setdefault("update_id", next(self._update_ids))
+        self._updates.append(update)
+        self._notify()
+        return update
+
+    def push_message(
+        self,
+        user_id: int,
+        *,
+        chat_id: int | None = None,
+        language_code: str | None = "zh-hans",
+        **content: Any,
+    ) -> dict[str, Any]:
+        """Queue a message from a user (in their private chat unless chat_id names a known group).
+
+        `content` is the rest of the Message object: text=..., sticker={...}, caption=...
+        """
+        chat_id = user_id if chat_id is None else chat_id
+        if chat_id == user_id and chat_id not in self.chats:
+            self.add_chat(user_id, "private")
+        chat = self.chats.get(chat_id) or {"id": chat_id, "type": "supergroup", "title": "Test group"}
+        message = {
+            "message_id": self._next_message_id(chat_id),
+            "from": self.user(user_id, language_code),
+            "chat": chat,
+            "date": int(time.time()),
+            **content,
+        }
+        self.messages[(chat_id, message["message_id"])] = message
+        return self.push_update({"message": message})
+
+    def push_text(self, user_id: int, text: str, language_code: str | None = "zh-hans", **kwargs: Any) -> dict[str, Any]:
+        """Queue a text message (a /command gets its bot_command entity, as Telegram sends it)."""
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command)}]
+        return self.push_message(user_id, language_code=language_code, **content, **kwargs)
+
+    def push_callback(
+        self, user_id: int, data: str, message_id: int, language_code: str | None = "zh-hans", chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """Queue a button press on the bot's message `message_id` in the user's chat."""
+        chat_id = user_id if chat_id is None else chat_id
+        message = self.messages.get((chat_id, message_id))
+        if message is None:
+            raise KeyError(f"no message {message_id} in chat {chat_id} to press a button on")
+        query_id = str(next(self._callback_ids))
+        query = {
+            "id": query_id,
+            "from": self.user(user_id, language_code),
+            "message": message,
+            "chat_instance": f"ci{chat_id}",
+            "data": data,
+        }
+        self._callbacks[query_id] = {"query": query, "answered": False}
+        return self.push_update({"callback_query": query})
+
+    def fail_next(self, method: str, status: int, count: int = 1, retry_after: int | None = None) -> None:
+        """Make the next `count` calls of `method` fail with `status` (429 carries retry_after)."""
+        self._failures.setdefault(method.lower(), []).extend([(status, retry_after)] * count)
+
+    # -- what tests look at ----------------------------------------------------------------
+
+    def messages_to(self, chat_id: int | str) -> list[SentMessage]:
+        return [m for m in self.sent if m.chat_id == chat_id]
+
+    async def wait_for_messages(self, chat_id: int | str, n: int, timeout: float = 5) -> list[SentMessage]:
+        """Wait for the next `n` messages to `chat_id` and return them.
+
+        "Next" means not returned by an earlier call, so a test reads like a conversation:
+        push something, wait for the reply, push the next thing. Extra messages stay for
+        the next call. Raises AssertionError with what did arrive on timeout.
+        """
+        start = self._read.get(chat_id, 0)
+        if not await self._wait_until(lambda: len(self.messages_to(chat_id)) >= start + n, timeout):
+            got = [m.plain_text[:80] for m in self.messages_to(chat_id)[start:]]
+            failed = [(c.method, c.status) for c in self.calls if c.status != 200]
+            raise AssertionError(
+                f"expected {n} message(s) to chat {chat_id} within {timeout}s, got {len(got)}: {got}; "
+                f"failed calls: {failed}"
+            ) from None
+        self._read[chat_id] = start + n
+        return self.messages_to(chat_id)[start : start + n]
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_until(self, predicate: Any, timeout: float) -> bool:
+        """Wait until predicate() is true or `timeout` seconds passed; return predicate()."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return bool(predicate())
+        return True
+
+    def _next_message_id(self, chat_id: int | str) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = {}
+        try:
+            params = await _read_params(request)
+            if request.match_info["token"] != self.token:
+                raise BotApiError("Unauthorized", 401)
+            self._maybe_fail(method)
+            handler = getattr(self, f"_api_{method.lower()}", None)
+            if handler is None:
+                raise BotApiError("Not Found", 404)
+            result = await handler(params)
+        except BotApiError as error:
+            self.calls.append(Call(method, params, error.status))
+            body: dict[str, Any] = {"ok": False, "error_code": error.status, "description": error.description}
+            if error.parameters:
+                body["parameters"] = error.parameters
+            return web.json_response(body, status=error.status)
+        except Exception as error:  # a bug in the fake: say so loudly
+            log.exception("fake Bot API failed on %s", method)
+            self.calls.append(Call(method, params, 500))
+            body = {"ok": False, "error_code": 500, "description": f"Internal Server Error: fake Bot API bug: {error!r}"}
+            return web.json_response(body, status=500)
+        self.calls.append(Call(method, params, 200))
+        return web.json_response({"ok": True, "result": result})
+
+    def _maybe_fail(self, method: str) -> None:
+        queue = self._failures.get(method.lower())
+        if not queue:
+            return
+        status, retry_after = queue.pop(0)
+        if status == 429:
+            retry_after = 1 if retry_after is None else retry_after
+            raise BotApiError(f"Too Many Requests: retry after {retry_after}", 429, {"retry_after": retry_after})
+        descriptions = {
+            400: "Bad Request: injected failure",
+            401: "Unauthorized",
+            403: "Forbidden: bot was blocked by the user",
+            404: "Not Found",
+            409: "Conflict: terminated by other getUpdates request",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+        }
+        raise BotApiError(descriptions.get(status, f"Error {status}"), status)
+
+    def _chat_id(self, params: dict[str, Any], name: str = "chat_id") -> int | str:
+        raw = params.get(name)
+        if raw is None or raw == "":
+            raise bad_request("chat_id is empty")
+        if isinstance(raw, bool):
+            raise bad_request("chat not found")
+        try:
+            chat_id: int | str = int(raw)
+        except (TypeError, ValueError):
+            if not (isinstance(raw, str) and raw.startswith("@")):
+                raise bad_request("chat not found") from None
+            chat_id = raw
+        if self.strict_chats and chat_id not in self.chats:
+            raise bad_request("chat not found")
+        return chat_id
+
+    def _chat(self, chat_id: int | str) -> dict[str, Any]:
+        return self.chats.get(chat_id) or {"id": chat_id, "type": "private", "first_name": "Someone"}
+
+    def _me(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Tangqiao Test Bot",
+            "username": "tangqiao_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    # -- methods ---------------------------------------------------------------------------
+
+    async def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._me()
+
+    async def _api_deletewebhook(self, params: dict[str, Any]) -> bool:
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = params.get("offset") or 0
+        limit = params.get("limit") or 100
+        timeout = params.get("timeout") or 0
+        if not 1 <= limit <= 100:
+            limit = 100
+        if offset > 0:  # confirm everything before offset
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self._updates = self._updates[offset:]
+        if timeout > 0:
+            await self._wait_until(lambda: bool(self._updates) or self._closing, timeout)
+        return self._updates[:limit]
+
+    async def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        plain, entities = check_message_text(params.get("text"), params.get("parse_mode"))
+        markup = check_reply_markup(params.get("reply_markup"))
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "from": self._me(),
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "text": plain,
+        }
+        if entities:
+            message["entities"] = entities
+        if markup and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self.messages[(chat_id, message["message_id"])] = message
+        self.sent.append(
+            SentMessage(chat_id, message["message_id"], params["text"], markup, params.get("parse_mode"), plain, entities)
+        )
+        self._notify()
+        return message
+
+    async def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        state = self._callbacks.get(query_id)
+        if state is None or state["answered"]:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        text = params.get("text")
+        if text is not None and len(str(text)) > 200:
+            raise bad_request("MESSAGE_TOO_LONG")
+        state["answered"] = True
+        self.answered_callbacks.append({"callback_query_id": query_id, **params})
+        return True
+
+    async def _api_setmycommands(self, params: dict[str, Any]) -> bool:
+        commands = check_commands(params.get("commands"))
+        scope = params.get("scope") or {"type": "default"}
+        key = f"{scope.get('type', 'default')}:{params.get('language_code') or ''}"
+        self.commands[key] = commands
+        return True
+
+    async def _api_getmycommands(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        scope = params.get("scope") or {"type": "default"}
+        return self.commands.get(f"{scope.get('type', 'default')}:{params.get('language_code') or ''}", [])
+
+    def _message_to_edit(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("inline_message_id"):
+            raise bad_request("the fake Bot API does not support inline messages")
+        chat_id = self._chat_id(params)
+        message_id = params.get("message_id")
+        if not message_id:
+            raise bad_request("message identifier is not specified")
+        message = self.messages.get((chat_id, message_id))
+        if message is None:
+            raise bad_request("message to edit not found")
+        if message["from"].get("id") != self.bot_id:
+            raise bad_request("message can't be edited")
+        return message
+
+    def _record_edit(self, message: dict[str, Any], source_text: str, parse_mode: str | None) -> None:
+        edited = SentMessage(
+            message["chat"]["id"],
+            message["message_id"],
+            source_text,
+            message.get("reply_markup"),
+            parse_mode,
+            message["text"],
+            message.get("entities", []),
+        )
+        self.edits.append(edited)
+        for i, sent in enumerate(self.sent):
+            if (sent.chat_id, sent.message_id) == (edited.chat_id, edited.message_id):
+                self.sent[i] = edited
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._message_to_edit(params)
+        plain, entities = check_message_text(params.get("text"), params.get("parse_mode"))
+        markup = check_reply_markup(params.get("reply_markup"))
+        if plain == message["text"] and entities == message.get("entities", []) and markup == message.get("reply_markup"):
+            raise bad_request(
+                "message is not modified: specified new message content and reply markup are exactly the same "
+                "as a current content and reply markup of the message"
+            )
+        message.update(text=plain, edit_date=int(time.time()))
+        message.pop("entities", None)
+        message.pop("reply_markup", None)
+        if entities:
+            message["entities"] = entities
+        if markup:
+            message["reply_markup"] = markup
+        self._record_edit(message, params["text"], params.get("parse_mode"))
+        return message
+
+    async def _api_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._message_to_edit(params)
+        markup = check_reply_markup(params.get("reply_markup"))
+        if markup == message.get("reply_markup"):
+            raise bad_request(
+                "message is not modified: specified new message content and reply markup are exactly the same "
+                "as a current content and reply markup of the message"
+            )
+        message.pop("reply_markup", None)
+        if markup:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(time.time())
+        self._record_edit(message, message["text"], None)
+        return message
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Read JSON, form or multipart parameters (and the query string) into typed values."""
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise bad_request("can't parse JSON object") from None
+        if not isinstance(body, dict):
+            raise bad_request("can't parse JSON object")
+        params.update(body)
+        return params
+    if request.can_read_body:
+        form = await request.post()
+        for key, value in form.items():
+            params[key] = value  # a file stays a FileField
+    for key in _JSON_PARAMS & params.keys():
+        if isinstance(params[key], str) and key != "reply_markup":  # reply_markup is checked later
+            try:
+                params[key] = json.loads(params[key])
+            except ValueError:
+                raise bad_request(f"can't parse {key} JSON object") from None
+    for key in _INT_PARAMS & params.keys():
+        if isinstance(params[key], str):
+            try:
+                params[key] = int(params[key])
+            except ValueError:
+                raise bad_request(f"field {key!r} must be a Number") from None
+    for key in _BOOL_PARAMS & params.keys():
+        if isinstance(params[key], str):
+            params[key] = params[key].lower() in ("true", "1")
+    return params
