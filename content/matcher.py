@@ -26,9 +26,12 @@ from content.normalize import en_words, has_han, normalize, pinyin_keys
 
 MAX_CHARS = 400  # a rambling message is matched on its first 400 characters
 MAX_TERM = 8  # longest Chinese keyword looked up, in characters
-ANSWER_AT = 2.2  # keyword-score needed for a confident answer
-CLARIFY_AT = 1.2  # below this nothing fits
-TORN_RATIO = 0.8  # a runner-up this close to the best makes the matcher ask
+ANSWER_AT = 2.2  # score of a confident answer...
+TORN_RATIO = 0.8  # ...unless the runner-up is this close
+LEAD_AT, LEAD_RATIO = 0.8, 0.5  # a weaker best entry is answered when it leads the runner-up 2:1
+CLARIFY_AT = 0.6  # below this nothing fits
+OUT_OF_SCOPE_AT = 3.0  # a question naming an out-of-scope service needs this much to be answered
+BIGRAM_WEIGHT = 3.0  # how much the shared-bigram share (0-1) adds
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Matcher:
         self.entries = list(content.entries)
         zh_terms: dict[str, set[str]] = defaultdict(set)  # term -> entry ids
         en_terms: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        en_single: dict[str, set[str]] = defaultdict(set)
         self._questions: list[tuple[str, str]] = []  # (normalised question, entry id)
         for eid, entry in content.entries.items():
             for kw in [*entry.keywords.zh, *_title_terms(entry.title.zh)]:
@@ -62,29 +66,65 @@ class Matcher:
                 words = tuple(en_words(normalize(kw)))
                 if words and len(words) <= 4:
                     en_terms[words].add(eid)
+                    # single words of a phrase count too ("pearl" of "pearl plan"), for less
+                    for w in words if len(words) > 1 else ():
+                        if len(w) >= 4 and w not in _EN_STOP:
+                            en_single[w].add(eid)
             for q in [*entry.questions.zh, *entry.questions.en]:
                 self._questions.append((normalize(q), eid))
 
+        # A term's specificity is judged on everything the entries say (answers included), so a
+        # word like 孩子 that many entries talk about weighs little even if one lists it.
+        full_text = {eid: normalize(" ".join([e.title.zh, e.answer.zh, *e.keywords.zh, *e.questions.zh]))
+                     for eid, e in content.entries.items()}
         n = len(self.entries)
-        idf = lambda df: math.log(1 + n / df)  # noqa: E731
+
+        def idf(term: str, eids: set[str]) -> float:
+            df = len(eids | {eid for eid, text in full_text.items() if term in text})
+            return math.log(1 + n / df)
+
         # Chinese: literal lookup by text, sound lookup by pinyin tuple.
         self._zh: dict[str, list[tuple[str, float]]] = {}
         self._zh_sound: dict[tuple[str, ...], list[tuple[str, float]]] = defaultdict(list)
         for term, eids in zh_terms.items():
-            weight = idf(len(eids)) * min(len(term), 4) / 3
+            weight = idf(term, eids) * min(len(term), 4) / 3
             self._zh[term] = [(eid, weight) for eid in eids]
             for eid in eids:
                     self._zh_sound[pinyin_keys(term)].append((eid, weight))
+        en_text = {eid: " " + " ".join(en_words(normalize(" ".join(
+            [e.title.en, e.answer.en, *e.keywords.en, *e.questions.en])))) + " "
+            for eid, e in content.entries.items()}
+
+        def en_idf(words: tuple[str, ...], eids: set[str]) -> float:
+            needle = " " + " ".join(words) + " "
+            return math.log(1 + n / len(eids | {eid for eid, text in en_text.items() if needle in text}))
+
         self._en: dict[tuple[str, ...], list[tuple[str, float]]] = {}
         for words, eids in en_terms.items():
-            weight = idf(len(eids)) * (0.8 + 0.5 * (len(words) - 1))
+            weight = en_idf(words, eids) * (0.8 + 0.5 * (len(words) - 1))
             self._en[words] = [(eid, weight) for eid in eids]
+        for word, eids in en_single.items():
+            if (word,) not in self._en:
+                self._en[(word,)] = [(eid, 0.5 * en_idf((word,), eids)) for eid in eids]
         self._en_vocab = sorted({w for words in self._en for w in words if len(w) >= 4})
         self._en_max = max((len(w) for w in self._en), default=1)
+
+        # Character bigrams of each entry's Chinese keywords, title and sample questions: a
+        # paraphrase ("意外保险" for the keyword "意外险") still shares most of its bigrams.
+        bigram_entries: dict[str, set[str]] = defaultdict(set)
+        for eid, entry in content.entries.items():
+            for phrase in [*entry.keywords.zh, entry.title.zh, *entry.questions.zh]:
+                for bg in _bigrams(normalize(phrase)):
+                    bigram_entries[bg].add(eid)
+        self._bigrams = {bg: (idf(bg, eids), eids) for bg, eids in bigram_entries.items()}
+        self._unseen_idf = math.log(1 + n)
 
         oos = out_of_scope or {}
         self._oos_zh = [normalize(t) for t in oos.get("zh", [])]
         self._oos_en = [tuple(en_words(normalize(t))) for t in oos.get("en", [])]
+        elsewhere = oos.get("elsewhere", {})
+        self._elsewhere = [normalize(t) for t in elsewhere.get("places", [])]
+        self._home = [normalize(t) for t in elsewhere.get("home", [])]
         self._q_texts = [q for q, _ in self._questions]
 
     # -- signals ---------------------------------------------------------------------------
@@ -160,6 +200,18 @@ class Matcher:
                     blocked.update(range(i, i + len(term)))
         return blocked
 
+    def _bigram_scores(self, text: str) -> dict[str, float]:
+        """Share (0-1) of the question's informative bigrams that an entry's vocabulary holds."""
+        grams = _bigrams(text)
+        total = sum(self._bigrams.get(bg, (self._unseen_idf, ()))[0] for bg in grams)
+        scores: dict[str, float] = defaultdict(float)
+        for bg in grams:
+            if bg in self._bigrams:
+                weight, eids = self._bigrams[bg]
+                for eid in eids:
+                    scores[eid] += weight / total
+        return scores
+
     def _question_similarity(self, text: str) -> dict[str, float]:
         """Best RapidFuzz similarity (0-1) with each entry's sample questions."""
         sims: dict[str, float] = {}
@@ -170,8 +222,14 @@ class Matcher:
 
     # -- decision --------------------------------------------------------------------------
 
+    def elsewhere(self, text: str) -> bool:
+        """The question is about another district or town, and not about ours."""
+        return any(p in text for p in self._elsewhere) and not any(h in text for h in self._home)
+
     def match(self, question: str) -> Match:
         text = normalize(question)[:MAX_CHARS]
+        if self.elsewhere(text):
+            return Match("fallback", None, [], 0.0)
         blocked_zh = self._blocked_zh(text)
         words = en_words(text)
         blocked_en = self._blocked_en(words)
@@ -181,22 +239,35 @@ class Matcher:
             scores[eid] += s
         for eid, s in self._en_hits(words, blocked_en).items():
             scores[eid] += s
+        for eid, share in self._bigram_scores(text).items():
+            scores[eid] += BIGRAM_WEIGHT * share
         for eid, sim in self._question_similarity(text).items():
             scores[eid] += 2.5 * max(0.0, sim - 0.45)
         out_of_scope = out_of_scope or bool(blocked_en)
 
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-        if not ranked or ranked[0][1] < CLARIFY_AT:
-            return Match("fallback", None, [], _percent(ranked[0][1] if ranked else 0.0), dict(ranked))
-        best_id, best = ranked[0]
-        close = [eid for eid, s in ranked[1:3] if s >= TORN_RATIO * best]
-        need = ANSWER_AT * (1.6 if out_of_scope else 1.0)
-        if best >= need and not close:
-            return Match("answer", best_id, [best_id], _percent(best), dict(ranked))
-        if out_of_scope and best < need:
-            return Match("fallback", None, [], _percent(best), dict(ranked))
-        candidates = [best_id, *close] if close else [eid for eid, s in ranked[:3] if s >= 0.5 * best]
-        return Match("clarify", None, candidates, _percent(best), dict(ranked))
+        return self._decide(sorted(scores.items(), key=lambda kv: -kv[1]), out_of_scope)
+
+    @staticmethod
+    def _decide(ranked: list[tuple[str, float]], out_of_scope: bool) -> Match:
+        """Answer when the best entry is strong, or clearly ahead; ask when torn; else nothing."""
+        scores = dict(ranked)
+        best_id, best = ranked[0] if ranked else (None, 0.0)
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best < CLARIFY_AT or (out_of_scope and best < OUT_OF_SCOPE_AT):
+            return Match("fallback", None, [], _percent(best), scores)
+        if second < TORN_RATIO * best and (best >= ANSWER_AT or (best >= LEAD_AT and second <= LEAD_RATIO * best)):
+            return Match("answer", best_id, [best_id], _percent(best), scores)
+        candidates = [eid for eid, s in ranked[:3] if s >= 0.5 * best]
+        return Match("clarify", None, candidates, _percent(best), scores)
+
+
+_EN_STOP = {"what", "when", "where", "which", "with", "from", "that", "this", "have", "about", "your", "there",
+            "their", "them", "they", "does", "into", "more", "some", "service", "centre", "center", "local"}
+
+
+def _bigrams(text: str) -> set[str]:
+    """Bigrams of consecutive Chinese characters."""
+    return {text[i:i + 2] for i in range(len(text) - 1) if has_han(text[i]) and has_han(text[i + 1])}
 
 
 def _percent(score: float) -> float:

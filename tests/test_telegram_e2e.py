@@ -1,0 +1,201 @@
+"""A resident talks to the real PTB application, polling the strict fake Bot API.
+
+Everything between the fake Telegram and the SQLite file is the production code:
+build_application -> handlers.router -> content, templates, db.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from bot.channels.common import split_text
+from bot.channels.telegram import build_application, send_outbound
+from bot.services import build_services, close_services
+from bot.settings import load_settings
+from handlers.types import Button, Outbound
+from tests.fake_bot_api import FakeBotApi, parse_html
+
+RESIDENT = 1001
+CITATION_ZH = "据《塘桥街道2025年社代会报告》"
+
+
+@pytest.fixture
+async def server():
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(server, tmp_path):
+    """The bot, started as run_polling would start it, against the fake server and a fresh database."""
+    database = tmp_path / "t.db"
+    settings = load_settings(
+        {
+            "TELEGRAM_BOT_TOKEN": server.token,
+            "TELEGRAM_BASE_URL": server.base_url,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        }
+    )
+    services = await build_services(settings)
+    app = build_application(settings, services)
+    await app.initialize()
+    try:
+        await app.post_init(app)  # the command menu, as run_polling does it
+        await app.start()
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        yield SimpleNamespace(app=app, database=database)
+    finally:
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await close_services(services)
+    failed = [(c.method, c.status, c.params.get("text", "")[:60]) for c in server.calls if c.status != 200]
+    assert failed == [], f"Telegram would have refused: {failed}"
+
+
+async def reply_to(server: FakeBotApi, n: int = 1, chat_id: int = RESIDENT):
+    messages = await server.wait_for_messages(chat_id, n)
+    return messages[0] if n == 1 else messages
+
+
+def feedback_rows(database) -> list[tuple[str, int]]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute("SELECT entry_id, helpful FROM feedback").fetchall()
+
+
+async def test_a_resident_browses_asks_and_says_an_answer_did_not_help(server, bot):
+    # /start: a welcome with a menu of areas
+    server.push_text(RESIDENT, "/start")
+    welcome = await reply_to(server)
+    areas = [data for data in welcome.callback_data() if data.startswith("area:")]
+    assert "area:elderly" in areas and len(areas) >= 5, welcome.callback_data()
+    assert "塘桥" in welcome.plain_text
+
+    # an area: its entries, as buttons
+    server.push_callback(RESIDENT, "area:elderly", welcome.message_id)
+    area = await reply_to(server)
+    topics = [data for data in area.callback_data() if data.startswith("topic:")]
+    assert "topic:elderly_milk_voucher" in topics, area.callback_data()
+
+    # an entry: its answer, citing the report
+    server.push_callback(RESIDENT, topics[0], area.message_id)
+    entry = await reply_to(server)
+    assert CITATION_ZH in entry.plain_text
+
+    # a question in Chinese
+    server.push_text(RESIDENT, "老人的牛奶券怎么领")
+    answer = await reply_to(server)
+    assert "高龄老人牛奶券" in answer.plain_text
+    assert CITATION_ZH in answer.plain_text
+    assert "fb:n:elderly_milk_voucher" in answer.callback_data()
+
+    # the same question in English, from an English-language app
+    server.push_text(RESIDENT, "How can my grandma get milk vouchers?", language_code="en")
+    english = await reply_to(server)
+    assert "Milk vouchers for the oldest residents" in english.plain_text
+    assert not re.search(r"[\u4e00-\u9fff]{4,}", english.plain_text.replace(CITATION_ZH, "")), english.plain_text
+
+    # "not helpful" on the Chinese answer is stored
+    assert "fb:n:elderly_milk_voucher" in english.callback_data()
+    server.push_callback(RESIDENT, "fb:n:elderly_milk_voucher", answer.message_id)
+    await reply_to(server)
+    assert feedback_rows(bot.database) == [("elderly_milk_voucher", 0)]
+
+    # every button press was answered, so no spinner keeps turning
+    assert len(server.answered_callbacks) == 3
+
+
+async def test_the_command_menu_is_set_in_both_languages(server, bot):
+    assert [c["command"] for c in server.commands["default:"]] == ["start", "help", "lang"]
+    assert [c["command"] for c in server.commands["default:en"]] == ["start", "help", "lang"]
+
+
+async def test_a_sticker_gets_the_please_type_reply(server, bot):
+    sticker = {
+        "file_id": "CAAC",
+        "file_unique_id": "AgAD",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    server.push_message(RESIDENT, sticker=sticker)
+    reply = await reply_to(server)
+    assert "文字" in reply.plain_text
+
+
+async def test_group_chats_and_edited_messages_are_ignored(server, bot):
+    group = -100123
+    server.add_chat(group, "supergroup")
+    server.push_message(RESIDENT, chat_id=group, text="老人的牛奶券怎么领")
+    edited = server.push_text(RESIDENT, "老人的牛奶券怎么领")["message"]
+    server._updates.pop()  # turn that message into an edit of itself
+    server.push_update({"edited_message": {**edited, "edit_date": edited["date"] + 1}})
+    await asyncio.sleep(1.5)
+    assert server.sent == []
+    # and the bot still answers the next message
+    server.push_text(RESIDENT, "/help")
+    assert "/lang" in (await reply_to(server)).plain_text
+
+
+# -- long replies ------------------------------------------------------------------------
+
+
+def long_answer(characters: int = 6000) -> str:
+    """An answer-like HTML text: titled paragraphs, escaped characters and multi-line quotes."""
+    lines = ["<b>高龄老人牛奶券 &amp; 老年人优待证</b>"]
+    n = 0
+    while sum(len(line) + 1 for line in lines) < characters:
+        n += 1
+        lines.append(f"第{n}条:街道发放高龄老人牛奶券2731张,申请发放老年人优待证1183本 &lt;详见报告&gt;。")
+        if n % 10 == 0:
+            lines.append(f"<blockquote>{CITATION_ZH}\n发放高龄老人牛奶券2731张</blockquote>")
+    return "\n".join(lines)
+
+
+def test_split_text_keeps_short_texts_whole():
+    assert split_text("<b>hi</b>") == ["<b>hi</b>"]
+
+
+def test_split_text_cuts_a_6000_character_answer_at_line_breaks():
+    text = long_answer()
+    assert 6000 <= len(text) < 8000
+    chunks = split_text(text, 4096)
+    assert len(chunks) == 2
+    for chunk in chunks:
+        plain, _ = parse_html(chunk)  # every chunk parses on its own
+        assert 0 < len(plain) <= 4096
+    assert "\n".join(chunks) == text  # cut at a line break outside any tag: nothing lost, nothing added
+
+
+def test_split_text_closes_and_reopens_a_tag_that_spans_the_cut():
+    text = "<blockquote>" + "\n".join(f"line {i}" for i in range(1000)) + "</blockquote>"
+    chunks = split_text(text, 4096)
+    assert len(chunks) == 2
+    assert all(c.startswith("<blockquote>") and c.endswith("</blockquote>") for c in chunks)
+    assert [parse_html(c)[0] for c in chunks] == [c[12:-13] for c in chunks]
+
+
+def test_split_text_cuts_a_too_long_line_hard_but_not_inside_an_entity():
+    chunks = split_text("<i>" + "&amp;" * 5000 + "</i>", 4096)
+    assert [len(parse_html(c)[0]) for c in chunks] == [4096, 904]
+    assert split_text("x" * 9000, 4096, html_markup=False) == ["x" * 4096, "x" * 4096, "x" * 808]
+
+
+async def test_a_6000_character_reply_arrives_as_two_accepted_messages(server, bot):
+    server.add_chat(RESIDENT, "private")
+    text = long_answer()
+    buttons = ((Button("👍 有帮助", "fb:y:elderly_milk_voucher"), Button("👎 没帮助", "fb:n:elderly_milk_voucher")),)
+    await send_outbound(bot.app.bot, RESIDENT, Outbound(text, buttons))
+    first, second = await reply_to(server, 2)
+    assert first.reply_markup is None
+    assert second.callback_data() == ["fb:y:elderly_milk_voucher", "fb:n:elderly_milk_voucher"]
+    assert html.unescape(first.text + "\n" + second.text) == html.unescape(text)
