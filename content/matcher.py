@@ -85,12 +85,12 @@ class Matcher:
 
         # Chinese: literal lookup by text, sound lookup by pinyin tuple.
         self._zh: dict[str, list[tuple[str, float]]] = {}
-        self._zh_sound: dict[tuple[str, ...], list[tuple[str, float]]] = defaultdict(list)
+        self._zh_sound: dict[tuple[str, ...], list[tuple[str, float, str]]] = defaultdict(list)
         for term, eids in zh_terms.items():
             weight = idf(term, eids) * min(len(term), 4) / 3
             self._zh[term] = [(eid, weight) for eid in eids]
             for eid in eids:
-                    self._zh_sound[pinyin_keys(term)].append((eid, weight))
+                    self._zh_sound[pinyin_keys(term)].append((eid, weight, term))
         en_text = {eid: " " + " ".join(en_words(normalize(" ".join(
             [e.title.en, e.answer.en, *e.keywords.en, *e.questions.en])))) + " "
             for eid, e in content.entries.items()}
@@ -146,8 +146,10 @@ class Matcher:
                     for eid, w in self._zh[span]:
                         found[eid].append((i, j, w))
                 elif hits := self._zh_sound.get(sounds[i:j]):
-                    for eid, w in hits:
-                        found[eid].append((i, j, 0.8 * w))  # a homophone counts a little less
+                    for eid, w, term in hits:
+                        # a typo swaps a character or two, not all of them: 为棋 ~ 围棋, but 是机 !~ 市集
+                        if 2 * sum(a == b for a, b in zip(span, term)) >= len(term):
+                            found[eid].append((i, j, 0.8 * w))  # a homophone counts a little less
         scores, covered = {}, set()
         for eid, spans in found.items():
             spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))

@@ -59,7 +59,9 @@ class IntentRules:
             return "greeting"
         if self.opinion.search(text):
             return "opinion"
-        points = sum(1 for p in self.problems if p.search(text)) + (2 if self.action.search(text) else 0)
+        # every distinct problem word counts: "堵满了…推不出去" is two signs of one problem
+        points = len({m.group(0) for p in self.problems for m in p.finditer(text)})
+        points += 1 if self.action.search(text) else 0
         if points >= self.complaint_threshold:
             return "complaint"
         return "question"

@@ -15,6 +15,7 @@ from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
 _LATIN_RE = re.compile(r"[A-Za-z]{2,}")
+GREETING_YIELDS_AT = 70
 _THANKS_RE = re.compile(r"谢|thank", re.I)
 
 
@@ -63,7 +64,9 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     """Free text: sort it by intent, or find the entry it asks about."""
     texts = services.texts
     kind = services.intents.classify(normalize(text))
-    if kind == "greeting":
+    match = services.matcher.match(text) if kind in ("greeting", "question") else None
+    # "你好, 加装电梯怎么申请" is a question: a greeting gives way to a confident answer only
+    if kind == "greeting" and not (match.kind == "answer" and match.score >= GREETING_YIELDS_AT):
         thanks = bool(_THANKS_RE.search(text))
         buttons = () if thanks else browse.area_buttons(lang, services)
         return Reply("greeting", [Outbound(texts.render("greeting", lang, thanks=thanks), buttons)], score=100)
@@ -74,7 +77,6 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     if kind in ("complaint", "ticket_status"):
         return Reply(kind, [Outbound(texts.render(kind, lang))], score=100)
 
-    match = services.matcher.match(text)
     if match.kind == "answer":
         reply = browse.entry_reply(match.topic, lang, services)
         reply.score = match.score
