@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("questions", nargs="*")
     content = sub.add_parser("content", help="content base tools")
     content.add_argument("action", choices=["check"])
+    content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("what", choices=["match"])
     return parser
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "content":
         from content.check import main as check
 
-        return check()
+        return check(args.areas)
     if args.command == "bench":
         from bot.bench import bench_match
 

@@ -30,6 +30,7 @@ ANSWER_AT = 2.2  # score of a confident answer...
 TORN_RATIO = 0.8  # ...unless the runner-up is this close
 LEAD_AT, LEAD_RATIO = 0.8, 0.5  # a weaker best entry is answered when it leads the runner-up 2:1
 CLARIFY_AT = 0.6  # below this nothing fits
+NO_KEYWORD_AT = 1.2  # what an entry needs to be answered on bigrams and sample questions alone
 OUT_OF_SCOPE_AT = 3.0  # a question naming an out-of-scope service needs this much to be answered
 BIGRAM_WEIGHT = 3.0  # how much the shared-bigram share (0-1) adds
 
@@ -101,7 +102,8 @@ class Matcher:
 
         self._en: dict[tuple[str, ...], list[tuple[str, float]]] = {}
         for words, eids in en_terms.items():
-            weight = en_idf(words, eids) * (0.8 + 0.5 * (len(words) - 1))
+            # a lone English word ("lujiazui") is weaker evidence than a phrase ("pearl plan")
+            weight = en_idf(words, eids) * (0.6 if len(words) == 1 else 0.8 + 0.5 * (len(words) - 1))
             self._en[words] = [(eid, weight) for eid in eids]
         for word, eids in en_single.items():
             if (word,) not in self._en:
@@ -129,8 +131,8 @@ class Matcher:
 
     # -- signals ---------------------------------------------------------------------------
 
-    def _zh_hits(self, text: str, blocked: list[tuple[int, int]]) -> tuple[dict[str, float], bool]:
-        """Keyword weights per entry, and whether an out-of-scope term is left uncovered.
+    def _zh_hits(self, text: str, blocked: list[tuple[int, int]]) -> tuple[dict[str, float], int]:
+        """Keyword weights per entry, and how many out-of-scope terms are left uncovered.
 
         The longest term wins where terms of one entry overlap; a term lying inside an
         out-of-scope term (养老 in 养老金) does not count, one containing it (极端天气) does.
@@ -161,7 +163,7 @@ class Matcher:
                     total += w
             scores[eid] = total
             covered |= taken
-        uncovered = any(not covered.issuperset(range(s, e)) for s, e in blocked)
+        uncovered = sum(1 for s, e in blocked if not covered.issuperset(range(s, e)))
         return scores, uncovered
 
     def _en_hits(self, words: list[str], blocked: set[int]) -> dict[str, float]:
@@ -237,27 +239,33 @@ class Matcher:
         blocked_en = self._blocked_en(words)
         scores: dict[str, float] = defaultdict(float)
         zh_scores, out_of_scope = self._zh_hits(text, blocked_zh)
-        for eid, s in zh_scores.items():
-            scores[eid] += s
-        for eid, s in self._en_hits(words, blocked_en).items():
+        en_scores = self._en_hits(words, blocked_en)
+        for eid, s in [*zh_scores.items(), *en_scores.items()]:
             scores[eid] += s
         for eid, share in self._bigram_scores(text).items():
             scores[eid] += BIGRAM_WEIGHT * share
         for eid, sim in self._question_similarity(text).items():
             scores[eid] += 2.5 * max(0.0, sim - 0.45)
-        out_of_scope = out_of_scope or bool(blocked_en)
+        out_of_scope += len(blocked_en)
 
-        return self._decide(sorted(scores.items(), key=lambda kv: -kv[1]), out_of_scope)
+        keyword_hit = set(zh_scores) | set(en_scores)
+        return self._decide(sorted(scores.items(), key=lambda kv: -kv[1]), out_of_scope, keyword_hit)
 
     @staticmethod
-    def _decide(ranked: list[tuple[str, float]], out_of_scope: bool) -> Match:
-        """Answer when the best entry is strong, or clearly ahead; ask when torn; else nothing."""
+    def _decide(ranked: list[tuple[str, float]], out_of_scope: int, keyword_hit: set[str]) -> Match:
+        """Answer when the best entry is strong, or clearly ahead; ask when torn; else nothing.
+
+        An entry none of whose keywords is in the question needs more: shared bigrams or a
+        similar sample question make it a candidate, and an answer only when plentiful. Each
+        out-of-scope term the question names raises the bar (taxi + airport: twice).
+        """
         scores = dict(ranked)
         best_id, best = ranked[0] if ranked else (None, 0.0)
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        if best < CLARIFY_AT or (out_of_scope and best < OUT_OF_SCOPE_AT):
+        if best < CLARIFY_AT or (out_of_scope and best < OUT_OF_SCOPE_AT * out_of_scope):
             return Match("fallback", None, [], _percent(best), scores)
-        if second < TORN_RATIO * best and (best >= ANSWER_AT or (best >= LEAD_AT and second <= LEAD_RATIO * best)):
+        confident = best >= ANSWER_AT or (best >= LEAD_AT and second <= LEAD_RATIO * best)
+        if second < TORN_RATIO * best and confident and (best_id in keyword_hit or best >= NO_KEYWORD_AT):
             return Match("answer", best_id, [best_id], _percent(best), scores)
         candidates = [eid for eid, s in ranked[:3] if s >= 0.5 * best]
         return Match("clarify", None, candidates, _percent(best), scores)

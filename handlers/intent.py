@@ -29,8 +29,10 @@ class IntentRules:
     greeting: re.Pattern[str]
     greeting_max: int
     opinion: re.Pattern[str]
+    strong: list[re.Pattern[str]]
     problems: list[re.Pattern[str]]
     action: re.Pattern[str]
+    question: re.Pattern[str]
     complaint_threshold: int
 
     @classmethod
@@ -44,8 +46,10 @@ class IntentRules:
             greeting=_any(greet["patterns"]),
             greeting_max=int(greet["max_chars"]),
             opinion=_any(data["opinion"]["patterns"]),
+            strong=[re.compile(p) for p in complaint["strong"]],
             problems=[re.compile(p) for p in complaint["problems"]],
             action=_any(complaint["action"]),
+            question=_any(complaint["question"]),
             complaint_threshold=int(complaint["threshold"]),
         )
 
@@ -59,9 +63,15 @@ class IntentRules:
             return "greeting"
         if self.opinion.search(text):
             return "opinion"
-        # every distinct problem word counts: "堵满了…推不出去" is two signs of one problem
-        points = len({m.group(0) for p in self.problems for m in p.finditer(text)})
-        points += 1 if self.action.search(text) else 0
-        if points >= self.complaint_threshold:
+        if self.complaint_points(text) >= self.complaint_threshold:
             return "complaint"
         return "question"
+
+    def complaint_points(self, text: str) -> int:
+        """Strong words 2, every distinct problem word 1 ("堵满了…推不出去" is two signs), a request
+        to act 1, a how-to question about a service -1."""
+        points = 2 * len({m.group(0) for p in self.strong for m in p.finditer(text)})
+        points += len({m.group(0) for p in self.problems for m in p.finditer(text)})
+        points += 1 if self.action.search(text) else 0
+        points -= 1 if self.question.search(text) else 0
+        return points

@@ -569,9 +569,9 @@ class FakeBotApi:
         method = request.match_info["method"]
         params: dict[str, Any] = {}
         try:
-            params = await _read_params(request)
             if request.match_info["token"] != self.token:
                 raise BotApiError("Unauthorized", 401)
+            params = await _read_params(request)
             self._maybe_fail(method)
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 
 from telegram import (
-    BotCommand,
     Bot,
+    BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,

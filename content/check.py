@@ -1,0 +1,120 @@
+"""`python -m bot content check`: validate the whole content base, one line per problem.
+
+Checks: every area file parses and fits the schema; entry ids are unique; every topic of
+../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
+source quote is found verbatim in content/source/report.txt; every figure an answer states is in
+one of its quotes; the intent rules and scope list load; every template renders for every entry.
+Exit status 1 on any problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+from jinja2 import TemplateError
+
+from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
+
+DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
+_FIGURE_RE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def topic_ids(path: Path) -> list[str]:
+    return [t["id"] for t in json.loads(path.read_text(encoding="utf-8"))["topics"]]
+
+
+def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> list[Problem]:
+    problems = []
+    for eid, entry in base.entries.items():
+        file = base.files[eid]
+        for quote in entry.source:
+            if quote not in report:
+                problems.append(Problem(file, eid, f"source quote not found verbatim in the report: {quote!r}"))
+        for rel in entry.related:
+            if rel not in base.entries:
+                problems.append(Problem(file, eid, f"related entry {rel!r} does not exist"))
+        # Every number the Chinese answer states must come from a quote: no invented
+        # phone numbers, dates or amounts. (Years and 12345 are allowed.)
+        quoted = " ".join(entry.source)
+        for figure in set(_FIGURE_RE.findall(entry.answer.zh)):
+            if figure not in quoted and figure not in ("12345", "2024", "2025") and not _in_title(figure, entry):
+                problems.append(Problem(file, eid, f"answer states {figure!r}, which none of its source quotes contains"))
+    if topics is not None:
+        for tid in topics:
+            if tid not in base.entries:
+                problems.append(Problem("topics.json", tid, "topic has no entry in the content base"))
+    return problems
+
+
+def _in_title(figure: str, entry) -> bool:
+    return figure in entry.title.zh
+
+
+def check_templates(base: ContentBase) -> list[Problem]:
+    from handlers.texts import Texts
+
+    problems = []
+    texts = Texts()
+    entries = list(base.entries.values())
+    values = dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
+                  thanks=False, helpful=False)
+    for name in texts.names():
+        for lang in ("zh", "en"):
+            try:
+                texts.render(name, lang, **values)
+                if name == "answer":
+                    for entry in entries:
+                        texts.render(name, lang, entry=entry)
+            except TemplateError as exc:
+                problems.append(Problem(f"templates/{name}.j2", "", f"does not render ({lang}): {exc}"))
+    for key, label in texts.labels.items():
+        for lang in ("zh", "en"):
+            if not str(label.get(lang, "")).strip():
+                problems.append(Problem("templates/labels.yaml", key, f"no {lang} label"))
+    return problems
+
+
+def check_rules() -> list[Problem]:
+    from bot.services import SCOPE_PATH
+    from handlers.intent import INTENTS_PATH, IntentRules
+
+    problems = []
+    try:
+        IntentRules.load()
+    except (yaml.YAMLError, KeyError, TypeError, re.error) as exc:
+        problems.append(Problem(INTENTS_PATH.name, "", f"intent rules do not load: {exc}"))
+    try:
+        scope = yaml.safe_load(SCOPE_PATH.read_text(encoding="utf-8"))
+        if not isinstance(scope, dict) or not scope.get("zh"):
+            problems.append(Problem(SCOPE_PATH.name, "", "expected lists 'zh' and 'en'"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(SCOPE_PATH.name, "", f"not valid YAML: {exc}"))
+    return problems
+
+
+def run_check(areas_dir: Path = AREAS_DIR, report_path: Path = REPORT_PATH, topics_path: Path | None = None) -> list[Problem]:
+    base, problems = read_content(areas_dir)
+    report = report_path.read_text(encoding="utf-8")
+    topics = topic_ids(topics_path) if topics_path and topics_path.exists() else None
+    problems += check_entries(base, report, topics)
+    problems += check_templates(base)
+    problems += check_rules()
+    return problems
+
+
+def main(areas: str | None = None) -> int:
+    areas_dir = Path(areas) if areas else AREAS_DIR
+    topics_path = Path(os.environ.get("TOPICS_JSON", DEFAULT_TOPICS))
+    if not topics_path.exists():
+        print(f"note: {topics_path} not found; topic coverage not checked", file=sys.stderr)
+    problems = run_check(areas_dir=areas_dir, topics_path=topics_path)
+    for problem in problems:
+        print(problem, flush=True)
+    base, _ = read_content(areas_dir)
+    print(f"{len(base.entries)} entries in {len(base.areas)} areas: "
+          + ("OK" if not problems else f"{len(problems)} problem(s)"), file=sys.stderr)
+    return 1 if problems else 0

@@ -1,0 +1,89 @@
+"""Conversations through the channel-neutral router, with the real SQLite file."""
+from __future__ import annotations
+
+import io
+import sqlite3
+
+from bot.channels.console import chat
+from handlers.router import handle
+from handlers.types import Inbound, plain_text
+
+
+def said(text="", callback=None, user="u1", language=None, unsupported=None):
+    return Inbound("console", user, user, text=text, callback=callback, language=language, unsupported=unsupported)
+
+
+def _db_rows(services, sql):
+    path = services.store.engine.url.database
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_start_menu_area_entry_and_feedback(services):
+    welcome = await handle(said("/start"), services)
+    assert "塘桥街道" in welcome.messages[0].text
+    area_button = welcome.messages[0].buttons[0][0]
+    assert area_button.data == "area:elderly"
+
+    area = await handle(said(callback=area_button.data), services)
+    entry_button = area.messages[0].buttons[0][0]
+    assert entry_button.data.startswith("topic:")
+
+    answer = await handle(said(callback=entry_button.data), services)
+    assert answer.kind == "answer"
+    assert "据《塘桥街道2025年社代会报告》" in answer.messages[0].text
+    not_helpful = answer.messages[0].buttons[0][1]
+    assert not_helpful.data == f"fb:n:{answer.topic}"
+
+    thanks = await handle(said(callback=not_helpful.data), services)
+    assert "12345" in thanks.messages[0].text
+    assert _db_rows(services, "select entry_id, helpful from feedback") == [(answer.topic, 0)]
+
+
+async def test_language_follows_the_question_then_the_choice(services):
+    english = await handle(said("How do seniors get milk vouchers?"), services)
+    assert english.language == "en" and "Milk vouchers" in english.messages[0].text
+    await handle(said("/lang en"), services)
+    chinese_question = await handle(said("牛奶券怎么领"), services)
+    assert chinese_question.language == "en"  # an explicit choice wins
+    assert _db_rows(services, "select language from resident") == [("en",)]
+
+
+async def test_leaving_a_message_stores_it(services):
+    fallback = await handle(said("明天会不会下雪"), services)
+    assert fallback.kind == "fallback"
+    leave = fallback.messages[0].buttons[0][0]
+    await handle(said(callback=leave.data), services)
+    saved = await handle(said("请在<b>峨山路</b>多装几个路灯 & 长椅"), services)
+    assert saved.kind == "opinion"
+    assert _db_rows(services, "select text from opinion") == [("请在<b>峨山路</b>多装几个路灯 & 长椅",)]
+    # the next message is a question again
+    assert (await handle(said("加装电梯"), services)).kind == "answer"
+
+
+async def test_awkward_input_gets_a_clear_reply(services):
+    for inbound in [said(""), said("   "), said(unsupported="sticker"), said("/nonsense"), said(callback="topic:gone"),
+                    said(callback="fb:x:nothing"), said("x" * 10000), said("<script>alert(1)</script>'; drop table resident;--")]:
+        reply = await handle(inbound, services)
+        assert reply.messages and all(m.text.strip() for m in reply.messages)
+    assert _db_rows(services, "select count(*) from resident") == [(1,)]
+
+
+async def test_resident_text_is_escaped_in_replies(services):
+    reply = await handle(said("建议 <b>多</b> 装 & 路灯"), services)
+    assert reply.kind == "opinion"
+    assert "<b>多</b>" not in reply.messages[0].text
+
+
+async def test_console_chat_numbers_the_buttons(services):
+    out = io.StringIO()
+    await chat(services, stdin=io.StringIO("1\n1\n高龄老人牛奶券\n"), stdout=out)
+    text = out.getvalue()
+    assert "[1] 为老服务" in text  # the menu
+    assert "[1] 高龄老人牛奶券" in text  # the elderly area's first entry
+    assert text.count("据《塘桥街道2025年社代会报告》") == 2
+    assert "<b>" not in text and "&lt;" not in text
+
+
+def test_plain_text_strips_only_our_tags():
+    assert plain_text("<b>a</b> &lt;x&gt; &amp; <blockquote>q</blockquote>") == "a <x> & q"

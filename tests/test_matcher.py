@@ -1,0 +1,93 @@
+"""The matcher and intent rules on questions written for these tests (not the dev set)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from content.check import DEFAULT_TOPICS
+from handlers.router import answer_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("高龄老人的牛奶券哪能领", "elderly_milk_voucher"),  # Shanghainese
+    ("小囡想学围其,有啥比赛伐", "weiqi_go"),  # homophone typo 围其 for 围棋
+    ("加装电梯", "elevator_installation"),  # very short
+    ("寒假托班", "childcare_holiday_class"),
+    ("How do I join the Tangqiao chamber of commerce?", "chamber_of_commerce"),
+    ("I was laid off and I am out of work, can the subdistrict help?", "jobs_employment_assistance"),
+    ("Got a scam call pretending to be the police, what should I do", "anti_fraud"),
+])
+def test_confident_answer(core, question, topic):
+    match = core.matcher.match(question)
+    assert (match.kind, match.topic) == ("answer", topic), match
+
+
+def test_long_rambling_message_still_finds_the_topic(core):
+    question = ("我跟侬讲,阿拉屋里老头子今年九十二岁了,身体还可以,就是耳朵不大灵光,"
+                "每天早上要去公园走一圈,回来吃点早饭看看报纸," * 5 + "听说高龄老人有牛奶券发,到啥地方去领?")
+    assert core.matcher.match(question).topic == "elderly_milk_voucher"
+
+
+@pytest.mark.parametrize("question", [
+    "今天上海股市行情怎么样",
+    "帮我订一张去北京的高铁票",
+    "What's the best bubble tea shop near the metro?",
+    "静安区的社区食堂在哪里",  # another district
+    "asdfgh qwerty",
+])
+def test_out_of_scope_gets_no_topic(core, question):
+    assert core.matcher.match(question).kind == "fallback"
+
+
+async def test_torn_question_asks_with_candidates(core):
+    reply = await answer_text("老人", "zh", None, core)
+    assert reply.kind in ("clarify", "fallback")
+    if reply.kind == "clarify":
+        assert 2 <= len(reply.candidates) <= 3
+        assert len(reply.messages[0].buttons) == len(reply.candidates)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("您好", "greeting"),
+    ("Thanks a lot!", "greeting"),
+    ("楼下饭店的油烟天天往我家里飘,窗都不敢开,谁来管管", "complaint"),
+    ("Someone keeps dumping rubbish in our stairwell for weeks, can someone fix it?", "complaint"),
+    ("建议在小区门口多装几个路灯", "opinion"),
+    ("我上个月投诉的噪音问题,现在进度怎么样了", "ticket_status"),
+])
+async def test_intents(core, text, kind):
+    assert (await answer_text(text, "zh", None, core)).kind == kind
+
+
+def test_no_dev_sentence_in_the_content_base(core):
+    dev = DEFAULT_TOPICS.parent / "dev.jsonl"
+    if not dev.exists():
+        pytest.skip("dev set not present")
+    # sentences, that is: a one-word dev question such as 宝宝屋 may well be a sample question
+    questions = {q for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()
+                 if len(q := json.loads(line)["q"].strip()) >= 6}
+    for entry in core.content.entries.values():
+        for phrase in [*entry.questions.zh, *entry.questions.en, *entry.keywords.zh, *entry.keywords.en]:
+            assert phrase.strip() not in questions, (entry.id, phrase)
+
+
+def test_ask_json_contract():
+    """`python -m bot ask --json` prints one JSON object per input line, in order."""
+    questions = ["高龄老人牛奶券怎么领", "", "What is the weather tomorrow?", "你好"]
+    out = subprocess.run([sys.executable, "-m", "bot", "ask", "--json"], input="\n".join(questions) + "\n",
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["q"] for r in rows] == questions
+    assert rows[0]["kind"] == "answer" and rows[0]["topic"] == "elderly_milk_voucher"
+    assert "据《塘桥街道2025年社代会报告》" in rows[0]["reply"] and "2731" in rows[0]["reply"]
+    assert rows[2]["kind"] == "fallback" and "12345" in rows[2]["reply"]
+    assert rows[3]["kind"] == "greeting"
+    for r in rows:
+        assert set(r) == {"q", "kind", "topic", "candidates", "score", "reply"}
+        assert 0 <= r["score"] <= 100
