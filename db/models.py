@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -13,9 +14,11 @@ def utcnow() -> datetime:
 class Resident(SQLModel, table=True):
     """One person on one channel: language choice and what the bot is waiting for from them."""
 
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(index=True, max_length=16)
-    user_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)
+    user_id: str = Field(max_length=64)
     language: str | None = Field(default=None, max_length=2)
     awaiting: str | None = Field(default=None, max_length=32)  # e.g. "message" after "leave a message"
     created_at: datetime = Field(default_factory=utcnow)

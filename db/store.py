@@ -1,6 +1,7 @@
 """The reads and writes the Q&A handlers need, each in its own short transaction."""
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,16 +23,22 @@ class Store:
         await self.engine.dispose()
 
     async def resident(self, channel: str, user_id: str) -> Resident:
-        """The resident row for this channel user, created on first contact."""
+        """The resident row for this channel user, created on first contact.
+
+        Two first messages handled at once may both try to create it; the unique constraint
+        lets one win and the other reads the winner's row.
+        """
+        query = select(Resident).where(Resident.channel == channel, Resident.user_id == user_id)
         async with self._sessions() as session:
-            found = (await session.exec(
-                select(Resident).where(Resident.channel == channel, Resident.user_id == user_id)
-            )).first()
-            if found is None:
-                found = Resident(channel=channel, user_id=user_id)
-                session.add(found)
+            found = (await session.exec(query)).first()
+            if found is not None:
+                return found
+            session.add(Resident(channel=channel, user_id=user_id))
+            try:
                 await session.commit()
-            return found
+            except IntegrityError:
+                await session.rollback()
+            return (await session.exec(query)).one()
 
     async def update_resident(self, resident_id: int, **values) -> None:
         async with self._sessions() as session:

@@ -87,3 +87,11 @@ async def test_console_chat_numbers_the_buttons(services):
 
 def test_plain_text_strips_only_our_tags():
     assert plain_text("<b>a</b> &lt;x&gt; &amp; <blockquote>q</blockquote>") == "a <x> & q"
+
+
+async def test_simultaneous_first_messages_make_one_resident(services):
+    import asyncio
+
+    replies = await asyncio.gather(*(handle(said("你好", user="new"), services) for _ in range(10)))
+    assert all(r.kind == "greeting" for r in replies)
+    assert _db_rows(services, "select count(*) from resident where user_id = 'new'") == [(1,)]

@@ -207,3 +207,16 @@ async def test_a_6000_character_reply_arrives_as_two_accepted_messages(server, b
     assert first.reply_markup is None
     assert second.callback_data() == ["fb:y:elderly_milk_voucher", "fb:n:elderly_milk_voucher"]
     assert first.plain_text + "\n" + second.plain_text == parse_html(text)[0]
+
+
+async def test_a_failure_inside_the_bot_gets_an_apology_not_silence(server, bot, monkeypatch):
+    services = bot.app.bot_data["services"]
+
+    def broken(_question):
+        raise RuntimeError("matcher exploded")
+
+    monkeypatch.setattr(services.matcher, "match", broken)
+    server.push_text(RESIDENT, "老人的牛奶券怎么领")
+    reply = await reply_to(server)
+    assert "12345" in reply.plain_text and "抱歉" in reply.plain_text
+    assert "exploded" not in reply.plain_text

@@ -100,9 +100,20 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Something went wrong while handling an update: it is logged; the resident sees nothing of it."""
+    """Something went wrong while handling an update: it is logged, and the resident gets an
+    apology rather than silence (no details of the error)."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("error while handling update %s", update_id, exc_info=context.error)
+    chat = update.effective_chat if isinstance(update, Update) else None
+    services = context.bot_data.get(SERVICES)
+    if chat is None or chat.type != chat.PRIVATE or services is None:
+        return
+    user = update.effective_user
+    lang = "en" if user and (user.language_code or "").startswith("en") else services.default_language
+    try:
+        await context.bot.send_message(chat.id, services.texts.render("error", lang))
+    except Exception:  # noqa: BLE001 - the apology is best effort; the error is logged above
+        log.warning("could not send the error notice to chat %s", chat.id)
 
 
 # --------------------------------------------------------------------------------------------
