@@ -18,7 +18,8 @@ run: $(STAMP)        ## Telegram when TELEGRAM_BOT_TOKEN is set, else the offlin
 chat: $(STAMP)       ## the offline console chat
 	$(BIN)/python -m bot chat
 
-test: $(STAMP)       ## content check, then the test suite
+test: $(STAMP)       ## lint, content check, then the test suite
+	$(BIN)/ruff check .
 	$(BIN)/python -m bot content check
 	$(BIN)/python -m pytest
 

@@ -8,7 +8,6 @@ import yaml
 from bot.settings import Settings
 from content.loader import CONTENT_DIR, load_content
 from content.matcher import Matcher
-from db.store import Store
 from handlers.intent import IntentRules
 from handlers.services import Services
 from handlers.texts import Texts
@@ -31,6 +30,8 @@ def build_core(default_language: str = "zh", scope_path: Path = SCOPE_PATH) -> S
 
 
 async def build_services(settings: Settings) -> Services:
+    from db.store import Store  # SQLAlchemy costs 0.3 s of import; `ask` and benchmarks skip it
+
     services = build_core(settings.bot_language)
     services.store = await Store.open(settings.database_url)
     return services

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 from content.schema import Area, AreaFile, Entry
 
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C parser when present
+
 CONTENT_DIR = Path(__file__).resolve().parent
 AREAS_DIR = CONTENT_DIR / "areas"
 REPORT_PATH = CONTENT_DIR / "source" / "report.txt"
@@ -71,7 +73,7 @@ def read_content(areas_dir: Path = AREAS_DIR) -> tuple[ContentBase, list[Problem
     for path in paths:
         name = path.name
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             problems.append(Problem(name, "", f"not valid YAML: {' '.join(str(exc).split())}"))
             continue

@@ -31,7 +31,7 @@ TORN_RATIO = 0.8  # ...unless the runner-up is this close
 LEAD_AT, LEAD_RATIO = 0.8, 0.5  # a weaker best entry is answered when it leads the runner-up 2:1
 CLARIFY_AT = 0.6  # below this nothing fits
 NO_KEYWORD_AT = 1.2  # what an entry needs to be answered on bigrams and sample questions alone
-OUT_OF_SCOPE_AT = 3.0  # a question naming an out-of-scope service needs this much to be answered
+OUT_OF_SCOPE_AT = 4.0  # a question naming an out-of-scope service needs this much to be answered
 BIGRAM_WEIGHT = 3.0  # how much the shared-bigram share (0-1) adds
 
 
@@ -57,6 +57,7 @@ class Matcher:
         zh_terms: dict[str, set[str]] = defaultdict(set)  # term -> entry ids
         en_terms: dict[tuple[str, ...], set[str]] = defaultdict(set)
         en_single: dict[str, set[str]] = defaultdict(set)
+        self._en_partial: set[tuple[str, ...]] = set()  # lone words of phrases: weak evidence
         self._questions: list[tuple[str, str]] = []  # (normalised question, entry id)
         for eid, entry in content.entries.items():
             for kw in [*entry.keywords.zh, *_title_terms(entry.title.zh)]:
@@ -108,7 +109,9 @@ class Matcher:
         for word, eids in en_single.items():
             if (word,) not in self._en:
                 self._en[(word,)] = [(eid, 0.5 * en_idf((word,), eids)) for eid in eids]
+                self._en_partial.add((word,))
         self._en_vocab = sorted({w for words in self._en for w in words if len(w) >= 4})
+        self._en_vocab_set = set(self._en_vocab)
         self._en_max = max((len(w) for w in self._en), default=1)
 
         # Character bigrams of each entry's Chinese keywords, title and sample questions: a
@@ -150,7 +153,7 @@ class Matcher:
                 elif hits := self._zh_sound.get(sounds[i:j]):
                     for eid, w, term in hits:
                         # a typo swaps a character or two, not all of them: 为棋 ~ 围棋, but 是机 !~ 市集
-                        if 2 * sum(a == b for a, b in zip(span, term)) >= len(term):
+                        if 2 * sum(a == b for a, b in zip(span, term, strict=True)) >= len(term):
                             found[eid].append((i, j, 0.8 * w))  # a homophone counts a little less
         scores, covered = {}, set()
         for eid, spans in found.items():
@@ -166,15 +169,18 @@ class Matcher:
         uncovered = sum(1 for s, e in blocked if not covered.issuperset(range(s, e)))
         return scores, uncovered
 
-    def _en_hits(self, words: list[str], blocked: set[int]) -> dict[str, float]:
+    def _en_hits(self, words: list[str], blocked: set[int]) -> tuple[dict[str, float], set[str]]:
+        """Keyword weights per entry, and the entries matched by a whole keyword (not just a
+        lone word of one, which is weak evidence)."""
         fixed = []
         for w in words:  # correct typos against the keyword vocabulary ("vouchr" -> "voucher")
-            if len(w) >= 5 and not any(w == v for v in self._en_vocab):
+            if len(w) >= 5 and w not in self._en_vocab_set:
                 best = process.extractOne(w, self._en_vocab, scorer=Levenshtein.normalized_similarity,
                                           score_cutoff=0.8)
                 w = best[0] if best else w
             fixed.append(w)
         scores: dict[str, float] = defaultdict(float)
+        whole: set[str] = set()
         seen: set[tuple[str, tuple[str, ...]]] = set()
         for i in range(len(fixed)):
             for j in range(i + 1, min(len(fixed), i + self._en_max) + 1):
@@ -185,7 +191,9 @@ class Matcher:
                     if (eid, key) not in seen:
                         seen.add((eid, key))
                         scores[eid] += w
-        return scores
+                        if key not in self._en_partial:
+                            whole.add(eid)
+        return scores, whole
 
     def _blocked_zh(self, text: str) -> list[tuple[int, int]]:
         spans = []
@@ -204,9 +212,13 @@ class Matcher:
                     blocked.update(range(i, i + len(term)))
         return blocked
 
-    def _bigram_scores(self, text: str) -> dict[str, float]:
-        """Share (0-1) of the question's informative bigrams that an entry's vocabulary holds."""
-        grams = _bigrams(text)
+    def _bigram_scores(self, text: str, blocked: list[tuple[int, int]]) -> dict[str, float]:
+        """Share (0-1) of the question's informative bigrams that an entry's vocabulary holds.
+
+        Bigrams of out-of-scope terms are left out: 保险 of 保险公司 is no evidence."""
+        inside = {k for s, e in blocked for k in range(s, e)}
+        masked = "".join(" " if k in inside else c for k, c in enumerate(text))
+        grams = _bigrams(masked)
         total = sum(self._bigrams.get(bg, (self._unseen_idf, ()))[0] for bg in grams)
         scores: dict[str, float] = defaultdict(float)
         for bg in grams:
@@ -239,16 +251,16 @@ class Matcher:
         blocked_en = self._blocked_en(words)
         scores: dict[str, float] = defaultdict(float)
         zh_scores, out_of_scope = self._zh_hits(text, blocked_zh)
-        en_scores = self._en_hits(words, blocked_en)
+        en_scores, en_whole = self._en_hits(words, blocked_en)
         for eid, s in [*zh_scores.items(), *en_scores.items()]:
             scores[eid] += s
-        for eid, share in self._bigram_scores(text).items():
+        for eid, share in self._bigram_scores(text, blocked_zh).items():
             scores[eid] += BIGRAM_WEIGHT * share
         for eid, sim in self._question_similarity(text).items():
             scores[eid] += 2.5 * max(0.0, sim - 0.45)
         out_of_scope += len(blocked_en)
 
-        keyword_hit = set(zh_scores) | set(en_scores)
+        keyword_hit = set(zh_scores) | en_whole
         return self._decide(sorted(scores.items(), key=lambda kv: -kv[1]), out_of_scope, keyword_hit)
 
     @staticmethod
@@ -272,7 +284,8 @@ class Matcher:
 
 
 _EN_STOP = {"what", "when", "where", "which", "with", "from", "that", "this", "have", "about", "your", "there",
-            "their", "them", "they", "does", "into", "more", "some", "service", "centre", "center", "local"}
+            "their", "them", "they", "does", "into", "more", "some", "service", "centre", "center", "local",
+            "near", "nearby", "around", "place", "help", "good", "best", "free", "people", "home"}
 
 
 def _bigrams(text: str) -> set[str]:

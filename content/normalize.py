@@ -8,11 +8,25 @@ can be found in a query typed with the wrong character of the same sound.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
-from pypinyin.pinyin_dict import pinyin_dict
+
+def _load_pinyin_dict() -> dict[int, str]:
+    """pypinyin's table of readings (code point -> "wéi,wèi"), loaded on its own: importing
+    the pypinyin package pulls in its phrase dictionaries too, 0.25 s of start-up we don't use."""
+    package = importlib.util.find_spec("pypinyin")
+    path = Path(package.origin).parent / "pinyin_dict.py"
+    spec = importlib.util.spec_from_file_location("_tangqiao_pinyin_dict", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pinyin_dict
+
+
+pinyin_dict = _load_pinyin_dict()
 
 # Shanghainese (and chat) words -> Mandarin, longest first so 啥辰光 wins over 啥.
 _DIALECT = {

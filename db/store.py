@@ -16,7 +16,7 @@ class Store:
         self._sessions = sessions
 
     @classmethod
-    async def open(cls, url: str) -> "Store":
+    async def open(cls, url: str) -> Store:
         return cls(*await open_database(url))
 
     async def close(self) -> None:

@@ -5,9 +5,13 @@ Button data (<= 64 bytes): "menu", "area:<area id>", "topic:<entry id>",
 """
 from __future__ import annotations
 
-from db.models import Resident
+from typing import TYPE_CHECKING
+
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
+
+if TYPE_CHECKING:
+    from db.models import Resident
 
 LANGUAGES = ("zh", "en")
 

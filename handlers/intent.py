@@ -36,7 +36,7 @@ class IntentRules:
     complaint_threshold: int
 
     @classmethod
-    def load(cls, path: Path = INTENTS_PATH) -> "IntentRules":
+    def load(cls, path: Path = INTENTS_PATH) -> IntentRules:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         status, greet, complaint = data["ticket_status"], data["greeting"], data["complaint"]
         return cls(

@@ -7,12 +7,15 @@ complaint) before the question goes to the topic matcher.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from content.normalize import has_han, normalize
-from db.models import Resident
 from handlers import browse
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
+
+if TYPE_CHECKING:
+    from db.models import Resident
 
 _LATIN_RE = re.compile(r"[A-Za-z]{2,}")
 GREETING_YIELDS_AT = 70

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from content.loader import ContentBase
 from content.matcher import Matcher
-from db.store import Store
 from handlers.intent import IntentRules
 from handlers.texts import Texts
+
+if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
+    from db.store import Store
 
 
 @dataclass
