@@ -9,8 +9,9 @@ from bot.settings import Settings
 from content.loader import CONTENT_DIR, load_content
 from content.matcher import Matcher
 from handlers.intent import IntentRules
-from handlers.services import Services
+from handlers.services import Services, TicketRules
 from handlers.texts import Texts
+from handlers.workdays import Calendar
 
 SCOPE_PATH = CONTENT_DIR / "scope.yaml"
 
@@ -34,7 +35,25 @@ async def build_services(settings: Settings) -> Services:
 
     services = build_core(settings.bot_language)
     services.store = await Store.open(settings.database_url)
+    services.tickets = TicketRules(
+        moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,
+        per_day=settings.tickets_per_day,
+        response_days=settings.response_days,
+        resolution_days=settings.resolution_days,
+        calendar=Calendar(settings.holidays, settings.extra_workdays),
+    )
+    services.staff = ListedStaff(settings.staff_ids)
     return services
+
+
+class ListedStaff:
+    """Staff are the ids in STAFF_IDS; the Telegram channel adds the moderation chat's members."""
+
+    def __init__(self, ids: frozenset[int]):
+        self.ids = {str(i) for i in ids}
+
+    async def is_staff(self, channel: str, user_id: str) -> bool:
+        return channel in ("telegram", "console") and user_id in self.ids
 
 
 async def close_services(services: Services) -> None:

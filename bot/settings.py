@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,6 +29,13 @@ class Settings:
     telegram_base_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     bot_language: str = "zh"
+    moderation_chat_id: int | None = None
+    staff_ids: frozenset[int] = frozenset()
+    tickets_per_day: int = 5
+    response_days: int = 1
+    resolution_days: int = 5
+    holidays: frozenset[date] = frozenset()
+    extra_workdays: frozenset[date] = frozenset()
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path = ".env") -> Settings:
@@ -51,12 +59,41 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
     if language not in LANGUAGES:
         raise SettingsError(f"BOT_LANGUAGE must be one of {', '.join(LANGUAGES)}, got {language!r}")
 
+    chat = get("MODERATION_CHAT_ID")
     return Settings(
         telegram_bot_token=token,
         telegram_base_url=base_url,
         database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         bot_language=language,
+        moderation_chat_id=_integer("MODERATION_CHAT_ID", chat) if chat else None,
+        staff_ids=frozenset(_integer("STAFF_IDS", v) for v in _items(get("STAFF_IDS"))),
+        tickets_per_day=_integer("TICKETS_PER_DAY", get("TICKETS_PER_DAY") or "5", minimum=1),
+        response_days=_integer("RESPONSE_DAYS", get("RESPONSE_DAYS") or "1", minimum=1),
+        resolution_days=_integer("RESOLUTION_DAYS", get("RESOLUTION_DAYS") or "5", minimum=1),
+        holidays=frozenset(_date("HOLIDAYS", v) for v in _items(get("HOLIDAYS"))),
+        extra_workdays=frozenset(_date("WORKDAYS", v) for v in _items(get("WORKDAYS"))),
     )
+
+
+def _items(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _integer(name: str, value: str, minimum: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _date(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"{name} must list dates as YYYY-MM-DD separated by commas, got {value!r}") from None
 
 
 def normalise_database_url(url: str) -> str:

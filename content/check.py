@@ -61,7 +61,7 @@ def check_templates(base: ContentBase) -> list[Problem]:
     texts = Texts()
     entries = list(base.entries.values())
     values = dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
-                  thanks=False, helpful=False)
+                  thanks=False, helpful=False, **_ticket_samples())
     for name in texts.names():
         for lang in ("zh", "en"):
             try:
@@ -76,6 +76,23 @@ def check_templates(base: ContentBase) -> list[Problem]:
             if not str(label.get(lang, "")).strip():
                 problems.append(Problem("templates/labels.yaml", key, f"no {lang} label"))
     return problems
+
+
+def _ticket_samples() -> dict:
+    """Values the ticket templates are rendered with, shaped like the real ones."""
+    from datetime import UTC, datetime
+
+    from db.models import Intake, Ticket, TicketEvent
+
+    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    ticket = Ticket(id=1, number="TQ-2611-0001", source_key="x", resident_id=1, channel="telegram", chat_id="1",
+                    category="noise", text="<楼下>半夜施工 & 噪音", place="峨山路1号", phone="13800001234", status="resolved",
+                    created_at=now, response_due=now, resolution_due=now, latitude=31.2, longitude=121.5)
+    event = TicketEvent(ticket_id=1, actor="resident", kind="created", at=now, note="")
+    return dict(ticket=ticket, older=ticket, intake=Intake(resident_id=1, step="confirm", text="噪音", phone=None),
+                tickets=[ticket], events=[event], describe=lambda e: e.kind, count=1, limit=5, text="答复<b>",
+                message="提醒", stage="response_late", category="噪音扰民", place="峨山路", photos=0, photo_count=1,
+                note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True)
 
 
 def check_rules() -> list[Problem]:

@@ -20,7 +20,8 @@ class Resident(SQLModel, table=True):
     channel: str = Field(max_length=16)
     user_id: str = Field(max_length=64)
     language: str | None = Field(default=None, max_length=2)
-    awaiting: str | None = Field(default=None, max_length=32)  # e.g. "message" after "leave a message"
+    awaiting: str | None = Field(default=None, max_length=32)  # "message", "comment:<ticket id>", ...
+    phone: str | None = Field(default=None, max_length=32)  # last phone given with consent; /forgetme clears it
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -39,5 +40,131 @@ class Opinion(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     resident_id: int = Field(foreign_key="resident.id", index=True)
+    channel: str = Field(default="", max_length=16)
+    category: str = Field(default="other", max_length=32, index=True)
     text: str = Field(max_length=4096)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# -- tickets ---------------------------------------------------------------------------------
+
+OPEN_STATES = ("new", "acknowledged", "in_progress")
+FINAL_STATES = ("closed", "rejected", "duplicate")
+
+
+class Ticket(SQLModel, table=True):
+    """A resident's report of a problem, from intake to closing.
+
+    Life cycle: new -> acknowledged -> in_progress -> resolved -> closed, plus rejected and
+    duplicate; every change is a TicketEvent. Times are UTC; limits count working days.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=16)  # TQ-2611-0042
+    source_key: str = Field(unique=True, max_length=128)  # the confirming update: no ticket twice
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)  # where the resident's replies go
+    category: str = Field(max_length=32, index=True)
+    text: str = Field(max_length=4096)
+    place: str = Field(default="", max_length=512)
+    latitude: float | None = None
+    longitude: float | None = None
+    photos: str = Field(default="[]", max_length=4096)  # JSON list of platform file ids
+    phone: str | None = Field(default=None, max_length=32)  # only with the resident's consent
+    status: str = Field(default="new", max_length=16, index=True)
+    assignee: str | None = Field(default=None, max_length=64)
+    duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
+    awaiting_resident: bool = False  # staff asked something: the resident's next message joins the ticket
+    resident_blocked: bool = False  # the resident blocked the bot: nothing more reaches them
+    card_message_id: str | None = Field(default=None, max_length=32)
+    thread_id: str | None = Field(default=None, max_length=32)  # forum topic in the moderation chat
+    rating: int | None = None
+    rating_comment: str | None = Field(default=None, max_length=1024)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    response_due: datetime
+    resolution_due: datetime
+
+
+class TicketEvent(SQLModel, table=True):
+    """One entry of a ticket's history: who, when, what changed, and the note."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)  # "resident", "staff:<id> <name>", "system"
+    kind: str = Field(max_length=16)  # created, status, note, assign, category, message, reply, rating, duplicate
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    note: str = Field(default="", max_length=4096)
+    public: bool = True  # shown to the resident in their ticket's history
+
+
+class TicketCounter(SQLModel, table=True):
+    """The last ticket number of each month, so numbers are short and never reused."""
+
+    month: str = Field(primary_key=True, max_length=4)  # "2611"
+    last: int = 0
+
+
+class Intake(SQLModel, table=True):
+    """A half-filled report: it lives here, so a restart continues where the resident was."""
+
+    resident_id: int = Field(foreign_key="resident.id", primary_key=True)
+    step: str = Field(max_length=16)  # what, where, photos, phone, confirm, edit_what, edit_where
+    text: str = Field(default="", max_length=4096)
+    place: str = Field(default="", max_length=512)
+    latitude: float | None = None
+    longitude: float | None = None
+    photos: str = Field(default="[]", max_length=4096)
+    phone: str | None = Field(default=None, max_length=32)
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Updates already handled: a platform's repeated delivery is recognised and skipped."""
+
+    key: str = Field(primary_key=True, max_length=128)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to deliver: written in the same transaction as what caused it, sent by the
+    outbox worker, retried until delivered or refused for good."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64, index=True)
+    purpose: str = Field(max_length=16)  # card, photo, reply, status, followup, chase, alert, rating
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    text: str = Field(default="", max_length=8192)
+    buttons: str = Field(default="[]", max_length=4096)  # JSON [[[label, data], ...], ...]
+    photo: str | None = Field(default=None, max_length=256)  # a platform file id
+    reply_to: str | None = Field(default=None, max_length=32)
+    state: str = Field(default="pending", max_length=8, index=True)  # pending, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    sent_message_id: str | None = Field(default=None, max_length=32)
+
+
+class RelayMessage(SQLModel, table=True):
+    """A message of ours in the moderation chat that belongs to a ticket: a staff reply to
+    it goes to that ticket's resident, even after a restart."""
+
+    chat_id: str = Field(primary_key=True, max_length=64)
+    message_id: str = Field(primary_key=True, max_length=32)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+
+
+class Chase(SQLModel, table=True):
+    """A time-limit reminder (催办) posted for a ticket: once per ticket and stage."""
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    stage: str = Field(primary_key=True, max_length=24)  # response_soon, response_late, resolution_soon, ...
+    at: datetime = Field(default_factory=utcnow)

@@ -1,5 +1,11 @@
-"""The reads and writes the Q&A handlers need, each in its own short transaction."""
+"""The store: the engine, a transaction helper, and the small reads and writes of residents,
+feedback and opinions. Ticket and outbox queries live in db/tickets.py and db/outbox.py and
+take the session of a transaction the handler opens, so a ticket and the messages it causes
+are written together or not at all."""
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -7,7 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import open_database
-from db.models import Feedback, Opinion, Resident
+from db.models import Feedback, Opinion, ProcessedUpdate, Resident
 
 
 class Store:
@@ -21,6 +27,12 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed on leaving the block, or rolled back on an error."""
+        async with self._sessions() as session, session.begin():
+            yield session
 
     async def resident(self, channel: str, user_id: str) -> Resident:
         """The resident row for this channel user, created on first contact.
@@ -52,9 +64,19 @@ class Store:
             session.add(Feedback(resident_id=resident_id, entry_id=entry_id, helpful=helpful))
             await session.commit()
 
-    async def add_opinion(self, resident_id: int, text: str) -> int:
+    async def add_opinion(self, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
         async with self._sessions() as session:
-            row = Opinion(resident_id=resident_id, text=text)
+            row = Opinion(resident_id=resident_id, text=text, channel=channel, category=category)
             session.add(row)
             await session.commit()
             return row.id
+
+    async def first_time(self, key: str) -> bool:
+        """Record that an update was seen; False when it had been seen before."""
+        async with self._sessions() as session:
+            session.add(ProcessedUpdate(key=key[:128]))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+            return True

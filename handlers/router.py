@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from content.normalize import has_han, normalize
-from handlers import browse
+from handlers import browse, complaint, staff, tickets
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -41,29 +41,59 @@ def pick_language(inbound: Inbound, resident: Resident | None, default: str) -> 
 
 async def handle(inbound: Inbound, services: Services) -> Reply:
     store = services.store
+    if store is not None and inbound.key and not await store.first_time(inbound.key):
+        return Reply("info", [])  # the platform delivered this update again: handled already
+    if _from_moderation_chat(inbound, services) or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)):
+        return await staff.handle(inbound, services)
     resident = await store.resident(inbound.channel, inbound.user_id) if store else None
     lang = pick_language(inbound, resident, services.default_language)
-    texts = services.texts
-
     if inbound.callback is not None:
-        reply = await browse.on_button(inbound.callback, lang, resident, services)
+        reply = await _on_button(inbound, lang, resident, services)
     elif inbound.text.startswith("/"):
-        reply = await _on_command(inbound.text, lang, resident, services)
-    elif inbound.unsupported and not inbound.text.strip():
-        reply = Reply("info", [Outbound(texts.render("unsupported", lang))])
-    elif not inbound.text.strip():
-        reply = Reply("info", [Outbound(texts.render("empty", lang))])
-    elif resident is not None and resident.awaiting == "message":
-        await store.add_opinion(resident.id, inbound.text.strip())
-        await store.update_resident(resident.id, awaiting=None)
-        reply = Reply("opinion", [Outbound(texts.render("leave_saved", lang))])
+        reply = await _on_command(inbound, lang, resident, services)
     else:
-        reply = await answer_text(inbound.text, lang, resident, services)
+        reply = await _on_message(inbound, lang, resident, services)
     reply.language = lang
     return reply
 
 
-async def answer_text(text: str, lang: str, resident: Resident | None, services: Services) -> Reply:
+def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
+    rules = services.tickets
+    return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
+
+
+async def _on_message(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
+    """Text, photos or a location: an open report or a pending question first, then the text."""
+    texts, store = services.texts, services.store
+    if resident is not None:
+        if (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
+            return reply
+        awaiting = resident.awaiting or ""
+        if awaiting.startswith("comment:") and inbound.text.strip():
+            return await tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)
+        if (inbound.text.strip() or inbound.photos) and (
+                ticket := await tickets.followup_target(inbound, resident, services)) is not None:
+            return await tickets.add_followup(ticket, inbound, lang, resident, services)
+        if awaiting == "message" and inbound.text.strip():
+            await store.add_opinion(resident.id, inbound.text.strip(), inbound.channel,
+                                    opinion_category(inbound.text, services))
+            await store.update_resident(resident.id, awaiting=None)
+            return Reply("opinion", [Outbound(texts.render("leave_saved", lang))])
+    if not inbound.text.strip():
+        name = "unsupported" if inbound.unsupported or inbound.photos or inbound.location else "empty"
+        return Reply("info", [Outbound(texts.render(name, lang))])
+    return await answer_text(inbound.text, lang, resident, services, inbound)
+
+
+def opinion_category(text: str, services: Services) -> str:
+    """An opinion's category: the area of the content entry it is closest to, else "other"."""
+    match = services.matcher.match(text)
+    topic = match.topic or (match.candidates[0] if match.candidates else None)
+    return services.content.entries[topic].area if topic else "other"
+
+
+async def answer_text(text: str, lang: str, resident: Resident | None, services: Services,
+                      inbound: Inbound | None = None) -> Reply:
     """Free text: sort it by intent, or find the entry it asks about."""
     texts = services.texts
     kind = services.intents.classify(normalize(text))
@@ -75,10 +105,18 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         return Reply("greeting", [Outbound(texts.render("greeting", lang, thanks=thanks), buttons)], score=100)
     if kind == "opinion":
         if services.store and resident is not None:
-            await services.store.add_opinion(resident.id, text.strip())
+            await services.store.add_opinion(resident.id, text.strip(), inbound.channel if inbound else "",
+                                             opinion_category(text, services))
         return Reply("opinion", [Outbound(texts.render("opinion", lang))], score=100)
-    if kind in ("complaint", "ticket_status"):
-        return Reply(kind, [Outbound(texts.render(kind, lang))], score=100)
+    if kind == "complaint":
+        if services.store and resident is not None and inbound is not None:
+            return await complaint.start(inbound, lang, resident, services, first_text=text)
+        # without a database (`ask`): what the resident would see first
+        return Reply("complaint", [Outbound(texts.render("intake_where", lang, pin=False))], score=100)
+    if kind == "ticket_status":
+        if services.store and resident is not None:
+            return await tickets.list_tickets(lang, resident, services)
+        return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
     if match.kind == "answer":
         reply = browse.entry_reply(match.topic, lang, services)
@@ -92,9 +130,31 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     return browse.fallback_reply(lang, services, score=match.score)
 
 
-async def _on_command(text: str, lang: str, resident: Resident | None, services: Services) -> Reply:
+async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
+    data = inbound.callback
+    kind, _, rest = data.partition(":")
+    if resident is not None and services.store is not None:
+        if kind == "ik":
+            return await complaint.on_button(data, inbound, lang, resident, services)
+        if data == "report":
+            return await complaint.start(inbound, lang, resident, services)
+        if data == "mytickets":
+            return await tickets.list_tickets(lang, resident, services)
+        if kind == "tk":
+            return await tickets.show(rest, lang, resident, services)
+        if kind == "tkadd":
+            return await tickets.ask_followup(rest, lang, resident, services)
+        if kind in ("rate", "unsolved"):
+            return await tickets.rate(data, lang, resident, services)
+        if kind == "rcskip":
+            await services.store.update_resident(resident.id, awaiting=None)
+            return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
+    return await browse.on_button(data, lang, resident, services)
+
+
+async def _on_command(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
     texts, store = services.texts, services.store
-    command, _, argument = text[1:].partition(" ")
+    command, _, argument = inbound.text[1:].partition(" ")
     command = command.split("@", 1)[0].lower()  # /start@TangqiaoBot in groups
     argument = argument.strip()
     if command in ("start", "menu"):
@@ -103,15 +163,21 @@ async def _on_command(text: str, lang: str, resident: Resident | None, services:
         choice = argument.lower()[:2] if argument else ("zh" if lang == "en" else "en")
         return await browse.set_language(choice, resident, services)
     if command == "cancel":
-        if store and resident is not None and resident.awaiting:
-            await store.update_resident(resident.id, awaiting=None)
+        if store and resident is not None:
+            await complaint.cancel(services, resident)
+            if resident.awaiting:
+                await store.update_resident(resident.id, awaiting=None)
         return Reply("info", [Outbound(texts.render("cancelled", lang))])
     if command == "report":
-        return Reply("complaint", [Outbound(texts.render("complaint", lang))])
+        if store and resident is not None:
+            return await complaint.start(inbound, lang, resident, services, first_text=argument)
+        return Reply("complaint", [Outbound(texts.render("intake_what", lang))], score=100)
+    if command == "mytickets" and store and resident is not None:
+        return await tickets.list_tickets(lang, resident, services)
     if command == "opinion":
         if not argument:
             return await browse.on_button("leave", lang, resident, services)
         if store and resident is not None:
-            await store.add_opinion(resident.id, argument)
+            await store.add_opinion(resident.id, argument, inbound.channel, opinion_category(argument, services))
         return Reply("opinion", [Outbound(texts.render("opinion", lang))])
     return Reply("info", [Outbound(texts.render("help", lang))])

@@ -5,7 +5,9 @@ HTML subset Telegram accepts (<b>, <i>, <blockquote>).
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -13,6 +15,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from content.loader import CITATION, CONTENT_DIR
 
 TEMPLATES_DIR = CONTENT_DIR / "templates"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def when(moment: datetime | None, lang: str = "zh") -> str:
+    """A stored UTC time as Shanghai local time: 11月30日 14:00 / 30 Nov 14:00."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(SHANGHAI)
+    return local.strftime("%d %b %H:%M") if lang == "en" else f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
 class Texts:
@@ -23,11 +34,17 @@ class Texts:
             undefined=StrictUndefined,  # a typo in a template fails the content check, not a resident
             keep_trailing_newline=False,
         )
+        self.env.filters["when"] = when
         self.labels: dict[str, dict[str, str]] = yaml.safe_load((directory / "labels.yaml").read_text("utf-8"))
 
     def render(self, name: str, lang: str, **values) -> str:
+        values.setdefault("status", lambda state: self.label(f"status_{state}", lang))
         text = self.env.get_template(f"{name}.j2").render(lang=lang, citation=CITATION[lang], **values)
         return text.strip()
+
+    def canned(self) -> list[str]:
+        """Names of the staff's canned replies (content/templates/canned/*.j2)."""
+        return sorted(t[len("canned/"):-3] for t in self.env.list_templates(extensions=["j2"]) if t.startswith("canned/"))
 
     def label(self, name: str, lang: str) -> str:
         return self.labels[name][lang]

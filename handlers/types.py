@@ -35,6 +35,21 @@ class Inbound:
     language: str | None = None  # the platform's language hint, e.g. Telegram's language_code
     message_id: str | None = None
     unsupported: str | None = None  # "sticker", "voice", ... when the message carries no text we can use
+    photos: tuple[str, ...] = ()  # platform file ids of attached photos
+    location: tuple[float, float] | None = None  # (latitude, longitude) of a location pin
+    reply_to: str | None = None  # id of the message this one replies to (staff replying to a card)
+    thread_id: str | None = None  # forum topic the message was sent in
+    update_key: str | None = None  # platform update id: a repeated delivery is recognised by it
+    user_name: str | None = None  # @username or display name, for staff events
+
+    @property
+    def key(self) -> str | None:
+        """What identifies this update across repeated deliveries."""
+        if self.update_key:
+            return f"{self.channel}:u:{self.update_key}"
+        if self.message_id:
+            return f"{self.channel}:m:{self.chat_id}:{self.message_id}:{self.callback or ''}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,183 @@
+"""Ticket queries. Each function takes the session of the caller's transaction."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import OPEN_STATES, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# Which status may follow which. "resolved" waits for the resident's rating, then "closed".
+TRANSITIONS = {
+    "new": {"acknowledged", "in_progress", "resolved", "rejected", "duplicate"},
+    "acknowledged": {"in_progress", "resolved", "rejected", "duplicate"},
+    "in_progress": {"resolved", "rejected", "duplicate"},
+    "resolved": {"closed", "in_progress"},
+    "closed": {"in_progress"},
+    "rejected": {"in_progress"},
+    "duplicate": {"in_progress"},
+}
+STAFF_STATES = ("acknowledged", "in_progress", "resolved", "rejected")
+DUPLICATE_PLACE = 80  # RapidFuzz token_set_ratio of the places
+DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category to be "the same"
+
+
+class TransitionError(ValueError):
+    """A status change the life cycle does not allow; the message says which."""
+
+
+async def next_number(session: AsyncSession, now: datetime) -> str:
+    """TQ-<yymm>-<nnnn>: the month in Shanghai and a counter that only goes up."""
+    month = now.astimezone(SHANGHAI).strftime("%y%m")
+    counter = await session.get(TicketCounter, month)
+    if counter is None:
+        counter = TicketCounter(month=month, last=0)
+        session.add(counter)
+        await session.flush()
+    await session.execute(update(TicketCounter).where(TicketCounter.month == month).values(last=TicketCounter.last + 1))
+    await session.refresh(counter)
+    return f"TQ-{month}-{counter.last:04d}"
+
+
+async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str, note: str = "",
+                    from_status: str | None = None, to_status: str | None = None, public: bool = True) -> TicketEvent:
+    event = TicketEvent(ticket_id=ticket.id, actor=actor, kind=kind, note=note, from_status=from_status,
+                        to_status=to_status, public=public)
+    session.add(event)
+    return event
+
+
+async def create(session: AsyncSession, **fields) -> Ticket:
+    now = fields.setdefault("created_at", utcnow())
+    ticket = Ticket(number=await next_number(session, now), **fields)
+    session.add(ticket)
+    await session.flush()
+    await add_event(session, ticket, "resident", "created", to_status="new")
+    return ticket
+
+
+async def by_source(session: AsyncSession, source_key: str) -> Ticket | None:
+    return (await session.exec(select(Ticket).where(Ticket.source_key == source_key))).first()
+
+
+async def find(session: AsyncSession, reference: str) -> Ticket | None:
+    """A ticket by its number (TQ-2611-0042, any case) or by its plain id (42)."""
+    reference = reference.strip().upper()
+    if reference.isdigit():
+        return await session.get(Ticket, int(reference))
+    return (await session.exec(select(Ticket).where(Ticket.number == reference))).first()
+
+
+async def find_duplicate(session: AsyncSession, category: str, place: str, text: str) -> Ticket | None:
+    """The oldest open ticket of the same category whose place and text look like these."""
+    if not place.strip():
+        return None
+    candidates = (await session.exec(
+        select(Ticket).where(Ticket.category == category, col(Ticket.status).in_(OPEN_STATES),
+                             Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
+        .order_by(Ticket.id).limit(500)
+    )).all()
+    for ticket in candidates:
+        if (fuzz.token_set_ratio(place, ticket.place) >= DUPLICATE_PLACE
+                and fuzz.partial_ratio(text, ticket.text) >= DUPLICATE_TEXT):
+            return ticket
+    return None
+
+
+async def of_resident(session: AsyncSession, resident_id: int) -> list[Ticket]:
+    return list((await session.exec(
+        select(Ticket).where(Ticket.resident_id == resident_id).order_by(col(Ticket.id).desc()).limit(20)
+    )).all())
+
+
+async def awaiting_resident(session: AsyncSession, resident_id: int) -> Ticket | None:
+    """The resident's most recent open ticket on which staff are waiting for them."""
+    return (await session.exec(
+        select(Ticket).where(Ticket.resident_id == resident_id, Ticket.awaiting_resident == True,  # noqa: E712
+                             col(Ticket.status).in_(OPEN_STATES)).order_by(col(Ticket.id).desc())
+    )).first()
+
+
+async def created_since(session: AsyncSession, resident_id: int, since: datetime) -> int:
+    return (await session.exec(
+        select(func.count()).select_from(Ticket).where(Ticket.resident_id == resident_id, Ticket.created_at >= since)
+    )).one()
+
+
+async def history(session: AsyncSession, ticket_id: int, public_only: bool) -> list[TicketEvent]:
+    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+    if public_only:
+        query = query.where(TicketEvent.public == True)  # noqa: E712
+    return list((await session.exec(query.order_by(TicketEvent.id))).all())
+
+
+async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
+    return list((await session.exec(
+        select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)).order_by(Ticket.id).limit(limit)
+    )).all())
+
+
+async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",
+                        public: bool = True) -> str:
+    """Move the ticket to `to`, recording the event; returns the status it had."""
+    before = ticket.status
+    if to not in TRANSITIONS.get(before, set()):
+        raise TransitionError(f"{ticket.number}: {before} -> {to} is not allowed")
+    now = utcnow()
+    ticket.status = to
+    if to != "new" and ticket.first_response_at is None and actor.startswith("staff"):
+        ticket.first_response_at = now
+    if to == "resolved":
+        ticket.resolved_at = now
+    if to in ("closed", "rejected", "duplicate"):
+        ticket.closed_at = now
+    if to == "in_progress" and before in ("resolved", "closed", "rejected", "duplicate"):
+        ticket.resolved_at = ticket.closed_at = None
+        ticket.rating = ticket.rating_comment = None
+    session.add(ticket)
+    await add_event(session, ticket, actor, "status", note, from_status=before, to_status=to, public=public)
+    return before
+
+
+async def remember_relay(session: AsyncSession, chat_id: str, message_id: str, ticket_id: int) -> None:
+    await session.merge(RelayMessage(chat_id=chat_id, message_id=message_id, ticket_id=ticket_id))
+
+
+async def by_relay(session: AsyncSession, chat_id: str, message_id: str) -> Ticket | None:
+    relay = await session.get(RelayMessage, (chat_id, message_id))
+    return await session.get(Ticket, relay.ticket_id) if relay else None
+
+
+async def by_thread(session: AsyncSession, thread_id: str) -> Ticket | None:
+    return (await session.exec(select(Ticket).where(Ticket.thread_id == thread_id))).first()
+
+
+@dataclass
+class Stats:
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    overdue: int
+
+
+async def stats(session: AsyncSession, now: datetime | None = None) -> Stats:
+    now = now or utcnow()
+    by_status = dict((await session.exec(select(Ticket.status, func.count()).group_by(Ticket.status))).all())
+    by_category = dict((await session.exec(
+        select(Ticket.category, func.count()).where(col(Ticket.status).in_(OPEN_STATES)).group_by(Ticket.category)
+    )).all())
+    overdue = (await session.exec(
+        select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(OPEN_STATES), Ticket.resolution_due < now)
+    )).one()
+    return Stats(by_status, by_category, overdue)
+
+
+def photos(ticket_or_intake) -> list[str]:
+    return json.loads(ticket_or_intake.photos or "[]")

@@ -1,0 +1,217 @@
+"""Complaint intake: what happened, where, photos, phone (with consent), confirm -> ticket.
+
+The half-filled report is an `Intake` row, so a restart of the bot continues where the
+resident was, on any channel. The ticket is written (with its card for the moderation chat,
+in the same transaction) before the resident sees its number.
+
+Steps and what the resident sees:
+- what:    "What happened?" (skipped when a complaint-like message started the intake)
+- where:   "Where is it?" text, or a location pin on Telegram
+- photos:  up to 5 photos, then Done / Skip
+- phone:   optional phone with an explicit consent line, or Skip
+- confirm: a summary with Submit / Edit description / Edit place / Cancel
+Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cancel".
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db import tickets
+from db.models import Intake, Resident, Ticket, utcnow
+from handlers import notify
+from handlers.services import Services
+from handlers.types import Button, Inbound, Outbound, Reply
+
+MAX_PHOTOS = 5
+MIN_TEXT = 4  # characters: "有人吵" is too little to act on
+MAX_TEXT = 2000
+_PHONE_RE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$|^(?:021)?(\d{8})$")
+
+
+def _buttons(services: Services, lang: str, *names: str) -> tuple[tuple[Button, ...], ...]:
+    return (tuple(Button(services.texts.label(n, lang), f"ik:{n}") for n in names),)
+
+
+async def _load(session: AsyncSession, resident: Resident) -> Intake | None:
+    return await session.get(Intake, resident.id)
+
+
+async def start(inbound: Inbound, lang: str, resident: Resident, services: Services, first_text: str = "") -> Reply:
+    """Begin a report; a complaint-like first message already says what happened."""
+    async with services.store.transaction() as session:
+        intake = await _load(session, resident) or Intake(resident_id=resident.id, step="what")
+        intake.step, intake.started_at = "what", utcnow()
+        intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
+        intake.phone = resident.phone
+        session.add(intake)
+        if len(first_text.strip()) >= MIN_TEXT:
+            intake.text = first_text.strip()[:MAX_TEXT]
+            intake.step = "where"
+        _take_attachments(intake, inbound)
+        return _prompt(intake, lang, inbound, services)
+
+
+async def active(services: Services, resident: Resident) -> bool:
+    async with services.store.transaction() as session:
+        return await _load(session, resident) is not None
+
+
+async def cancel(services: Services, resident: Resident) -> bool:
+    async with services.store.transaction() as session:
+        intake = await _load(session, resident)
+        if intake is not None:
+            await session.delete(intake)
+        return intake is not None
+
+
+def _take_attachments(intake: Intake, inbound: Inbound) -> None:
+    """Photos and a location pin are welcome at any step."""
+    if inbound.photos:
+        pictures = json.loads(intake.photos)
+        pictures += [p for p in inbound.photos if p not in pictures]
+        intake.photos = json.dumps(pictures[:MAX_PHOTOS])
+    if inbound.location:
+        intake.latitude, intake.longitude = inbound.location
+
+
+def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **values) -> Reply:
+    texts = services.texts
+    pin = inbound.channel == "telegram"
+    if intake.step in ("what", "edit_what"):
+        message = Outbound(texts.render("intake_what", lang), _buttons(services, lang, "cancel"))
+    elif intake.step in ("where", "edit_where"):
+        message = Outbound(texts.render("intake_where", lang, pin=pin, **values), _buttons(services, lang, "cancel"))
+    elif intake.step == "photos":
+        count = len(json.loads(intake.photos))
+        names = ("done", "cancel") if count else ("skip", "cancel")
+        message = Outbound(texts.render("intake_photos", lang, count=count, limit=MAX_PHOTOS), _buttons(services, lang, *names))
+    elif intake.step == "phone":
+        message = Outbound(texts.render("intake_phone", lang, **values), _buttons(services, lang, "skip", "cancel"))
+    else:
+        place = intake.place or ""
+        if intake.latitude is not None:
+            place = f"{place} ({intake.latitude:.5f}, {intake.longitude:.5f})".strip()
+        summary = texts.render("intake_confirm", lang, intake=intake, place=place, photos=len(json.loads(intake.photos)))
+        buttons = (*_buttons(services, lang, "submit"), *_buttons(services, lang, "what", "where"),
+                   *_buttons(services, lang, "cancel"))
+        message = Outbound(summary, _relabel(buttons, services, lang))
+    return Reply("complaint", [message], score=100)
+
+
+def _relabel(rows, services: Services, lang: str):
+    """Button names "what"/"where" show as "Edit description"/"Edit place"."""
+    names = {"ik:what": "edit_what", "ik:where": "edit_where"}
+    return tuple(tuple(Button(services.texts.label(names[b.data], lang), b.data) if b.data in names else b for b in row)
+                 for row in rows)
+
+
+async def on_message(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
+    """A message while an intake is open; None when there is none."""
+    async with services.store.transaction() as session:
+        intake = await _load(session, resident)
+        if intake is None:
+            return None
+        _take_attachments(intake, inbound)
+        text = inbound.text.strip()
+        values = {}
+        if intake.step in ("what", "edit_what"):
+            if len(text) < MIN_TEXT:
+                return Reply("complaint", [Outbound(services.texts.render("intake_too_short", lang))], score=100)
+            intake.text = text[:MAX_TEXT]
+            intake.step = "confirm" if intake.step == "edit_what" else "where"
+        elif intake.step in ("where", "edit_where"):
+            if text:
+                intake.place = text[:500]
+            if intake.place or intake.latitude is not None:
+                intake.step = "confirm" if intake.step == "edit_where" else "photos"
+            else:
+                values["again"] = True
+        elif intake.step == "photos":
+            if len(json.loads(intake.photos)) >= MAX_PHOTOS:
+                intake.step = "phone"
+        elif intake.step == "phone":
+            phone = normalise_phone(text)
+            if phone is None:
+                values["invalid"] = True
+            else:
+                intake.phone = phone
+                intake.step = "confirm"
+        session.add(intake)
+        return _prompt(intake, lang, inbound, services, **values)
+
+
+def normalise_phone(text: str) -> str | None:
+    """A mainland mobile (11 digits) or a Shanghai landline (8 digits), or None."""
+    match = _PHONE_RE.match(re.sub(r"[\s\-()]", "", text))
+    return next((g for g in match.groups() if g), None) if match else None
+
+
+async def on_button(data: str, inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+    action = data.partition(":")[2]
+    if action == "cancel":
+        await cancel(services, resident)
+        return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
+    if action == "submit":
+        return await submit(inbound, lang, resident, services)
+    async with services.store.transaction() as session:
+        intake = await _load(session, resident)
+        if intake is None:  # a button of a report already sent or cancelled
+            return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
+        if action in ("skip", "done"):
+            intake.step = {"photos": "phone", "phone": "confirm"}.get(intake.step, "confirm")
+        elif action in ("what", "where"):
+            intake.step = f"edit_{action}"
+        session.add(intake)
+        return _prompt(intake, lang, inbound, services)
+
+
+async def submit(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+    """Write the ticket (and its card) and only then tell the resident its number."""
+    rules, texts = services.tickets, services.texts
+    async with services.store.transaction() as session:
+        intake = await _load(session, resident)
+        if intake is None:
+            return Reply("info", [Outbound(texts.render("cancelled", lang))])
+        if intake.step != "confirm":
+            return _prompt(intake, lang, inbound, services)
+        source_key = f"intake:{resident.id}:{intake.started_at.isoformat()}"
+        if existing := await tickets.by_source(session, source_key):
+            return _created_reply(existing, None, lang, services)
+        now = utcnow()
+        if await tickets.created_since(session, resident.id, now - timedelta(days=1)) >= rules.per_day:
+            return Reply("complaint", [Outbound(texts.render("ticket_limit", lang, limit=rules.per_day))], score=100)
+        category = services.categories.guess(f"{intake.text} {intake.place}")
+        older = await tickets.find_duplicate(session, category, intake.place, intake.text)
+        ticket = await tickets.create(
+            session, source_key=source_key, resident_id=resident.id, channel=inbound.channel,
+            chat_id=inbound.chat_id, category=category, text=intake.text, place=intake.place,
+            latitude=intake.latitude, longitude=intake.longitude, photos=intake.photos, phone=intake.phone,
+            created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
+            resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
+        )
+        if intake.phone:
+            resident.phone = intake.phone
+            session.add(resident)
+        if older is not None:
+            ticket.duplicate_of = older.id
+            await tickets.change_status(session, ticket, "duplicate", "system", f"与 {older.number} 相同", public=True)
+            notify.to_staff(session, services, older, "followup", texts.render(
+                "staff_alert", "zh", ticket=older, message=f"有居民重复反映,已合并:{ticket.number}({ticket.text[:200]})"))
+        else:
+            notify.card(session, services, ticket)
+        await session.delete(intake)
+    return _created_reply(ticket, older, lang, services)
+
+
+def _created_reply(ticket: Ticket, older: Ticket | None, lang: str, services: Services) -> Reply:
+    texts = services.texts
+    if older is not None:
+        text = texts.render("ticket_duplicate", lang, ticket=ticket, older=older)
+    else:
+        text = texts.render("ticket_created", lang, ticket=ticket, category=services.categories.title(ticket.category, lang))
+    buttons = ((Button(texts.label("my_tickets", lang), "mytickets"),),)
+    return Reply("complaint", [Outbound(text, buttons)], score=100)

@@ -1,0 +1,55 @@
+"""Messages that leave through the outbox: ticket cards and notes to the moderation chat,
+staff replies and status notices to residents. Each is written in the caller's transaction,
+so it exists exactly when the change that caused it does; bot/outbox.py delivers it."""
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db import outbox
+from db.models import Resident, Ticket
+from db.tickets import photos
+from handlers.services import Services
+from handlers.types import Button
+
+
+def to_staff(session: AsyncSession, services: Services, ticket: Ticket, purpose: str, text: str,
+             photo: str | None = None) -> None:
+    """A message about `ticket` for the moderation chat (under its card / in its topic)."""
+    rules = services.tickets
+    if rules.moderation_chat is None:
+        return  # no moderation chat configured: staff read tickets with /open instead
+    outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, purpose, text, photo=photo,
+                   ticket_id=ticket.id)
+
+
+def card(session: AsyncSession, services: Services, ticket: Ticket) -> None:
+    """The new ticket's card, then its photos, for the moderation chat."""
+    texts = services.texts
+    pictures = photos(ticket)
+    to_staff(session, services, ticket, "card", texts.render(
+        "staff_card", "zh", ticket=ticket, category=services.categories.title(ticket.category, "zh"),
+        photo_count=len(pictures)))
+    for number, file_id in enumerate(pictures, start=1):
+        to_staff(session, services, ticket, "photo", f"{ticket.number} 照片{number}", photo=file_id)
+
+
+def to_resident(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, purpose: str,
+                text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> bool:
+    """A message for the ticket's resident; False (and nothing queued) when they blocked us."""
+    if ticket.resident_blocked:
+        return False
+    outbox.enqueue(session, ticket.channel, ticket.chat_id, purpose, text, buttons=buttons, ticket_id=ticket.id)
+    return True
+
+
+def rating_buttons(services: Services, ticket: Ticket, lang: str) -> tuple[tuple[Button, ...], ...]:
+    stars = tuple(Button(f"{n}★", f"rate:{ticket.id}:{n}") for n in range(1, 6))
+    return stars, (Button(services.texts.label("not_solved", lang), f"unsolved:{ticket.id}"),)
+
+
+def status_notice(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
+    """Tell the resident their ticket changed status (with the rating question once resolved)."""
+    lang = resident.language or services.default_language
+    buttons = rating_buttons(services, ticket, lang) if ticket.status == "resolved" else ()
+    text = services.texts.render("status_notice", lang, ticket=ticket, note=note)
+    to_resident(session, services, ticket, resident, "status", text, buttons)

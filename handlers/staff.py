@@ -1,0 +1,227 @@
+"""The staff side, in the moderation chat: ticket commands, and replies that reach residents.
+
+Only members of the moderation chat and the ids in STAFF_IDS may use these commands
+(`services.staff`); anyone else gets a polite refusal and nothing changes.
+
+- a reply to a ticket's card (or to any message of ours about it), or a message in the
+  ticket's forum topic: goes to the resident, prefixed as coming from the office
+- /open                         open tickets, oldest first
+- /ticket N                     one ticket with its whole history (internal notes too)
+- /assign N @name               who handles it
+- /status N <state> <note>      acknowledged | in_progress | resolved | rejected; the note
+                                is required and is sent to the resident
+- /note N <text>                internal note, never sent to the resident
+- /dup N M                      N is the same as M: N is closed as duplicate, its resident follows M
+- /reopen N                     back to in_progress
+- /category N <category>        change the guessed category
+- /reply N <template>           send a canned reply (content/templates/canned/)
+- /stats                        counts by status and category, overdue tickets
+N is a ticket number (TQ-2611-0042) or its short id (42).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from db import tickets
+from db.models import OPEN_STATES, Resident, Ticket, utcnow
+from handlers import notify
+from handlers.services import Services
+from handlers.tickets import describe
+from handlers.types import Inbound, Outbound, Reply
+
+COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats")
+USAGE = {
+    "ticket": "/ticket N", "assign": "/assign N @name", "status": "/status N acknowledged|in_progress|resolved|rejected 说明",
+    "note": "/note N 内部备注", "dup": "/dup N M", "reopen": "/reopen N", "category": "/category N 类别",
+    "reply": "/reply N 模板名",
+}
+
+
+def _say(text: str) -> Reply:
+    return Reply("info", [Outbound(text)])
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def is_staff_command(text: str) -> bool:
+    command = text[1:].partition(" ")[0].split("@", 1)[0].lower() if text.startswith("/") else ""
+    return command in COMMANDS
+
+
+def _actor(inbound: Inbound) -> str:
+    return f"staff:{inbound.user_id} {inbound.user_name or ''}".strip()
+
+
+async def handle(inbound: Inbound, services: Services) -> Reply:
+    """A message in the moderation chat, or a staff command anywhere."""
+    staff = services.staff is not None and await services.staff.is_staff(inbound.channel, inbound.user_id)
+    if inbound.text.startswith("/") and is_staff_command(inbound.text):
+        if not staff:
+            return _say(services.texts.render("staff_refused", "zh"))
+        return await _command(inbound, services)
+    if not staff:
+        return Reply("info", [])
+    async with services.store.transaction() as session:
+        ticket = None
+        if inbound.reply_to:
+            ticket = await tickets.by_relay(session, inbound.chat_id, inbound.reply_to)
+        if ticket is None and inbound.thread_id:
+            ticket = await tickets.by_thread(session, inbound.thread_id)
+    if ticket is None or not (inbound.text.strip() or inbound.photos):
+        return Reply("info", [])  # staff talking among themselves
+    return await relay_reply(ticket, inbound.text.strip(), _actor(inbound), services)
+
+
+async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services) -> Reply:
+    """A staff reply: into the ticket's history and, through the outbox, to the resident."""
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        resident = await session.get(Resident, ticket.resident_id)
+        lang = resident.language or services.default_language
+        await tickets.add_event(session, ticket, actor, "reply", text)
+        ticket.first_response_at = ticket.first_response_at or utcnow()
+        ticket.awaiting_resident = ticket.status in OPEN_STATES
+        session.add(ticket)
+        queued = notify.to_resident(session, services, ticket, resident, "reply",
+                                    services.texts.render("staff_reply", lang, ticket=ticket, text=text))
+    if not queued:
+        return _say(f"⚠️ {ticket.number}:居民已屏蔽本机器人,答复无法送达,已记入工单历史。")
+    return _say(f"✅ 已转给 {ticket.number} 的居民。")
+
+
+async def _command(inbound: Inbound, services: Services) -> Reply:
+    command, _, rest = inbound.text[1:].partition(" ")
+    command = command.split("@", 1)[0].lower()
+    args = rest.split()
+    if command == "open":
+        return await _open(services)
+    if command == "stats":
+        return await _stats(services)
+    if not args:
+        return _say(f"用法:{USAGE[command]}")
+    async with services.store.transaction() as session:
+        ticket = await tickets.find(session, args[0])
+    if ticket is None:
+        return _say(f"没有找到工单 {_escape(args[0])}。")
+    actor = _actor(inbound)
+    if command == "ticket":
+        return await _show(ticket, services)
+    if command == "assign":
+        name = " ".join(args[1:]).strip()
+        if not name:
+            return _say(f"用法:{USAGE[command]}")
+        async with services.store.transaction() as session:
+            ticket = await session.get(Ticket, ticket.id)
+            ticket.assignee = name[:64]
+            session.add(ticket)
+            await tickets.add_event(session, ticket, actor, "assign", name, public=False)
+        return _say(f"{ticket.number} 已交给 {_escape(name)} 承办。")
+    if command == "status":
+        state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
+        if state not in tickets.STAFF_STATES or not note:
+            return _say(f"用法:{USAGE[command]}(说明必填,会发给居民)")
+        return await change_status(ticket, state, note, actor, services)
+    if command == "note":
+        note = " ".join(args[1:]).strip()
+        if not note:
+            return _say(f"用法:{USAGE[command]}")
+        async with services.store.transaction() as session:
+            await tickets.add_event(session, ticket, actor, "note", note, public=False)
+        return _say(f"已在 {ticket.number} 记下内部备注(不会发给居民)。")
+    if command == "dup":
+        async with services.store.transaction() as session:
+            target = await tickets.find(session, args[1]) if len(args) > 1 else None
+        if target is None or target.id == ticket.id:
+            return _say(f"用法:{USAGE[command]}(M 是另一张工单)")
+        return await mark_duplicate(ticket, target, actor, services)
+    if command == "reopen":
+        return await change_status(ticket, "in_progress", " ".join(args[1:]).strip() or "工单重新打开", actor, services)
+    if command == "category":
+        category = args[1] if len(args) > 1 else ""
+        if category not in services.categories.by_id:
+            return _say(f"用法:{USAGE[command]};类别:{', '.join(services.categories.by_id)}")
+        async with services.store.transaction() as session:
+            ticket = await session.get(Ticket, ticket.id)
+            await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
+            ticket.category = category
+            session.add(ticket)
+        return _say(f"{ticket.number} 类别改为 {services.categories.title(category, 'zh')}。")
+    if command == "reply":
+        name = args[1] if len(args) > 1 else ""
+        if name not in services.texts.canned():
+            return _say(f"用法:{USAGE[command]};模板:{', '.join(services.texts.canned())}")
+        return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
+    return _say(f"用法:{USAGE.get(command, '/open')}")
+
+
+async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        try:
+            before = await tickets.change_status(session, ticket, state, actor, note)
+        except tickets.TransitionError:
+            return _say(f"{ticket.number} 当前状态是 {ticket.status},不能改为 {state}。")
+        ticket.awaiting_resident = False
+        resident = await session.get(Resident, ticket.resident_id)
+        notify.status_notice(session, services, ticket, resident, note)
+    return _say(f"{ticket.number}:{before} → {state},已通知居民。")
+
+
+async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        try:
+            await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理")
+        except tickets.TransitionError:
+            return _say(f"{ticket.number} 当前状态是 {ticket.status},不能标为重复。")
+        ticket.duplicate_of = target.id
+        resident = await session.get(Resident, ticket.resident_id)
+        notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
+    return _say(f"{ticket.number} 已合并到 {target.number},已通知居民。")
+
+
+def _age(moment: datetime) -> str:
+    hours = (utcnow() - moment).total_seconds() / 3600
+    return f"{hours:.0f}小时" if hours < 48 else f"{hours / 24:.0f}天"
+
+
+async def _open(services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        rows = await tickets.open_tickets(session)
+    if not rows:
+        return _say("目前没有未办结的工单。")
+    now = utcnow()
+    lines = ["<b>未办结工单</b>(最早的在前):"]
+    for t in rows:
+        late = " ⏰超时" if t.resolution_due < now or (t.first_response_at is None and t.response_due < now) else ""
+        lines.append(f"{t.id}. {t.number} · {services.categories.title(t.category, 'zh')} · {t.status} · "
+                     f"{_escape(t.place[:30])} · {_age(t.created_at)}{late}")
+    return _say("\n".join(lines))
+
+
+async def _show(ticket: Ticket, services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        events = await tickets.history(session, ticket.id, public_only=False)
+    lines = [f"<b>{ticket.number}</b> · {services.categories.title(ticket.category, 'zh')} · {ticket.status}"
+             + (f" · 承办 {_escape(ticket.assignee)}" if ticket.assignee else ""),
+             f"地点:{_escape(ticket.place)}", f"问题:{_escape(ticket.text)}"]
+    if ticket.phone:
+        lines.append(f"电话:{ticket.phone}")
+    if ticket.resident_blocked:
+        lines.append("⚠️ 居民已屏蔽本机器人,消息无法送达")
+    for e in events:
+        who = "居民" if e.actor == "resident" else e.actor
+        what = describe(e, services, "zh") if e.public else f"[内部] {e.kind}:{e.note}"
+        lines.append(f"· {services.texts.env.filters['when'](e.at)} {_escape(who)}:{_escape(what)}")
+    return _say("\n".join(lines))
+
+
+async def _stats(services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        figures = await tickets.stats(session)
+    by_status = ",".join(f"{k} {v}" for k, v in sorted(figures.by_status.items())) or "无"
+    by_category = ",".join(f"{services.categories.title(k, 'zh')} {v}" for k, v in
+                           sorted(figures.by_category.items(), key=lambda kv: -kv[1])) or "无"
+    return _say(f"<b>工单统计</b>\n按状态:{by_status}\n未办结按类别:{by_category}\n超过办结时限:{figures.overdue}")

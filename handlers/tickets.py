@@ -1,0 +1,162 @@
+"""A resident and their tickets: the list, one ticket's history, adding information, rating.
+
+A resident only ever sees their own tickets: every lookup checks the owner, and a ticket of
+someone else answers exactly like one that does not exist.
+
+Button data: "mytickets", "tk:<id>" (open one), "tkadd:<id>" (add information),
+"rate:<id>:<1-5>", "unsolved:<id>", "rcskip:<id>" (no comment).
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from db import tickets
+from db.models import Resident, Ticket, TicketEvent, utcnow
+from handlers import notify
+from handlers.services import Services
+from handlers.types import Button, Inbound, Outbound, Reply
+
+LOW_RATING = 2  # this or less reopens the ticket
+
+
+def _actor(event: TicketEvent) -> str:
+    return "resident" if event.actor == "resident" else "office"
+
+
+def describe(event: TicketEvent, services: Services, lang: str) -> str:
+    """One line of a ticket's public history, in the resident's words."""
+    status = (lambda s: services.texts.label(f"status_{s}", lang)) if event.to_status else None
+    zh = lang != "en"
+    if event.kind == "created":
+        return "提交反映" if zh else "report submitted"
+    if event.kind == "status":
+        line = status(event.to_status)
+        return f"{line}:{event.note}" if event.note else line
+    if event.kind == "reply":
+        return f"街道办答复:{event.note}" if zh else f"office replied: {event.note}"
+    if event.kind == "message":
+        return f"您补充:{event.note}" if zh else f"you added: {event.note}"
+    if event.kind == "rating":
+        return f"您的评价:{event.note}" if zh else f"your rating: {event.note}"
+    return event.note
+
+
+async def _own(services: Services, resident: Resident, ticket_id: str) -> Ticket | None:
+    async with services.store.transaction() as session:
+        ticket = await tickets.find(session, ticket_id) if ticket_id.isdigit() else None
+        return ticket if ticket is not None and ticket.resident_id == resident.id else None
+
+
+def _not_found(services: Services, lang: str) -> Reply:
+    return Reply("ticket_status", [Outbound(services.texts.render("ticket_not_found", lang))], score=100)
+
+
+async def list_tickets(lang: str, resident: Resident, services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        mine = await tickets.of_resident(session, resident.id)
+    buttons = tuple((Button(f"{t.number} · {services.texts.label(f'status_{t.status}', lang)}", f"tk:{t.id}"),)
+                    for t in mine[:10])
+    return Reply("ticket_status", [Outbound(services.texts.render("ticket_list", lang, tickets=mine), buttons)], score=100)
+
+
+async def show(ticket_id: str, lang: str, resident: Resident, services: Services) -> Reply:
+    ticket = await _own(services, resident, ticket_id)
+    if ticket is None:
+        return _not_found(services, lang)
+    async with services.store.transaction() as session:
+        events = await tickets.history(session, ticket.id, public_only=True)
+    text = services.texts.render("ticket_detail", lang, ticket=ticket, events=events,
+                                 describe=lambda e: describe(e, services, lang))
+    buttons = ()
+    if ticket.status in ("new", "acknowledged", "in_progress"):
+        buttons = ((Button(services.texts.label("add_info", lang), f"tkadd:{ticket.id}"),),)
+    elif ticket.status == "resolved":
+        buttons = notify.rating_buttons(services, ticket, lang)
+    return Reply("ticket_status", [Outbound(text, buttons)], score=100)
+
+
+async def ask_followup(ticket_id: str, lang: str, resident: Resident, services: Services) -> Reply:
+    ticket = await _own(services, resident, ticket_id)
+    if ticket is None:
+        return _not_found(services, lang)
+    await services.store.update_resident(resident.id, awaiting=f"followup:{ticket.id}")
+    return Reply("info", [Outbound(services.texts.render("followup_prompt", lang, ticket=ticket))])
+
+
+async def add_followup(ticket: Ticket, inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+    """The resident's message joins the ticket's history and goes to the staff."""
+    text = inbound.text.strip()[:2000] or ("(照片)" if inbound.photos else "")
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        ticket.awaiting_resident = False
+        if inbound.photos:
+            pictures = json.loads(ticket.photos) + list(inbound.photos)
+            ticket.photos = json.dumps(pictures)
+        session.add(ticket)
+        await tickets.add_event(session, ticket, "resident", "message", text)
+        notify.to_staff(session, services, ticket, "followup", services.texts.render("staff_followup", "zh",
+                                                                                    ticket=ticket, text=text))
+        for file_id in inbound.photos:
+            notify.to_staff(session, services, ticket, "photo", f"{ticket.number} 居民补充照片", photo=file_id)
+    await services.store.update_resident(resident.id, awaiting=None)
+    return Reply("info", [Outbound(services.texts.render("followup_saved", lang, ticket=ticket))])
+
+
+async def followup_target(inbound: Inbound, resident: Resident, services: Services) -> Ticket | None:
+    """The ticket a free message belongs to: one the resident chose to add to, or one on
+    which staff are waiting for them."""
+    async with services.store.transaction() as session:
+        if resident.awaiting and resident.awaiting.startswith("followup:"):
+            ticket = await session.get(Ticket, int(resident.awaiting.partition(":")[2]))
+            if ticket is not None and ticket.resident_id == resident.id:
+                return ticket
+        return await tickets.awaiting_resident(session, resident.id)
+
+
+async def rate(data: str, lang: str, resident: Resident, services: Services) -> Reply:
+    """A rating button: 1-5 stars, or "not solved". A low score within the reopen window
+    reopens the ticket and alerts staff; otherwise the ticket is closed."""
+    kind, _, rest = data.partition(":")
+    ticket_id, _, stars = rest.partition(":")
+    ticket = await _own(services, resident, ticket_id)
+    if ticket is None:
+        return _not_found(services, lang)
+    texts, rules = services.texts, services.tickets
+    score = 1 if kind == "unsolved" else int(stars) if stars.isdigit() and 1 <= int(stars) <= 5 else None
+    if score is None:
+        return _not_found(services, lang)
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        in_window = ticket.resolved_at is not None and utcnow() - ticket.resolved_at <= timedelta(days=rules.reopen_days)
+        if ticket.status != "resolved" or not in_window:
+            return Reply("info", [Outbound(texts.render("rating_late", lang, ticket=ticket))])
+        ticket.rating = score
+        note = "没解决" if kind == "unsolved" else f"{score}★"
+        await tickets.add_event(session, ticket, "resident", "rating", note)
+        reopened = score <= LOW_RATING
+        if reopened:
+            await tickets.change_status(session, ticket, "in_progress", "resident", f"居民评价 {note},重新打开")
+            notify.to_staff(session, services, ticket, "alert", texts.render(
+                "staff_alert", "zh", ticket=ticket, message=f"居民评价 {note},工单已重新打开,请跟进。"))
+        else:
+            await tickets.change_status(session, ticket, "closed", "resident", f"居民评价 {note}")
+        session.add(ticket)
+    await services.store.update_resident(resident.id, awaiting=f"comment:{ticket.id}")
+    skip = ((Button(texts.label("skip", lang), f"rcskip:{ticket.id}"),),)
+    return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=True),
+                                   skip)])
+
+
+async def add_comment(ticket_id: int, text: str, lang: str, resident: Resident, services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is not None and ticket.resident_id == resident.id:
+            ticket.rating_comment = text.strip()[:1000]
+            session.add(ticket)
+            await tickets.add_event(session, ticket, "resident", "rating", ticket.rating_comment)
+            if ticket.status == "in_progress":  # reopened: the comment says what is still wrong
+                notify.to_staff(session, services, ticket, "followup", services.texts.render(
+                    "staff_followup", "zh", ticket=ticket, text=ticket.rating_comment))
+    await services.store.update_resident(resident.id, awaiting=None)
+    return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
