@@ -42,7 +42,7 @@ async def next_number(session: AsyncSession, now: datetime) -> str:
         counter = TicketCounter(month=month, last=0)
         session.add(counter)
         await session.flush()
-    await session.execute(update(TicketCounter).where(TicketCounter.month == month).values(last=TicketCounter.last + 1))
+    await session.exec(update(TicketCounter).where(TicketCounter.month == month).values(last=TicketCounter.last + 1))
     await session.refresh(counter)
     return f"TQ-{month}-{counter.last:04d}"
 

@@ -27,7 +27,9 @@ def area_buttons(lang: str, services: Services) -> tuple[tuple[Button, ...], ...
 def menu_reply(lang: str, services: Services, welcome: bool) -> Reply:
     texts = services.texts
     other = "en" if lang == "zh" else "zh"
-    buttons = (*area_buttons(lang, services), (Button(texts.label("language", lang), f"lang:{other}"),))
+    buttons = (*area_buttons(lang, services),
+               (Button(texts.label("report", lang), "report"), Button(texts.label("my_tickets", lang), "mytickets")),
+               (Button(texts.label("language", lang), f"lang:{other}"),))
     text = texts.render("welcome" if welcome else "menu", lang)
     return Reply("menu", [Outbound(text, buttons)])
 

@@ -32,8 +32,12 @@ MAX_TEXT = 2000
 _PHONE_RE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$|^(?:021)?(\d{8})$")
 
 
-def _buttons(services: Services, lang: str, *names: str) -> tuple[tuple[Button, ...], ...]:
-    return (tuple(Button(services.texts.label(n, lang), f"ik:{n}") for n in names),)
+_LABELS = {"what": "edit_what", "where": "edit_where"}  # the actions whose label differs from their name
+
+
+def _buttons(services: Services, lang: str, *actions: str) -> tuple[tuple[Button, ...], ...]:
+    """One row of intake buttons; "ik:<action>" comes back when pressed."""
+    return (tuple(Button(services.texts.label(_LABELS.get(a, a), lang), f"ik:{a}") for a in actions),)
 
 
 async def _load(session: AsyncSession, resident: Resident) -> Intake | None:
@@ -98,15 +102,8 @@ def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **v
         summary = texts.render("intake_confirm", lang, intake=intake, place=place, photos=len(json.loads(intake.photos)))
         buttons = (*_buttons(services, lang, "submit"), *_buttons(services, lang, "what", "where"),
                    *_buttons(services, lang, "cancel"))
-        message = Outbound(summary, _relabel(buttons, services, lang))
+        message = Outbound(summary, buttons)
     return Reply("complaint", [message], score=100)
-
-
-def _relabel(rows, services: Services, lang: str):
-    """Button names "what"/"where" show as "Edit description"/"Edit place"."""
-    names = {"ik:what": "edit_what", "ik:where": "edit_where"}
-    return tuple(tuple(Button(services.texts.label(names[b.data], lang), b.data) if b.data in names else b for b in row)
-                 for row in rows)
 
 
 async def on_message(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
