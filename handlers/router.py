@@ -47,6 +47,9 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
         return await staff.handle(inbound, services)
     resident = await store.resident(inbound.channel, inbound.user_id) if store else None
     lang = pick_language(inbound, resident, services.default_language)
+    pace = services.throttle.check(f"{inbound.channel}:{inbound.user_id}")
+    if pace != "ok":
+        return Reply("info", [Outbound(services.texts.render("too_fast", lang))] if pace == "warn" else [])
     if inbound.callback is not None:
         reply = await _on_button(inbound, lang, resident, services)
     elif inbound.text.startswith("/"):

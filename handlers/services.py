@@ -9,6 +9,7 @@ from content.matcher import Matcher
 from handlers.categories import Categories
 from handlers.intent import IntentRules
 from handlers.texts import Texts
+from handlers.throttle import Throttle
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
@@ -43,3 +44,4 @@ class Services:
     categories: Categories = field(default_factory=Categories)
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
+    throttle: Throttle = field(default_factory=Throttle)

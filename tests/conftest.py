@@ -17,6 +17,8 @@ async def services(core, tmp_path):
     """The core services with a fresh SQLite file, as the running bot has them."""
     from dataclasses import replace
 
+    from handlers.throttle import Throttle
+
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    yield replace(core, store=store)
+    yield replace(core, store=store, throttle=Throttle())
     await store.close()

@@ -95,3 +95,21 @@ async def test_simultaneous_first_messages_make_one_resident(services):
     replies = await asyncio.gather(*(handle(said("你好", user="new"), services) for _ in range(10)))
     assert all(r.kind == "greeting" for r in replies)
     assert _db_rows(services, "select count(*) from resident where user_id = 'new'") == [(1,)]
+
+
+async def test_a_flood_is_slowed_down_politely(services):
+    replies = [await handle(said(f"问题{n}", user="flood"), services) for n in range(50)]
+    answered = [r for r in replies if r.messages]
+    warnings = [r for r in replies if r.messages and "太快" in r.messages[0].text]
+    assert len(warnings) == 1 and len(answered) == services.throttle.limit + 1
+    assert (await handle(said("加装电梯", user="calm"), services)).kind == "answer"  # others are not affected
+
+
+def test_the_throttle_forgives_after_the_window():
+    from handlers.throttle import Throttle
+
+    now = [0.0]
+    throttle = Throttle(limit=2, window=10, clock=lambda: now[0])
+    assert [throttle.check("a") for _ in range(4)] == ["ok", "ok", "warn", "drop"]
+    now[0] = 30
+    assert throttle.check("a") == "ok"
