@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from content.normalize import has_han, normalize
-from handlers import browse, complaint, staff, tickets
+from handlers import browse, complaint, privacy, staff, tickets
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -149,6 +149,10 @@ async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, ser
             return await tickets.ask_followup(rest, lang, resident, services)
         if kind in ("rate", "unsolved"):
             return await tickets.rate(data, lang, resident, services)
+        if data == "forget:yes":
+            return await privacy.forget(inbound, lang, resident, services)
+        if data == "forget:no":
+            return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
         if kind == "rcskip":
             await services.store.update_resident(resident.id, awaiting=None)
             return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
@@ -175,6 +179,8 @@ async def _on_command(inbound: Inbound, lang: str, resident: Resident | None, se
         if store and resident is not None:
             return await complaint.start(inbound, lang, resident, services, first_text=argument)
         return Reply("complaint", [Outbound(texts.render("intake_what", lang))], score=100)
+    if command == "forgetme" and store and resident is not None:
+        return privacy.ask(lang, services)
     if command == "mytickets" and store and resident is not None:
         return await tickets.list_tickets(lang, resident, services)
     if command == "opinion":

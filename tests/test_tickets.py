@@ -219,3 +219,23 @@ async def test_staff_commands_list_and_count(office):
     await handle(staff_says("/reply 1 received"), office)
     assert rows(office, "select count(*) from outboxmessage where purpose = 'reply'") == [(1,)]
     assert "用法" in (await handle(staff_says("/dup 1"), office)).messages[0].text
+
+
+async def test_forgetme_deletes_contact_data_and_unlinks_tickets(office):
+    await handle(resident("/report"), office)
+    await handle(resident("小区门口共享单车堆满了,轮椅都推不出去"), office)
+    await handle(resident("塘桥路100号"), office)
+    await handle(resident(callback="ik:skip"), office)
+    await handle(resident("13912345678"), office)
+    await handle(resident(callback="ik:submit"), office)
+    await handle(resident("建议多装几个非机动车停车架"), office)
+    ask = await handle(resident("/forgetme"), office)
+    assert "forget:yes" in buttons(ask)
+    assert rows(office, "select count(*) from ticket where phone is not null") == [(1,)]  # nothing yet
+    await handle(resident(callback="forget:yes"), office)
+    assert rows(office, "select count(*) from resident where user_id = 'r1'") == [(0,)]
+    assert rows(office, "select phone, chat_id from ticket") == [(None, "")]
+    owners = rows(office, "select distinct r.channel from ticket t join resident r on r.id = t.resident_id "
+                          "union select distinct r.channel from opinion o join resident r on r.id = o.resident_id")
+    assert owners == [("forgotten",)]
+    assert "TQ-" not in (await handle(resident("/mytickets"), office)).messages[0].text
