@@ -1,0 +1,56 @@
+"""Property tests: whatever a resident sends, the router and the matcher answer with a valid
+reply of a known kind and never raise."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from content.matcher import Match
+from handlers.router import answer_text, handle
+from handlers.throttle import Throttle
+from handlers.types import Inbound, plain_text
+
+KINDS = {"answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback"}
+
+any_text = st.one_of(
+    st.text(max_size=200),  # any Unicode: control characters, surrogates excluded by hypothesis, emoji...
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=10000),  # long
+    st.sampled_from(["", " ", "\n\t", "\x00", "🙂" * 50, "老人" * 3000, "<b>&amp;</b>", "'; drop table ticket;--",
+                     "١٢٣ العربية", "ﾊﾝｶｸ", "𠀀𠀁𠀂", "a\u0301\u0302\u0303", "/start@", "/", "/status 1"]),
+    st.lists(st.sampled_from(["牛奶券", "阿拉", "伐", "油烟", "建议", "你好", "elderly", "milk", "?", "12345",
+                              "工单", "TQ-2611-0001", "🙂", " ", "\n"]), max_size=30).map("".join),
+)
+
+quick = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                          HealthCheck.too_slow])
+
+
+@quick
+@given(text=any_text)
+def test_the_matcher_always_returns_a_valid_match(core, text):
+    match = core.matcher.match(text)
+    assert isinstance(match, Match) and match.kind in ("answer", "clarify", "fallback")
+    assert 0 <= match.score <= 100
+    assert (match.topic in core.content.entries) if match.kind == "answer" else match.topic is None
+    assert len(match.candidates) <= 3 and all(c in core.content.entries for c in match.candidates)
+
+
+@quick
+@given(text=any_text)
+async def test_answering_without_a_database_never_raises(core, text):
+    reply = await answer_text(text, "zh", None, core)
+    assert reply.kind in KINDS and reply.messages
+    assert all(m.text.strip() for m in reply.messages)
+    plain_text(reply.messages[0].text)
+
+
+@quick
+@given(text=any_text, callback=st.one_of(st.none(), st.text(max_size=64)))
+async def test_the_router_with_a_database_never_raises(services, text, callback):
+    services = replace(services, throttle=Throttle(limit=10**9))
+    reply = await handle(Inbound("console", "prop", "prop", text=text, callback=callback), services)
+    for message in reply.messages:
+        assert message.text.strip()
+        assert all(0 < len(b.data.encode()) <= 64 and b.label.strip() for row in message.buttons for b in row)
