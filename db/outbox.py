@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -27,12 +28,19 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(Button(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
-async def due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+async def due(session: AsyncSession, now: datetime, limit: int = 50, channels: Collection[str] | None = None,
+              skip_chats: Collection[str] = ()) -> list[OutboxMessage]:
     """Pending messages whose time has come, oldest first; a chat whose oldest pending message
-    is still waiting for a retry sends nothing newer, so every chat receives in order."""
-    rows = (await session.exec(
-        select(OutboxMessage).where(OutboxMessage.state == "pending").order_by(OutboxMessage.id).limit(limit * 4)
-    )).all()
+    is still waiting for a retry sends nothing newer, so every chat receives in order.
+
+    `channels`: only these (the ones a sender exists for); `skip_chats`: chat ids a sender is
+    busy with, left out so they do not fill the batch."""
+    query = select(OutboxMessage).where(OutboxMessage.state == "pending")
+    if channels is not None:
+        query = query.where(col(OutboxMessage.channel).in_(list(channels)))
+    if skip_chats:
+        query = query.where(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
+    rows = (await session.exec(query.order_by(OutboxMessage.id).limit(limit * 4))).all()
     blocked: set[tuple[str, str]] = set()
     ready = []
     for row in rows:

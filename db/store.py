@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import open_database
-from db.models import Feedback, Opinion, ProcessedUpdate, Resident
+from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Ticket
 
 
 class Store:
@@ -80,3 +80,15 @@ class Store:
             except IntegrityError:
                 return False
             return True
+
+    async def reachable_again(self, resident_id: int) -> None:
+        """The resident wrote to us, so they can be reached again (WeChat refuses messages 48
+        hours after a resident's last one; a Telegram user may have unblocked the bot)."""
+        async with self._sessions() as session:
+            blocked = (await session.exec(select(Ticket.id).where(
+                Ticket.resident_id == resident_id, Ticket.resident_blocked == True, Ticket.chat_id != ""))).all()  # noqa: E712
+            if blocked:
+                for ticket in (await session.exec(select(Ticket).where(col(Ticket.id).in_(blocked)))).all():
+                    ticket.resident_blocked = False
+                    session.add(ticket)
+                await session.commit()

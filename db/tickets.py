@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,16 +36,23 @@ class TransitionError(ValueError):
 
 
 async def next_number(session: AsyncSession, now: datetime) -> str:
-    """TQ-<yymm>-<nnnn>: the month in Shanghai and a counter that only goes up."""
+    """TQ-<yymm>-<nnnn>: the month in Shanghai and a counter that only goes up.
+
+    The increment is one UPDATE, so concurrent submits each get their own number; the month's
+    row is created on its first ticket, where two first tickets of a month may race (the
+    savepoint lets the loser carry on with the winner's row)."""
     month = now.astimezone(SHANGHAI).strftime("%y%m")
-    counter = await session.get(TicketCounter, month)
-    if counter is None:
-        counter = TicketCounter(month=month, last=0)
-        session.add(counter)
-        await session.flush()
-    await session.exec(update(TicketCounter).where(TicketCounter.month == month).values(last=TicketCounter.last + 1))
-    await session.refresh(counter)
-    return f"TQ-{month}-{counter.last:04d}"
+    if await session.get(TicketCounter, month) is None:
+        try:
+            async with session.begin_nested():
+                session.add(TicketCounter(month=month, last=0))
+        except IntegrityError:
+            pass
+    last = (await session.exec(
+        update(TicketCounter).where(TicketCounter.month == month).values(last=TicketCounter.last + 1)
+        .returning(TicketCounter.last)
+    )).scalar_one()
+    return f"TQ-{month}-{last:04d}"
 
 
 async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str, note: str = "",

@@ -84,11 +84,13 @@ def _take_attachments(intake: Intake, inbound: Inbound) -> None:
 
 def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **values) -> Reply:
     texts = services.texts
-    pin = inbound.channel == "telegram"
+    pin = inbound.channel in ("telegram", "wechat")
+    # The free-text steps have no buttons: on WeChat and the console buttons are numbered
+    # choices, and a resident typing "1" as a building number must not press one.
     if intake.step in ("what", "edit_what"):
-        message = Outbound(texts.render("intake_what", lang), _buttons(services, lang, "cancel"))
+        message = Outbound(texts.render("intake_what", lang))
     elif intake.step in ("where", "edit_where"):
-        message = Outbound(texts.render("intake_where", lang, pin=pin, **values), _buttons(services, lang, "cancel"))
+        message = Outbound(texts.render("intake_where", lang, pin=pin, **values))
     elif intake.step == "photos":
         count = len(json.loads(intake.photos))
         names = ("done", "cancel") if count else ("skip", "cancel")
@@ -171,7 +173,10 @@ async def submit(inbound: Inbound, lang: str, resident: Resident, services: Serv
     rules, texts = services.tickets, services.texts
     async with services.store.transaction() as session:
         intake = await _load(session, resident)
-        if intake is None:
+        if intake is None:  # Submit pressed again: show the ticket it made, if it was just now
+            mine = await tickets.of_resident(session, resident.id)
+            if mine and utcnow() - mine[0].created_at < timedelta(minutes=10):
+                return _created_reply(mine[0], None, lang, services)
             return Reply("info", [Outbound(texts.render("cancelled", lang))])
         if intake.step != "confirm":
             return _prompt(intake, lang, inbound, services)

@@ -34,11 +34,12 @@ def card(session: AsyncSession, services: Services, ticket: Ticket) -> None:
 
 
 def to_resident(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, purpose: str,
-                text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> bool:
+                text: str, buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None) -> bool:
     """A message for the ticket's resident; False (and nothing queued) when they blocked us."""
     if ticket.resident_blocked:
         return False
-    outbox.enqueue(session, ticket.channel, ticket.chat_id, purpose, text, buttons=buttons, ticket_id=ticket.id)
+    outbox.enqueue(session, ticket.channel, ticket.chat_id, purpose, text, buttons=buttons, photo=photo,
+                   ticket_id=ticket.id)
     return True
 
 

@@ -46,6 +46,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
     if _from_moderation_chat(inbound, services) or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)):
         return await staff.handle(inbound, services)
     resident = await store.resident(inbound.channel, inbound.user_id) if store else None
+    if resident is not None:
+        await store.reachable_again(resident.id)
     lang = pick_language(inbound, resident, services.default_language)
     pace = services.throttle.check(f"{inbound.channel}:{inbound.user_id}")
     if pace != "ok":

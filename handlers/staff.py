@@ -71,24 +71,30 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             ticket = await tickets.by_thread(session, inbound.thread_id)
     if ticket is None or not (inbound.text.strip() or inbound.photos):
         return Reply("info", [])  # staff talking among themselves
-    return await relay_reply(ticket, inbound.text.strip(), _actor(inbound), services)
+    return await relay_reply(ticket, inbound.text.strip(), _actor(inbound), services, inbound.photos)
 
 
-async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services) -> Reply:
-    """A staff reply: into the ticket's history and, through the outbox, to the resident."""
+async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services, photos: tuple[str, ...] = ()) -> Reply:
+    """A staff reply: into the ticket's history and, through the outbox, to the resident.
+    Photos go along to Telegram residents (the file ids are Telegram's own)."""
+    forwarded = photos if ticket.channel == "telegram" else ()
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         resident = await session.get(Resident, ticket.resident_id)
         lang = resident.language or services.default_language
-        await tickets.add_event(session, ticket, actor, "reply", text)
+        body = text or ("(照片)" if lang != "en" else "(photo)")
+        await tickets.add_event(session, ticket, actor, "reply", body)
         ticket.first_response_at = ticket.first_response_at or utcnow()
         ticket.awaiting_resident = ticket.status in OPEN_STATES
         session.add(ticket)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
-                                    services.texts.render("staff_reply", lang, ticket=ticket, text=text))
+                                    services.texts.render("staff_reply", lang, ticket=ticket, text=body))
+        for file_id in forwarded if queued else ():
+            notify.to_resident(session, services, ticket, resident, "photo", "", photo=file_id)
     if not queued:
         return _say(f"⚠️ {ticket.number}:居民已屏蔽本机器人,答复无法送达,已记入工单历史。")
-    return _say(f"✅ 已转给 {ticket.number} 的居民。")
+    lost = "(照片无法转发给微信居民,请用文字说明)" if photos and not forwarded else ""
+    return _say(f"✅ 已转给 {ticket.number} 的居民。{lost}")
 
 
 async def _command(inbound: Inbound, services: Services) -> Reply:

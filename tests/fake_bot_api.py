@@ -13,7 +13,18 @@ in a test rather than in front of a resident:
 - inline keyboards: an array of arrays of buttons, each with non-empty text and exactly one
   action; callback_data of 1..64 bytes; at most 100 buttons;
 - a chat_id, of a chat the fake knows (a user's private chat becomes known when an update
-  from that user is pushed; add others, e.g. a staff group, with `add_chat`).
+  from that user is pushed; add others, e.g. a staff group, with `add_chat`); a user who
+  blocked the bot (`block`) gets nothing: 403 "Forbidden: bot was blocked by the user";
+- sendPhoto: a photo file id the fake issued (`push_photo`) or an upload; a caption of at most
+  1024 characters after entity parsing;
+- message_thread_id only in a forum supergroup (`add_chat(..., is_forum=True)`), into a topic
+  that exists: a deleted one (`delete_topic`) answers "message thread not found", a closed one
+  "TOPIC_CLOSED"; a message replying to one in a topic lands in that topic;
+- reply_parameters / reply_to_message_id: the message must exist in that chat, unless
+  allow_sending_without_reply;
+- getChat (type, is_forum), getChatMember (`add_member`; anyone else is "left"),
+  createForumTopic (forum supergroups only; name of 1..128 characters; refused when the bot
+  is a member without admin rights there).
 
 Usage::
 
@@ -22,9 +33,10 @@ Usage::
         server.push_text(42, "/start")
         [welcome] = await server.wait_for_messages(42, 1)
 
-`server.sent` lists every message accepted by sendMessage; `server.calls` every request.
-`server.fail_next("sendMessage", 429, 2, retry_after=1)` makes the next two sendMessage calls
-fail like Telegram does.
+`server.sent` lists every message accepted by sendMessage and sendPhoto; `server.calls` every
+request. `server.fail_next("sendMessage", 429, 2, retry_after=1)` makes the next two sendMessage
+calls fail like Telegram does (`chat_id=` limits that to the calls for one chat), and
+`server.on_request(callback)` lets a test look at the world the moment a request arrives.
 """
 from __future__ import annotations
 
@@ -35,6 +47,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +56,9 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_TOPIC_NAME = 128
+TOPIC_ICON_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
 MAX_CALLBACK_DATA = 64
 MAX_BUTTONS = 100
 
@@ -215,6 +231,25 @@ def check_message_text(text: Any, parse_mode: Any) -> tuple[str, list[dict[str, 
     """Validate a message text as sendMessage does; return the text users see and its entities."""
     if text is None or (isinstance(text, str) and not text.strip()):
         raise bad_request("message text is empty")
+    plain, entities = _parse_text(text, parse_mode)
+    if not plain:
+        raise bad_request("message text is empty")
+    if len(plain) > MAX_TEXT:
+        raise bad_request("message is too long")
+    return plain, entities
+
+
+def check_caption(caption: Any, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Validate a media caption (optional; at most 1024 characters after entity parsing)."""
+    if caption is None or (isinstance(caption, str) and not caption.strip()):
+        return "", []
+    plain, entities = _parse_text(caption, parse_mode)
+    if len(plain) > MAX_CAPTION:
+        raise bad_request("message caption is too long")
+    return plain, entities
+
+
+def _parse_text(text: Any, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(text, str):
         text = json.dumps(text) if not isinstance(text, (int, float)) else str(text)
     mode = (parse_mode or "").lower() if isinstance(parse_mode, str) else parse_mode
@@ -226,12 +261,7 @@ def check_message_text(text: Any, parse_mode: Any) -> tuple[str, list[dict[str, 
         raise bad_request(f"the fake Bot API parses only HTML, not parse_mode {parse_mode!r}")
     else:
         raise bad_request(f"unsupported parse_mode {parse_mode!r}")
-    plain, entities = _strip_entities(plain, entities)
-    if not plain:
-        raise bad_request("message text is empty")
-    if len(plain) > MAX_TEXT:
-        raise bad_request("message is too long")
-    return plain, entities
+    return _strip_entities(plain, entities)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,8 +374,11 @@ class SentMessage:
     text: str  # as the bot sent it (HTML source when parse_mode is HTML)
     reply_markup: dict[str, Any] | None
     parse_mode: str | None
-    plain_text: str  # what the user sees
+    plain_text: str  # what the user sees (a photo's caption, "" without one)
     entities: list[dict[str, Any]] = field(default_factory=list)
+    photo: str | None = None  # the file id, for sendPhoto
+    thread_id: int | None = None  # the forum topic it went into
+    reply_to: int | None = None  # the message it replies to
 
     @property
     def buttons(self) -> list[list[dict[str, Any]]]:
@@ -375,8 +408,10 @@ _JSON_PARAMS = {
     "reply_parameters",
     "allowed_updates",
 }
-_INT_PARAMS = {"offset", "limit", "timeout", "message_id", "cache_time", "message_thread_id"}
-_BOOL_PARAMS = {"drop_pending_updates", "show_alert", "disable_notification", "protect_content"}
+_INT_PARAMS = {"offset", "limit", "timeout", "message_id", "cache_time", "message_thread_id", "reply_to_message_id",
+               "user_id", "icon_color"}
+_BOOL_PARAMS = {"drop_pending_updates", "show_alert", "disable_notification", "protect_content",
+                "allow_sending_without_reply"}
 
 
 class FakeBotApi:
@@ -398,7 +433,12 @@ class FakeBotApi:
         self._message_ids: dict[int | str, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
         self._callbacks: dict[str, dict[str, Any]] = {}
-        self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self._failures: dict[str, list[tuple[int, int | None, int | str | None]]] = {}
+        self.members: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> user -> ChatMember
+        self.topics: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> thread id -> {"name", "state"}
+        self.blocked: set[int | str] = set()  # users who blocked the bot
+        self.files: set[str] = set()  # file ids the fake issued
+        self._hooks: list[Callable[[str, dict[str, Any]], None]] = []
         self._read: dict[int | str, int] = {}  # how many messages of a chat wait_for_messages returned
         self._changed = asyncio.Event()  # set (and replaced) whenever updates or messages arrive
         self._closing = False
@@ -442,12 +482,46 @@ class FakeBotApi:
 
     # -- what tests feed in ----------------------------------------------------------------
 
-    def add_chat(self, chat_id: int, chat_type: str = "supergroup", title: str = "Test group") -> None:
-        """Make a chat known (a user's private chat is added when they send something)."""
+    def add_chat(self, chat_id: int, chat_type: str = "supergroup", title: str = "Test group", is_forum: bool = False) -> None:
+        """Make a chat known (a user's private chat is added when they send something).
+        `is_forum`: a supergroup with topics."""
         if chat_type == "private":
             self.chats[chat_id] = {"id": chat_id, "type": "private", "first_name": f"Resident {chat_id}"}
         else:
             self.chats[chat_id] = {"id": chat_id, "type": chat_type, "title": title}
+            if is_forum:
+                if chat_type != "supergroup":
+                    raise ValueError("only a supergroup can be a forum")
+                self.chats[chat_id]["is_forum"] = True
+
+    def add_member(self, chat_id: int, user_id: int, status: str = "member", is_member: bool = True) -> None:
+        """Make `user_id` a member of a group: status creator, administrator, member,
+        restricted (`is_member` says whether still in the chat), left or kicked."""
+        if status not in ("creator", "administrator", "member", "restricted", "left", "kicked"):
+            raise ValueError(f"unknown chat member status {status!r}")
+        self.members.setdefault(chat_id, {})[user_id] = {"status": status, "is_member": is_member}
+
+    def block(self, user_id: int) -> None:
+        """The user blocked the bot: every message to them is refused with 403."""
+        self.blocked.add(user_id)
+
+    def unblock(self, user_id: int) -> None:
+        self.blocked.discard(user_id)
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """Staff deleted a forum topic: messages into it fail with "message thread not found"."""
+        self.topics[chat_id][thread_id]["state"] = "deleted"
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        """Staff closed a forum topic: messages into it fail with "TOPIC_CLOSED"."""
+        self.topics[chat_id][thread_id]["state"] = "closed"
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        self.messages.pop((chat_id, message_id), None)
+
+    def on_request(self, callback: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call `callback(method, params)` when a request arrives, before it is answered."""
+        self._hooks.append(callback)
 
     def user(self, user_id: int, language_code: str | None = "zh-hans") -> dict[str, Any]:
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"Resident {user_id}"}
@@ -497,6 +571,47 @@ class FakeBotApi:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command)}]
         return self.push_message(user_id, language_code=language_code, **content, **kwargs)
 
+    def push_group_text(
+        self, chat_id: int, user_id: int, text: str, reply_to: int | None = None, thread_id: int | None = None
+    ) -> dict[str, Any]:
+        """Queue a text from `user_id` in a known group: replying to message `reply_to`, or in
+        the forum topic `thread_id` (as Telegram does, a reply to a message in a topic is in
+        that topic, and a topic message that replies to nothing replies to the topic's start)."""
+        chat = self.chats[chat_id]
+        if chat["type"] == "private":
+            raise ValueError(f"chat {chat_id} is not a group")
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command)}]
+        replied = None
+        if reply_to is not None:
+            replied = self.messages[(chat_id, reply_to)]  # KeyError: no such message to reply to
+            thread_id = thread_id or (replied.get("message_thread_id") if replied.get("is_topic_message") else None)
+        if thread_id is not None:
+            if thread_id not in self.topics.get(chat_id, {}):
+                raise KeyError(f"no topic {thread_id} in chat {chat_id}")
+            replied = replied or self.messages.get((chat_id, thread_id))
+            content.update(message_thread_id=thread_id, is_topic_message=True)
+        if replied is not None:
+            content["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
+        return self.push_message(user_id, chat_id=chat_id, **content)
+
+    def push_photo(self, user_id: int, file_id: str, caption: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Queue a photo from a user, in two sizes; `file_id` is the largest (the small one is
+        f"{file_id}-small"). Both become file ids the fake knows."""
+        sizes = [(f"{file_id}-small", 90, 68, 1_200), (file_id, 1280, 960, 95_000)]
+        self.files.update(size[0] for size in sizes)
+        photo = [{"file_id": f, "file_unique_id": f"u-{f}", "width": w, "height": h, "file_size": n} for f, w, h, n in sizes]
+        content: dict[str, Any] = {"photo": photo}
+        if caption:
+            content["caption"] = caption
+        return self.push_message(user_id, **content, **kwargs)
+
+    def push_location(self, user_id: int, latitude: float, longitude: float, **kwargs: Any) -> dict[str, Any]:
+        """Queue a location pin from a user."""
+        return self.push_message(user_id, location={"latitude": latitude, "longitude": longitude}, **kwargs)
+
     def push_callback(
         self, user_id: int, data: str, message_id: int, language_code: str | None = "zh-hans", chat_id: int | None = None
     ) -> dict[str, Any]:
@@ -516,9 +631,12 @@ class FakeBotApi:
         self._callbacks[query_id] = {"query": query, "answered": False}
         return self.push_update({"callback_query": query})
 
-    def fail_next(self, method: str, status: int, count: int = 1, retry_after: int | None = None) -> None:
-        """Make the next `count` calls of `method` fail with `status` (429 carries retry_after)."""
-        self._failures.setdefault(method.lower(), []).extend([(status, retry_after)] * count)
+    def fail_next(
+        self, method: str, status: int, count: int = 1, retry_after: int | None = None, chat_id: int | str | None = None
+    ) -> None:
+        """Make the next `count` calls of `method` (for `chat_id`, when given) fail with `status`
+        (429 carries retry_after)."""
+        self._failures.setdefault(method.lower(), []).extend([(status, retry_after, chat_id)] * count)
 
     # -- what tests look at ----------------------------------------------------------------
 
@@ -572,7 +690,9 @@ class FakeBotApi:
             if request.match_info["token"] != self.token:
                 raise BotApiError("Unauthorized", 401)
             params = await _read_params(request)
-            self._maybe_fail(method)
+            for hook in self._hooks:
+                hook(method, params)
+            self._maybe_fail(method, params)
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise BotApiError("Not Found", 404)
@@ -591,11 +711,15 @@ class FakeBotApi:
         self.calls.append(Call(method, params, 200))
         return web.json_response({"ok": True, "result": result})
 
-    def _maybe_fail(self, method: str) -> None:
+    def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
         queue = self._failures.get(method.lower())
         if not queue:
             return
-        status, retry_after = queue.pop(0)
+        chat = params.get("chat_id")
+        matching = [i for i, (_, _, only_chat) in enumerate(queue) if only_chat is None or str(only_chat) == str(chat)]
+        if not matching:
+            return
+        status, retry_after, _ = queue.pop(matching[0])
         if status == 429:
             retry_after = 1 if retry_after is None else retry_after
             raise BotApiError(f"Too Many Requests: retry after {retry_after}", 429, {"retry_after": retry_after})
@@ -665,26 +789,143 @@ class FakeBotApi:
         return self._updates[:limit]
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_id(params)
+        chat_id = self._recipient(params)
         plain, entities = check_message_text(params.get("text"), params.get("parse_mode"))
         markup = check_reply_markup(params.get("reply_markup"))
+        thread_id, replied = self._placement(chat_id, params)
+        message = self._new_message(chat_id, thread_id, replied)
+        message["text"] = plain
+        if entities:
+            message["entities"] = entities
+        return self._record(message, params["text"], markup, params.get("parse_mode"), plain, entities)
+
+    async def _api_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._recipient(params)
+        photo = params.get("photo")
+        if photo is None or photo == "":
+            raise bad_request("there is no photo in the request")
+        if isinstance(photo, str):
+            if photo not in self.files:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+            file_id = photo
+        else:  # an upload
+            file_id = f"upload-{len(self.files) + 1}"
+            self.files.add(file_id)
+        plain, entities = check_caption(params.get("caption"), params.get("parse_mode"))
+        markup = check_reply_markup(params.get("reply_markup"))
+        thread_id, replied = self._placement(chat_id, params)
+        message = self._new_message(chat_id, thread_id, replied)
+        message["photo"] = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280, "height": 960}]
+        if plain:
+            message["caption"] = plain
+            if entities:
+                message["caption_entities"] = entities
+        return self._record(message, params.get("caption") or "", markup, params.get("parse_mode"), plain, entities,
+                            photo=file_id)
+
+    def _recipient(self, params: dict[str, Any]) -> int | str:
+        """The chat a message goes to: known, and not a user who blocked the bot."""
+        chat_id = self._chat_id(params)
+        if chat_id in self.blocked:
+            raise BotApiError("Forbidden: bot was blocked by the user", 403)
+        return chat_id
+
+    def _placement(self, chat_id: int | str, params: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
+        """The forum topic and the replied-to message of a new message, checked like Telegram does."""
+        reply = params.get("reply_parameters")
+        if reply is None and params.get("reply_to_message_id"):
+            reply = {"message_id": params["reply_to_message_id"],
+                     "allow_sending_without_reply": params.get("allow_sending_without_reply", False)}
+        replied = None
+        if reply is not None:
+            if not isinstance(reply, dict) or not isinstance(reply.get("message_id"), int):
+                raise bad_request("can't parse reply parameters JSON object")
+            if reply.get("chat_id") not in (None, chat_id, str(chat_id)):
+                raise bad_request("the fake Bot API replies only within the same chat")
+            replied = self.messages.get((chat_id, reply["message_id"]))
+            if replied is None and not reply.get("allow_sending_without_reply"):
+                raise bad_request("message to be replied not found")
+        thread_id = params.get("message_thread_id") or None
+        if thread_id is None and replied is not None and replied.get("is_topic_message"):
+            thread_id = replied["message_thread_id"]  # a reply lands in the topic of what it replies to
+        if thread_id is not None:
+            if not self._chat(chat_id).get("is_forum"):
+                raise bad_request("message thread not found")
+            topic = self.topics.get(chat_id, {}).get(thread_id)
+            if topic is None or topic["state"] == "deleted":
+                raise bad_request("message thread not found")
+            if topic["state"] == "closed":
+                raise bad_request("TOPIC_CLOSED")
+            replied = replied or self.messages.get((chat_id, thread_id))  # the topic's start
+        return thread_id, replied
+
+    def _new_message(self, chat_id: int | str, thread_id: int | None, replied: dict[str, Any] | None) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat_id),
             "from": self._me(),
             "chat": self._chat(chat_id),
             "date": int(time.time()),
-            "text": plain,
         }
-        if entities:
-            message["entities"] = entities
+        if thread_id is not None:
+            message.update(message_thread_id=thread_id, is_topic_message=True)
+        if replied is not None:
+            message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
+        return message
+
+    def _record(self, message: dict[str, Any], source: str, markup: dict[str, Any] | None, parse_mode: str | None,
+                plain: str, entities: list[dict[str, Any]], photo: str | None = None) -> dict[str, Any]:
         if markup and "inline_keyboard" in markup:
             message["reply_markup"] = markup
+        chat_id = message["chat"]["id"]
         self.messages[(chat_id, message["message_id"])] = message
-        self.sent.append(
-            SentMessage(chat_id, message["message_id"], params["text"], markup, params.get("parse_mode"), plain, entities)
-        )
+        replied = message.get("reply_to_message")
+        self.sent.append(SentMessage(
+            chat_id, message["message_id"], source, markup, parse_mode, plain, entities, photo=photo,
+            thread_id=message.get("message_thread_id"), reply_to=replied["message_id"] if replied else None,
+        ))
         self._notify()
         return message
+
+    async def _api_getchat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        if chat_id not in self.chats:
+            raise bad_request("chat not found")
+        gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                 "premium_subscription": False, "gifts_from_channels": False}
+        return {**self.chats[chat_id], "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+
+    async def _api_getchatmember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        user_id = params.get("user_id")
+        if not isinstance(user_id, int) or user_id <= 0:
+            raise bad_request("invalid user_id specified")
+        if self._chat(chat_id)["type"] == "private":
+            raise bad_request("chat member status can't be requested in private chats")
+        member = self.members.get(chat_id, {}).get(user_id, {"status": "left", "is_member": False})
+        return _chat_member(self.user(user_id, None) if user_id != self.bot_id else self._me(), member)
+
+    async def _api_createforumtopic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        chat = self._chat(chat_id)
+        if chat["type"] != "supergroup" or not chat.get("is_forum"):
+            raise bad_request("the chat is not a forum")
+        bot = self.members.get(chat_id, {}).get(self.bot_id)
+        if bot is not None and bot["status"] not in ("creator", "administrator"):
+            raise bad_request("not enough rights to create a topic")
+        name = params.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_TOPIC_NAME:
+            raise bad_request("TOPIC_NAME_INVALID")
+        color = params.get("icon_color") or 7322096
+        if color not in TOPIC_ICON_COLORS:
+            raise bad_request("TOPIC_ICON_COLOR_INVALID")
+        thread_id = self._next_message_id(chat_id)
+        self.topics.setdefault(chat_id, {})[thread_id] = {"name": name, "state": "open"}
+        self.messages[(chat_id, thread_id)] = {  # the service message that starts the topic
+            "message_id": thread_id, "from": self._me(), "chat": chat, "date": int(time.time()),
+            "message_thread_id": thread_id, "is_topic_message": True,
+            "forum_topic_created": {"name": name, "icon_color": color},
+        }
+        return {"message_thread_id": thread_id, "name": name, "icon_color": color}
 
     async def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id") or "")
@@ -771,6 +1012,30 @@ class FakeBotApi:
         message["edit_date"] = int(time.time())
         self._record_edit(message, message["text"], None)
         return message
+
+
+def _chat_member(user: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
+    """A ChatMember object with every field its status requires."""
+    status = member["status"]
+    result: dict[str, Any] = {"status": status, "user": user}
+    if status == "creator":
+        result["is_anonymous"] = False
+    elif status == "administrator":
+        result.update({right: True for right in (
+            "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+            "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
+            "can_pin_messages", "can_manage_topics")})
+        result.update(can_be_edited=False, is_anonymous=False, can_promote_members=False)
+    elif status == "restricted":
+        result.update({right: False for right in (
+            "can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages", "can_send_polls",
+            "can_send_other_messages", "can_add_web_page_previews", "can_manage_topics", "can_send_audios",
+            "can_send_documents", "can_send_photos", "can_send_videos", "can_send_video_notes", "can_send_voice_notes",
+            "can_edit_tag", "can_react_to_messages")})
+        result.update(is_member=member["is_member"], until_date=0)
+    elif status == "kicked":
+        result["until_date"] = 0
+    return result
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:

@@ -315,3 +315,129 @@ async def test_wait_for_messages_reads_like_a_conversation(server, call):
     assert [m.plain_text for m in await later] == ["three"]
     with pytest.raises(AssertionError, match="expected 1 message"):
         await server.wait_for_messages(RESIDENT, 1, timeout=0.2)
+
+
+# -- photos, groups, forums, members, blocked users --------------------------------------
+
+GROUP = -1001
+
+
+async def test_send_photo_takes_a_known_file_id_and_a_caption_of_1024_characters(server, call):
+    server.push_photo(RESIDENT, "PHOTO-1")
+    photo = {"chat_id": RESIDENT, "photo": "PHOTO-1", "parse_mode": "HTML"}
+    status, body = await call("sendPhoto", json={**photo, "caption": "&amp;" * 1024})  # 1024 after parsing
+    assert status == 200 and body["result"]["caption"] == "&" * 1024, body
+    status, body = await call("sendPhoto", json={**photo, "caption": "字" * 1025})
+    assert_refused(status, body, "Bad Request: message caption is too long")
+    status, body = await call("sendPhoto", json={**photo, "caption": "<b>x"})
+    assert_refused(status, body, "Bad Request: can't parse entities")
+    status, body = await call("sendPhoto", json={**photo, "photo": "PHOTO-unknown"})
+    assert_refused(status, body, "Bad Request: wrong file identifier")
+    assert (await call("sendPhoto", json={"chat_id": RESIDENT, "photo": "PHOTO-1-small"}))[0] == 200  # no caption
+    assert [(m.photo, m.plain_text) for m in server.sent] == [("PHOTO-1", "&" * 1024), ("PHOTO-1-small", "")]
+
+
+async def test_pushed_photos_and_locations_look_like_telegrams(server):
+    update = server.push_photo(RESIDENT, "PHOTO-2", caption="楼道")
+    sizes = update["message"]["photo"]
+    assert [s["file_id"] for s in sizes] == ["PHOTO-2-small", "PHOTO-2"] and sizes[1]["width"] > sizes[0]["width"]
+    assert update["message"]["caption"] == "楼道"
+    location = server.push_location(RESIDENT, 31.23, 121.52)["message"]["location"]
+    assert location == {"latitude": 31.23, "longitude": 121.52}
+
+
+async def test_a_user_who_blocked_the_bot_gets_nothing(server, call):
+    server.block(RESIDENT)
+    status, body = await send(call, "hi")
+    assert (status, body["description"]) == (403, "Forbidden: bot was blocked by the user")
+    server.unblock(RESIDENT)
+    assert (await send(call, "hi"))[0] == 200
+
+
+async def test_replies_need_the_message_unless_sent_without_it(server, call):
+    status, body = await send(call, "card")
+    card = body["result"]["message_id"]
+    status, body = await send(call, "photo", reply_parameters={"message_id": card})
+    assert status == 200 and body["result"]["reply_to_message"]["message_id"] == card
+    status, body = await send(call, "x", reply_parameters={"message_id": 999})
+    assert_refused(status, body, "Bad Request: message to be replied not found")
+    status, body = await send(call, "x", reply_parameters={"message_id": 999, "allow_sending_without_reply": True})
+    assert status == 200 and "reply_to_message" not in body["result"]
+    status, body = await send(call, "x", reply_to_message_id=999)
+    assert_refused(status, body, "Bad Request: message to be replied not found")
+    assert [m.reply_to for m in server.sent] == [None, card, None]
+
+
+async def test_get_chat_and_get_chat_member(server, call):
+    server.add_chat(GROUP, "supergroup", "工单", is_forum=True)
+    server.add_member(GROUP, 7, "administrator")
+    server.add_member(GROUP, 8, "restricted", is_member=False)
+    status, body = await call("getChat", json={"chat_id": GROUP})
+    assert status == 200 and (body["result"]["type"], body["result"]["is_forum"]) == ("supergroup", True)
+    assert_refused(*await call("getChat", json={"chat_id": 12345}), "Bad Request: chat not found")
+    members = {}
+    for user in (7, 8, 9):
+        status, body = await call("getChatMember", json={"chat_id": GROUP, "user_id": user})
+        members[user] = body["result"]
+    assert [members[u]["status"] for u in (7, 8, 9)] == ["administrator", "restricted", "left"]
+    assert members[8]["is_member"] is False and members[9]["user"]["id"] == 9
+    assert_refused(*await call("getChatMember", json={"chat_id": GROUP, "user_id": "x"}))
+    # what PTB needs to parse each of them
+    from telegram import ChatMember
+
+    assert [type(ChatMember.de_json(m, None)).__name__ for m in members.values()] == [
+        "ChatMemberAdministrator", "ChatMemberRestricted", "ChatMemberLeft"]
+
+
+async def test_forum_topics_are_created_used_and_deleted(server, call):
+    server.add_chat(GROUP, "supergroup", "工单", is_forum=True)
+    server.add_chat(-1002, "supergroup", "普通群")
+    assert_refused(*await call("createForumTopic", json={"chat_id": -1002, "name": "x"}), "Bad Request: the chat is not a forum")
+    assert_refused(*await call("createForumTopic", json={"chat_id": GROUP, "name": "x" * 129}))
+    assert_refused(*await call("createForumTopic", json={"chat_id": GROUP, "name": "x", "icon_color": 1}))
+    status, body = await call("createForumTopic", json={"chat_id": GROUP, "name": "TQ-2611-0001 设施报修"})
+    thread = body["result"]["message_thread_id"]
+    assert server.topics[GROUP][thread]["name"] == "TQ-2611-0001 设施报修"
+
+    into = {"chat_id": GROUP, "text": "hi", "message_thread_id": thread}
+    status, body = await call("sendMessage", json=into)
+    assert status == 200 and body["result"]["is_topic_message"] and body["result"]["message_thread_id"] == thread
+    in_topic = body["result"]["message_id"]
+    # a reply to a message in the topic lands in the topic
+    status, body = await call("sendMessage", json={"chat_id": GROUP, "text": "re", "reply_parameters": {"message_id": in_topic}})
+    assert body["result"]["message_thread_id"] == thread
+    # a staff message in the topic replies to the topic's start
+    staff = server.push_group_text(GROUP, 7, "收到", thread_id=thread)["message"]
+    assert staff["is_topic_message"] and staff["reply_to_message"]["message_id"] == thread
+
+    assert_refused(*await call("sendMessage", json={**into, "message_thread_id": 999}), "Bad Request: message thread not found")
+    assert_refused(*await call("sendMessage", json={**into, "chat_id": -1002}), "Bad Request: message thread not found")
+    server.close_topic(GROUP, thread)
+    assert_refused(*await call("sendMessage", json=into), "Bad Request: TOPIC_CLOSED")
+    server.delete_topic(GROUP, thread)
+    assert_refused(*await call("sendMessage", json=into), "Bad Request: message thread not found")
+
+    server.add_member(GROUP, server.bot_id, "member")  # the bot without admin rights
+    assert_refused(*await call("createForumTopic", json={"chat_id": GROUP, "name": "y"}), "Bad Request: not enough rights")
+
+
+async def test_group_messages_reply_to_what_they_name(server, call):
+    server.add_chat(GROUP, "supergroup", "工单")
+    status, body = await call("sendMessage", json={"chat_id": GROUP, "text": "card"})
+    update = server.push_group_text(GROUP, 7, "/status 1 resolved 好了", reply_to=body["result"]["message_id"])
+    message = update["message"]
+    assert message["chat"]["id"] == GROUP and message["from"]["id"] == 7
+    assert message["reply_to_message"]["text"] == "card" and message["entities"][0]["type"] == "bot_command"
+    with pytest.raises(KeyError):
+        server.push_group_text(GROUP, 7, "x", reply_to=999)
+
+
+async def test_failures_can_be_aimed_at_one_chat_and_requests_watched(server, call):
+    server.add_chat(GROUP, "supergroup")
+    seen = []
+    server.on_request(lambda method, params: seen.append((method, params.get("chat_id"))))
+    server.fail_next("sendMessage", 500, chat_id=RESIDENT)
+    assert (await call("sendMessage", json={"chat_id": GROUP, "text": "group"}))[0] == 200
+    assert (await send(call, "resident"))[0] == 500
+    assert (await send(call, "resident"))[0] == 200
+    assert seen == [("sendMessage", GROUP), ("sendMessage", RESIDENT), ("sendMessage", RESIDENT)]

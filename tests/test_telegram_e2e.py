@@ -53,7 +53,9 @@ async def bot(server, tmp_path):
             await app.updater.stop()
         if app.running:
             await app.stop()
+            await app.post_stop(app)  # as run_polling does: stops the outbox worker
         await app.shutdown()
+        await app.post_shutdown(app)
         await close_services(services)
     failed = [(c.method, c.status, c.params.get("text", "")[:60]) for c in server.calls if c.status != 200]
     assert failed == [], f"Telegram would have refused: {failed}"

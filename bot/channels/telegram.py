@@ -4,17 +4,36 @@ What a resident sees, in a private chat with the bot:
 
 - /start, /help, /lang or any text: the router's reply (an answer, the menu, help, ...),
   as HTML messages with inline buttons;
+- a photo (its largest size, the caption as text) or a location pin: part of the report
+  they are filing, or of a ticket staff asked them about; otherwise the router's reply;
+- a sticker, voice message, file, ...: the router's "please type your question";
 - pressing a button: the button stops spinning at once, the reply arrives as a new message;
-- a sticker, voice message, photo, location, ...: the router's "please type your question";
 - a reply longer than Telegram's 4096 characters arrives as several messages, the buttons
-  under the last one.
+  under the last one;
+- what the office sends later (a staff reply, a status notice with rating buttons) arrives
+  through the outbox worker (bot/outbox.py, bot/channels/telegram_outbox.py), retried until
+  Telegram accepts it.
 
-Group chats and edited messages are ignored for now (staff moderation comes later). All the
-decisions are in `handlers/`; this module only translates between Telegram and the router.
+What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
+
+- a card for every new ticket, then its photos: in a forum supergroup each ticket in a topic
+  of its own, in an ordinary group as replies to the card;
+- replying to any message of ours about a ticket (or writing in its topic) answers the
+  resident; /open, /ticket, /status, ... work there, the bot answering in the same topic;
+- staff are the members of that chat and the ids in STAFF_IDS (`TelegramStaff`); anyone
+  else gets a polite refusal for a staff command, wherever they type it.
+
+Other groups and edited messages are ignored. post_init starts the outbox worker (woken
+after every handled update) and a job that chases tickets every 5 minutes
+(`handlers.chase.run`); post_stop / post_shutdown stop the worker. All the decisions are in
+`handlers/`; this module only translates between Telegram and the router.
 """
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import logging
+import warnings
 
 from telegram import (
     Bot,
@@ -23,18 +42,23 @@ from telegram import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
+    ReplyParameters,
     Update,
+    User,
 )
 from telegram.constants import MessageAttachmentType, ParseMode
+from telegram.error import BadRequest
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.services import build_services, close_services
@@ -51,6 +75,13 @@ CHANNEL = "telegram"
 SERVICES = "services"
 SETTINGS = "settings"
 OWNS_SERVICES = "owns_services"  # True when post_init built the services (and post_shutdown closes them)
+OUTBOX = "outbox"  # (the worker's task, its stop event)
+OUTBOX_WAKE = "outbox_wake"  # set after every handled update: the worker looks for new messages at once
+
+OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
+OUTBOX_STOP_TIMEOUT = 10.0
+CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
+CHASE_FIRST = 60.0  # the first run, shortly after start-up
 
 # Only the updates some handler below uses; add to this list when adding a handler for others.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -63,8 +94,11 @@ BOT_COMMANDS = {
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
-# New messages in private chats; edits and group chats are left alone.
-_PRIVATE_MESSAGES = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+# New messages only: edits are left alone.
+_NEW_MESSAGES = filters.UpdateType.MESSAGE
+_PRIVATE_MESSAGES = _NEW_MESSAGES & filters.ChatType.PRIVATE
+# What the router can use: text (and /commands), photos, location pins.
+_USABLE = filters.TEXT | filters.PHOTO | filters.LOCATION
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,14 +106,16 @@ _PRIVATE_MESSAGES = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 # --------------------------------------------------------------------------------------------
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident typed text or a /command; they get the router's reply."""
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text or a /command, a photo (the caption is its text) or a location pin, from a resident
+    in a private chat or from staff in the moderation chat; they get the router's reply."""
     message = update.message
-    await _respond(update, context, _inbound(update, message, text=message.text))
+    await _respond(update, context, _inbound(update, message, text=message.text or message.caption or "",
+                                             **message_details(message)))
 
 
 async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident sent a sticker, voice message, photo, file, location, ...
+    """A resident sent a sticker, voice message, file, contact, ...
 
     The router hears what kind it was (and the caption, if any); without a caption it asks
     the resident to type their question instead.
@@ -92,7 +128,10 @@ async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A resident pressed an inline button: the spinner stops, then the reply arrives as a new message."""
     query = update.callback_query
-    await query.answer()
+    try:
+        await query.answer()
+    except BadRequest as error:  # too old (the bot was down) or answered already (delivered twice)
+        log.info("could not answer callback query %s: %s", query.id, error.message)
     chat = update.effective_chat
     if chat is None or chat.type != chat.PRIVATE or not query.data:
         return
@@ -121,16 +160,41 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _inbound(update: Update, message: Message | None, **what: str | None) -> Inbound:
+def _inbound(update: Update, message: Message | None, **what) -> Inbound:
     user, chat = update.effective_user, update.effective_chat
+    user_id, user_name = str(user.id), display_name(user)
+    if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+        # an anonymous admin of the group writes as the group itself
+        user_id, user_name = str(chat.id), chat.title or "anonymous admin"
     return Inbound(
         channel=CHANNEL,
-        user_id=str(user.id),
+        user_id=user_id,
         chat_id=str(chat.id),
         language=user.language_code,
         message_id=str(message.message_id) if message is not None else None,
+        update_key=str(update.update_id),
+        user_name=user_name,
         **what,
     )
+
+
+def message_details(message: Message) -> dict:
+    """The parts of a message the router uses besides its text: the largest size of a photo,
+    a location pin, the message it replies to, the forum topic it was written in."""
+    details: dict = {}
+    if message.photo:
+        details["photos"] = (max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0)).file_id,)
+    if message.location is not None:
+        details["location"] = (message.location.latitude, message.location.longitude)
+    if message.reply_to_message is not None:
+        details["reply_to"] = str(message.reply_to_message.message_id)
+    if message.is_topic_message and message.message_thread_id:
+        details["thread_id"] = str(message.message_thread_id)
+    return details
+
+
+def display_name(user: User) -> str:
+    return f"@{user.username}" if user.username else user.full_name
 
 
 def attachment_kind(message: Message) -> str:
@@ -142,21 +206,34 @@ def attachment_kind(message: Message) -> str:
 
 
 async def _respond(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound) -> None:
-    reply = await handle(inbound, context.bot_data[SERVICES])
-    await send_reply(context.bot, update.effective_chat.id, reply)
+    try:
+        reply = await handle(inbound, context.bot_data[SERVICES])
+    finally:
+        if (wake := context.bot_data.get(OUTBOX_WAKE)) is not None:
+            wake.set()  # whatever the handler queued goes out now
+    chat = update.effective_chat
+    if chat.type == chat.PRIVATE:
+        await send_reply(context.bot, chat.id, reply)
+    else:  # the moderation chat: answer in the same topic, quoting the staff member's message
+        await send_reply(context.bot, chat.id, reply, message_thread_id=int(inbound.thread_id) if inbound.thread_id else None,
+                         reply_to=inbound.message_id)
 
 
-async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> list[Message]:
-    """Send every message of a reply, in order."""
+async def send_reply(bot: Bot, chat_id: int | str, reply: Reply, *, message_thread_id: int | None = None,
+                     reply_to: str | int | None = None) -> list[Message]:
+    """Send every message of a reply, in order (the first one replying to `reply_to`)."""
     sent: list[Message] = []
     for outbound in reply.messages:
-        sent += await send_outbound(bot, chat_id, outbound)
+        sent += await send_outbound(bot, chat_id, outbound, message_thread_id=message_thread_id,
+                                    reply_to=None if sent else reply_to)
     return sent
 
 
-async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound) -> list[Message]:
+async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, message_thread_id: int | None = None,
+                        reply_to: str | int | None = None) -> list[Message]:
     """Send one Outbound as HTML; a text over 4096 characters goes as several messages,
-    the buttons under the last one."""
+    the buttons under the last one. `message_thread_id`: the forum topic; `reply_to`: the
+    message the first part replies to (sent anyway if that one was deleted)."""
     chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
     if not chunks:
         log.warning("not sending a message without text to chat %s", chat_id)
@@ -171,9 +248,18 @@ async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound) -> lis
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup if number == len(chunks) else None,
                 link_preview_options=_NO_PREVIEW,
+                message_thread_id=message_thread_id,
+                reply_parameters=reply_parameters(reply_to) if number == 1 else None,
             )
         )
     return sent
+
+
+def reply_parameters(message_id: str | int | None) -> ReplyParameters | None:
+    """Reply to `message_id`, or just send when it was deleted meanwhile."""
+    if not message_id:
+        return None
+    return ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
 
 
 def inline_keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
@@ -194,34 +280,105 @@ async def set_commands(bot: Bot) -> None:
 
 
 async def _post_init(application: Application) -> None:
+    from bot.channels.telegram_outbox import TelegramStaff  # imports this module
+
+    settings: Settings = application.bot_data[SETTINGS]
     if SERVICES not in application.bot_data:
-        application.bot_data[SERVICES] = await build_services(application.bot_data[SETTINGS])
+        application.bot_data[SERVICES] = await build_services(settings)
         application.bot_data[OWNS_SERVICES] = True
+    services: Services = application.bot_data[SERVICES]
+    if settings.moderation_chat_id is not None:
+        services.staff = TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
     await set_commands(application.bot)
+    start_outbox(application)
+    _schedule_chase(application)
+
+
+async def _post_stop(application: Application) -> None:
+    await stop_outbox(application)  # while the bot can still send
 
 
 async def _post_shutdown(application: Application) -> None:
+    await stop_outbox(application)
     if application.bot_data.pop(OWNS_SERVICES, False):
         await close_services(application.bot_data.pop(SERVICES))
 
 
-def build_application(settings: Settings, services: Services | None = None) -> Application:
-    """The PTB Application with the resident handlers.
+def start_outbox(application: Application) -> None:
+    """Run the outbox worker in the background, with this application's bot (and rate limiter)."""
+    from bot.channels.telegram_outbox import TelegramSender
+    from bot.outbox import OutboxWorker
+
+    services: Services = application.bot_data[SERVICES]
+    if services.store is None or OUTBOX in application.bot_data:
+        return
+    worker = OutboxWorker(services.store, {CHANNEL: TelegramSender(application.bot, services)}, services)
+    stop, wake = asyncio.Event(), asyncio.Event()
+    with warnings.catch_warnings():
+        # post_init runs before Application.start, so PTB warns it will not await the task on
+        # stop: stop_outbox does, in post_stop / post_shutdown.
+        warnings.filterwarnings("ignore", "Tasks created via `Application.create_task`", PTBUserWarning)
+        task = application.create_task(worker.run(stop, wake, OUTBOX_IDLE), name="outbox worker")
+    application.bot_data[OUTBOX] = (task, stop)
+    application.bot_data[OUTBOX_WAKE] = wake
+
+
+async def stop_outbox(application: Application) -> None:
+    """Stop the worker: it finishes the messages it is sending; the rest wait in the database."""
+    running = application.bot_data.pop(OUTBOX, None)
+    application.bot_data.pop(OUTBOX_WAKE, None)
+    if running is None:
+        return
+    task, stop = running
+    stop.set()
+    try:
+        await asyncio.wait_for(task, OUTBOX_STOP_TIMEOUT)
+    except TimeoutError:
+        log.warning("the outbox worker did not stop within %s s; cancelled", OUTBOX_STOP_TIMEOUT)
+    except Exception:
+        log.exception("the outbox worker failed")
+
+
+def _schedule_chase(application: Application) -> None:
+    """Every 5 minutes, handlers.chase posts the reminders of tickets near or past their time limits."""
+    if importlib.util.find_spec("handlers.chase") is None:
+        return
+    if application.job_queue is None:
+        log.warning("no JobQueue (install python-telegram-bot[job-queue]): tickets will not be chased")
+        return
+    application.job_queue.run_repeating(_chase, interval=CHASE_EVERY, first=CHASE_FIRST, name="chase tickets")
+
+
+async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
+    from handlers import chase
+
+    if await chase.run(context.bot_data[SERVICES]) and (wake := context.bot_data.get(OUTBOX_WAKE)) is not None:
+        wake.set()
+
+
+def build_application(settings: Settings, services: Services | None = None,
+                      rate_limiter: BaseRateLimiter | None = None) -> Application:
+    """The PTB Application with the resident and moderation-chat handlers.
 
     Pass `services` to share ones you built (and close them yourself); without them, the
-    application builds them in post_init and closes them in post_shutdown. post_init, which
-    also sets the command menu, runs under `run_polling`; call `await app.post_init(app)`
-    yourself when you start the application by hand.
+    application builds them in post_init and closes them in post_shutdown. post_init also
+    sets the command menu, makes the moderation chat's members staff, and starts the outbox
+    worker and the chase job; it runs under `run_polling`: call `await app.post_init(app)`
+    (and `post_stop`, `post_shutdown` at the end) yourself when you run the application by hand.
+
+    `rate_limiter` defaults to AIORateLimiter within Telegram's limits (30 messages a second,
+    20 a minute per group; a request hit by a 429 anyway waits and goes again, twice); tests
+    pass a faster one.
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
-        # Keeps within Telegram's flood limits; a reply hit by a 429 anyway waits and is sent again.
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=2))
         .concurrent_updates(True)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     if settings.telegram_base_url:
@@ -231,8 +388,11 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if services is not None:
         application.bot_data[SERVICES] = services
 
-    application.add_handler(MessageHandler(_PRIVATE_MESSAGES & filters.TEXT, on_text))
-    application.add_handler(MessageHandler(_PRIVATE_MESSAGES & ~filters.TEXT & filters.ATTACHMENT, on_unsupported))
+    application.add_handler(MessageHandler(_PRIVATE_MESSAGES & _USABLE, on_message))
+    application.add_handler(MessageHandler(_PRIVATE_MESSAGES & ~_USABLE & filters.ATTACHMENT, on_unsupported))
+    if settings.moderation_chat_id is not None:  # staff: replies to our messages, messages in topics, commands
+        moderation = _NEW_MESSAGES & filters.Chat(settings.moderation_chat_id) & ~filters.ChatType.PRIVATE
+        application.add_handler(MessageHandler(moderation & (filters.TEXT | filters.PHOTO), on_message))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_error_handler(on_error)
     return application

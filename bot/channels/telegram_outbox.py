@@ -1,0 +1,202 @@
+"""Telegram's side of the outbox, and who counts as staff on Telegram.
+
+`TelegramSender` delivers outbox rows (bot/outbox.py):
+
+- text as HTML, split at 4096 characters, the buttons under the last part; a photo by its
+  file id, the text as its caption (1024 characters; any rest follows as a message);
+- in the moderation chat, a message about a ticket goes where staff expect it: in a forum
+  supergroup, into the ticket's own topic ("TQ-2611-0042 环境卫生"), created with its first
+  message and created again if staff deleted or closed it, so no resident is lost; in an
+  ordinary group, as a reply to the ticket's card;
+- Telegram's errors become the worker's outcomes: flood control (429) and network trouble
+  (5xx, timeouts) -> RetryLater; a user who blocked the bot or a chat that is gone ->
+  Refused(blocked=True); any other refusal -> Refused.
+
+`TelegramStaff` answers "is this user staff?": the ids in STAFF_IDS, and the members of the
+moderation chat (asked with getChatMember, remembered for 10 minutes, a "no" for 1 minute;
+an anonymous admin writes as the chat itself, and counts too).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from datetime import timedelta
+
+from telegram import Bot, ChatMember, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.channels.common import split_text
+from bot.channels.telegram import CHANNEL, inline_keyboard, send_outbound
+from bot.outbox import Refused, RetryLater, Sent
+from db.models import OutboxMessage, Ticket
+from db.outbox import buttons_of
+from handlers.services import Services
+from handlers.types import Outbound
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = 1024
+FORUM_CHECK_SECONDS = 600.0  # how long "is the moderation chat a forum?" is remembered
+TOPIC_NAME_LIMIT = 128
+
+# What Telegram says when a topic cannot take messages any more.
+_TOPIC_GONE = ("message thread not found", "topic_deleted", "topic_closed", "topic_id_invalid", "thread not found")
+# ... and when the recipient is gone for good.
+_RECIPIENT_GONE = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """RetryAfter.retry_after is an int today and a timedelta in PTB's future; either way, seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def topic_gone(error: BadRequest) -> bool:
+    return any(words in error.message.lower() for words in _TOPIC_GONE)
+
+
+class TelegramSender:
+    """Sends outbox rows with a PTB Bot (the Application's, so its rate limiter applies)."""
+
+    def __init__(self, bot: Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+        self._forum: dict[str, tuple[float, bool]] = {}  # chat id -> (checked at, is a forum)
+        self._topics: dict[int, str] = {}  # ticket id -> topic created but not yet stored
+        self._no_topics: dict[str, float] = {}  # chat id -> until when not to try creating topics
+
+    async def send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
+        try:
+            return await self._send(row, ticket)
+        except RetryAfter as error:
+            raise RetryLater(retry_after_seconds(error), f"RetryAfter: {error.message}") from error
+        except Forbidden as error:
+            raise Refused(f"Forbidden: {error.message}", blocked=True) from error
+        except BadRequest as error:  # before NetworkError: BadRequest is one
+            gone = any(words in error.message.lower() for words in _RECIPIENT_GONE)
+            raise Refused(f"BadRequest: {error.message}", blocked=gone) from error
+        except ChatMigrated as error:
+            raise Refused(f"the group became supergroup {error.new_chat_id}: update MODERATION_CHAT_ID") from error
+        except NetworkError as error:  # 5xx, timeouts, connection trouble (TimedOut is one)
+            raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error
+        except TelegramError as error:  # e.g. InvalidToken: keep the message until it is fixed
+            raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error
+
+    async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
+        rules = self.services.tickets
+        about_ticket = ticket is not None and row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
+        if not about_ticket:
+            return Sent(str((await self._post(row, reply_to=row.reply_to)).message_id))
+        if await self._is_forum(row.chat_id):
+            # a topic opened here but not yet stored on the ticket is the newest one
+            thread = self._topics.get(ticket.id) or ticket.thread_id or await self._new_topic(row.chat_id, ticket)
+            if thread is not None:
+                try:
+                    message = await self._post(row, thread=thread, reply_to=row.reply_to)
+                except BadRequest as error:
+                    if not topic_gone(error):
+                        raise
+                    log.info("topic %s of %s is gone (%s): opening a new one", thread, ticket.number, error.message)
+                    thread = await self._new_topic(row.chat_id, ticket)
+                    if thread is None:
+                        return await self._send_under_card(row, ticket)
+                    message = await self._post(row, thread=thread, reply_to=row.reply_to)
+                self._topics.pop(ticket.id, None)
+                return Sent(str(message.message_id), thread)
+        return await self._send_under_card(row, ticket)
+
+    async def _send_under_card(self, row: OutboxMessage, ticket: Ticket) -> Sent:
+        """An ordinary group: everything after the card replies to the card."""
+        reply_to = row.reply_to or (ticket.card_message_id if row.purpose != "card" else None)
+        return Sent(str((await self._post(row, reply_to=reply_to)).message_id))
+
+    async def _is_forum(self, chat_id: str) -> bool:
+        checked = self._forum.get(chat_id)
+        if checked is None or time.monotonic() - checked[0] > FORUM_CHECK_SECONDS:
+            chat = await self.bot.get_chat(chat_id)
+            checked = (time.monotonic(), bool(chat.is_forum))
+            self._forum[chat_id] = checked
+        return checked[1]
+
+    async def _new_topic(self, chat_id: str, ticket: Ticket) -> str | None:
+        """A topic of its own for the ticket; None when the bot may not create topics (it
+        then posts in General, under the card)."""
+        if self._no_topics.get(chat_id, 0.0) > time.monotonic():
+            return None
+        name = f"{ticket.number} {self.services.categories.title(ticket.category, 'zh')}"[:TOPIC_NAME_LIMIT]
+        try:
+            topic = await self.bot.create_forum_topic(chat_id, name)
+        except BadRequest as error:
+            log.error("cannot open a topic for %s in %s (is the bot an admin who may manage topics?): %s",
+                      ticket.number, chat_id, error.message)
+            self._no_topics[chat_id] = time.monotonic() + FORUM_CHECK_SECONDS
+            return None
+        thread = str(topic.message_thread_id)
+        self._topics[ticket.id] = thread  # if the message then fails, its retry uses this topic
+        return thread
+
+    async def _post(self, row: OutboxMessage, thread: str | None = None, reply_to: str | None = None) -> Message:
+        thread_id = int(thread) if thread else None
+        if row.photo:
+            captions = split_text(row.text, CAPTION_LIMIT) if row.text.strip() else []
+            rest = "\n".join(captions[1:])  # a text too long for a caption goes on in a message
+            message = await self.bot.send_photo(
+                row.chat_id, photo=row.photo, caption=captions[0] if captions else None,
+                parse_mode=ParseMode.HTML if captions else None, message_thread_id=thread_id,
+                reply_parameters=_reply(reply_to), reply_markup=None if rest else inline_keyboard(buttons_of(row)),
+            )
+            if rest:
+                await send_outbound(self.bot, row.chat_id, Outbound(rest, buttons_of(row)), message_thread_id=thread_id)
+            return message
+        sent = await send_outbound(self.bot, row.chat_id, Outbound(row.text, buttons_of(row)),
+                                   message_thread_id=thread_id, reply_to=reply_to)
+        if not sent:
+            raise Refused("the message has no text")
+        return sent[0]
+
+
+def _reply(message_id: str | None) -> ReplyParameters | None:
+    if not message_id:
+        return None
+    return ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
+
+
+class TelegramStaff:
+    """handlers.services.StaffDirectory for Telegram: STAFF_IDS, and the moderation chat's members."""
+
+    YES_SECONDS = 600.0
+    NO_SECONDS = 60.0
+    MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
+
+    def __init__(self, bot: Bot, moderation_chat_id: int | str | None, staff_ids: frozenset[int] | set[int]) -> None:
+        self.bot = bot
+        self.chat_id = moderation_chat_id
+        self.ids = {str(i) for i in staff_ids}
+        self._known: dict[str, tuple[float, bool]] = {}  # user id -> (valid until, is staff)
+
+    async def is_staff(self, channel: str, user_id: str) -> bool:
+        if channel in (CHANNEL, "console") and user_id in self.ids:
+            return True
+        if channel == CHANNEL and self.chat_id is not None and user_id == str(self.chat_id):
+            return True  # an anonymous admin, writing as the moderation chat itself
+        if channel != CHANNEL or self.chat_id is None or not user_id.lstrip("-").isdigit():
+            return False
+        known = self._known.get(user_id)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        try:
+            member = await self.bot.get_chat_member(self.chat_id, int(user_id))
+        except Exception as error:  # noqa: BLE001 - no answer is no staff power
+            log.warning("cannot check whether %s is in the moderation chat: %s", user_id, error)
+            return False
+        staff = not member.user.is_bot and (
+            member.status in self.MEMBER_STATUSES
+            or (member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False)))
+        )
+        self._known[user_id] = (time.monotonic() + (self.YES_SECONDS if staff else self.NO_SECONDS), staff)
+        return staff

@@ -1,0 +1,262 @@
+"""The outbox worker: delivers the `outboxmessage` rows, whatever the channel.
+
+Every message that must leave later (a ticket's card and photos for the moderation chat, a
+staff reply or a status notice for a resident, a follow-up, an alert, a chase) is a row written
+in the transaction that caused it (handlers/notify.py). This worker sends them:
+
+- oldest first, and each chat strictly in order: a chat whose message waits for a retry sends
+  nothing newer (db.outbox.due), and a round stops for a chat at its first transient failure;
+- chats side by side, so a rate-limited moderation chat does not hold up a resident's reply;
+- the outcome of each message in its own short transaction: sent (and, for the moderation
+  chat, remembered as a message of its ticket, so a staff reply to it reaches the resident),
+  retried later (network error, 5xx, 429: after `retry_after`, else 1, 2, 4 ... 300 s), or
+  failed for good (Telegram refuses it). A resident who blocked the bot is marked on the
+  ticket, and the staff get an alert.
+
+Delivery is at least once: a message sent just before a crash, but not yet marked, goes again
+after the restart. One worker per database.
+
+Channels plug in a `Sender` (bot/channels/telegram_outbox.py for Telegram).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from db import outbox, tickets
+from db.models import OutboxMessage, Ticket, utcnow
+from handlers import notify
+from handlers.services import Services
+
+if TYPE_CHECKING:
+    from db.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0  # seconds: the longest wait between two attempts without a retry_after
+BATCH = 50  # rows read per round
+STOP_GRACE = 5.0  # seconds a chat may take to finish its current message when the worker stops
+ERROR_PAUSE = 5.0  # seconds a chat rests after the database failed to record an outcome
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the channel says about a delivered message: its id, and the forum topic it went
+    into when the sender created one (or had to create a new one) for the ticket."""
+
+    message_id: str
+    thread_id: str | None = None
+
+
+class RetryLater(Exception):  # noqa: N818 - reads as what the worker should do
+    """A transient failure (network, 5xx, 429): try again, after `retry_after` seconds if given."""
+
+    def __init__(self, retry_after: float | None = None, reason: str = "") -> None:
+        super().__init__(reason or "transient failure")
+        self.retry_after = retry_after
+        self.reason = reason or "transient failure"
+
+
+class Refused(Exception):  # noqa: N818
+    """The platform refuses the message for good. `blocked`: the recipient blocked the bot or
+    is gone, so nothing will reach them."""
+
+    def __init__(self, reason: str, blocked: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.blocked = blocked
+
+
+class Sender(Protocol):
+    """Delivers one outbox row on one channel; raises RetryLater or Refused when it cannot."""
+
+    async def send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent: ...
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: 1, 2, 4, ... at most 300."""
+    return min(2.0 ** attempts, MAX_BACKOFF)
+
+
+ChatKey = tuple[str, str]  # (channel, chat id)
+
+
+class OutboxWorker:
+    def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH) -> None:
+        self.store = store
+        self.senders = dict(senders)
+        self.services = services
+        self.batch = batch
+        self._next_retry: float | None = None  # monotonic time of the earliest retry scheduled
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """One round: every chat's due messages, chats side by side, each chat in order.
+        Returns how many messages were delivered."""
+        batches = await self._due_by_chat(skip=())
+        results = await asyncio.gather(*(self._deliver_chat(rows) for rows in batches.values()))
+        return sum(results)
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, idle: float = 1.0) -> None:
+        """Deliver until `stop` is set. Each chat with due messages gets a lane (a task sending
+        them in order); the loop looks for more when a lane ends, when `wake` is set (a handler
+        queued something), when a retry falls due, or after `idle` seconds."""
+        lanes: dict[ChatKey, asyncio.Task[int]] = {}
+        halt = asyncio.Event()  # set on stop: lanes finish the message they are sending, then end
+        try:
+            while not stop.is_set():
+                wake.clear()
+                lanes = {key: lane for key, lane in lanes.items() if not lane.done()}
+                try:
+                    for key, rows in (await self._due_by_chat(skip=lanes)).items():
+                        lanes[key] = asyncio.create_task(self._deliver_chat(rows, halt), name=f"outbox {key[0]}:{key[1]}")
+                except Exception:
+                    log.exception("outbox: could not read the due messages")
+                await self._pause(stop, wake, idle, lanes.values())
+        finally:
+            halt.set()
+            if lanes:
+                _, late = await asyncio.wait(lanes.values(), timeout=STOP_GRACE)
+                for lane in late:
+                    lane.cancel()
+                await asyncio.gather(*lanes.values(), return_exceptions=True)
+
+    async def _pause(self, stop: asyncio.Event, wake: asyncio.Event, idle: float,
+                     lanes: Iterable[asyncio.Task[int]]) -> None:
+        timeout = idle
+        if self._next_retry is not None:  # wake up when the earliest retry falls due
+            timeout = max(0.0, min(idle, self._next_retry - time.monotonic()))
+            if timeout == 0.0:
+                self._next_retry = None
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+        try:
+            await asyncio.wait([*waiters, *lanes], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _due_by_chat(self, skip: Iterable[ChatKey]) -> dict[ChatKey, list[OutboxMessage]]:
+        skip = set(skip)
+        async with self.store.transaction() as session:
+            rows = await outbox.due(session, utcnow(), self.batch, channels=self.senders.keys(),
+                                    skip_chats={chat for _, chat in skip})
+        batches: dict[ChatKey, list[OutboxMessage]] = {}
+        for row in rows:
+            if (row.channel, row.chat_id) not in skip:
+                batches.setdefault((row.channel, row.chat_id), []).append(row)
+        return batches
+
+    async def _deliver_chat(self, rows: list[OutboxMessage], halt: asyncio.Event | None = None) -> int:
+        """One chat's messages, in order, until the first one that has to wait."""
+        delivered = 0
+        for row in rows:
+            if halt is not None and halt.is_set():
+                break
+            try:
+                outcome = await self.deliver(row)
+            except Exception:
+                log.exception("outbox: message %s to %s:%s could not be recorded", row.id, row.channel, row.chat_id)
+                if halt is not None:  # rest a little rather than try again at once
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(halt.wait(), ERROR_PAUSE)
+                break
+            if outcome == "sent":
+                delivered += 1
+            elif outcome == "retry":
+                break
+        return delivered
+
+    # -- one message ------------------------------------------------------------------------
+
+    async def deliver(self, row: OutboxMessage) -> str:
+        """Send one row and record the outcome: "sent", "retry", "failed" (or "gone": no
+        longer pending, e.g. withdrawn by /forgetme meanwhile)."""
+        async with self.store.transaction() as session:
+            row = await session.get(OutboxMessage, row.id)
+            if row is None or row.state != "pending":
+                return "gone"
+            ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        try:
+            sent = await self.senders[row.channel].send(row, ticket)
+        except RetryLater as error:
+            delay = error.retry_after if error.retry_after is not None else backoff(row.attempts)
+            log.warning("outbox: message %s to %s:%s waits %.1f s: %s", row.id, row.channel, row.chat_id,
+                        delay, error.reason)
+            await self._record_retry(row, delay, error.reason)
+            return "retry"
+        except Refused as error:
+            log.warning("outbox: message %s to %s:%s refused: %s", row.id, row.channel, row.chat_id, error.reason)
+            await self._record_refusal(row, ticket, error)
+            return "failed"
+        except Exception as error:  # a bug in a sender must not lose the message: retry, loudly
+            log.exception("outbox: sending message %s to %s:%s failed", row.id, row.channel, row.chat_id)
+            await self._record_retry(row, backoff(row.attempts), f"{type(error).__name__}: {error}")
+            return "retry"
+        try:
+            await self._record_sent(row, ticket, sent)
+        except Exception:  # it went out: whatever else fails, it must not go out twice
+            log.exception("outbox: message %s was sent, but recording what it belongs to failed", row.id)
+            async with self.store.transaction() as session:
+                stored = await session.get(OutboxMessage, row.id)
+                outbox.mark_sent(stored, sent.message_id)
+                session.add(stored)
+        return "sent"
+
+    def _is_moderation(self, row: OutboxMessage) -> bool:
+        rules = self.services.tickets
+        return row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
+
+    async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
+        async with self.store.transaction() as session:
+            stored = await session.get(OutboxMessage, row.id)
+            outbox.mark_sent(stored, sent.message_id)
+            session.add(stored)
+            if ticket is not None and self._is_moderation(row):
+                await tickets.remember_relay(session, row.chat_id, sent.message_id, ticket.id)
+                fresh = await session.get(Ticket, ticket.id)
+                if row.purpose == "card":
+                    fresh.card_message_id = sent.message_id
+                if sent.thread_id is not None and sent.thread_id != fresh.thread_id:
+                    fresh.thread_id = sent.thread_id
+                session.add(fresh)
+
+    async def _record_retry(self, row: OutboxMessage, delay: float, reason: str) -> None:
+        async with self.store.transaction() as session:
+            stored = await session.get(OutboxMessage, row.id)
+            outbox.mark_retry(stored, delay, reason)
+            session.add(stored)
+        row.attempts = stored.attempts
+        at = time.monotonic() + delay
+        self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+
+    async def _record_refusal(self, row: OutboxMessage, ticket: Ticket | None, error: Refused) -> None:
+        async with self.store.transaction() as session:
+            stored = await session.get(OutboxMessage, row.id)
+            outbox.mark_failed(stored, error.reason)
+            session.add(stored)
+            if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
+                if self._is_moderation(row):
+                    log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)
+                return
+            fresh = await session.get(Ticket, ticket.id)
+            if fresh.resident_blocked:
+                return  # staff know already
+            fresh.resident_blocked = True
+            session.add(fresh)
+            await tickets.add_event(session, fresh, "system", "blocked", f"消息无法送达居民:{error.reason}"[:4096],
+                                    public=False)
+            message = "居民已屏蔽本机器人(或已注销账号),答复和通知都无法送达。"
+            if fresh.phone:
+                message += "如需联系,请拨打工单里留的电话。"
+            notify.to_staff(session, self.services, fresh, "alert",
+                            self.services.texts.render("staff_alert", "zh", ticket=fresh, message=message))
+
+
+def _to_resident(row: OutboxMessage, ticket: Ticket) -> bool:
+    return row.channel == ticket.channel and row.chat_id == ticket.chat_id

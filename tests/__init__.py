@@ -1,0 +1,1 @@
+"""The test suite (a package, so `pytest` finds tests.fake_bot_api without `python -m`)."""

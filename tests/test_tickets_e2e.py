@@ -1,0 +1,262 @@
+"""Tickets on Telegram, end to end: a resident reports a problem, staff in the moderation
+group answer it, the resident rates the result.
+
+The real PTB Application polls the strict fake Bot API; the outbox worker delivers cards,
+replies and notices; everything is stored in a real SQLite file. (The same conversations
+through the router alone are in test_tickets.py; delivery under failures in test_outbox.py.)
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from telegram import Bot
+
+from bot.channels.telegram_outbox import TelegramStaff
+from tests.bot_harness import (
+    MODERATION,
+    RESIDENT,
+    STAFF,
+    all_sent,
+    eventually,
+    file_complaint,
+    moderation_group,
+    next_message,
+    press,
+    refusals,
+    rows,
+    running_bot,
+)
+from tests.fake_bot_api import FakeBotApi
+
+NEIGHBOUR = 1002
+NUMBER = re.compile(r"TQ-\d{4}-\d{4}")
+
+
+@pytest.fixture
+async def server():
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def database(tmp_path):
+    return tmp_path / "bot.db"
+
+
+def ticket(database, column: str, ticket_id: int = 1):
+    return rows(database, f"SELECT {column} FROM ticket WHERE id = ?", ticket_id)[0][0]
+
+
+# -- the whole life of a ticket ------------------------------------------------------------
+
+
+async def test_a_report_with_pin_and_photo_is_answered_resolved_and_rated(server, database):
+    moderation_group(server)
+    seen_at_confirmation = []
+
+    def on_request(method, params):  # the moment Telegram receives the confirmation
+        if method == "sendMessage" and params.get("chat_id") in (RESIDENT, str(RESIDENT)) and "工单号" in params["text"]:
+            seen_at_confirmation.append(rows(database, "SELECT number FROM ticket"))
+
+    server.on_request(on_request)
+    async with running_bot(server, database):
+        done = await file_complaint(server, location=(31.2304, 121.5262), photo="PHOTO-stairs")
+        number = NUMBER.search(done.plain_text).group(0)
+        assert seen_at_confirmation == [[(number,)]]  # the ticket was written before its number was sent
+
+        # the card, then the photo under it, reach the moderation group
+        card, photo = await server.wait_for_messages(MODERATION, 2)
+        assert number in card.plain_text and "31.23040" in card.plain_text and "路灯" in card.plain_text
+        assert (photo.photo, photo.reply_to) == ("PHOTO-stairs", card.message_id)
+        assert ticket(database, "card_message_id") == str(card.message_id)
+
+        await all_sent(database)
+        # staff reply to the photo (any message of ours about the ticket): the resident gets it
+        server.push_group_text(MODERATION, STAFF, "已通知物业,明天上午来修。", reply_to=photo.message_id)
+        confirmation = await next_message(server, MODERATION)
+        assert "已转给" in confirmation.plain_text and confirmation.reply_to is not None
+        reply = await next_message(server)
+        assert reply.plain_text.startswith(f"街道办答复(工单 {number}):") and "明天上午来修" in reply.plain_text
+
+        # staff resolve it: the resident is told, with the rating question
+        server.push_group_text(MODERATION, STAFF, "/status 1 resolved 路灯已更换")
+        assert "resolved" in (await next_message(server, MODERATION)).plain_text
+        notice = await next_message(server)
+        assert "路灯已更换" in notice.plain_text and "rate:1:5" in notice.callback_data()
+
+        # five stars close it
+        thanks = await press(server, RESIDENT, notice, "rate:1:5")
+        assert thanks.plain_text
+        assert (ticket(database, "status"), ticket(database, "rating")) == ("closed", 5)
+    assert rows(database, "SELECT purpose, state FROM outboxmessage ORDER BY id") == [
+        ("card", "sent"), ("photo", "sent"), ("reply", "sent"), ("status", "sent")]
+    assert refusals(server) == []
+
+
+async def test_in_a_forum_each_ticket_has_its_topic_and_a_deleted_topic_comes_back(server, database):
+    moderation_group(server, forum=True)
+    async with running_bot(server, database):
+        number = NUMBER.search((await file_complaint(server)).plain_text).group(0)
+        card = await next_message(server, MODERATION)
+        await all_sent(database)
+        [(thread, topic)] = server.topics[MODERATION].items()
+        assert topic["name"] == f"{number} 设施报修"
+        assert card.thread_id == thread and ticket(database, "thread_id") == str(thread)
+
+        # staff write in the topic (no reply needed): the resident gets it
+        server.push_group_text(MODERATION, STAFF, "请问是几号楼几层?", thread_id=thread)
+        assert (await next_message(server, MODERATION)).thread_id == thread  # "✅ 已转给", in the topic
+        assert "几号楼几层" in (await next_message(server)).plain_text
+
+        # someone deletes the topic; the resident's answer opens a new one
+        server.delete_topic(MODERATION, thread)
+        server.push_text(RESIDENT, "5号楼3层到4层之间")
+        assert number in (await next_message(server)).plain_text  # "已补充到工单 ..."
+        followup = await next_message(server, MODERATION)
+        await all_sent(database)
+        [new_thread] = [t for t in server.topics[MODERATION] if t != thread]
+        assert followup.thread_id == new_thread and "5号楼3层" in followup.plain_text
+        assert ticket(database, "thread_id") == str(new_thread)
+
+        # and staff in the new topic reach the resident again
+        server.push_group_text(MODERATION, STAFF, "收到,今天安排。", thread_id=new_thread)
+        await next_message(server, MODERATION)
+        assert "今天安排" in (await next_message(server)).plain_text
+    assert refusals(server) == [("sendMessage", 400)]  # the one message into the deleted topic
+
+
+# -- restarts, repeats ---------------------------------------------------------------------
+
+
+async def test_a_restart_in_the_middle_of_a_report_continues_where_it_was(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        server.push_text(RESIDENT, "小区门口的垃圾箱满了好几天没人清")
+        assert "哪里" in (await next_message(server)).plain_text
+    async with running_bot(server, database):  # a new Application on the same database
+        server.push_text(RESIDENT, "东方路1000弄门口")
+        photos = await next_message(server)
+        assert "照片" in photos.plain_text
+        phone = await press(server, RESIDENT, photos, "ik:skip")
+        confirm = await press(server, RESIDENT, phone, "ik:skip")
+        assert "垃圾箱满了" in confirm.plain_text and "东方路1000弄" in confirm.plain_text
+        server.fail_next("sendMessage", 500, chat_id=MODERATION)  # the card cannot go out yet ...
+        done = await press(server, RESIDENT, confirm, "ik:submit")
+        assert NUMBER.search(done.plain_text)
+        await eventually(lambda: rows(database, "SELECT attempts FROM outboxmessage") == [(1,)], what="a failed attempt")
+    assert server.messages_to(MODERATION) == []
+    async with running_bot(server, database):  # ... and goes out after the next start
+        card = await next_message(server, MODERATION)
+        assert "垃圾箱" in card.plain_text
+    assert refusals(server) == [("sendMessage", 500)]
+
+
+async def test_the_same_update_delivered_twice_makes_one_ticket(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        server.push_text(RESIDENT, "楼下的共享单车乱停,把人行道都堵死了")
+        await next_message(server)
+        server.push_text(RESIDENT, "浦东南路1500号")
+        phone = await press(server, RESIDENT, await next_message(server), "ik:skip")
+        confirm = await press(server, RESIDENT, phone, "ik:skip")
+        submit = server.push_callback(RESIDENT, "ik:submit", confirm.message_id)
+        server.push_update(submit)  # Telegram delivers the same update again
+        done = await next_message(server)
+        assert NUMBER.search(done.plain_text)
+        await next_message(server, MODERATION)
+        with pytest.raises(AssertionError):
+            await server.wait_for_messages(RESIDENT, 1, timeout=0.5)
+    assert rows(database, "SELECT count(*) FROM ticket") == [(1,)]
+    assert rows(database, "SELECT count(*) FROM outboxmessage") == [(1,)]
+    assert refusals(server) == [("answerCallbackQuery", 400)]  # the repeated query was answered already
+
+
+# -- who may do what -----------------------------------------------------------------------
+
+
+async def test_a_resident_is_refused_staff_commands_and_other_residents_tickets(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        await file_complaint(server, RESIDENT)
+        await next_message(server, MODERATION)
+        mine = await file_complaint(server, NEIGHBOUR, text="楼下烧烤店油烟太大了,熏得窗户都不敢开", place="崂山路200弄8号")
+        await next_message(server, MODERATION)
+
+        # a resident (not in the moderation group) tries a staff command: refused, nothing changes
+        server.push_text(NEIGHBOUR, "/status 1 resolved 已处理")
+        assert "仅限街道工作人员" in (await next_message(server, NEIGHBOUR)).plain_text
+        assert ticket(database, "status") == "new"
+
+        # the neighbour presses buttons for the resident's ticket: it does not exist for them
+        server.push_callback(NEIGHBOUR, "tk:1", mine.message_id)
+        assert "没有找到" in (await next_message(server, NEIGHBOUR)).plain_text
+        server.push_callback(NEIGHBOUR, "rate:1:1", mine.message_id)
+        assert "没有找到" in (await next_message(server, NEIGHBOUR)).plain_text
+        # their own ticket opens
+        server.push_callback(NEIGHBOUR, "tk:2", mine.message_id)
+        assert "油烟" in (await next_message(server, NEIGHBOUR)).plain_text
+
+        # a staff member may use the same command in a private chat
+        server.push_text(STAFF, "/status 1 acknowledged 已派单给物业")
+        assert "acknowledged" in (await next_message(server, STAFF)).plain_text
+        assert ticket(database, "status") == "acknowledged"
+        assert "已派单给物业" in (await next_message(server)).plain_text
+    assert (ticket(database, "status", 2), ticket(database, "rating", 2)) == ("new", None)
+    assert refusals(server) == []
+
+
+async def test_an_anonymous_admin_counts_as_staff(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        await file_complaint(server)
+        await next_message(server, MODERATION)
+        group = server.chats[MODERATION]
+        server.push_message(1087968824, chat_id=MODERATION, sender_chat=group, text="/status 1 in_progress 已派人查看",
+                            entities=[{"type": "bot_command", "offset": 0, "length": 7}])
+        assert "in_progress" in (await next_message(server, MODERATION)).plain_text
+        assert "已派人查看" in (await next_message(server)).plain_text
+        assert rows(database, "SELECT actor FROM ticketevent WHERE kind = 'status'")[0][0].startswith(f"staff:{MODERATION}")
+
+
+async def test_a_ticket_past_its_time_limit_is_chased_under_its_card(server, database):
+    moderation_group(server)
+    async with running_bot(server, database) as bot:
+        await file_complaint(server)
+        card = await next_message(server, MODERATION)
+        rows(database, "UPDATE ticket SET response_due = '2020-01-01 00:00:00.000000'")
+        [job] = bot.app.job_queue.get_jobs_by_name("chase tickets")
+        await job.run(bot.app)  # what the JobQueue does every 5 minutes
+        chase = await next_message(server, MODERATION)
+        assert "催办" in chase.plain_text and chase.reply_to == card.message_id
+
+
+async def test_other_groups_stay_ignored(server, database):
+    moderation_group(server)
+    other = -1009999
+    server.add_chat(other, "supergroup", title="业主群")
+    async with running_bot(server, database):
+        server.push_group_text(other, STAFF, "/status 1 resolved 好了")
+        server.push_group_text(other, RESIDENT, "楼道里的路灯坏了一个星期了")
+        server.push_text(RESIDENT, "/help")
+        assert "/lang" in (await next_message(server)).plain_text
+    assert server.messages_to(other) == []
+
+
+async def test_staff_are_the_moderation_groups_members(server):
+    moderation_group(server)
+    server.add_member(MODERATION, 502, "administrator")
+    server.add_member(MODERATION, 503, "creator")
+    server.add_member(MODERATION, 504, "restricted", is_member=True)
+    server.add_member(MODERATION, 505, "restricted", is_member=False)
+    server.add_member(MODERATION, 506, "kicked")
+    async with Bot(server.token, base_url=server.base_url) as bot:
+        staff = TelegramStaff(bot, MODERATION, frozenset({900}))
+        answers = {user: await staff.is_staff("telegram", str(user)) for user in (STAFF, 502, 503, 504, 505, 506, 507, 900)}
+        assert answers == {STAFF: True, 502: True, 503: True, 504: True, 505: False, 506: False, 507: False, 900: True}
+        assert not await staff.is_staff("wechat", str(STAFF))  # the group's members are Telegram users
+        asked = len([c for c in server.calls if c.method == "getChatMember"])
+        assert await staff.is_staff("telegram", str(STAFF)) and not await staff.is_staff("telegram", "507")
+        assert len([c for c in server.calls if c.method == "getChatMember"]) == asked  # remembered
+        server.fail_next("getChatMember", 500)
+        assert not await TelegramStaff(bot, MODERATION, frozenset()).is_staff("telegram", str(STAFF))  # no answer: no
