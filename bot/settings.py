@@ -6,9 +6,11 @@ and exits with status 2 instead of a traceback.
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +19,7 @@ from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/tangqiao.db"
 LANGUAGES = ("zh", "en")
+DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 
 
 class SettingsError(ValueError):
@@ -36,6 +39,16 @@ class Settings:
     resolution_days: int = 5
     holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
+    # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    wechat_token: str | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = field(default=None, repr=False)
+    wechat_aes_key: str | None = field(default=None, repr=False)
+    wechat_api_base: str = DEFAULT_WECHAT_API_BASE
+    host: str = "127.0.0.1"
+    port: int = 8080
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path = ".env") -> Settings:
@@ -72,6 +85,63 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         resolution_days=_integer("RESOLUTION_DAYS", get("RESOLUTION_DAYS") or "5", minimum=1),
         holidays=frozenset(_date("HOLIDAYS", v) for v in _items(get("HOLIDAYS"))),
         extra_workdays=frozenset(_date("WORKDAYS", v) for v in _items(get("WORKDAYS"))),
+        **_server_settings(get),
+    )
+
+
+# -- the web server: Telegram webhook, WeChat Official Account callback, health ----------------
+
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
+_WECHAT_TOKEN_RE = re.compile(r"^[A-Za-z0-9]{3,32}$")  # what the Official Account console accepts
+_WECHAT_APP_ID_RE = re.compile(r"^wx[0-9A-Za-z]{6,30}$")
+_WECHAT_AES_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
+
+
+def _server_settings(get) -> dict:
+    """WEBHOOK_*, WECHAT_*, HOST and PORT, checked; one line naming the setting when malformed."""
+    webhook_url, webhook_secret = get("WEBHOOK_URL"), get("WEBHOOK_SECRET")
+    if webhook_url is not None:
+        parsed = urlparse(webhook_url)
+        loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parsed.hostname or not (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)):
+            raise SettingsError(f"WEBHOOK_URL must be the public https URL of /telegram, e.g. https://bot.example.org/telegram, "
+                                f"got {webhook_url!r}")
+        if webhook_secret is None:
+            raise SettingsError("WEBHOOK_SECRET must be set when WEBHOOK_URL is: Telegram sends it with every update")
+    if webhook_secret is not None and not _WEBHOOK_SECRET_RE.match(webhook_secret):
+        raise SettingsError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+
+    token, app_id, app_secret, aes_key = (get(f"WECHAT_{n}") for n in ("TOKEN", "APP_ID", "APP_SECRET", "AES_KEY"))
+    if token is not None and not _WECHAT_TOKEN_RE.match(token):
+        raise SettingsError("WECHAT_TOKEN must be 3-32 letters or digits, as set in the Official Account console")
+    if app_id is not None and not _WECHAT_APP_ID_RE.match(app_id):
+        raise SettingsError(f"WECHAT_APP_ID must be the AppID that starts with 'wx', got {app_id!r}")
+    if aes_key is not None:
+        if not _WECHAT_AES_KEY_RE.match(aes_key):
+            raise SettingsError(f"WECHAT_AES_KEY must be the 43-character EncodingAESKey (letters and digits), "
+                                f"got {len(aes_key)} characters")
+        try:
+            base64.b64decode(aes_key + "=", validate=True)
+        except ValueError:
+            raise SettingsError("WECHAT_AES_KEY is not a valid EncodingAESKey (it must decode as base64)") from None
+        if token is None or app_id is None:
+            raise SettingsError("WECHAT_AES_KEY (safe mode) needs WECHAT_TOKEN and WECHAT_APP_ID too")
+    if app_secret is not None and app_id is None:
+        raise SettingsError("WECHAT_APP_SECRET needs WECHAT_APP_ID too")
+    if (app_id is not None or aes_key is not None) and token is None:
+        raise SettingsError("WECHAT_TOKEN must be set to receive WeChat messages (WECHAT_APP_ID is set)")
+
+    api_base = (get("WECHAT_API_BASE") or DEFAULT_WECHAT_API_BASE).rstrip("/")
+    if urlparse(api_base).scheme not in ("http", "https") or not urlparse(api_base).hostname:
+        raise SettingsError(f"WECHAT_API_BASE must be an http(s) URL such as {DEFAULT_WECHAT_API_BASE}, got {api_base!r}")
+
+    port = _integer("PORT", get("PORT") or "8080", minimum=0)
+    if port > 65535:
+        raise SettingsError(f"PORT must be at most 65535, got {port}")
+    return dict(
+        webhook_url=webhook_url, webhook_secret=webhook_secret, wechat_token=token, wechat_app_id=app_id,
+        wechat_app_secret=app_secret, wechat_aes_key=aes_key, wechat_api_base=api_base,
+        host=get("HOST") or "127.0.0.1", port=port,
     )
 
 

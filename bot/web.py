@@ -1,0 +1,269 @@
+"""The one aiohttp server of `python -m bot serve`.
+
+- `POST /telegram`: Telegram's webhook. The `X-Telegram-Bot-Api-Secret-Token` header must be
+  WEBHOOK_SECRET (403 otherwise); the update goes on the PTB application's queue and Telegram
+  gets its 200 at once.
+- `GET /wechat`: the Official Account console's URL check (echoes `echostr` when signed by
+  WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
+- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "version": ...},
+  or 503 naming what is wrong (the database is read, not just pinged).
+
+A malformed body gets 400 and a log line, an oversized one 413, anything unexpected 500 and a
+log line with the traceback: never a traceback page.
+
+`serve(settings)` runs it all: the services, the PTB Application (started without polling; the
+webhook is set when WEBHOOK_URL is), the outbox worker with the Telegram and WeChat senders, the
+chase job, and the site on HOST:PORT, until SIGTERM or SIGINT. Then it stops taking requests,
+finishes the requests and updates under way, stops the worker and closes the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot import __version__
+from bot.channels.wechat import BadMessage, WeChatChannel
+from bot.settings import Settings
+from handlers.services import Services
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # a Telegram update; WeChat has its own, smaller cap
+HEALTH_TIMEOUT = 3.0  # seconds the database may take to answer /healthz
+SHUTDOWN_TIMEOUT = 10.0  # seconds requests under way get to finish when the server stops
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+TELEGRAM = web.AppKey("telegram", object)  # the PTB Application, or None
+WECHAT = web.AppKey("wechat", object)  # the WeChatChannel, or None
+
+
+class BadRequestBody(ValueError):
+    """A body that is not what the endpoint takes (not JSON, not an update, ...)."""
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """400 for a malformed body, 500 for a bug, each with a log line; HTTP errors pass."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        log.warning("%s %s: body too large, from %s", request.method, request.path, request.remote)
+        raise
+    except web.HTTPException:
+        raise
+    except (BadMessage, BadRequestBody) as exc:
+        log.warning("%s %s: malformed body from %s: %s", request.method, request.path, request.remote, exc)
+        return web.Response(status=400, text="bad request")
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.Response(status=500, text="internal error")
+
+
+# --------------------------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------------------------
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """An update from Telegram: checked, queued for the application, answered at once."""
+    from telegram import Update
+
+    application = request.app[TELEGRAM]
+    if application is None:
+        raise web.HTTPNotFound(text="no Telegram bot here")
+    secret = request.app[SETTINGS].webhook_secret or ""
+    given = request.headers.get(SECRET_HEADER, "")
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        log.warning("Telegram webhook call with a wrong secret from %s", request.remote)
+        raise web.HTTPForbidden(text="wrong secret token")
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestBody("not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise BadRequestBody("not a Telegram update")
+    try:
+        update = Update.de_json(data, application.bot)
+    except Exception as exc:  # PTB's parsing of a malformed update: KeyError, TypeError, ...
+        raise BadRequestBody(f"not a Telegram update: {type(exc).__name__}") from None
+    await application.update_queue.put(update)
+    return web.Response(text="ok")
+
+
+async def wechat_verify(request: web.Request) -> web.Response:
+    return await _wechat(request).verify(request)
+
+
+async def wechat_receive(request: web.Request) -> web.Response:
+    return await _wechat(request).receive(request)
+
+
+def _wechat(request: web.Request) -> WeChatChannel:
+    channel = request.app[WECHAT]
+    if channel is None:
+        raise web.HTTPNotFound(text="no WeChat Official Account here (WECHAT_TOKEN is not set)")
+    return channel
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Is the database readable, is the content loaded, how many messages wait to be sent."""
+    services = request.app[SERVICES]
+    body: dict[str, Any] = {"version": __version__}
+    problems = []
+    try:
+        body["outbox_backlog"] = await asyncio.wait_for(_outbox_backlog(services), HEALTH_TIMEOUT)
+        body["database"] = "ok"
+    except Exception as exc:  # whatever the driver raises: the answer is "not healthy"
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        body["database"] = f"error: {reason}"
+        problems.append("database")
+        log.warning("health check: the database cannot be read: %s", reason)
+    body["entries"] = len(services.content.entries)
+    if not body["entries"]:
+        problems.append("content")
+    body["status"] = "ok" if not problems else "unhealthy: " + ", ".join(problems)
+    return web.json_response(body, status=503 if problems else 200)
+
+
+async def _outbox_backlog(services: Services) -> int:
+    from db import outbox
+
+    if services.store is None:
+        raise RuntimeError("no database configured")
+    async with services.store.transaction() as session:
+        return await outbox.backlog(session)
+
+
+# --------------------------------------------------------------------------------------------
+# The application and the server
+# --------------------------------------------------------------------------------------------
+
+
+def build_web_app(settings: Settings, services: Services, telegram_application: Application | None = None,
+                  *, wechat: WeChatChannel | None = None) -> web.Application:
+    """The aiohttp application. The WeChat callback answers when WECHAT_TOKEN is set (pass
+    `wechat` to share a channel you built); /telegram when a PTB application is given."""
+    if wechat is None and settings.wechat_token:
+        wechat = WeChatChannel(settings, services)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
+    app[SETTINGS] = settings
+    app[SERVICES] = services
+    app[TELEGRAM] = telegram_application
+    app[WECHAT] = wechat
+    app.router.add_post("/telegram", telegram_webhook)
+    app.router.add_get("/wechat", wechat_verify)
+    app.router.add_post("/wechat", wechat_receive)
+    app.router.add_get("/healthz", healthz)
+    app.on_cleanup.append(_close_wechat)
+    return app
+
+
+async def _close_wechat(app: web.Application) -> None:
+    if app[WECHAT] is not None:
+        await app[WECHAT].close()  # late replies under way are sent first
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
+    from bot.channels.wechat import WeChatSender
+    from bot.outbox import OutboxWorker
+    from bot.services import build_services, close_services
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not Unix
+            pass
+
+    services = await build_services(settings)
+    telegram_app = None
+    runner: web.AppRunner | None = None
+    worker_task: asyncio.Task[None] | None = None
+    worker_stop, wake = asyncio.Event(), asyncio.Event()
+    try:
+        wechat = WeChatChannel(settings, services) if settings.wechat_token else None
+        senders: dict[str, Any] = {}
+        if wechat is not None:
+            wechat.wake = wake  # what a WeChat message queued goes out at once
+            senders["wechat"] = WeChatSender(wechat)
+        if settings.telegram_bot_token:
+            from bot.channels.telegram import build_application
+            from bot.channels.telegram_outbox import TelegramSender
+
+            telegram_app = build_application(settings, services)
+            await telegram_app.initialize()
+            senders["telegram"] = TelegramSender(telegram_app.bot, services)
+        # one worker for every channel
+        worker = OutboxWorker(services.store, senders, services)
+        worker_task = asyncio.create_task(worker.run(worker_stop, wake), name="outbox worker")
+        if telegram_app is not None:
+            await _start_telegram(telegram_app, settings, worker_task, worker_stop, wake)
+
+        runner = web.AppRunner(build_web_app(settings, services, telegram_app, wechat=wechat),
+                               shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        where = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
+        log.info("serving on %s: /telegram %s, /wechat %s, /healthz", where,
+                 "on" if telegram_app else "off", "on" if wechat else "off")
+        await stop.wait()
+        log.info("stopping: no new requests; finishing those under way")
+    finally:
+        if runner is not None:
+            await runner.cleanup()  # stop listening, finish requests, then the WeChat late replies
+        if telegram_app is not None:
+            await _stop_telegram(telegram_app)  # queued updates handled; its post_stop stops the worker
+        worker_stop.set()
+        if worker_task is not None:
+            await asyncio.gather(worker_task, return_exceptions=True)
+        await close_services(services)
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
+
+
+async def _start_telegram(application: Application, settings: Settings, worker_task: asyncio.Task[None],
+                          worker_stop: asyncio.Event, wake: asyncio.Event) -> None:
+    """Start the PTB application without polling; set the webhook when WEBHOOK_URL is set."""
+    from bot.channels import telegram
+
+    # The worker goes where post_init looks for one, so it starts no other, and post_stop stops it.
+    application.bot_data[telegram.OUTBOX] = (worker_task, worker_stop)
+    application.bot_data[telegram.OUTBOX_WAKE] = wake
+    if application.post_init is not None:
+        await application.post_init(application)  # command menu, staff, chase job
+    await application.start()
+    if settings.webhook_url:
+        await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                          allowed_updates=telegram.ALLOWED_UPDATES)
+        log.info("Telegram webhook set to %s", settings.webhook_url)
+    else:
+        log.warning("WEBHOOK_URL is not set: Telegram sends no updates to /telegram unless its webhook points here")
+
+
+async def _stop_telegram(application: Application) -> None:
+    try:
+        if application.running:
+            await application.stop()  # handles the updates already queued
+        if application.post_stop is not None:
+            await application.post_stop(application)
+    finally:
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)

@@ -1,0 +1,693 @@
+"""A resident talks to the WeChat Official Account callback over real HTTP on loopback.
+
+WeChat's side is played by the test: it signs (and in safe mode encrypts) the callback bodies
+as WeChat does, and a fake WeChat API server on loopback answers stable_token and the
+customer-service message API. Everything between is production code: bot/web.py ->
+bot/channels/wechat.py -> handlers.router -> content, templates, SQLite.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.channels import wechat as wechat_module
+from bot.channels.wechat import WeChatChannel, parse_xml, render, split_bytes
+from bot.channels.wechat_crypto import MessageCrypto, signature
+from bot.settings import load_settings
+from bot.web import build_web_app
+from handlers.router import handle
+from handlers.types import Button, Inbound, Outbound, Reply
+
+TOKEN = "spamtest"
+APP_ID = "wx2c2769f8efd9abc2"
+APP_SECRET = "the-app-secret"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+ACCOUNT = "gh_tangqiao"  # the Official Account's own id (ToUserName)
+RESIDENT = "oRESIDENT-openid-0001"
+WEBHOOK_SECRET = "webhook-secret_123"
+CITATION_ZH = "据《塘桥街道2025年社代会报告》"
+
+_msg_ids = itertools.count(6054768590064713728)
+
+
+# --------------------------------------------------------------------------------------------
+# WeChat's side: callback bodies, and the API server
+# --------------------------------------------------------------------------------------------
+
+
+def message_xml(msg_type: str = "text", openid: str = RESIDENT, msg_id: int | None = None, **fields: Any) -> str:
+    body = "".join(f"<{k}><![CDATA[{v}]]></{k}>" if isinstance(v, str) else f"<{k}>{v}</{k}>" for k, v in fields.items())
+    msg_id_xml = "" if msg_type == "event" else f"<MsgId>{next(_msg_ids) if msg_id is None else msg_id}</MsgId>"
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{body}{msg_id_xml}</xml>")
+
+
+def text_xml(content: str, **kwargs: Any) -> str:
+    return message_xml("text", Content=content, **kwargs)
+
+
+def signed_query(token: str = TOKEN, nonce: str = "1320562132", **extra: str) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+            "openid": RESIDENT, **extra}
+
+
+class FakeWeChatApi:
+    """stable_token and message/custom/send, as strict about the access token as WeChat."""
+
+    def __init__(self) -> None:
+        self.token_requests: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []  # accepted customer-service messages
+        self.refused: list[int] = []
+        self.valid_token: str | None = None
+        self.expire_next = 0  # answer 42001 to the next N sends
+        self.fail_next: list[int] = []  # errcodes to answer the next sends with
+        self._tokens = itertools.count(1)
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> FakeWeChatApi:
+        app = web.Application()
+        app.router.add_post("/cgi-bin/stable_token", self._stable_token)
+        app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _stable_token(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        self.token_requests.append(body)
+        if (body.get("grant_type"), body.get("appid"), body.get("secret")) != ("client_credential", APP_ID, APP_SECRET):
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        if self.valid_token is None or body.get("force_refresh"):
+            self.valid_token = f"ACCESS_TOKEN_{next(self._tokens)}"
+        return web.json_response({"access_token": self.valid_token, "expires_in": 7200})
+
+    async def _custom_send(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = json.loads(raw)
+        token = request.query.get("access_token")
+        if self.expire_next and token == self.valid_token:
+            self.expire_next -= 1
+            self.valid_token = None  # WeChat hands out a new one on the next stable_token call
+        if token is None or token != self.valid_token:
+            self.refused.append(42001)
+            return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if self.fail_next:
+            code = self.fail_next.pop(0)
+            self.refused.append(code)
+            return web.json_response({"errcode": code, "errmsg": "injected"})
+        assert body["msgtype"] == "text" and body["text"]["content"], body
+        assert len(body["text"]["content"].encode()) <= 2048
+        assert b"\\u" not in raw  # UTF-8 as is: WeChat shows \u escapes literally
+        self.sent.append({**body, "access_token": token})
+        self._changed.set()
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def texts_to(self, openid: str) -> list[str]:
+        return [m["text"]["content"] for m in self.sent if m["touser"] == openid]
+
+    async def wait_for(self, openid: str, n: int, timeout: float = 5.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(self.texts_to(openid)) < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {n} customer-service messages to {openid}, got {self.texts_to(openid)}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), 0.1)
+            except TimeoutError:
+                pass
+        return self.texts_to(openid)
+
+
+# --------------------------------------------------------------------------------------------
+# Our side: the web app on loopback
+# --------------------------------------------------------------------------------------------
+
+
+class Callback:
+    """The test's WeChat: POSTs messages to /wechat, in plain or safe mode."""
+
+    def __init__(self, server: TestServer, http: aiohttp.ClientSession, channel: WeChatChannel, safe: bool = False):
+        self.server, self.http, self.channel, self.safe = server, http, channel, safe
+        self.crypto = MessageCrypto(TOKEN, AES_KEY, APP_ID)
+
+    def url(self, path: str = "/wechat") -> str:
+        return str(self.server.make_url(path))
+
+    async def post_raw(self, body: bytes | str, query: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        response = await self.http.post(self.url(), params=query or signed_query(), data=body)
+        await response.read()
+        return response
+
+    async def post(self, xml: str) -> tuple[int, str]:
+        """POST one message as WeChat would; the status and the (decrypted) answer."""
+        query = signed_query()
+        body = xml
+        if self.safe:
+            encrypted = self.crypto.encrypt(xml)
+            query.update(encrypt_type="aes", msg_signature=self.crypto.msg_signature(query["timestamp"], query["nonce"],
+                                                                                      encrypted))
+            body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        response = await self.post_raw(body, query)
+        text = await response.text()
+        if self.safe and response.status == 200 and text != "success":
+            envelope = parse_xml(text)
+            assert self.crypto.check_msg_signature(envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"],
+                                                   envelope["Encrypt"])
+            assert envelope["Nonce"] == query["nonce"]
+            text = self.crypto.decrypt(envelope["Encrypt"]).decode()
+        return response.status, text
+
+    async def say(self, content: str, **kwargs: Any) -> str:
+        """A resident's text; the Content of the passive reply."""
+        status, answer = await self.post(text_xml(content, **kwargs))
+        assert status == 200, answer
+        return content_of(answer)
+
+
+def content_of(answer: str) -> str:
+    assert answer != "success", "expected a passive reply, got 'success'"
+    reply = parse_xml(answer)
+    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (RESIDENT, ACCOUNT, "text"), reply
+    return reply["Content"]
+
+
+def wechat_settings(api: FakeWeChatApi | None = None, **extra: str):
+    env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+           "WEBHOOK_SECRET": WEBHOOK_SECRET, **extra}
+    if api is not None:
+        env["WECHAT_API_BASE"] = api.base_url
+    return load_settings(env)
+
+
+@pytest.fixture
+async def api():
+    async with FakeWeChatApi() as api:
+        yield api
+
+
+@pytest.fixture
+async def make_callback(services, api):
+    """Start the web app (plain or safe mode) on loopback; returns a Callback."""
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None) -> Callback:
+        settings = wechat_settings(api, **({"WECHAT_AES_KEY": AES_KEY} if safe else {}))
+        channel = WeChatChannel(settings, services, reply_within=reply_within)
+        server = TestServer(build_web_app(settings, services, telegram, wechat=channel), host="127.0.0.1", port=0)
+        await server.start_server()
+        http = aiohttp.ClientSession()
+        started.append((server, http))
+        return Callback(server, http, channel, safe)
+
+    yield start
+    for server, http in started:
+        await http.close()
+        await server.close()
+
+
+@pytest.fixture
+async def callback(make_callback):
+    return await make_callback()
+
+
+async def expected_reply(services, **what: Any) -> str:
+    """What the router says to another resident, rendered as WeChat text (the oracle)."""
+    reply = await handle(Inbound("console", "oracle", "oracle", **what), services)
+    return render(reply.messages)[0]
+
+
+@pytest.fixture
+def slow_handler(monkeypatch):
+    """Make the router slow; count how often it runs."""
+    calls: list[Inbound] = []
+    delay = {"seconds": 0.0}
+
+    async def slow(inbound, services):
+        calls.append(inbound)
+        await asyncio.sleep(delay["seconds"])
+        return await handle(inbound, services)
+
+    monkeypatch.setattr(wechat_module, "handle", slow)
+    return SimpleNamespace(calls=calls, delay=delay)
+
+
+# --------------------------------------------------------------------------------------------
+# Conversations
+# --------------------------------------------------------------------------------------------
+
+
+async def test_url_check_echoes_only_for_our_signature(callback):
+    async with callback.http.get(callback.url(), params={**signed_query(), "echostr": "8712634"}) as response:
+        assert (response.status, await response.text()) == (200, "8712634")
+    async with callback.http.get(callback.url(), params={**signed_query(token="other"), "echostr": "8712634"}) as response:
+        assert response.status == 403 and "8712634" not in await response.text()
+    async with callback.http.get(callback.url(), params={"echostr": "8712634"}) as response:
+        assert response.status == 403
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["plain", "safe-mode"])
+async def test_a_residents_question_gets_a_passive_reply(make_callback, services, safe):
+    callback = await make_callback(safe=safe)
+    answer = await callback.say("牛奶券怎么领")
+    assert CITATION_ZH in answer and "<b>" not in answer
+    assert answer == await expected_reply(services, text="牛奶券怎么领")
+    assert "[1] " in answer  # the feedback buttons, as numbered choices
+
+
+async def test_following_the_account_gets_the_welcome_and_1_picks_the_first_button(callback, services):
+    status, answer = await callback.post(message_xml("event", Event="subscribe", EventKey=""))
+    welcome = content_of(answer)
+    assert status == 200 and welcome == await expected_reply(services, text="/start")
+    assert "塘桥" in welcome and "[1] " in welcome
+
+    first_area = await callback.say("1")
+    assert first_area == await expected_reply(services, callback="area:elderly")
+    assert first_area != welcome
+    # full-width digits work too; a number past the choices is just text
+    first_entry = await callback.say("１")
+    assert CITATION_ZH in first_entry
+    assert await callback.say("99") == await expected_reply(services, text="99")
+
+
+async def test_unfollowing_and_other_events_get_success(callback, slow_handler):
+    status, answer = await callback.post(message_xml("event", Event="unsubscribe"))
+    assert (status, answer) == (200, "success")
+    assert slow_handler.calls == []
+
+
+async def test_photo_and_location_map_to_the_inbound(callback, slow_handler):
+    await callback.post(message_xml("image", PicUrl="http://mmbiz.qpic.cn/x", MediaId="MEDIA_ID_1"))
+    await callback.post(message_xml("location", Location_X=31.2200, Location_Y=121.5300, Scale=15, Label="浦东"))
+    photo, location = slow_handler.calls
+    assert (photo.channel, photo.user_id, photo.chat_id, photo.photos) == ("wechat", RESIDENT, RESIDENT, ("http://mmbiz.qpic.cn/x",))
+    assert location.location == (31.22, 121.53)
+    assert photo.update_key != location.update_key
+
+
+async def test_the_same_msgid_three_times_is_handled_once_and_answered_alike(callback, slow_handler):
+    slow_handler.delay["seconds"] = 0.3
+    xml = text_xml("牛奶券怎么领", msg_id=4242)
+    # WeChat's retries arrive while the first delivery is still being handled
+    answers = await asyncio.gather(*(callback.post(xml) for _ in range(3)))
+    assert len(slow_handler.calls) == 1
+    assert len({a for _, a in answers}) == 1 and CITATION_ZH in content_of(answers[0][1])
+    # ... and one arriving afterwards gets the same reply, still without handling it again
+    assert await callback.post(xml) == answers[0]
+    assert len(slow_handler.calls) == 1
+
+
+async def test_a_slow_reply_falls_back_to_the_customer_service_api(make_callback, api, services, slow_handler):
+    callback = await make_callback(reply_within=0.2)
+    slow_handler.delay["seconds"] = 0.6
+    xml = text_xml("牛奶券怎么领")
+    started = time.monotonic()
+    assert await callback.post(xml) == (200, "success")
+    assert time.monotonic() - started < 0.6  # WeChat was answered in time
+    [sent] = await api.wait_for(RESIDENT, 1)
+    assert sent == await expected_reply(services, text="牛奶券怎么领")
+    assert api.sent[0]["access_token"] == api.valid_token and len(api.token_requests) == 1
+    # WeChat's retry of that message: "success", and no second copy
+    assert await callback.post(xml) == (200, "success")
+    await asyncio.sleep(0.8)
+    assert len(api.texts_to(RESIDENT)) == 1 and len(slow_handler.calls) == 1
+
+    # the cached token serves the next message; when WeChat expires it, one refresh and it goes
+    await callback.post(text_xml("/start"))
+    await api.wait_for(RESIDENT, 2)
+    assert len(api.token_requests) == 1
+    api.expire_next = 1
+    await callback.post(text_xml("/help"))
+    await api.wait_for(RESIDENT, 3)
+    assert api.refused == [42001] and len(api.token_requests) == 2
+    assert api.sent[-1]["access_token"] == api.valid_token == "ACCESS_TOKEN_2"
+
+
+async def test_a_failed_late_reply_goes_to_the_outbox(make_callback, api, services, slow_handler):
+    callback = await make_callback(reply_within=0.1)
+    slow_handler.delay["seconds"] = 0.3
+    api.fail_next = [-1]  # system busy
+    assert await callback.post(text_xml("/help")) == (200, "success")
+    await asyncio.sleep(1.0)
+    assert api.refused == [-1] and api.sent == []
+    from db import outbox
+
+    async with services.store.transaction() as session:
+        [row] = await outbox.due(session, outbox.utcnow())
+    assert (row.channel, row.chat_id) == ("wechat", RESIDENT)
+
+
+async def test_a_long_reply_goes_through_the_api_in_parts_in_order(callback, api, monkeypatch):
+    long_text = "\n".join(f"第{n}段:" + "长" * 100 for n in range(40))  # about 12 KB
+
+    async def long_reply(inbound, services):
+        return Reply("info", [Outbound(long_text, ((Button("好的", "menu"),),))])
+
+    monkeypatch.setattr(wechat_module, "handle", long_reply)
+    assert await callback.post(text_xml("讲讲")) == (200, "success")
+    parts = await api.wait_for(RESIDENT, len(split_bytes(long_text + "\n[1] 好的")))
+    assert "\n".join(parts) == long_text + "\n[1] 好的"
+
+
+async def test_the_outbox_sender_maps_wechat_answers(callback, api):
+    from bot.channels.wechat import WeChatSender
+    from bot.outbox import Refused, RetryLater
+    from db.models import OutboxMessage
+
+    sender = WeChatSender(callback.channel)
+    row = OutboxMessage(id=9, channel="wechat", chat_id=RESIDENT, purpose="status", text="<b>TQ-2611-0001</b> 已办结 &amp; 谢谢",
+                        buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
+    sent = await sender.send(row, None)
+    assert sent.message_id and api.texts_to(RESIDENT) == ["TQ-2611-0001 已办结 & 谢谢\n[1] 1★\n[2] 5★\n[3] 没有解决"]
+    assert callback.channel.choices.pick(RESIDENT, "3").data == "unsolved:1"  # the resident answers with a digit
+
+    api.fail_next = [45015]  # more than 48 hours since the resident last wrote, or they unfollowed
+    with pytest.raises(Refused) as refused:
+        await sender.send(row, None)
+    assert refused.value.blocked
+    api.fail_next = [-1]  # WeChat is busy
+    with pytest.raises(RetryLater):
+        await sender.send(row, None)
+    api.fail_next = [45002]  # content too long: not worth retrying
+    with pytest.raises(Refused) as refused:
+        await sender.send(row, None)
+    assert not refused.value.blocked
+    await api.__aexit__()  # WeChat cannot be reached at all
+    with pytest.raises(RetryLater):
+        await sender.send(row, None)
+
+
+async def test_a_long_reply_is_split_at_2048_bytes():
+    text = "\n".join(f"第{n}行:" + "长" * 60 for n in range(60))
+    chunks = split_bytes(text)
+    assert len(chunks) > 1 and all(len(c.encode()) <= 2048 for c in chunks)
+    assert "\n".join(chunks) == text
+    one_line = "字" * 1500
+    assert "".join(split_bytes(one_line)) == one_line and all(len(c.encode()) <= 2048 for c in split_bytes(one_line))
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals
+# --------------------------------------------------------------------------------------------
+
+
+async def test_bad_signatures_are_forbidden(make_callback, slow_handler):
+    callback = await make_callback(safe=True)
+    response = await callback.post_raw(text_xml("你好"), signed_query(token="not-ours"))
+    assert response.status == 403
+    response = await callback.post_raw(text_xml("你好"), {"timestamp": "1", "nonce": "2"})
+    assert response.status == 403
+    # safe mode: a good URL signature but a msg_signature over other bytes
+    encrypted = callback.crypto.encrypt(text_xml("你好"))
+    query = signed_query(encrypt_type="aes", msg_signature="0" * 40)
+    response = await callback.post_raw(f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", query)
+    assert response.status == 403
+    assert slow_handler.calls == []
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>&lol3;</Content></xml>"""
+EXTERNAL_ENTITY = """<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>&xxe;</Content></xml>"""
+
+
+@pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY, "<xml><unclosed></xml>", "not xml at all", "",
+                                  "<html><FromUserName>o1</FromUserName></html>",
+                                  "<xml><MsgType>text</MsgType><Content>no sender</Content></xml>"],
+                         ids=["billion-laughs", "external-entity", "unclosed", "not-xml", "empty", "wrong-root", "no-sender"])
+async def test_malformed_bodies_get_400_and_a_log_line(callback, slow_handler, caplog, body):
+    response = await callback.post_raw(body)
+    assert response.status == 400
+    assert "Traceback" not in await response.text()
+    assert slow_handler.calls == []
+    assert any("malformed body" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_safe_mode_body_that_does_not_decrypt_gets_400(make_callback):
+    callback = await make_callback(safe=True)
+    other = MessageCrypto(TOKEN, AES_KEY, "wx0000000000000000").encrypt(text_xml("你好"))  # another account's
+    query = signed_query(encrypt_type="aes")
+    query["msg_signature"] = callback.crypto.msg_signature(query["timestamp"], query["nonce"], other)
+    response = await callback.post_raw(f"<xml><Encrypt><![CDATA[{other}]]></Encrypt></xml>", query)
+    assert response.status == 400
+
+
+async def test_an_oversized_body_gets_413(callback, slow_handler):
+    big = text_xml("长" * 30_000)
+    assert len(big.encode()) > 64 * 1024
+    assert (await callback.post_raw(big)).status == 413
+
+    async def chunked():  # no Content-Length: the cap holds while reading
+        for _ in range(100):
+            yield b"<xml>" + b"x" * 1024
+
+    async with callback.http.post(callback.url(), params=signed_query(), data=chunked()) as response:
+        assert response.status == 413
+    assert slow_handler.calls == []
+
+
+async def test_telegram_webhook_needs_the_secret(make_callback):
+    from telegram import Bot
+
+    queue: asyncio.Queue = asyncio.Queue()
+    application = SimpleNamespace(bot=Bot("123456:TEST-token"), update_queue=queue)
+    callback = await make_callback(telegram=application)
+    update = {"update_id": 7, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
+                                          "from": {"id": 5, "is_bot": False, "first_name": "A"}, "text": "/start"}}
+    url = callback.url("/telegram")
+    for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+        async with callback.http.post(url, json=update, headers=headers) as response:
+            assert response.status == 403
+    assert queue.empty()
+    good = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with callback.http.post(url, json=update, headers=good) as response:
+        assert response.status == 200
+    queued = queue.get_nowait()
+    assert (queued.update_id, queued.message.text) == (7, "/start")
+    async with callback.http.post(url, data=b"{not json", headers=good) as response:
+        assert response.status == 400
+    async with callback.http.post(url, json=[1, 2], headers=good) as response:
+        assert response.status == 400
+
+
+async def test_an_unexpected_error_is_a_500_without_a_traceback(callback, monkeypatch, caplog):
+    async def broken(self, request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(WeChatChannel, "receive", broken)
+    response = await callback.post_raw(text_xml("你好"))
+    assert response.status == 500 and "RuntimeError" not in await response.text()
+    assert any("failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+# --------------------------------------------------------------------------------------------
+# Health
+# --------------------------------------------------------------------------------------------
+
+
+async def test_healthz_reports_the_database_and_503_when_it_cannot_be_read(callback, services):
+    async with callback.http.get(callback.url("/healthz")) as response:
+        assert response.status == 200
+        health = await response.json()
+    assert health["database"] == "ok" and health["entries"] == len(services.content.entries) > 50
+    assert health["outbox_backlog"] == 0 and health["version"]
+
+    # the database file turns to garbage (chmod 000 would not stop root)
+    database = services.store.engine.url.database
+    await services.store.engine.dispose()
+    with open(database, "wb") as file:
+        file.write(b"this is not an SQLite file, " * 200)
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(database + suffix):
+            os.remove(database + suffix)
+    async with callback.http.get(callback.url("/healthz")) as response:
+        assert response.status == 503
+        health = await response.json()
+    assert health["database"].startswith("error") and "database" in health["status"]
+
+
+# --------------------------------------------------------------------------------------------
+# The whole way: serve(), WeChat resident, Telegram moderation chat, staff reply
+# --------------------------------------------------------------------------------------------
+
+MODERATION_CHAT = -1001234567890
+STAFF = 777
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def until_delivered(http: aiohttp.ClientSession, base: str) -> None:
+    """Until /healthz shows an empty outbox."""
+    for _ in range(100):
+        async with http.get(f"{base}/healthz") as response:
+            if (await response.json())["outbox_backlog"] == 0:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox did not empty")
+
+
+async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches_the_resident(api, tmp_path):
+    pytest.importorskip("bot.outbox")
+    from bot.web import serve
+    from tests.fake_bot_api import FakeBotApi
+
+    async with FakeBotApi() as telegram:
+        telegram.add_chat(MODERATION_CHAT, "supergroup", "塘桥街道工单")
+        telegram.add_member(MODERATION_CHAT, STAFF)
+        port = free_port()
+        settings = replace(wechat_settings(
+            api, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_BASE_URL=telegram.base_url,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", MODERATION_CHAT_ID=str(MODERATION_CHAT),
+            HOST="127.0.0.1", PORT=str(port)))
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve(settings, stop))
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # until it listens
+                try:
+                    async with http.get(f"{base}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                assert not server.done(), server
+                await asyncio.sleep(0.05)
+
+            async def say(xml: str) -> str:
+                async with http.post(f"{base}/wechat", params=signed_query(), data=xml) as response:
+                    assert response.status == 200
+                    return content_of(await response.text())
+
+            def number_of(label: str, menu: str) -> str:
+                [line] = [line for line in menu.splitlines() if line.endswith(label)]
+                return line[1:line.index("]")]
+
+            # the resident follows the account, picks "report a problem", and answers each step
+            welcome = await say(message_xml("event", Event="subscribe"))
+            what = await say(text_xml(number_of("反映问题", welcome)))
+            assert "[1] " not in what and "/cancel" in what  # free-text steps offer no numbered choice
+            where = await say(text_xml("小区门口的路灯坏了一个多星期,晚上很黑"))
+            photos = await say(text_xml("塘桥新村5号楼门口"))
+            phone = await say(text_xml(number_of("跳过", photos)))
+            confirm = await say(text_xml(number_of("跳过", phone)))
+            assert "塘桥新村5号楼门口" in confirm and "路灯" in confirm
+            created = await say(text_xml(number_of("提交", confirm)))
+            assert "TQ-" in created and where
+
+            # the card reaches the moderation chat, with the channel shown
+            [card] = await telegram.wait_for_messages(MODERATION_CHAT, 1)
+            number = re.search(r"TQ-\d{4}-\d{4}", created).group(0)
+            assert number in card.plain_text and "wechat" in card.plain_text and "路灯" in card.plain_text
+
+            await until_delivered(http, base)  # the card is recorded as the ticket's message
+
+            # a staff member replies to the card in Telegram (the webhook delivers it)
+            update = telegram.push_group_text(MODERATION_CHAT, STAFF, "已通知物业,明天上午修好。", reply_to=card.message_id)
+            async with http.post(f"{base}/telegram", json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}) as response:
+                assert response.status == 200
+            [reply] = await api.wait_for(RESIDENT, 1, timeout=10)
+            assert "已通知物业,明天上午修好。" in reply and number in reply
+            [ack] = await telegram.wait_for_messages(MODERATION_CHAT, 1)
+            assert "✅" in ack.plain_text
+
+        stop.set()
+        await asyncio.wait_for(server, 20)
+    failed = [(c.method, c.status) for c in telegram.calls if c.status != 200]
+    assert failed == [], failed
+
+
+def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
+    """`python -m bot serve`: listens, answers /healthz and a signed WeChat message, stops on SIGTERM."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "WECHAT_TOKEN": TOKEN,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200 and json.load(response)["database"] == "ok"
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/wechat?" + "&".join(f"{k}={v}" for k, v in signed_query().items()),
+                                         data=text_xml("/help").encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "/report" in content_of(response.read().decode())
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "stopped" in stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_AES_KEY": "tooshort"}, "WECHAT_AES_KEY"),
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_AES_KEY": AES_KEY[:-1] + "!"}, "WECHAT_AES_KEY"),
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_AES_KEY": AES_KEY}, "WECHAT_AES_KEY"),
+    ({"WECHAT_TOKEN": "a b"}, "WECHAT_TOKEN"),
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": "12345"}, "WECHAT_APP_ID"),
+    ({"WECHAT_APP_ID": APP_ID}, "WECHAT_TOKEN"),
+    ({"WECHAT_API_BASE": "api.weixin.qq.com"}, "WECHAT_API_BASE"),
+    ({"WEBHOOK_URL": "https://bot.example.org/telegram"}, "WEBHOOK_SECRET"),
+    ({"WEBHOOK_URL": "http://bot.example.org/telegram", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL"),
+    ({"WEBHOOK_SECRET": "has spaces"}, "WEBHOOK_SECRET"),
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+])
+def test_malformed_server_settings_are_one_line_naming_the_setting(env, name):
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=name) as error:
+        load_settings(env)
+    assert "\n" not in str(error.value)
+
+
+def test_server_settings_defaults_and_secrets_stay_out_of_repr():
+    settings = load_settings({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+                              "WECHAT_AES_KEY": AES_KEY, "WEBHOOK_SECRET": WEBHOOK_SECRET})
+    assert (settings.host, settings.port, settings.wechat_api_base) == ("127.0.0.1", 8080, "https://api.weixin.qq.com")
+    assert APP_SECRET not in repr(settings) and AES_KEY not in repr(settings) and WEBHOOK_SECRET not in repr(settings)
