@@ -3,9 +3,13 @@
     python -m bot                  Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat
     python -m bot run              the same
     python -m bot chat             the offline console chat
+    python -m bot serve [--host H] [--port P]   the web server: Telegram webhook, WeChat callback, /healthz
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
     python -m bot content check    validate the content base; exit 1 on any problem
     python -m bot bench match      matcher latency and start-up time
+    python -m bot bench export     export time and memory on 100,000 tickets and opinions
+    python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
+                                   the weekly export (default: last week, Monday to Sunday)
 """
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat")
     sub.add_parser("chat", help="offline console chat")
+    serve = sub.add_parser("serve", help="the web server: Telegram webhook, WeChat callback, /healthz")
+    serve.add_argument("--host", default=None, help="address to listen on (default: HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default: PORT, else 8080)")
     ask = sub.add_parser("ask", help="answer questions given as arguments or one per line on stdin")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
@@ -30,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     content.add_argument("action", choices=["check"])
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("what", choices=["match"])
+    bench.add_argument("what", choices=["match", "export"])
+    export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
+    export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
+    export.add_argument("--to", dest="end", metavar="YYYY-MM-DD", default=None, help="last day, inclusive (default: last Sunday)")
+    export.add_argument("--out", default="./var/exports", help="folder of the files (default: ./var/exports)")
+    export.add_argument("--format", dest="formats", default="xlsx,csv,html", help="any of xlsx,csv,html (default: all)")
     return parser
 
 
@@ -42,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from content.check import main as check
 
         return check(args.areas)
+    if args.command == "bench" and args.what == "export":
+        from bot.bench_export import bench_export
+
+        return bench_export()
     if args.command == "bench":
         from bot.bench import bench_match
 
@@ -55,6 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "serve":
+        import errno
+        from dataclasses import replace
+
+        from bot.web import serve
+
+        port = settings.port if args.port is None else args.port
+        try:
+            asyncio.run(serve(replace(settings, host=args.host or settings.host, port=port)))
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            print(f"error: cannot listen on {args.host or settings.host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "export":
+        from bot.export import main as export
+
+        return export(settings, args.start, args.end, args.out, args.formats)
     if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
         from bot.channels.console import run_console
 

@@ -168,3 +168,11 @@ class Chase(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
     stage: str = Field(primary_key=True, max_length=24)  # response_soon, response_late, resolution_soon, ...
     at: datetime = Field(default_factory=utcnow)
+
+
+class Secret(SQLModel, table=True):
+    """A per-installation secret, made on first use: the export's pseudonym key. Never exported."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)

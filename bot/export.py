@@ -1,0 +1,932 @@
+"""The weekly export for the subdistrict office: what residents said, as files staff open in Excel.
+
+    result = await build_export(store, services, date(2026, 11, 23), date(2026, 11, 29), Path("var/exports"))
+    result.files      # the .xlsx workbook, four .csv files (UTF-8 with BOM), one .html summary
+    result.summary    # the figures: collected vs resolved, by category and status, medians, share on time
+    result.chat_text  # the short Chinese text for the moderation chat (Telegram HTML, escaped)
+
+The range is inclusive, in days of Asia/Shanghai; times are stored in UTC. Rows are read in
+batches and the workbook is written in openpyxl's write-only mode, so memory does not grow with
+the database. Workbook and CSV files are written in the same pass over the rows.
+
+Personal data, as PIPL expects: no names, no platform user ids (a resident is a stable
+pseudonym, HMAC-SHA256 of their resident id with this installation's secret), phone numbers
+masked as 138****1234 - the phone field and any number a resident typed in a text.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import hashlib
+import hmac
+import html
+import os
+import re
+import statistics
+import sys
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
+from openpyxl.chart.series import SeriesLabel
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from db import export_queries as q
+from db.models import utcnow
+from handlers.categories import OTHER
+from handlers.texts import TEMPLATES_DIR
+from handlers.workdays import Calendar
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FORMATS = ("xlsx", "csv", "html")
+HTML_TEMPLATE = "export/summary.html.j2"
+OPINION_EXAMPLES = 10  # the HTML shows this many opinions of each category; the workbook has all
+TOP = 5  # places and categories in "most reported"
+
+CHANNELS = {"telegram": "Telegram", "wechat": "微信", "console": "控制台"}
+STATUSES = {"new": "待受理", "acknowledged": "已受理", "in_progress": "处理中", "resolved": "已办结待评价",
+            "closed": "已办结", "rejected": "不予受理", "duplicate": "重复件"}
+KINDS = {"created": "提交", "status": "状态变更", "note": "备注", "assign": "指派", "category": "改分类",
+         "message": "居民补充", "reply": "答复居民", "rating": "评价", "duplicate": "标记重复"}
+ON_TIME = {True: "是", False: "否", None: "未到期"}
+
+
+# -- the command line's input ----------------------------------------------------------------
+
+class ExportInputError(ValueError):
+    """A bad date, range or format; the message is one line naming the problem."""
+
+
+def today_in_shanghai() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def last_week(today: date) -> tuple[date, date]:
+    """Monday and Sunday of the week before the one `today` is in."""
+    monday = today - timedelta(days=today.weekday() + 7)
+    return monday, monday + timedelta(days=6)
+
+
+def parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ExportInputError(f"{option} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def parse_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
+    """The export's days: last week when neither is given; one alone means the week it starts or ends."""
+    if start is None and end is None:
+        return last_week(today)
+    first = parse_day(start, "--from") if start is not None else None
+    last = parse_day(end, "--to") if end is not None else None
+    first = first or last - timedelta(days=6)
+    last = last or first + timedelta(days=6)
+    if first > last:
+        raise ExportInputError(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def parse_formats(value: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+    unknown = [k for k in kinds if k not in FORMATS]
+    if unknown or not kinds:
+        raise ExportInputError(f"--format must list some of {','.join(FORMATS)}, got {value!r}")
+    return kinds
+
+
+# -- personal data ---------------------------------------------------------------------------
+
+_D = "[0-9０-９]"
+_DIGIT_RUN = re.compile(f"{_D}{{3}}")
+_ID_CARD = re.compile(rf"(?<![0-9０-９])[1-9１-９]{_D}{{16}}[0-9０-９Xx](?![0-9０-９])")
+_MOBILE = re.compile(rf"(?<![0-9０-９])(?:[+＋]?(?:86|８６)[ -]?)?[1１][3-9３-９]{_D}(?:[ -]?{_D}){{8}}(?![0-9０-９])")
+# a landline with or without its area code: 021-5888 1234, (021)58881234, 58881234. Not after a
+# letter or "-", so ticket numbers (TQ-2611-0042) and dates (2026-11-30) stay as they are.
+_LANDLINE = re.compile(rf"(?<![0-9０-９A-Za-z\-])(?:[(（]?0{_D}{{2,3}}[)）]?[ -]?)?[2-8２-８]{_D}{{2,3}}[ -]?{_D}{{4}}(?![0-9０-９])")
+
+
+def _digits(value: str) -> str:
+    return "".join(str(d) for d in (unicodedata.decimal(c, None) for c in value) if d is not None)
+
+
+def mask_phone(value: str | None) -> str:
+    """A phone number with its middle hidden: 13812341234 -> 138****1234, 021-58881234 -> 021-****1234."""
+    digits = _digits(value or "")
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) >= 10 and digits.startswith("0"):
+        area = digits[:3] if digits[1] in "12" else digits[:4]
+        return f"{area}-****{digits[-4:]}"
+    if len(digits) >= 7:
+        return f"****{digits[-4:]}"
+    return "****" if digits else ""
+
+
+def _mask_id_card(match: re.Match) -> str:
+    number = _digits(match.group()) + ("X" if match.group()[-1] in "Xx" else "")
+    return f"{number[:6]}********{number[-4:]}"
+
+
+def mask_text(text: str | None) -> str:
+    """A resident's words with every phone (and ID card) number in them masked."""
+    if not text:
+        return ""
+    if not _DIGIT_RUN.search(text):  # every number masked below has three digits in a row
+        return text
+    text = _ID_CARD.sub(_mask_id_card, text)
+    text = _MOBILE.sub(lambda m: mask_phone(m.group()), text)
+    return _LANDLINE.sub(lambda m: mask_phone(m.group()), text)
+
+
+class Pseudonyms:
+    """Stable pseudonyms: the same resident is the same R-... in every export of this installation."""
+
+    def __init__(self, secret: bytes):
+        self._secret = secret
+        self.resident = lru_cache(maxsize=65536)(self._resident)
+
+    def _digest(self, message: str) -> str:
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()[:12]
+
+    def _resident(self, resident_id: int) -> str:
+        return f"R-{self._digest(f'resident:{resident_id}')}"
+
+    def actor(self, actor: str, resident_id: int) -> str:
+        """Who did it: the ticket's resident as their pseudonym, staff by name (never by id)."""
+        if actor == "resident":
+            return f"居民 {self.resident(resident_id)}"
+        if actor == "system":
+            return "系统"
+        if actor.startswith("staff:"):
+            staff_id, _, name = actor[len("staff:"):].partition(" ")
+            return f"工作人员 {mask_text(name.strip())}" if name.strip() else f"工作人员 S-{self._digest(f'staff:{staff_id}')}"
+        return f"其他 X-{self._digest(actor)}"
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+class Hours(float):
+    """Working hours: one decimal in every format."""
+
+
+class Percent(float):
+    """A share from 0 to 1, shown as 92.5%."""
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC time (the column type returns them aware; be sure)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """A stored UTC time as naive Shanghai time, which is what Excel shows."""
+    moment = _aware(moment)
+    return moment.astimezone(SHANGHAI).replace(tzinfo=None) if moment else None
+
+
+def utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end+1 00:00) in Shanghai, as UTC times."""
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(UTC)
+    return midnight(start), midnight(end + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class Timing:
+    first_response: Hours | None
+    resolution: Hours | None
+    on_time: bool | None  # None: not finished and not late yet
+
+
+def ticket_timing(row, calendar: Calendar, now: datetime) -> Timing:
+    """Working hours to the first response and to resolution, and whether both came in time.
+
+    A ticket is late when its first response or its end (resolved, rejected, merged) came after
+    the limit, or has not come and the limit has passed.
+    """
+    created, due_response, due_resolution = _aware(row.created_at), _aware(row.response_due), _aware(row.resolution_due)
+    resolved = _aware(row.resolved_at)
+    done = resolved or _aware(row.closed_at)
+    responded = _aware(row.first_response_at) or done
+    first = Hours(round(calendar.working_hours_between(created, responded), 1)) if responded else None
+    resolution = Hours(round(calendar.working_hours_between(created, resolved), 1)) if resolved else None
+    late = ((responded or now) > due_response) or ((done or now) > due_resolution)
+    return Timing(first, resolution, False if late else (True if done else None))
+
+
+class TimeFigures:
+    """Medians and the share on time, gathered ticket by ticket (a float per ticket, no rows kept)."""
+
+    def __init__(self) -> None:
+        self.first: list[float] = []
+        self.resolution: list[float] = []
+        self.on_time = self.late = self.pending = 0
+
+    def add(self, timing: Timing) -> None:
+        if timing.first_response is not None:
+            self.first.append(timing.first_response)
+        if timing.resolution is not None:
+            self.resolution.append(timing.resolution)
+        if timing.on_time is None:
+            self.pending += 1
+        elif timing.on_time:
+            self.on_time += 1
+        else:
+            self.late += 1
+
+
+@dataclass
+class Summary:
+    """The figures of one range; `previous` holds the same for the range just before."""
+
+    start: date
+    end: date
+    opinions: int = 0
+    tickets: int = 0
+    resolved: int = 0  # tickets resolved in the range, whenever they came in
+    opinions_by_category: list[tuple[str, str, int]] = field(default_factory=list)  # (id, title, count), most first
+    tickets_by_category: list[tuple[str, str, int]] = field(default_factory=list)  # every category, in list order
+    tickets_by_status: list[tuple[str, str, int]] = field(default_factory=list)
+    median_first_response: Hours | None = None
+    median_resolution: Hours | None = None
+    on_time: int = 0
+    late: int = 0
+    pending: int = 0
+    ratings: int = 0
+    average_rating: float | None = None
+    top_places: list[tuple[str, int]] = field(default_factory=list)
+    previous: Summary | None = None
+
+    @property
+    def collected(self) -> int:
+        """Everything residents brought in: opinions and tickets ("收集意见418条")."""
+        return self.opinions + self.tickets
+
+    @property
+    def share_on_time(self) -> Percent | None:
+        decided = self.on_time + self.late
+        return Percent(self.on_time / decided) if decided else None
+
+    @property
+    def empty(self) -> bool:
+        return self.collected == 0 and self.resolved == 0
+
+    @property
+    def top_categories(self) -> list[tuple[str, str, int]]:
+        """(id, title, count) of the ticket categories reported most, most first."""
+        return sorted((c for c in self.tickets_by_category if c[2]), key=lambda c: -c[2])[:TOP]
+
+    def ticket_count(self, category: str) -> int:
+        return next((n for cid, _, n in self.tickets_by_category if cid == category), 0)
+
+    def opinion_count(self, category: str) -> int:
+        return next((n for cid, _, n in self.opinions_by_category if cid == category), 0)
+
+
+def _median(values: list[float]) -> Hours | None:
+    return Hours(statistics.median(values)) if values else None
+
+
+def _summary(start: date, end: date, counts: q.Counts, times: TimeFigures, services) -> Summary:
+    categories = services.categories
+    ticket_ids = list(categories.by_id) + sorted(set(counts.tickets_by_category) - set(categories.by_id))
+    opinions = sorted(counts.opinions_by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+    return Summary(
+        start=start, end=end, opinions=counts.opinions, tickets=counts.tickets, resolved=counts.resolved,
+        opinions_by_category=[(cid, opinion_category_title(cid, services), n) for cid, n in opinions],
+        tickets_by_category=[(cid, ticket_category_title(cid, services), counts.tickets_by_category.get(cid, 0))
+                             for cid in ticket_ids],
+        tickets_by_status=[(s, STATUSES.get(s, s), counts.tickets_by_status[s])
+                           for s in [*STATUSES, *sorted(set(counts.tickets_by_status) - set(STATUSES))]
+                           if counts.tickets_by_status.get(s)],
+        median_first_response=_median(times.first), median_resolution=_median(times.resolution),
+        on_time=times.on_time, late=times.late, pending=times.pending,
+        ratings=counts.ratings, average_rating=counts.average_rating,
+        top_places=[(mask_text(place), n) for place, n in counts.top_places],
+    )
+
+
+def opinion_category_title(category: str, services) -> str:
+    """An opinion's category is a content area id, or "other"."""
+    area = services.content.area(category)
+    return area.title.zh if area else ("其他" if category in ("", OTHER) else category)
+
+
+def ticket_category_title(category: str, services) -> str:
+    found = services.categories.by_id.get(category)
+    return found.title.zh if found else category
+
+
+# -- the sheets ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    zh: str
+    en: str
+    width: float
+    kind: str = "label"  # label (our words), text (someone's words), time, hours; numbers are plain
+
+
+_SPECIAL = ("text", "time", "hours")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    key: str  # the CSV file's suffix
+    title: str  # the workbook sheet's name
+    columns: tuple[Column, ...]
+    empty: str  # the line an empty week shows
+
+
+OPINIONS = Sheet("opinions", "意见", (
+    Column("提交时间", "Submitted", 17, "time"), Column("渠道", "Channel", 10), Column("分类", "Category", 16),
+    Column("内容", "Text", 80, "text"), Column("居民(化名)", "Resident (pseudonym)", 17),
+), "本期没有意见 / No opinions in this period")
+TICKETS = Sheet("tickets", "工单", (
+    Column("工单编号", "Number", 14), Column("提交时间", "Created", 17, "time"), Column("渠道", "Channel", 10),
+    Column("分类", "Category", 16), Column("地点", "Place", 28, "text"), Column("内容", "Text", 60, "text"),
+    Column("状态", "Status", 12), Column("承办人", "Assignee", 12, "text"),
+    Column("首次答复(工作小时)", "First response (working hours)", 12, "hours"),
+    Column("办结用时(工作小时)", "Resolution (working hours)", 12, "hours"), Column("是否按时", "Within time limit", 10),
+    Column("评分", "Rating", 7), Column("重复于", "Duplicate of", 14),
+    Column("居民(化名)", "Resident (pseudonym)", 17), Column("电话(已隐去)", "Phone (masked)", 14),
+), "本期没有工单 / No tickets in this period")
+EVENTS = Sheet("events", "工单记录", (
+    Column("工单编号", "Ticket", 14), Column("时间", "Time", 17, "time"), Column("操作人", "Actor", 22, "text"),
+    Column("类型", "Kind", 10), Column("原状态", "From", 12), Column("新状态", "To", 12),
+    Column("可见范围", "Visibility", 9), Column("说明", "Note", 70, "text"),
+), "本期没有工单记录 / No ticket events in this period")
+SUMMARY = Sheet("summary", "汇总", (  # mixed: each value is written by its type
+    Column("指标", "Figure", 26, "mixed"), Column("本期", "This period", 24, "mixed"),
+    Column("上期", "Previous period", 24, "mixed"), Column("变化", "Change", 10, "mixed"),
+    Column("英文", "In English", 40, "mixed"),
+), "本期没有收到意见和工单 / Nothing was collected in this period")
+
+NUMBER_FORMATS = {datetime: "yyyy-mm-dd hh:mm", Hours: "0.0", Percent: "0.0%", float: "0.00"}
+EXCEL_EPOCH, DAY = datetime(1899, 12, 30), timedelta(days=1)
+HEADER_FONT, ENGLISH_FONT = Font(bold=True), Font(italic=True, color="666666")
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+class XlsxOut:
+    """The workbook, in write-only mode: each row goes to disk as it is appended."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.ws = None
+        self.rows = 0  # rows written to the current sheet, headers included
+        self._special: list[tuple[int, str]] | None = None
+        self._cells: dict[tuple[int, type], WriteOnlyCell] = {}
+
+    def begin(self, sheet: Sheet) -> None:
+        ws = self.ws = self.book.create_sheet(sheet.title)
+        for index, column in enumerate(sheet.columns, 1):
+            ws.column_dimensions[get_column_letter(index)].width = column.width
+        ws.freeze_panes = "A3"  # both header rows stay in view
+        self.rows = 0
+        self._cells = {}
+        # the columns that need more than the value itself; None: look at every value's type
+        mixed = any(c.kind == "mixed" for c in sheet.columns)
+        self._special = None if mixed else [(i, c.kind) for i, c in enumerate(sheet.columns) if c.kind in _SPECIAL]
+        self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
+
+    def _styled(self, column: int, kind: type) -> WriteOnlyCell:
+        """A formatted cell to reuse in this column: a row is written out as soon as it is appended."""
+        cell = self._cells.get((column, kind))
+        if cell is None:
+            cell = self._cells[(column, kind)] = WriteOnlyCell(self.ws)
+            cell.number_format = NUMBER_FORMATS[kind]
+        return cell
+
+    def headers(self, zh: list[str], en: list[str]) -> None:
+        self._append([self._header(v, HEADER_FONT, HEADER_FILL) for v in zh])
+        self._append([self._header(v, ENGLISH_FONT, None) for v in en])
+
+    def _header(self, value: str, font: Font, fill: PatternFill | None) -> WriteOnlyCell:
+        cell = WriteOnlyCell(self.ws, value=value)
+        cell.font = font
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if fill is not None:
+            cell.fill = fill
+        return cell
+
+    def row(self, values: list) -> None:
+        if self._special is None:
+            self._append([self._cell(column, v) for column, v in enumerate(values)])
+            return
+        cells = values.copy()  # the same list goes to the CSV writer
+        for column, kind in self._special:
+            value = cells[column]
+            if value is None:
+                continue
+            if kind == "text":
+                cells[column] = self._text(value)
+            else:
+                cells[column] = self._number(column, value)
+        self._append(cells)
+
+    def _cell(self, column: int, value):
+        if value is None or isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            return self._text(value)
+        return self._number(column, value)
+
+    def _text(self, value: str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters Excel refuses
+        if value.startswith("="):  # someone's "=..." is text, never a formula
+            cell = WriteOnlyCell(self.ws, value=value)
+            cell.data_type = "s"
+            return cell
+        return value
+
+    def _number(self, column: int, value) -> WriteOnlyCell:
+        """A date or figure in its column's reused, formatted cell. A date is written as Excel
+        keeps it - days since 1899-12-30, with a date format - which is what openpyxl would do,
+        without its per-cell date handling."""
+        cell = self._styled(column, type(value))
+        cell.value = (value - EXCEL_EPOCH) / DAY if type(value) is datetime else value
+        return cell
+
+    def note(self, text: str) -> None:
+        cell = WriteOnlyCell(self.ws, value=text)
+        cell.font = ENGLISH_FONT
+        self._append([cell])
+
+    def blank(self) -> None:
+        self._append([])
+
+    def _append(self, cells: list) -> None:
+        self.ws.append(cells)
+        self.rows += 1
+
+    def chart(self, title: str, first_row: int, last_row: int, anchor: str) -> None:
+        """A native bar chart of column B (counts) by column A (names) of rows first..last."""
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = title
+        chart.legend = None
+        chart.y_axis.title = "件 / tickets"
+        chart.y_axis.majorGridlines = None
+        chart.x_axis.scaling.orientation = "maxMin"  # first category on top, as in the table
+        chart.x_axis.delete = chart.y_axis.delete = False  # openpyxl 3.1 leaves it out; Excel then hides the axes
+        chart.add_data(Reference(self.ws, min_col=2, min_row=first_row, max_row=last_row))
+        names = Reference(self.ws, min_col=1, min_row=first_row, max_row=last_row)
+        chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(names)))  # names are text, not numbers
+        chart.series[0].tx = SeriesLabel(v="工单数")
+        chart.width, chart.height = 18, 9
+        self.ws.add_chart(chart, anchor)
+
+    async def close(self) -> Path:
+        part = self.path.with_name(self.path.name + ".part")
+        await asyncio.to_thread(self.book.save, part)  # zipping the sheets is the slow part
+        os.replace(part, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the workbook: saving it is openpyxl's way to close the sheets' temporary files."""
+        part = self.path.with_name(self.path.name + ".part")
+        with contextlib.suppress(Exception):  # already failing: the first error is the one to report
+            self.book.save(part)
+        part.unlink(missing_ok=True)
+
+
+class CsvOut:
+    """One CSV file per sheet, UTF-8 with a BOM so Excel shows Chinese, the same two header rows."""
+
+    def __init__(self, stem: Path):
+        self.stem = stem
+        self.files: list[Path] = []
+        self._file = None
+        self._writer = None
+        self._path: Path | None = None
+        self._special: list[tuple[int, str]] | None = None
+
+    def begin(self, sheet: Sheet) -> None:
+        self._finish()
+        self._path = self.stem.with_name(f"{self.stem.name}-{sheet.key}.csv")
+        self._file = open(self._path.with_name(self._path.name + ".part"), "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        mixed = any(c.kind == "mixed" for c in sheet.columns)
+        self._special = None if mixed else [(i, c.kind) for i, c in enumerate(sheet.columns) if c.kind in _SPECIAL]
+        self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
+
+    def headers(self, zh: list[str], en: list[str]) -> None:
+        self._writer.writerow(zh)
+        self._writer.writerow(en)
+
+    def row(self, values: list) -> None:
+        if self._special is None:
+            self._writer.writerow([self._text(v) for v in values])
+            return
+        cells = values.copy()
+        for column, _ in self._special:
+            value = cells[column]
+            if value is not None:
+                cells[column] = self._text(value)
+        self._writer.writerow(cells)  # None is written as an empty field, numbers as they are
+
+    @staticmethod
+    def _text(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            # Excel runs a cell that starts like a formula: a resident's text must not
+            return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, Percent):
+            return f"{value * 100:.1f}%"
+        if isinstance(value, Hours):
+            return f"{value:.1f}"
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return str(value)
+
+    def note(self, text: str) -> None:
+        self._writer.writerow([text])
+
+    def blank(self) -> None:
+        self._writer.writerow([])
+
+    def _finish(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            os.replace(self._file.name, self._path)
+            self.files.append(self._path)
+            self._file = None
+
+    async def close(self) -> list[Path]:
+        self._finish()
+        return self.files
+
+    def abort(self) -> None:
+        """Remove this export's CSV files, finished or not: a partial export is no export."""
+        if self._file is not None:
+            self._file.close()
+            Path(self._file.name).unlink(missing_ok=True)
+            self._file = None
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+
+class Outputs:
+    """The workbook and the CSV files, fed row by row in one pass."""
+
+    def __init__(self, outs: list):
+        self.outs = outs
+        self.xlsx = next((o for o in outs if isinstance(o, XlsxOut)), None)
+
+    def __bool__(self) -> bool:
+        return bool(self.outs)
+
+    def begin(self, sheet: Sheet) -> None:
+        for out in self.outs:
+            out.begin(sheet)
+
+    def row(self, values: list) -> None:
+        for out in self.outs:
+            out.row(values)
+
+    def rows(self, rows: Iterable[list]) -> None:
+        for values in rows:
+            self.row(values)
+
+    def headers(self, zh: list[str], en: list[str]) -> None:
+        for out in self.outs:
+            out.headers(zh, en)
+
+    def note(self, text: str) -> None:
+        for out in self.outs:
+            out.note(text)
+
+    def blank(self) -> None:
+        for out in self.outs:
+            out.blank()
+
+    async def close(self) -> list[Path]:
+        files: list[Path] = []
+        for out in self.outs:
+            closed = await out.close()
+            files += closed if isinstance(closed, list) else [closed]
+        return files
+
+    def abort(self) -> None:
+        for out in self.outs:
+            out.abort()
+
+
+# -- the export ------------------------------------------------------------------------------
+
+@dataclass
+class ExportResult:
+    files: list[Path]
+    summary: Summary
+    chat_text: str  # Telegram HTML (<b> only, everything else escaped), at most 1024 characters
+    rows: dict[str, int] = field(default_factory=dict)  # data rows written per sheet: opinions, tickets, events
+
+    @property
+    def chat_plain(self) -> str:
+        """The chat text without markup, for a terminal."""
+        return html.unescape(re.sub(r"</?b>", "", self.chat_text))
+
+
+async def build_export(store, services, start: date, end: date, out_dir: Path,
+                       formats: Iterable[str] = FORMATS, now: datetime | None = None) -> ExportResult:
+    """Write the export of the days start..end (inclusive, Shanghai) into out_dir.
+
+    `services` gives the category titles (content areas for opinions, ticket categories) and the
+    working-day calendar. `now` (default: the current time) decides whether an unfinished ticket
+    is late yet. An empty range gives files that say so.
+    """
+    formats = tuple(formats)
+    if unknown := set(formats) - set(FORMATS):
+        raise ValueError(f"unknown export formats: {', '.join(sorted(unknown))}")
+    if start > end:
+        raise ValueError(f"the export starts ({start}) after it ends ({end})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}"
+    calendar = services.tickets.calendar
+    pseudonyms = Pseudonyms(await q.secret(store.engine))
+    now = now or utcnow()
+    lo, hi = utc_bounds(start, end)
+    days = (end - start).days + 1
+    before = (start - timedelta(days=days), start - timedelta(days=1))
+    outputs = Outputs(([XlsxOut(stem.with_suffix(".xlsx"))] if "xlsx" in formats else [])
+                      + ([CsvOut(stem)] if "csv" in formats else []))
+
+    rows = {}
+    try:
+        async with store.engine.connect() as conn:
+            times = TimeFigures()
+            if outputs:
+                rows[OPINIONS.key] = await _opinion_sheet(conn, outputs, lo, hi, pseudonyms, services)
+                rows[TICKETS.key] = await _ticket_sheet(conn, outputs, lo, hi, pseudonyms, services, times, now)
+                rows[EVENTS.key] = await _event_sheet(conn, outputs, lo, hi, pseudonyms)
+            else:
+                await _gather_times(conn, lo, hi, calendar, now, times)
+            summary = _summary(start, end, await q.counts(conn, lo, hi, TOP), times, services)
+            previous_times = TimeFigures()
+            prev_lo, prev_hi = utc_bounds(*before)
+            await _gather_times(conn, prev_lo, prev_hi, calendar, now, previous_times)
+            summary.previous = _summary(*before, await q.counts(conn, prev_lo, prev_hi, TOP), previous_times, services)
+            groups = await _opinion_groups(conn, lo, hi, summary) if "html" in formats else []
+        files = []
+        if outputs:
+            _summary_sheet(outputs, summary)
+            files += await outputs.close()
+    except BaseException:
+        outputs.abort()  # no half-written file is left behind under a final name
+        raise
+    if "html" in formats:
+        path = stem.with_name(f"{stem.name}-summary.html")
+        part = path.with_name(path.name + ".part")
+        part.write_text(render_html(summary, groups, now), encoding="utf-8")
+        os.replace(part, path)
+        files.append(path)
+    return ExportResult(files, summary, chat_text(summary), rows)
+
+
+async def _gather_times(conn, lo, hi, calendar: Calendar, now: datetime, times: TimeFigures) -> None:
+    async for batch in q.timing_batches(conn, lo, hi):
+        for row in batch:
+            times.add(ticket_timing(row, calendar, now))
+
+
+async def _opinion_sheet(conn, outputs: Outputs, lo, hi, pseudonyms: Pseudonyms, services) -> int:
+    outputs.begin(OPINIONS)
+    titles: dict[str, str] = {}
+    written = 0
+    async for batch in q.opinion_batches(conn, lo, hi):
+        for row in batch:
+            title = titles.get(row.category) or titles.setdefault(row.category, opinion_category_title(row.category, services))
+            outputs.row([_local(row.created_at), CHANNELS.get(row.channel, row.channel or None), title,
+                         mask_text(row.text), pseudonyms.resident(row.resident_id)])
+        written += len(batch)
+    if not written:
+        outputs.note(OPINIONS.empty)
+    return written
+
+
+async def _ticket_sheet(conn, outputs: Outputs, lo, hi, pseudonyms: Pseudonyms, services, times: TimeFigures,
+                        now: datetime) -> int:
+    outputs.begin(TICKETS)
+    calendar = services.tickets.calendar
+    written = 0
+    async for batch in q.ticket_batches(conn, lo, hi):
+        for row in batch:
+            timing = ticket_timing(row, calendar, now)
+            times.add(timing)
+            outputs.row([
+                row.number, _local(row.created_at), CHANNELS.get(row.channel, row.channel),
+                ticket_category_title(row.category, services), mask_text(row.place) or None, mask_text(row.text),
+                STATUSES.get(row.status, row.status), row.assignee or None,
+                timing.first_response, timing.resolution, ON_TIME[timing.on_time], row.rating, row.duplicate_of,
+                pseudonyms.resident(row.resident_id), mask_phone(row.phone) or None,
+            ])
+        written += len(batch)
+    if not written:
+        outputs.note(TICKETS.empty)
+    return written
+
+
+async def _event_sheet(conn, outputs: Outputs, lo, hi, pseudonyms: Pseudonyms) -> int:
+    outputs.begin(EVENTS)
+    written = 0
+    async for batch in q.event_batches(conn, lo, hi):
+        for row in batch:
+            note = mask_text(row.note)
+            if note and not row.public:
+                note = f"〔内部〕{note}"
+            outputs.row([
+                row.number, _local(row.at), pseudonyms.actor(row.actor, row.resident_id), KINDS.get(row.kind, row.kind),
+                STATUSES.get(row.from_status, row.from_status), STATUSES.get(row.to_status, row.to_status),
+                "公开" if row.public else "内部", note or None,
+            ])
+        written += len(batch)
+    if not written:
+        outputs.note(EVENTS.empty)
+    return written
+
+
+def _change(now, before):
+    if now is None or before is None:
+        return None
+    return type(now)(now - before) if isinstance(now, Hours | Percent) else now - before
+
+
+def _period(summary: Summary) -> str:
+    return f"{summary.start} 至 {summary.end}"
+
+
+def _summary_sheet(outputs: Outputs, s: Summary) -> None:
+    p = s.previous or Summary(s.start, s.end)
+    outputs.begin(SUMMARY)
+    figures = [
+        ("统计区间", _period(s), _period(p), None, "Period (Asia/Shanghai, inclusive)"),
+        ("收集意见合计(条)", s.collected, p.collected, s.collected - p.collected, "Collected: opinions and tickets"),
+        ("其中留言意见(条)", s.opinions, p.opinions, s.opinions - p.opinions, "Opinions"),
+        ("其中工单(件)", s.tickets, p.tickets, s.tickets - p.tickets, "Tickets"),
+        ("解决工单(件)", s.resolved, p.resolved, s.resolved - p.resolved, "Tickets resolved in the period"),
+        ("首次答复中位数(工作小时)", s.median_first_response, p.median_first_response,
+         _change(s.median_first_response, p.median_first_response), "Median first response (working hours)"),
+        ("办结用时中位数(工作小时)", s.median_resolution, p.median_resolution,
+         _change(s.median_resolution, p.median_resolution), "Median resolution time (working hours)"),
+        ("按时办理率", s.share_on_time, p.share_on_time, _change(s.share_on_time, p.share_on_time),
+         "Share within time limits (of tickets decided)"),
+        ("按时/超时/未到期(件)", f"{s.on_time}/{s.late}/{s.pending}", f"{p.on_time}/{p.late}/{p.pending}", None,
+         "On time / late / not yet due"),
+        ("平均评分(1-5)", s.average_rating, p.average_rating, _change(s.average_rating, p.average_rating), "Average rating"),
+        ("评价数(件)", s.ratings, p.ratings, s.ratings - p.ratings, "Ratings given"),
+    ]
+    outputs.rows([list(f) for f in figures])
+    if s.empty:
+        outputs.note(SUMMARY.empty)
+
+    outputs.blank()
+    outputs.headers(["工单分类", "工单数", "上期", "变化"], ["Ticket category", "Tickets", "Previous period", "Change"])
+    first = outputs.xlsx.rows + 1 if outputs.xlsx else 0
+    outputs.rows([[title, n, p.ticket_count(cid), n - p.ticket_count(cid)] for cid, title, n in s.tickets_by_category])
+    if outputs.xlsx:
+        outputs.xlsx.chart("本期工单分类 Tickets by category", first, outputs.xlsx.rows, "G3")
+
+    outputs.blank()
+    outputs.headers(["工单状态", "工单数"], ["Ticket status", "Tickets"])
+    outputs.rows([[label, n] for _, label, n in s.tickets_by_status] or [["(无)", 0]])
+
+    outputs.blank()
+    outputs.headers(["意见分类", "意见数", "上期", "变化"], ["Opinion category", "Opinions", "Previous period", "Change"])
+    outputs.rows([[title, n, p.opinion_count(cid), n - p.opinion_count(cid)] for cid, title, n in s.opinions_by_category]
+                 or [["(无)", 0]])
+
+    outputs.blank()
+    outputs.headers(["反映最多的地点", "工单数"], ["Most reported places", "Tickets"])
+    outputs.rows([[place, n] for place, n in s.top_places] or [["(无)", 0]])
+
+
+async def _opinion_groups(conn, lo, hi, summary: Summary) -> list[dict]:
+    groups = []
+    for cid, title, count in summary.opinions_by_category:
+        examples = await q.opinion_examples(conn, lo, hi, cid, OPINION_EXAMPLES)
+        groups.append(dict(title=title, count=count,
+                           examples=[(_local(r.created_at), mask_text(r.text)) for r in examples]))
+    return groups
+
+
+# -- the HTML summary and the chat text ------------------------------------------------------
+
+def _hours(value) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _signed(value, kind: str = "") -> str:
+    if value is None:
+        return ""
+    if kind == "percent":
+        text = f"{abs(value) * 100:.1f} 个百分点"
+    elif isinstance(value, float):
+        text = f"{abs(value):.1f}"
+    else:
+        text = f"{abs(value)}"
+    return "±0" if value == 0 else ("+" if value > 0 else "−") + text
+
+
+@lru_cache(maxsize=1)
+def _html_environment() -> Environment:
+    """Autoescaping, its own environment: a resident's words are always text in the page."""
+    return Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def _chart_bars(summary: Summary, width: int = 360) -> list[dict]:
+    rows = [(title, n) for _, title, n in summary.tickets_by_category if n]
+    top = max((n for _, n in rows), default=0)
+    return [dict(title=title, count=n, width=max(2, round(width * n / top))) for title, n in rows]
+
+
+def render_html(summary: Summary, groups: list[dict], now: datetime) -> str:
+    return _html_environment().get_template(HTML_TEMPLATE).render(
+        summary=summary, previous=summary.previous or Summary(summary.start, summary.end), groups=groups,
+        bars=_chart_bars(summary), generated=_local(now),
+        fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=_signed, change=_change),
+    )
+
+
+def chat_text(s: Summary) -> str:
+    """The figures, shortened, for the moderation chat: Telegram HTML, escaped, under 1024 characters."""
+    def e(text: str) -> str:
+        return html.escape(text, quote=False)  # Telegram's HTML: <, > and & only
+
+    p = s.previous or Summary(s.start, s.end)
+    lines = [f"<b>塘桥居民服务周报 {s.start:%Y-%m-%d} 至 {s.end:%Y-%m-%d}</b>"]
+    if s.empty:
+        lines.append("本期没有收到意见和工单。")
+        return "\n".join(lines)
+    lines.append(f"收集意见 {s.collected} 条(留言 {s.opinions} 条、工单 {s.tickets} 件),解决 {s.resolved} 件。")
+    lines.append(f"较上期:收集 {_signed(s.collected - p.collected)},解决 {_signed(s.resolved - p.resolved)}。")
+    lines.append(f"首次答复中位数 {_hours(s.median_first_response)} 工作小时,办结中位数 {_hours(s.median_resolution)} 工作小时,"
+                 f"按时率 {_percent(s.share_on_time)}"
+                 + (f",平均评分 {s.average_rating:.1f}({s.ratings} 条)" if s.average_rating is not None else "") + "。")
+    if s.top_categories:
+        lines.append("反映最多:" + "、".join(f"{e(t)} {n}" for _, t, n in s.top_categories[:3]))
+    if s.top_places:
+        lines.append("地点最多:" + "、".join(f"{e(_short(place))} {n}" for place, n in s.top_places[:3]))
+    if s.opinions_by_category:
+        lines.append("留言最多:" + "、".join(f"{e(t)} {n}" for _, t, n in s.opinions_by_category[:3]))
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- python -m bot export --------------------------------------------------------------------
+
+def main(settings, start: str | None, end: str | None, out: str, formats: str, today: date | None = None) -> int:
+    """`python -m bot export`: print the files written and the chat text; bad input is one line, exit 2."""
+    try:
+        first, last = parse_range(start, end, today or today_in_shanghai())
+        kinds = parse_formats(formats)
+    except ExportInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = asyncio.run(_run(settings, first, last, Path(out), kinds))
+    for path in result.files:
+        print(path)
+    print()
+    print(result.chat_plain)
+    return 0
+
+
+async def _run(settings, start: date, end: date, out: Path, formats: tuple[str, ...]) -> ExportResult:
+    from bot.services import build_services, close_services
+
+    services = await build_services(settings)
+    try:
+        return await build_export(services.store, services, start, end, out, formats)
+    finally:
+        await close_services(services)
