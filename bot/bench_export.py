@@ -280,7 +280,7 @@ async def _measure(url: str, start: date, end: date, out: Path, formats: list[st
 
 
 def bench_export() -> int:
-    from bot.export import last_week, today_in_shanghai
+    from handlers.reports import last_week, today_in_shanghai
 
     week = last_week(today_in_shanghai())
     folder = Path(tempfile.mkdtemp(prefix="tangqiao-bench-export-"))

@@ -47,6 +47,7 @@ from openpyxl.utils import get_column_letter
 from db import export_queries as q
 from db.models import utcnow
 from handlers.categories import OTHER
+from handlers.reports import ExportInputError, parse_range, today_in_shanghai
 from handlers.texts import TEMPLATES_DIR
 from handlers.workdays import Calendar
 
@@ -65,40 +66,6 @@ ON_TIME = {True: "是", False: "否", None: "未到期"}
 
 
 # -- the command line's input ----------------------------------------------------------------
-
-class ExportInputError(ValueError):
-    """A bad date, range or format; the message is one line naming the problem."""
-
-
-def today_in_shanghai() -> date:
-    return datetime.now(SHANGHAI).date()
-
-
-def last_week(today: date) -> tuple[date, date]:
-    """Monday and Sunday of the week before the one `today` is in."""
-    monday = today - timedelta(days=today.weekday() + 7)
-    return monday, monday + timedelta(days=6)
-
-
-def parse_day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ExportInputError(f"{option} must be a date as YYYY-MM-DD, got {value!r}") from None
-
-
-def parse_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
-    """The export's days: last week when neither is given; one alone means the week it starts or ends."""
-    if start is None and end is None:
-        return last_week(today)
-    first = parse_day(start, "--from") if start is not None else None
-    last = parse_day(end, "--to") if end is not None else None
-    first = first or last - timedelta(days=6)
-    last = last or first + timedelta(days=6)
-    if first > last:
-        raise ExportInputError(f"--from {first} is after --to {last}")
-    return first, last
-
 
 def parse_formats(value: str) -> tuple[str, ...]:
     kinds = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))

@@ -43,6 +43,13 @@ async def build_services(settings: Settings) -> Services:
         calendar=Calendar(settings.holidays, settings.extra_workdays),
     )
     services.staff = ListedStaff(settings.staff_ids)
+
+    async def export(start, end):
+        from bot.export import build_export  # openpyxl is loaded only when an export is made
+
+        return await build_export(services.store, services, start, end, Path(settings.export_dir))
+
+    services.exporter = export
     return services
 
 

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,6 +39,9 @@ class Settings:
     resolution_days: int = 5
     holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
+    export_day: int = 0  # Monday (datetime.weekday numbering)
+    export_time: time = time(9, 0)  # Asia/Shanghai
+    export_dir: str = "./var/exports"
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -85,6 +88,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         resolution_days=_integer("RESOLUTION_DAYS", get("RESOLUTION_DAYS") or "5", minimum=1),
         holidays=frozenset(_date("HOLIDAYS", v) for v in _items(get("HOLIDAYS"))),
         extra_workdays=frozenset(_date("WORKDAYS", v) for v in _items(get("WORKDAYS"))),
+        export_day=_weekday(get("EXPORT_DAY") or "mon"),
+        export_time=_clock(get("EXPORT_TIME") or "09:00"),
+        export_dir=get("EXPORT_DIR") or "./var/exports",
         **_server_settings(get),
     )
 
@@ -143,6 +149,22 @@ def _server_settings(get) -> dict:
         wechat_app_secret=app_secret, wechat_aes_key=aes_key, wechat_api_base=api_base,
         host=get("HOST") or "127.0.0.1", port=port,
     )
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekday(value: str) -> int:
+    if value.lower()[:3] not in WEEKDAYS:
+        raise SettingsError(f"EXPORT_DAY must be a day of the week (mon ... sun), got {value!r}")
+    return WEEKDAYS.index(value.lower()[:3])
+
+
+def _clock(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"EXPORT_TIME must be a time such as 09:00, got {value!r}") from None
 
 
 def _items(value: str | None) -> list[str]:

@@ -143,6 +143,7 @@ class OutboxMessage(SQLModel, table=True):
     text: str = Field(default="", max_length=8192)
     buttons: str = Field(default="[]", max_length=4096)  # JSON [[[label, data], ...], ...]
     photo: str | None = Field(default=None, max_length=256)  # a platform file id
+    document: str | None = Field(default=None, max_length=512)  # a file on disk (the weekly export)
     reply_to: str | None = Field(default=None, max_length=32)
     state: str = Field(default="pending", max_length=8, index=True)  # pending, sent, failed
     attempts: int = 0

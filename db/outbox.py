@@ -15,9 +15,10 @@ from handlers.types import Button
 
 def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: str, text: str = "",
             buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None,
-            ticket_id: int | None = None, reply_to: str | None = None) -> OutboxMessage:
+            ticket_id: int | None = None, reply_to: str | None = None, document: str | None = None) -> OutboxMessage:
     row = OutboxMessage(
-        channel=channel, chat_id=str(chat_id), purpose=purpose, text=text, photo=photo, ticket_id=ticket_id,
+        channel=channel, chat_id=str(chat_id), purpose=purpose, text=text, photo=photo, document=document,
+        ticket_id=ticket_id,
         reply_to=reply_to, buttons=json.dumps([[[b.label, b.data] for b in row] for row in buttons], ensure_ascii=False),
     )
     session.add(row)

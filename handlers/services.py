@@ -1,8 +1,10 @@
 """What handlers need, built once by the composition root (bot/services.py)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
 from content.matcher import Matcher
@@ -45,3 +47,4 @@ class Services:
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
+    exporter: Callable[[date, date], Awaitable[Any]] | None = None  # bot/export.py's build_export, bound

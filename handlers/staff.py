@@ -16,6 +16,7 @@ Only members of the moderation chat and the ids in STAFF_IDS may use these comma
 - /category N <category>        change the guessed category
 - /reply N <template>           send a canned reply (content/templates/canned/)
 - /stats                        counts by status and category, overdue tickets
+- /export [from to]             the export of last week (or of these days, YYYY-MM-DD), as files here
 N is a ticket number (TQ-2611-0042) or its short id (42).
 """
 from __future__ import annotations
@@ -24,12 +25,12 @@ from datetime import datetime
 
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
-from handlers import notify
+from handlers import notify, reports
 from handlers.services import Services
 from handlers.tickets import describe
 from handlers.types import Inbound, Outbound, Reply
 
-COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats")
+COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats", "export")
 USAGE = {
     "ticket": "/ticket N", "assign": "/assign N @name", "status": "/status N acknowledged|in_progress|resolved|rejected 说明",
     "note": "/note N 内部备注", "dup": "/dup N M", "reopen": "/reopen N", "category": "/category N 类别",
@@ -105,6 +106,8 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         return await _open(services)
     if command == "stats":
         return await _stats(services)
+    if command == "export":
+        return await _export(args, services)
     if not args:
         return _say(f"用法:{USAGE[command]}")
     async with services.store.transaction() as session:
@@ -231,3 +234,15 @@ async def _stats(services: Services) -> Reply:
     by_category = ",".join(f"{services.categories.title(k, 'zh')} {v}" for k, v in
                            sorted(figures.by_category.items(), key=lambda kv: -kv[1])) or "无"
     return _say(f"<b>工单统计</b>\n按状态:{by_status}\n未办结按类别:{by_category}\n超过办结时限:{figures.overdue}")
+
+
+async def _export(args: list[str], services: Services) -> Reply:
+    if services.exporter is None:
+        return _say("此处不能导出。")
+    try:
+        start, end = reports.parse_range(args[0] if args else None, args[1] if len(args) > 1 else None,
+                                         reports.today_in_shanghai(), names=("开始日期", "结束日期"))
+    except reports.ExportInputError as exc:
+        return _say(f"用法:/export [开始日期 结束日期],日期格式 YYYY-MM-DD。{_escape(str(exc))}")
+    await reports.post_export(services, start, end)
+    return _say(f"已生成 {start} 至 {end} 的导出,汇总和文件随后发到这里。")

@@ -15,6 +15,7 @@ in a test rather than in front of a resident:
 - a chat_id, of a chat the fake knows (a user's private chat becomes known when an update
   from that user is pushed; add others, e.g. a staff group, with `add_chat`); a user who
   blocked the bot (`block`) gets nothing: 403 "Forbidden: bot was blocked by the user";
+- sendDocument: an upload (kept in `server.sent[i].document` as (file name, bytes)), a caption
 - sendPhoto: a photo file id the fake issued (`push_photo`) or an upload; a caption of at most
   1024 characters after entity parsing;
 - message_thread_id only in a forum supergroup (`add_chat(..., is_forum=True)`), into a topic
@@ -377,6 +378,7 @@ class SentMessage:
     plain_text: str  # what the user sees (a photo's caption, "" without one)
     entities: list[dict[str, Any]] = field(default_factory=list)
     photo: str | None = None  # the file id, for sendPhoto
+    document: tuple[str, bytes] | None = None  # (file name, content), for sendDocument
     thread_id: int | None = None  # the forum topic it went into
     reply_to: int | None = None  # the message it replies to
 
@@ -822,6 +824,25 @@ class FakeBotApi:
                 message["caption_entities"] = entities
         return self._record(message, params.get("caption") or "", markup, params.get("parse_mode"), plain, entities,
                             photo=file_id)
+
+    async def _api_senddocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._recipient(params)
+        upload = params.get("document")
+        if upload is None or isinstance(upload, str):
+            raise bad_request("there is no document in the request")  # file ids of documents are not faked
+        content = upload.file.read()
+        if not content:
+            raise bad_request("file must be non-empty")
+        plain, entities = check_caption(params.get("caption"), params.get("parse_mode"))
+        thread_id, replied = self._placement(chat_id, params)
+        message = self._new_message(chat_id, thread_id, replied)
+        message["document"] = {"file_id": f"doc-{len(self.sent) + 1}", "file_unique_id": f"udoc-{len(self.sent) + 1}",
+                               "file_name": upload.filename, "file_size": len(content)}
+        if plain:
+            message["caption"] = plain
+        record = self._record(message, params.get("caption") or "", None, params.get("parse_mode"), plain, entities)
+        self.sent[-1].document = (upload.filename, content)
+        return record
 
     def _recipient(self, params: dict[str, Any]) -> int | str:
         """The chat a message goes to: known, and not a user who blocked the bot."""

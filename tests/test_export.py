@@ -17,17 +17,10 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.styles.numbers import is_date_format
 
-from bot.export import (
-    ExportInputError,
-    build_export,
-    last_week,
-    mask_phone,
-    mask_text,
-    parse_formats,
-    parse_range,
-)
+from bot.export import build_export, mask_phone, mask_text, parse_formats
 from db.export_queries import secret
 from db.models import Opinion, Resident, Ticket, TicketEvent
+from handlers.reports import ExportInputError, last_week, parse_range
 
 MONDAY, SUNDAY = date(2026, 11, 16), date(2026, 11, 22)
 # the week in UTC: Shanghai midnight is 16:00 UTC the day before

@@ -260,3 +260,37 @@ async def test_staff_are_the_moderation_groups_members(server):
         assert len([c for c in server.calls if c.method == "getChatMember"]) == asked  # remembered
         server.fail_next("getChatMember", 500)
         assert not await TelegramStaff(bot, MODERATION, frozenset()).is_staff("telegram", str(STAFF))  # no answer: no
+
+
+# -- the weekly export -----------------------------------------------------------------------
+
+
+async def test_the_weekly_job_posts_the_export_files_to_the_moderation_chat(server, database, tmp_path):
+    moderation_group(server)
+    async with running_bot(server, database, EXPORT_DIR=str(tmp_path / "exports")) as bot:
+        await file_complaint(server)
+        await server.wait_for_messages(MODERATION, 1)  # the card
+        [job] = [j for j in bot.app.job_queue.jobs() if j.name == "weekly export"]
+        await job.run(bot.app)
+        summary, *files = await server.wait_for_messages(MODERATION, 7, timeout=20)
+        assert "工单" in summary.plain_text and "意见" in summary.plain_text and summary.document is None
+        names = [f.document[0] for f in files]
+        assert any(n.endswith(".xlsx") for n in names) and any(n.endswith(".html") for n in names)
+        assert sum(n.endswith(".csv") for n in names) == 4
+        assert all(f.document[1] for f in files)
+
+
+async def test_export_on_request_is_for_staff_only(server, database, tmp_path):
+    moderation_group(server)
+    async with running_bot(server, database, EXPORT_DIR=str(tmp_path / "exports")):
+        server.push_text(RESIDENT, "/export")
+        refused = await next_message(server)
+        assert "仅限街道工作人员" in refused.plain_text
+        server.push_group_text(MODERATION, STAFF, "/export 2026-11-01 2026-10-01")
+        usage = await next_message(server, MODERATION)
+        assert "YYYY-MM-DD" in usage.plain_text
+        server.push_group_text(MODERATION, STAFF, "/export")
+        started = await next_message(server, MODERATION)
+        assert "已生成" in started.plain_text
+        files = await server.wait_for_messages(MODERATION, 7, timeout=20)
+        assert sum(1 for f in files if f.document) == 6

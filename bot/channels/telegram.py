@@ -31,9 +31,9 @@ after every handled update) and a job that chases tickets every 5 minutes
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import warnings
+from zoneinfo import ZoneInfo
 
 from telegram import (
     Bot,
@@ -63,6 +63,7 @@ from telegram.warnings import PTBUserWarning
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.services import build_services, close_services
 from bot.settings import Settings
+from handlers import chase, reports
 from handlers.router import handle
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
@@ -80,6 +81,7 @@ OUTBOX_WAKE = "outbox_wake"  # set after every handled update: the worker looks 
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
 CHASE_FIRST = 60.0  # the first run, shortly after start-up
 
@@ -209,8 +211,7 @@ async def _respond(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: 
     try:
         reply = await handle(inbound, context.bot_data[SERVICES])
     finally:
-        if (wake := context.bot_data.get(OUTBOX_WAKE)) is not None:
-            wake.set()  # whatever the handler queued goes out now
+        _wake_outbox(context.bot_data)  # whatever the handler queued goes out now
     chat = update.effective_chat
     if chat.type == chat.PRIVATE:
         await send_reply(context.bot, chat.id, reply)
@@ -291,7 +292,7 @@ async def _post_init(application: Application) -> None:
         services.staff = TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
     await set_commands(application.bot)
     start_outbox(application)
-    _schedule_chase(application)
+    _schedule_jobs(application)
 
 
 async def _post_stop(application: Application) -> None:
@@ -339,20 +340,34 @@ async def stop_outbox(application: Application) -> None:
         log.exception("the outbox worker failed")
 
 
-def _schedule_chase(application: Application) -> None:
-    """Every 5 minutes, handlers.chase posts the reminders of tickets near or past their time limits."""
-    if importlib.util.find_spec("handlers.chase") is None:
-        return
+def _schedule_jobs(application: Application) -> None:
+    """Every 5 minutes handlers.chase posts the reminders of tickets near or past their time
+    limits; once a week (EXPORT_DAY, EXPORT_TIME in Shanghai) last week's export goes to the
+    moderation chat."""
     if application.job_queue is None:
-        log.warning("no JobQueue (install python-telegram-bot[job-queue]): tickets will not be chased")
+        log.warning("no JobQueue (install python-telegram-bot[job-queue]): no chases, no weekly export")
         return
+    settings: Settings = application.bot_data[SETTINGS]
     application.job_queue.run_repeating(_chase, interval=CHASE_EVERY, first=CHASE_FIRST, name="chase tickets")
+    if settings.moderation_chat_id is not None:
+        at = settings.export_time.replace(tzinfo=SHANGHAI)
+        days = ((settings.export_day + 1) % 7,)  # PTB counts days from Sunday = 0
+        application.job_queue.run_daily(_weekly_export, time=at, days=days, name="weekly export")
 
 
 async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
-    from handlers import chase
+    if await chase.run(context.bot_data[SERVICES]):
+        _wake_outbox(context.bot_data)
 
-    if await chase.run(context.bot_data[SERVICES]) and (wake := context.bot_data.get(OUTBOX_WAKE)) is not None:
+
+async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Last week's export, posted to the moderation chat with its summary."""
+    await reports.weekly(context.bot_data[SERVICES])
+    _wake_outbox(context.bot_data)
+
+
+def _wake_outbox(bot_data: dict) -> None:
+    if (wake := bot_data.get(OUTBOX_WAKE)) is not None:
         wake.set()
 
 

@@ -22,6 +22,7 @@ import logging
 import time
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 from telegram import Bot, ChatMember, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -142,6 +143,14 @@ class TelegramSender:
 
     async def _post(self, row: OutboxMessage, thread: str | None = None, reply_to: str | None = None) -> Message:
         thread_id = int(thread) if thread else None
+        if row.document:
+            path = Path(row.document)
+            if not path.is_file():
+                raise Refused(f"the file {path.name} is gone")
+            with path.open("rb") as file:
+                return await self.bot.send_document(row.chat_id, document=file, filename=path.name,
+                                                    caption=row.text or None, parse_mode=ParseMode.HTML,
+                                                    message_thread_id=thread_id)
         if row.photo:
             captions = split_text(row.text, CAPTION_LIMIT) if row.text.strip() else []
             rest = "\n".join(captions[1:])  # a text too long for a caption goes on in a message
