@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run chat test check bench score clean
+.PHONY: run chat test test-postgres check bench score clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,16 @@ run: $(STAMP)        ## Telegram when TELEGRAM_BOT_TOKEN is set, else the offlin
 chat: $(STAMP)       ## the offline console chat
 	$(BIN)/python -m bot chat
 
-test: $(STAMP)       ## lint, content check, then the test suite
+test: $(STAMP)       ## lint, content check, then the test suite (on CI or with WITH_POSTGRES=1 also on PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/python -m bot content check
 	$(BIN)/python -m pytest
+	@if [ -n "$(CI)" ] || [ "$(WITH_POSTGRES)" = 1 ]; then \
+		echo "bash scripts/test-postgres.sh -m both_databases"; bash scripts/test-postgres.sh -m both_databases; \
+	else echo "(PostgreSQL variants skipped: make test-postgres, or WITH_POSTGRES=1 make test)"; fi
+
+test-postgres: $(STAMP)  ## the test suite on SQLite and on a throw-away PostgreSQL (apt-get installs it if missing)
+	bash scripts/test-postgres.sh
 
 bench: $(STAMP)      ## matcher latency and start-up time
 	$(BIN)/python -m bot bench match

@@ -8,8 +8,12 @@
     python -m bot content check    validate the content base; exit 1 on any problem
     python -m bot bench match      matcher latency and start-up time
     python -m bot bench export     export time and memory on 100,000 tickets and opinions
+    python -m bot bench e2e [--residents N] [--seconds S] [--in-process]
+                                   the real bot against the fake Bot API: questions/s, tickets/s,
+                                   latency, memory, and a bare PTB echo bot as the ceiling
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
+    python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
 """
 from __future__ import annotations
 
@@ -37,13 +41,43 @@ def _parser() -> argparse.ArgumentParser:
     content.add_argument("action", choices=["check"])
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("what", choices=["match", "export"])
+    bench.add_argument("what", choices=["match", "export", "e2e"])
+    bench.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
+    bench.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
+    bench.add_argument("--in-process", action="store_true",
+                       help="e2e: run the bot in the fake server's process and event loop (default: a process of its own)")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
     export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
     export.add_argument("--to", dest="end", metavar="YYYY-MM-DD", default=None, help="last day, inclusive (default: last Sunday)")
     export.add_argument("--out", default="./var/exports", help="folder of the files (default: ./var/exports)")
     export.add_argument("--format", dest="formats", default="xlsx,csv,html", help="any of xlsx,csv,html (default: all)")
+    database = sub.add_parser("db", help="database tools")
+    database.add_argument("action", choices=["upgrade"], help="apply the migrations (db/migrations) to DATABASE_URL")
     return parser
+
+
+async def _db_upgrade(url: str) -> int:
+    """Apply the migrations; one line says what was done, or why it could not be."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db import migrations
+    from db.engine import make_engine
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        before = await migrations.upgrade(engine)
+    except (OSError, SQLAlchemyError, RuntimeError) as exc:
+        print(f"error: cannot upgrade {shown}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    if before == migrations.HEAD:
+        print(f"{shown}: up to date (revision {migrations.HEAD})")
+    else:
+        print(f"{shown}: upgraded from {before or 'an empty database'} to revision {migrations.HEAD}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.bench_export import bench_export
 
         return bench_export()
+    if args.command == "bench" and args.what == "e2e":
+        from bot.bench_e2e import bench_e2e
+
+        return bench_e2e(args.residents, args.seconds, in_process=args.in_process)
     if args.command == "bench":
         from bot.bench import bench_match
 
@@ -71,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(settings.database_url))
     if args.command == "serve":
         import errno
         from dataclasses import replace

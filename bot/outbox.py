@@ -5,7 +5,7 @@ staff reply or a status notice for a resident, a follow-up, an alert, a chase) i
 in the transaction that caused it (handlers/notify.py). This worker sends them:
 
 - oldest first, and each chat strictly in order: a chat whose message waits for a retry sends
-  nothing newer (db.outbox.due), and a round stops for a chat at its first transient failure;
+  nothing newer (db.outbox.claim), and a round stops for a chat at its first transient failure;
 - chats side by side, so a rate-limited moderation chat does not hold up a resident's reply;
 - the outcome of each message in its own short transaction: sent (and, for the moderation
   chat, remembered as a message of its ticket, so a staff reply to it reaches the resident),
@@ -14,7 +14,13 @@ in the transaction that caused it (handlers/notify.py). This worker sends them:
   ticket, and the staff get an alert.
 
 Delivery is at least once: a message sent just before a crash, but not yet marked, goes again
-after the restart. One worker per database.
+after the restart.
+
+Several workers (bot processes) may share one PostgreSQL database: each claims the rows it is
+about to send (db.outbox.claim: FOR UPDATE SKIP LOCKED, a lease of LEASE seconds), checks before
+each send that the row is still its own (renewing the lease), and gives back what it did not
+send. So a message goes out once, each chat in order across workers, and the rows of a worker
+that crashed come back when its lease is over.
 
 Channels plug in a `Sender` (bot/channels/telegram_outbox.py for Telegram).
 """
@@ -23,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +40,7 @@ from db import outbox, tickets
 from db.models import OutboxMessage, Ticket, utcnow
 from handlers import notify
 from handlers.services import Services
+from handlers.types import plain_text
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -92,6 +101,7 @@ class OutboxWorker:
         self.senders = dict(senders)
         self.services = services
         self.batch = batch
+        self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"  # this worker, in the rows it claims
         self._next_retry: float | None = None  # monotonic time of the earliest retry scheduled
 
     # -- the loop ----------------------------------------------------------------------------
@@ -109,6 +119,7 @@ class OutboxWorker:
         queued something), when a retry falls due, or after `idle` seconds."""
         lanes: dict[ChatKey, asyncio.Task[int]] = {}
         halt = asyncio.Event()  # set on stop: lanes finish the message they are sending, then end
+        await self._forget_a_previous_run()
         try:
             while not stop.is_set():
                 wake.clear()
@@ -127,6 +138,35 @@ class OutboxWorker:
                     lane.cancel()
                 await asyncio.gather(*lanes.values(), return_exceptions=True)
 
+    async def _forget_a_previous_run(self) -> None:
+        """SQLite serves one process: claims found at start are those of this bot before a crash,
+        to be sent now rather than after their lease, and messages it was sending when it died
+        are settled as "unsure". (On PostgreSQL claims may be another live process's: only those
+        whose lease is over are settled.)"""
+        single = self.store.engine.dialect.name == "sqlite"
+        try:
+            async with self.store.transaction() as session:
+                if single:
+                    await outbox.release_all(session)
+                for row in await outbox.settle_interrupted(session, utcnow(), all_of_them=single):
+                    await self._tell_staff_unsure(session, row)
+        except Exception:
+            log.exception("outbox: could not settle the messages of a previous run")
+
+    async def _tell_staff_unsure(self, session, row: OutboxMessage) -> None:
+        """A message that may or may not have gone out before a crash is not sent again (no
+        resident gets a reply twice); staff are told, so they can check and resend."""
+        log.warning("outbox: message %s to %s:%s may not have been delivered (stopped while sending)",
+                    row.id, row.channel, row.chat_id)
+        ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        if ticket is None:
+            return
+        what = "工单卡片" if row.purpose == "card" else "发给居民的消息" if _to_resident(row, ticket) else "一条消息"
+        excerpt = f":{plain_text(row.text)[:80]}" if row.text.strip() else ""
+        message = f"系统重启时,{what}正在发送,不能确定是否送达{excerpt}。请用 /ticket {ticket.id} 核对,必要时重发。"
+        notify.to_staff(session, self.services, ticket, "alert",
+                        self.services.texts.render("staff_alert", "zh", ticket=ticket, message=message))
+
     async def _pause(self, stop: asyncio.Event, wake: asyncio.Event, idle: float,
                      lanes: Iterable[asyncio.Task[int]]) -> None:
         timeout = idle
@@ -144,8 +184,8 @@ class OutboxWorker:
     async def _due_by_chat(self, skip: Iterable[ChatKey]) -> dict[ChatKey, list[OutboxMessage]]:
         skip = set(skip)
         async with self.store.transaction() as session:
-            rows = await outbox.due(session, utcnow(), self.batch, channels=self.senders.keys(),
-                                    skip_chats={chat for _, chat in skip})
+            rows = await outbox.claim(session, utcnow(), self.owner, self.batch, channels=self.senders.keys(),
+                                      skip_chats={chat for _, chat in skip})
         batches: dict[ChatKey, list[OutboxMessage]] = {}
         for row in rows:
             if (row.channel, row.chat_id) not in skip:
@@ -153,34 +193,56 @@ class OutboxWorker:
         return batches
 
     async def _deliver_chat(self, rows: list[OutboxMessage], halt: asyncio.Event | None = None) -> int:
-        """One chat's messages, in order, until the first one that has to wait."""
+        """One chat's messages, in order, until the first one that has to wait (or that another
+        worker holds); the claims on the ones left are given back."""
         delivered = 0
-        for row in rows:
-            if halt is not None and halt.is_set():
-                break
-            try:
-                outcome = await self.deliver(row)
-            except Exception:
-                log.exception("outbox: message %s to %s:%s could not be recorded", row.id, row.channel, row.chat_id)
-                if halt is not None:  # rest a little rather than try again at once
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(halt.wait(), ERROR_PAUSE)
-                break
-            if outcome == "sent":
-                delivered += 1
-            elif outcome == "retry":
-                break
+        done = 0
+        try:
+            for row in rows:
+                if halt is not None and halt.is_set():
+                    break
+                try:
+                    outcome = await self.deliver(row)
+                except Exception:
+                    log.exception("outbox: message %s to %s:%s could not be recorded", row.id, row.channel, row.chat_id)
+                    if halt is not None:  # rest a little rather than try again at once
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(halt.wait(), ERROR_PAUSE)
+                    break
+                done += 1
+                if outcome == "sent":
+                    delivered += 1
+                elif outcome in ("retry", "taken"):
+                    break
+        finally:
+            await self._release(rows[done:])
         return delivered
+
+    async def _release(self, rows: list[OutboxMessage]) -> None:
+        if not rows:
+            return
+        try:
+            async with self.store.transaction() as session:
+                await outbox.release(session, [row.id for row in rows], self.owner)
+        except Exception:  # they come back when the lease is over
+            log.exception("outbox: could not give back the claims on %d messages", len(rows))
 
     # -- one message ------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> str:
         """Send one row and record the outcome: "sent", "retry", "failed" (or "gone": no
-        longer pending, e.g. withdrawn by /forgetme meanwhile)."""
+        longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it)."""
         async with self.store.transaction() as session:
             row = await session.get(OutboxMessage, row.id)
             if row is None or row.state != "pending":
                 return "gone"
+            now = utcnow()
+            if row.claimed_by != self.owner or row.claimed_until is None or row.claimed_until - now < outbox.LEASE / 2:
+                if not await outbox.renew(session, row.id, self.owner, now):  # ours for a whole lease, or not at all
+                    return "taken"
+                await session.refresh(row)
+            outbox.start_sending(row)
+            session.add(row)
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
         try:
             sent = await self.senders[row.channel].send(row, ticket)

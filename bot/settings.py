@@ -189,11 +189,14 @@ def _date(name: str, value: str) -> date:
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async driver for them."""
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async driver for them
+    (aiosqlite, asyncpg)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise SettingsError(f"DATABASE_URL must look like sqlite:///var/tangqiao.db, got {url!r}")
-    drivers = {"sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite"}
+        raise SettingsError(f"DATABASE_URL must look like sqlite:///var/tangqiao.db or postgresql://user@host/db, got {url!r}")
+    drivers = {"sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite",
+               "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "postgresql+asyncpg": "postgresql+asyncpg"}
     if scheme not in drivers:
-        raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:///path/to/file.db")
+        raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported; "
+                            "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/database")
     return f"{drivers[scheme]}://{rest}"

@@ -1,4 +1,5 @@
-"""The async engine: SQLite in WAL mode by default, tables created at start-up."""
+"""The async engine: SQLite in WAL mode by default, or PostgreSQL (asyncpg); the schema is
+brought to the newest migration at start-up (db/migrations)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +7,9 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from db import migrations, models  # noqa: F401  (models registers the tables on SQLModel.metadata)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -23,14 +23,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """Create the engine (and the SQLite file's folder), create missing tables."""
+def make_engine(url: str) -> AsyncEngine:
+    """The engine (and the SQLite file's folder), with the SQLite pragmas on every connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
     if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    else:  # a server: a pooled connection it closed meanwhile (restart, failover) is replaced, not used
+        engine = create_async_engine(url, pool_pre_ping=True)
+    return engine
+
+
+async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """Create the engine, bring the schema to the newest migration."""
+    engine = make_engine(url)
+    try:
+        await migrations.upgrade(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     return engine, async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

@@ -152,6 +152,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     sent_message_id: str | None = Field(default=None, max_length=32)
+    # A worker's lease (db.outbox.claim): it sends the row until then; a crashed worker's rows come back.
+    claimed_by: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = None
 
 
 class RelayMessage(SQLModel, table=True):

@@ -1,11 +1,18 @@
-"""The outbox: messages written with what caused them, delivered by bot/outbox.py."""
+"""The outbox: messages written with what caused them, delivered by bot/outbox.py.
+
+Several bot processes may share one PostgreSQL database: a worker `claim`s the rows it is about
+to send (a lease: claimed_by, claimed_until), so no row goes out twice, and a crashed worker's
+rows come back when the lease is over. On SQLite (one process) the same code runs; the lock
+clause is left out there, and SQLite's single writer serialises the claims.
+"""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -57,24 +64,163 @@ async def due(session: AsyncSession, now: datetime, limit: int = 50, channels: C
     return ready
 
 
+LEASE = timedelta(seconds=60)  # how long a claim holds: longer than any one send takes
+
+
+def _free(now: datetime):
+    """No live lease holds the row."""
+    return or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now)
+
+
+async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 50,
+                channels: Collection[str] | None = None, skip_chats: Collection[str] = (),
+                lease: timedelta = LEASE) -> list[OutboxMessage]:
+    """The due messages `owner` may send now, oldest first, claimed for it until now + lease.
+
+    Each chat stays in order, across workers: a chat whose oldest pending message waits for a
+    retry, or is claimed by another worker (lease not over), or is being claimed by one right
+    now (locked), sends nothing newer. The rows are read, then locked `FOR UPDATE SKIP LOCKED`
+    (PostgreSQL; SQLite has no row locks and serialises writers) and marked in the same
+    transaction; of each chat only the unbroken run from its oldest pending message is kept.
+    `channels` and `skip_chats` as for `due`.
+    """
+    # a message being sent holds its chat too: what comes after it waits until it is settled
+    query = select(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
+    if channels is not None:
+        query = query.where(col(OutboxMessage.channel).in_(list(channels)))
+    if skip_chats:
+        query = query.where(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
+    rows = (await session.exec(query.order_by(OutboxMessage.id).limit(limit * 4))).all()
+    wanted: dict[tuple[str, str], list[int]] = {}
+    blocked: set[tuple[str, str]] = set()
+    count = 0
+    for row in rows:
+        key = (row.channel, row.chat_id)
+        if key in blocked:
+            continue
+        if (row.state == "sending" or row.next_attempt_at > now
+                or (row.claimed_until is not None and row.claimed_until > now)):
+            blocked.add(key)
+            continue
+        wanted.setdefault(key, []).append(row.id)
+        count += 1
+        if count >= limit:
+            break
+    if not wanted:
+        return []
+    ids = [i for chat in wanted.values() for i in chat]
+    locked = set((await session.exec(
+        select(OutboxMessage.id).where(col(OutboxMessage.id).in_(ids), OutboxMessage.state == "pending", _free(now))
+        .with_for_update(skip_locked=True)
+    )).all())
+    chosen = _runs(wanted.values(), locked)
+    if not chosen:
+        return []
+    claimed = set((await session.exec(
+        update(OutboxMessage).where(col(OutboxMessage.id).in_(chosen), OutboxMessage.state == "pending", _free(now))
+        .values(claimed_by=owner, claimed_until=now + lease).returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )).scalars().all())
+    kept = set(_runs(wanted.values(), claimed))
+    if claimed - kept:  # SQLite: another connection claimed an older row meanwhile; give these back
+        await release(session, claimed - kept, owner)
+    by_id = {row.id: row for row in rows}
+    for i in kept:  # what the UPDATE wrote, without making the rows dirty
+        set_committed_value(by_id[i], "claimed_by", owner)
+        set_committed_value(by_id[i], "claimed_until", now + lease)
+    return [by_id[i] for i in sorted(kept)]
+
+
+def _runs(chats: Iterable[list[int]], available: set[int]) -> list[int]:
+    """Of each chat's ids (oldest first), the ones before the first that is not available."""
+    out = []
+    for ids in chats:
+        for i in ids:
+            if i not in available:
+                break
+            out.append(i)
+    return out
+
+
+async def renew(session: AsyncSession, row_id: int, owner: str, now: datetime, lease: timedelta = LEASE) -> bool:
+    """Hold the row for `owner` until now + lease, if it is still pending and no other worker
+    holds it; False when another worker does (or the row is gone)."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.state == "pending",
+               or_(OutboxMessage.claimed_by == owner, _free(now)))
+        .values(claimed_by=owner, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def release(session: AsyncSession, row_ids: Collection[int], owner: str) -> None:
+    """Give back `owner`'s claims on these rows (a worker that stops before sending them)."""
+    if row_ids:
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(list(row_ids)), OutboxMessage.claimed_by == owner)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def release_all(session: AsyncSession) -> None:
+    """Give back every claim: for a database only one process uses (SQLite), at its start."""
+    await session.exec(
+        update(OutboxMessage).where(col(OutboxMessage.claimed_by).is_not(None))
+        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
+    )
+
+
+def _unclaim(row: OutboxMessage) -> None:
+    row.claimed_by = row.claimed_until = None
+
+
+def start_sending(row: OutboxMessage) -> None:
+    """Committed before the request goes out: if the process dies during it, the row is left
+    "sending" and becomes "unsure" (never sent twice, never silently dropped)."""
+    row.state = "sending"
+
+
+async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: bool) -> list[OutboxMessage]:
+    """Rows a dead process was sending: maybe delivered, maybe not. They become "unsure" -
+    visible, not sent again - and are returned so staff can be told. `all_of_them` for a
+    database one process uses (SQLite, at start); otherwise only those whose lease is over."""
+    query = select(OutboxMessage).where(OutboxMessage.state == "sending")
+    if not all_of_them:
+        query = query.where(OutboxMessage.claimed_until < now)
+    rows = list((await session.exec(query.with_for_update(skip_locked=True))).all())
+    for row in rows:
+        row.state, row.last_error = "unsure", "the process stopped while sending it"
+        _unclaim(row)
+        session.add(row)
+    return rows
+
+
 def mark_sent(row: OutboxMessage, message_id: str | None) -> None:
     row.state, row.sent_at, row.sent_message_id, row.last_error = "sent", utcnow(), message_id, None
+    _unclaim(row)
 
 
 def mark_retry(row: OutboxMessage, delay: float, error: str) -> None:
+    row.state = "pending"
     row.attempts += 1
     row.next_attempt_at = utcnow() + timedelta(seconds=delay)
     row.last_error = error[:512]
+    _unclaim(row)  # due again at next_attempt_at, for whichever worker comes first
 
 
 def mark_failed(row: OutboxMessage, error: str) -> None:
     row.attempts += 1
     row.state, row.last_error = "failed", error[:512]
+    _unclaim(row)
 
 
 async def backlog(session: AsyncSession) -> int:
     return (await session.exec(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "pending")
+        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
     )).one()
 
 

@@ -66,13 +66,14 @@ class Store:
 
     async def add_opinion(self, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
         async with self._sessions() as session:
-            row = Opinion(resident_id=resident_id, text=text, channel=channel, category=category)
+            # a message may be longer than the column (the console has no limit): PostgreSQL would refuse it
+            row = Opinion(resident_id=resident_id, text=text[:4096], channel=channel, category=category)
             session.add(row)
             await session.commit()
             return row.id
 
-    async def first_time(self, key: str) -> bool:
-        """Record that an update was seen; False when it had been seen before."""
+    async def claim_update(self, key: str) -> bool:
+        """Record that an update is being handled; False when it was (or is being) already."""
         async with self._sessions() as session:
             session.add(ProcessedUpdate(key=key[:128]))
             try:
@@ -80,6 +81,14 @@ class Store:
             except IntegrityError:
                 return False
             return True
+
+    async def release_update(self, key: str) -> None:
+        """Its handling failed: a later delivery of the update is to be handled."""
+        async with self._sessions() as session:
+            row = await session.get(ProcessedUpdate, key[:128])
+            if row is not None:
+                await session.delete(row)
+                await session.commit()
 
     async def reachable_again(self, resident_id: int) -> None:
         """The resident wrote to us, so they can be reached again (WeChat refuses messages 48

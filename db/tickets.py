@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -57,7 +57,9 @@ async def next_number(session: AsyncSession, now: datetime) -> str:
 
 async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str, note: str = "",
                     from_status: str | None = None, to_status: str | None = None, public: bool = True) -> TicketEvent:
-    event = TicketEvent(ticket_id=ticket.id, actor=actor, kind=kind, note=note, from_status=from_status,
+    # Cut to the columns' lengths: PostgreSQL refuses a longer value (SQLite would keep it), and
+    # "staff:<id> <name>" grows with a Telegram display name of up to 128 characters.
+    event = TicketEvent(ticket_id=ticket.id, actor=actor[:64], kind=kind, note=note[:4096], from_status=from_status,
                         to_status=to_status, public=public)
     session.add(event)
     return event
@@ -125,6 +127,13 @@ async def history(session: AsyncSession, ticket_id: int, public_only: bool) -> l
     if public_only:
         query = query.where(TicketEvent.public == True)  # noqa: E712
     return list((await session.exec(query.order_by(TicketEvent.id))).all())
+
+
+async def recent_reply(session: AsyncSession, ticket_id: int, actor: str, note: str, within: timedelta) -> bool:
+    """Whether this staff member sent this very reply on this ticket a moment ago."""
+    return (await session.exec(select(TicketEvent.id).where(
+        TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "reply", TicketEvent.actor == actor,
+        TicketEvent.note == note, TicketEvent.at > utcnow() - within))).first() is not None
 
 
 async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:

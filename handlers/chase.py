@@ -2,7 +2,9 @@
 
 `run()` is called every few minutes (the Telegram channel's JobQueue). For each open ticket it
 posts a chase when a limit is about to pass (within SOON) and when it has passed, once per
-ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing.
+ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
+two bot processes running it at once (one PostgreSQL database) post each chase once: the second
+insert of the same (ticket, stage) waits for the first and is refused by the primary key.
 """
 from __future__ import annotations
 
@@ -60,8 +62,10 @@ async def close_unrated(services: Services, now: datetime) -> int:
     """Resolved tickets the resident did not rate within the reopen window are closed."""
     cutoff = now - timedelta(days=services.tickets.reopen_days)
     async with services.store.transaction() as session:
+        # Locked (PostgreSQL), so two bot processes running this at once do not both close one ticket.
         stale = (await session.exec(
-            select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < cutoff))).all()
+            select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < cutoff)
+            .with_for_update(skip_locked=True))).all()
         for ticket in stale:
             await tickets.change_status(session, ticket, "closed", "system", "居民未评价,自动关闭", public=True)
     return len(stale)

@@ -40,9 +40,23 @@ def pick_language(inbound: Inbound, resident: Resident | None, default: str) -> 
 
 
 async def handle(inbound: Inbound, services: Services) -> Reply:
+    """The reply to one update. The update's key is claimed first, so a second delivery of
+    it - even one arriving while the first is handled - is skipped; if handling fails the claim
+    is given back, so a delivery after that is handled."""
     store = services.store
-    if store is not None and inbound.key and not await store.first_time(inbound.key):
-        return Reply("info", [])  # the platform delivered this update again: handled already
+    key = inbound.key if store is not None else None
+    if key and not await store.claim_update(key):
+        return Reply("info", [])
+    try:
+        return await _handle(inbound, services)
+    except BaseException:
+        if key:
+            await store.release_update(key)
+        raise
+
+
+async def _handle(inbound: Inbound, services: Services) -> Reply:
+    store = services.store
     if _from_moderation_chat(inbound, services) or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)):
         return await staff.handle(inbound, services)
     resident = await store.resident(inbound.channel, inbound.user_id) if store else None

@@ -21,7 +21,8 @@ N is a ticket number (TQ-2611-0042) or its short id (42).
 """
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
@@ -30,6 +31,8 @@ from handlers.services import Services
 from handlers.tickets import describe
 from handlers.types import Inbound, Outbound, Reply
 
+TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")
+RESENT_WITHIN = timedelta(minutes=10)
 COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats", "export")
 USAGE = {
     "ticket": "/ticket N", "assign": "/assign N @name", "status": "/status N acknowledged|in_progress|resolved|rejected 说明",
@@ -70,6 +73,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             ticket = await tickets.by_relay(session, inbound.chat_id, inbound.reply_to)
         if ticket is None and inbound.thread_id:
             ticket = await tickets.by_thread(session, inbound.thread_id)
+        if ticket is None and inbound.reply_text and (number := TICKET_NUMBER.search(inbound.reply_text)):
+            ticket = await tickets.find(session, number.group(0))  # a card sent just before a crash, unrecorded
     if ticket is None or not (inbound.text.strip() or inbound.photos):
         return Reply("info", [])  # staff talking among themselves
     return await relay_reply(ticket, inbound.text.strip(), _actor(inbound), services, inbound.photos)
@@ -84,6 +89,10 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         resident = await session.get(Resident, ticket.resident_id)
         lang = resident.language or services.default_language
         body = text or ("(照片)" if lang != "en" else "(photo)")
+        if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN):
+            # the same reply again: our confirmation of the first was lost (a crash, a network
+            # error) and the staff member sent it once more. The resident gets it once.
+            return _say(f"✅ 已转给 {ticket.number} 的居民。(这条答复之前已转达)")
         await tickets.add_event(session, ticket, actor, "reply", body)
         ticket.first_response_at = ticket.first_response_at or utcnow()
         ticket.awaiting_resident = ticket.status in OPEN_STATES

@@ -41,6 +41,7 @@ class Inbound:
     thread_id: str | None = None  # forum topic the message was sent in
     update_key: str | None = None  # platform update id: a repeated delivery is recognised by it
     user_name: str | None = None  # @username or display name, for staff events
+    reply_text: str | None = None  # the text of our message this one replies to (it names the ticket)
 
     @property
     def key(self) -> str | None:

@@ -82,7 +82,7 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: s
 async def all_sent(database: Path, timeout: float = 5.0) -> None:
     """Wait until the outbox has nothing pending (the worker records a delivery just after
     Telegram accepted it: a staff reply to a card needs that record)."""
-    await eventually(lambda: not rows(database, "SELECT id FROM outboxmessage WHERE state = 'pending'"), timeout,
+    await eventually(lambda: not rows(database, "SELECT id FROM outboxmessage WHERE state IN ('pending', 'sending')"), timeout,
                      "delivering the outbox")
 
 

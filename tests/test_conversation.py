@@ -1,12 +1,17 @@
-"""Conversations through the channel-neutral router, with the real SQLite file."""
+"""Conversations through the channel-neutral router, with a real database (SQLite, and
+PostgreSQL when TEST_POSTGRES_URL is set)."""
 from __future__ import annotations
 
 import io
-import sqlite3
+
+import pytest
 
 from bot.channels.console import chat
 from handlers.router import handle
 from handlers.types import Inbound, plain_text
+from tests.conftest import query_rows
+
+pytestmark = pytest.mark.both_databases
 
 
 def said(text="", callback=None, user="u1", language=None, unsupported=None):
@@ -14,9 +19,7 @@ def said(text="", callback=None, user="u1", language=None, unsupported=None):
 
 
 def _db_rows(services, sql):
-    path = services.store.engine.url.database
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
+    return query_rows(services.store, sql)
 
 
 async def test_start_menu_area_entry_and_feedback(services):

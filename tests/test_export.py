@@ -1,12 +1,12 @@
-"""The weekly export: a generated week of tickets, events and opinions in a real SQLite file is
-exported; staff would open the workbook in Excel, so it is read back and checked against the
-database's own counts, and every byte written is searched for personal data."""
+"""The weekly export: a generated week of tickets, events and opinions in a real database (SQLite,
+and PostgreSQL when TEST_POSTGRES_URL is set) is exported; staff would open the workbook in
+Excel, so it is read back and checked against the database's own counts, and every byte written
+is searched for personal data."""
 from __future__ import annotations
 
 import csv
 import io
 import os
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -21,10 +21,13 @@ from bot.export import build_export, mask_phone, mask_text, parse_formats
 from db.export_queries import secret
 from db.models import Opinion, Resident, Ticket, TicketEvent
 from handlers.reports import ExportInputError, last_week, parse_range
+from tests.conftest import query_rows
+
+pytestmark = pytest.mark.both_databases
 
 MONDAY, SUNDAY = date(2026, 11, 16), date(2026, 11, 22)
 # the week in UTC: Shanghai midnight is 16:00 UTC the day before
-LO, HI = "2026-11-15 16:00:00", "2026-11-22 16:00:00"
+LO, HI = datetime(2026, 11, 15, 16, tzinfo=UTC), datetime(2026, 11, 22, 16, tzinfo=UTC)
 STAFF = "staff:4242424242 @wang"
 STAFF_NO_NAME = "staff:5151515151"
 EXPORTED = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai, when the weekly job runs
@@ -115,8 +118,7 @@ async def fill_week(store) -> dict:
 
 
 def sql(store, query: str, *args):
-    with sqlite3.connect(store.engine.url.database) as conn:
-        return conn.execute(query, args).fetchall()
+    return query_rows(store, query, *args)
 
 
 def all_bytes(files: list[Path]) -> bytes:

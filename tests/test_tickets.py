@@ -1,9 +1,9 @@
-"""Complaints become tickets, staff answer them: conversations through the router, with the
-real SQLite file. (The Telegram delivery of the same is in test_tickets_e2e.py.)"""
+"""Complaints become tickets, staff answer them: conversations through the router, with a real
+database (SQLite, and PostgreSQL when TEST_POSTGRES_URL is set). (The Telegram delivery of the
+same is in test_tickets_e2e.py.)"""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 
@@ -16,6 +16,9 @@ from handlers import chase
 from handlers.router import handle
 from handlers.services import TicketRules
 from handlers.types import Inbound
+from tests.conftest import query_rows, url_of
+
+pytestmark = pytest.mark.both_databases
 
 MOD = "-1001"  # the moderation chat
 STAFF = "7"
@@ -36,8 +39,7 @@ def staff_says(text, user=STAFF, **kw):
 
 
 def rows(services, sql, *args):
-    with sqlite3.connect(services.store.engine.url.database) as conn:
-        return conn.execute(sql, args).fetchall()
+    return query_rows(services.store, sql, *args)
 
 
 def buttons(reply):
@@ -95,7 +97,7 @@ async def test_editing_from_the_summary_returns_to_it(office):
 
 async def test_the_dialog_survives_a_restart(office, tmp_path):
     await handle(resident("楼道里堆满了杂物,消防通道都堵死了"), office)
-    url = str(office.store.engine.url)
+    url = url_of(office.store)
     await office.store.close()
     again = replace(office, store=await Store.open(url))
     try:

@@ -189,7 +189,10 @@ def message_details(message: Message) -> dict:
     if message.location is not None:
         details["location"] = (message.location.latitude, message.location.longitude)
     if message.reply_to_message is not None:
-        details["reply_to"] = str(message.reply_to_message.message_id)
+        replied = message.reply_to_message
+        details["reply_to"] = str(replied.message_id)
+        if replied.from_user is not None and replied.from_user.is_bot:
+            details["reply_text"] = replied.text or replied.caption or ""
     if message.is_topic_message and message.message_thread_id:
         details["thread_id"] = str(message.message_thread_id)
     return details
