@@ -6,14 +6,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import open_database
-from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Ticket
+from db.models import OPEN_STATES, Feedback, Intake, Opinion, ProcessedUpdate, Resident, Ticket
+
+
+@dataclass
+class ResidentState:
+    resident: Resident
+    blocked: bool = False  # a ticket of theirs is marked unreachable
+    intake: bool = False  # a report is half-filled
+    awaited: bool = False  # staff wait for their answer on an open ticket
 
 
 class Store:
@@ -51,6 +61,20 @@ class Store:
             except IntegrityError:
                 await session.rollback()
             return (await session.exec(query)).one()
+
+    async def resident_state(self, channel: str, user_id: str) -> ResidentState:
+        """The resident and, in the same query, what the router must look at for them: each
+        database round trip costs about 1.5 ms, and most messages need none of these."""
+        blocked = exists().where(Ticket.resident_id == Resident.id, Ticket.resident_blocked == True, Ticket.chat_id != "")  # noqa: E712
+        intake = exists().where(Intake.resident_id == Resident.id)
+        awaited = exists().where(Ticket.resident_id == Resident.id, Ticket.awaiting_resident == True,  # noqa: E712
+                                 col(Ticket.status).in_(OPEN_STATES))
+        query = select(Resident, blocked, intake, awaited).where(Resident.channel == channel, Resident.user_id == user_id)
+        async with self._sessions() as session:
+            row = (await session.exec(query)).first()
+        if row is None:
+            return ResidentState(await self.resident(channel, user_id))
+        return ResidentState(*row)
 
     async def update_resident(self, resident_id: int, **values) -> None:
         async with self._sessions() as session:

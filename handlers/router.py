@@ -16,6 +16,7 @@ from handlers.types import Button, Inbound, Outbound, Reply
 
 if TYPE_CHECKING:
     from db.models import Resident
+    from db.store import ResidentState
 
 _LATIN_RE = re.compile(r"[A-Za-z]{2,}")
 GREETING_YIELDS_AT = 70
@@ -59,8 +60,9 @@ async def _handle(inbound: Inbound, services: Services) -> Reply:
     store = services.store
     if _from_moderation_chat(inbound, services) or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)):
         return await staff.handle(inbound, services)
-    resident = await store.resident(inbound.channel, inbound.user_id) if store else None
-    if resident is not None:
+    state = await store.resident_state(inbound.channel, inbound.user_id) if store else None
+    resident = state.resident if state else None
+    if state is not None and state.blocked:
         await store.reachable_again(resident.id)
     lang = pick_language(inbound, resident, services.default_language)
     pace = services.throttle.check(f"{inbound.channel}:{inbound.user_id}")
@@ -71,7 +73,7 @@ async def _handle(inbound: Inbound, services: Services) -> Reply:
     elif inbound.text.startswith("/"):
         reply = await _on_command(inbound, lang, resident, services)
     else:
-        reply = await _on_message(inbound, lang, resident, services)
+        reply = await _on_message(inbound, lang, state, services)
     reply.language = lang
     return reply
 
@@ -81,16 +83,18 @@ def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
     return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
 
 
-async def _on_message(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
+async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, services: Services) -> Reply:
     """Text, photos or a location: an open report or a pending question first, then the text."""
     texts, store = services.texts, services.store
+    resident = state.resident if state else None
     if resident is not None:
-        if (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
+        if state.intake and (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
             return reply
         awaiting = resident.awaiting or ""
         if awaiting.startswith("comment:") and inbound.text.strip():
             return await tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)
-        if (inbound.text.strip() or inbound.photos) and (
+        wanted = state.awaited or awaiting.startswith("followup:")
+        if wanted and (inbound.text.strip() or inbound.photos) and (
                 ticket := await tickets.followup_target(inbound, resident, services)) is not None:
             return await tickets.add_followup(ticket, inbound, lang, resident, services)
         if awaiting == "message" and inbound.text.strip():

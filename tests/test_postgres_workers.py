@@ -119,8 +119,19 @@ async def test_two_workers_deliver_200_messages_each_once_and_each_chat_in_order
     workers = [OutboxWorker(office.store, {"telegram": fake.sender("A")}, office, batch=25),
                OutboxWorker(other.store, {"telegram": fake.sender("B")}, other, batch=25)]
     stop, wakes = asyncio.Event(), [asyncio.Event(), asyncio.Event()]
+    # on SQLite (one process by design) a starting worker takes back every claim and settles
+    # what was "sending" as a crash's leftovers: both must have started before anything is queued
+    started = [asyncio.Event(), asyncio.Event()]
+    for worker, flag in zip(workers, started, strict=True):
+        settle = worker._forget_a_previous_run
+
+        async def settled(settle=settle, flag=flag):
+            await settle()
+            flag.set()
+
+        worker._forget_a_previous_run = settled
     running = [asyncio.create_task(w.run(stop, wake, idle=0.02)) for w, wake in zip(workers, wakes, strict=True)]
-    await asyncio.sleep(0.1)  # both started (on SQLite a starting worker takes back every claim)
+    await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in started)), 10)
     await queue(office, *messages[:100])
     await asyncio.sleep(0.05)
     await queue(office, *messages[100:])  # more arrive while both are sending
