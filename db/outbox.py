@@ -36,34 +36,6 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(Button(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
-async def due(session: AsyncSession, now: datetime, limit: int = 50, channels: Collection[str] | None = None,
-              skip_chats: Collection[str] = ()) -> list[OutboxMessage]:
-    """Pending messages whose time has come, oldest first; a chat whose oldest pending message
-    is still waiting for a retry sends nothing newer, so every chat receives in order.
-
-    `channels`: only these (the ones a sender exists for); `skip_chats`: chat ids a sender is
-    busy with, left out so they do not fill the batch."""
-    query = select(OutboxMessage).where(OutboxMessage.state == "pending")
-    if channels is not None:
-        query = query.where(col(OutboxMessage.channel).in_(list(channels)))
-    if skip_chats:
-        query = query.where(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
-    rows = (await session.exec(query.order_by(OutboxMessage.id).limit(limit * 4))).all()
-    blocked: set[tuple[str, str]] = set()
-    ready = []
-    for row in rows:
-        key = (row.channel, row.chat_id)
-        if key in blocked:
-            continue
-        if row.next_attempt_at > now:
-            blocked.add(key)
-            continue
-        ready.append(row)
-        if len(ready) >= limit:
-            break
-    return ready
-
-
 LEASE = timedelta(seconds=60)  # how long a claim holds: longer than any one send takes
 
 
@@ -82,7 +54,7 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
     now (locked), sends nothing newer. The rows are read, then locked `FOR UPDATE SKIP LOCKED`
     (PostgreSQL; SQLite has no row locks and serialises writers) and marked in the same
     transaction; of each chat only the unbroken run from its oldest pending message is kept.
-    `channels` and `skip_chats` as for `due`.
+    `channels` limits it to the channels this worker has senders for; `skip_chats` leaves out chats it is sending to.
     """
     # a message being sent holds its chat too: what comes after it waits until it is settled
     query = select(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
@@ -222,9 +194,3 @@ async def backlog(session: AsyncSession) -> int:
     return (await session.exec(
         select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
     )).one()
-
-
-async def pending_for_ticket(session: AsyncSession, ticket_id: int) -> list[OutboxMessage]:
-    return list((await session.exec(
-        select(OutboxMessage).where(OutboxMessage.ticket_id == ticket_id, col(OutboxMessage.state) == "pending")
-    )).all())

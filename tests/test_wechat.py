@@ -356,10 +356,12 @@ async def test_a_failed_late_reply_goes_to_the_outbox(make_callback, api, servic
     assert await callback.post(text_xml("/help")) == (200, "success")
     await asyncio.sleep(1.0)
     assert api.refused == [-1] and api.sent == []
-    from db import outbox
+    from sqlmodel import select
+
+    from db.models import OutboxMessage
 
     async with services.store.transaction() as session:
-        [row] = await outbox.due(session, outbox.utcnow())
+        [row] = (await session.exec(select(OutboxMessage).where(OutboxMessage.state == "pending"))).all()
     assert (row.channel, row.chat_id) == ("wechat", RESIDENT)
 
 
