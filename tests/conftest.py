@@ -156,3 +156,12 @@ def query_rows(store: Store, sql: str, *args) -> list[tuple]:
             await conn.close()
 
     return run_async(fetch())
+
+
+@pytest.fixture
+async def server():
+    """A strict fake Telegram Bot API server on loopback (tests/fake_bot_api.py)."""
+    from tests.fake_bot_api import FakeBotApi
+
+    async with FakeBotApi() as server:
+        yield server

@@ -13,10 +13,10 @@ RESIDENT = 42
 
 
 @pytest.fixture
-async def server():
-    async with FakeBotApi() as server:
-        server.add_chat(RESIDENT, "private")
-        yield server
+def server(server):
+    """The shared fake Bot API (conftest), knowing the resident's private chat."""
+    server.add_chat(RESIDENT, "private")
+    return server
 
 
 @pytest.fixture

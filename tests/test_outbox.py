@@ -36,7 +36,6 @@ from tests.bot_harness import (
     rows,
     running_bot,
 )
-from tests.fake_bot_api import FakeBotApi
 
 MOD = str(MODERATION)
 
@@ -203,10 +202,10 @@ async def test_a_slow_chat_does_not_hold_up_the_others(office):
 
 
 @pytest.fixture
-async def server():
-    async with FakeBotApi() as server:
-        server.add_chat(RESIDENT, "private")
-        yield server
+def server(server):
+    """The shared fake Bot API (conftest), knowing the resident's private chat."""
+    server.add_chat(RESIDENT, "private")
+    return server
 
 
 @pytest.fixture

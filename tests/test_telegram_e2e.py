@@ -24,12 +24,6 @@ CITATION_ZH = "据《塘桥街道2025年社代会报告》"
 
 
 @pytest.fixture
-async def server():
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def bot(server, tmp_path):
     """The bot, started as run_polling would start it, against the fake server and a fresh database."""
     database = tmp_path / "t.db"

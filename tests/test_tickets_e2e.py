@@ -27,16 +27,9 @@ from tests.bot_harness import (
     rows,
     running_bot,
 )
-from tests.fake_bot_api import FakeBotApi
 
 NEIGHBOUR = 1002
 NUMBER = re.compile(r"TQ-\d{4}-\d{4}")
-
-
-@pytest.fixture
-async def server():
-    async with FakeBotApi() as server:
-        yield server
 
 
 @pytest.fixture
