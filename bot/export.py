@@ -881,12 +881,17 @@ def main(settings, start: str | None, end: str | None, out: str, formats: str, t
     except ExportInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(_run(settings, first, last, Path(out), kinds))
+    result = export_files(settings, first, last, Path(out), kinds)
     for path in result.files:
         print(path)
     print()
     print(result.chat_plain)
     return 0
+
+
+def export_files(settings, start: date, end: date, out: Path, formats: tuple[str, ...] = FORMATS) -> ExportResult:
+    """The export made with services of its own (the bot runs it in a child process)."""
+    return asyncio.run(_run(settings, start, end, out, formats))
 
 
 async def _run(settings, start: date, end: date, out: Path, formats: tuple[str, ...]) -> ExportResult:

@@ -178,7 +178,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
     from bot.channels.wechat import WeChatSender
     from bot.outbox import OutboxWorker
-    from bot.services import build_services, close_services
+    from bot.services import build_services, close_services, settle_heap
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -219,6 +219,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        settle_heap()
         where = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
         log.info("serving on %s: /telegram %s, /wechat %s, /healthz", where,
                  "on" if telegram_app else "off", "on" if wechat else "off")

@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import migrations, models  # noqa: F401  (models registers the tables on SQLModel.metadata)
+from db import migrations, models, sqlite_inloop  # noqa: F401  (models registers the tables on SQLModel.metadata)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -29,7 +29,9 @@ def make_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url)
+        # statements run in the loop's thread (db/sqlite_inloop.py), over one connection
+        engine = create_async_engine(url, async_creator=sqlite_inloop.creator(parsed.database or ":memory:"),
+                                     pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:  # a server: a pooled connection it closed meanwhile (restart, failover) is replaced, not used
         engine = create_async_engine(url, pool_pre_ping=True)

@@ -61,7 +61,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
-from bot.services import build_services, close_services
+from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
 from handlers import chase, reports
 from handlers.router import handle
@@ -296,6 +296,7 @@ async def _post_init(application: Application) -> None:
     await set_commands(application.bot)
     start_outbox(application)
     _schedule_jobs(application)
+    settle_heap()
 
 
 async def _post_stop(application: Application) -> None:

@@ -1,0 +1,112 @@
+"""SQLite in the event loop's own thread, behind the small part of aiosqlite's interface that
+SQLAlchemy's `sqlite+aiosqlite` dialect uses (passed to it as `async_creator`).
+
+Why not aiosqlite itself: it runs every call (cursor, execute, fetch, close, commit) in a
+thread of its own and wakes the event loop for each answer. Our statements take tens of
+microseconds inside SQLite; the hand-offs cost far more, and under load the worker threads
+preempt the loop thread thousands of times a second. Measured with `python -m bot bench e2e`
+(200 residents, 2 cores): questions answered 65/s with aiosqlite, see README "Performance"
+for the figure with this module.
+
+The price: a statement blocks the loop while it runs, so the engine keeps ONE connection
+(db/engine.py): sessions queue for it instead of meeting SQLite's write lock on a second
+connection of ours, which in this thread would stall everything for busy_timeout. Long
+reads (the export) use a connection of their own in a worker thread (bot/export.py).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class Cursor:
+    def __init__(self, cursor: sqlite3.Cursor):
+        self._cursor = cursor
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self):
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | dict = ()) -> Cursor:
+        self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict]) -> Cursor:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self):
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None):
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self):
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class Connection:
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection: sqlite3.Connection | None = connection  # the dialect checks it before commit/rollback
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._connection.isolation_level
+
+    def cursor(self) -> Cursor:
+        if self._connection is None:
+            raise ValueError("Connection closed")  # what aiosqlite says; the dialect maps it
+        return Cursor(self._connection.cursor())
+
+    async def create_function(self, *args, **kwargs) -> None:
+        self._connection.create_function(*args, **kwargs)
+
+    async def commit(self) -> None:
+        self._connection.commit()
+
+    async def rollback(self) -> None:
+        self._connection.rollback()
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def creator(database: str):
+    """The `async_creator` for create_async_engine: a connection to `database` (a path or ":memory:")."""
+
+    async def connect() -> Connection:
+        # check_same_thread off as the dialect sets it for files: the pool, not the thread, owns it
+        return Connection(sqlite3.connect(database, check_same_thread=False))
+
+    return connect
