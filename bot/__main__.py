@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["match", "export", "e2e"])
     bench.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
     bench.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
+    bench.add_argument("--rounds", type=int, default=2, help="e2e: echo and question phases, alternating (default 2)")
     bench.add_argument("--in-process", action="store_true",
                        help="e2e: run the bot in the fake server's process and event loop (default: a process of its own)")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.what == "e2e":
         from bot.bench_e2e import bench_e2e
 
-        return bench_e2e(args.residents, args.seconds, in_process=args.in_process)
+        return bench_e2e(args.residents, args.seconds, in_process=args.in_process, rounds=args.rounds)
     if args.command == "bench":
         from bot.bench import bench_match
 

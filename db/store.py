@@ -74,12 +74,19 @@ class Store:
                 await session.rollback()
             return (await session.exec(query)).one()
 
-    async def resident_state(self, channel: str, user_id: str) -> ResidentState:
-        """The resident and, in the same query, what the router must look at for them. Every
-        message asks, so it is one Core query (a third of the ORM's cost) whose row becomes a
-        detached Resident, as a closed session would leave it."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
+    async def resident_state(self, channel: str, user_id: str, claim: str | None = None) -> ResidentState | None:
+        """The resident and, in the same query, what the router must look at for them; with
+        `claim`, that update's key is claimed in the same transaction (see claim_update), and
+        None means it was claimed before. Every message asks, so this is one transaction of Core
+        statements (a third of the ORM's cost), whose row becomes a detached Resident as a
+        closed session would leave it."""
+        try:
+            async with self.engine.begin() as conn:
+                if claim:
+                    await conn.execute(_CLAIM, {"key": claim[:128], "at": utcnow()})
+                row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
+        except IntegrityError:
+            return None
         if row is None:
             return ResidentState(await self.resident(channel, user_id))
         values = row._mapping

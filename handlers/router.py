@@ -46,21 +46,26 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
     is given back, so a delivery after that is handled."""
     store = services.store
     key = inbound.key if store is not None else None
-    if key and not await store.claim_update(key):
+    for_staff = _from_moderation_chat(inbound, services) or (
+        inbound.text.startswith("/") and staff.is_staff_command(inbound.text))
+    state = None
+    if store is not None and not for_staff:  # the claim and the resident's state in one transaction
+        if (state := await store.resident_state(inbound.channel, inbound.user_id, claim=key)) is None:
+            return Reply("info", [])
+    elif key and not await store.claim_update(key):
         return Reply("info", [])
     try:
-        return await _handle(inbound, services)
+        if for_staff:
+            return await staff.handle(inbound, services)
+        return await _handle(inbound, state, services)
     except BaseException:
         if key:
             await store.release_update(key)
         raise
 
 
-async def _handle(inbound: Inbound, services: Services) -> Reply:
+async def _handle(inbound: Inbound, state: ResidentState | None, services: Services) -> Reply:
     store = services.store
-    if _from_moderation_chat(inbound, services) or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)):
-        return await staff.handle(inbound, services)
-    state = await store.resident_state(inbound.channel, inbound.user_id) if store else None
     resident = state.resident if state else None
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
