@@ -6,8 +6,8 @@
     result.chat_text  # the short Chinese text for the moderation chat (Telegram HTML, escaped)
 
 The range is inclusive, in days of Asia/Shanghai; times are stored in UTC. Rows are read in
-batches and the workbook is written in openpyxl's write-only mode, so memory does not grow with
-the database. Workbook and CSV files are written in the same pass over the rows.
+batches and written as they come (bot/export_files.py), so memory does not grow with the
+database. Workbook and CSV files are written in the same pass over the rows.
 
 Personal data, as PIPL expects: no names, no platform user ids (a resident is a stable
 pseudonym, HMAC-SHA256 of their resident id with this installation's secret), phone numbers
@@ -16,8 +16,6 @@ masked as 138****1234 - the phone field and any number a resident typed in a tex
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import csv
 import hashlib
 import hmac
 import html
@@ -35,15 +33,8 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.chart import BarChart, Reference
-from openpyxl.chart.data_source import AxDataSource, StrRef
-from openpyxl.chart.series import SeriesLabel
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
+from bot.export_files import EVENTS, OPINIONS, SUMMARY, TICKETS, CsvOut, Hours, Outputs, Percent, XlsxOut
 from db import export_queries as q
 from db.models import utcnow
 from handlers.categories import OTHER
@@ -147,14 +138,6 @@ class Pseudonyms:
 
 
 # -- figures ---------------------------------------------------------------------------------
-
-class Hours(float):
-    """Working hours: one decimal in every format."""
-
-
-class Percent(float):
-    """A share from 0 to 1, shown as 92.5%."""
-
 
 def _aware(moment: datetime | None) -> datetime | None:
     """A stored time as an aware UTC time (the column type returns them aware; be sure)."""
@@ -300,306 +283,6 @@ def opinion_category_title(category: str, services) -> str:
 def ticket_category_title(category: str, services) -> str:
     found = services.categories.by_id.get(category)
     return found.title.zh if found else category
-
-
-# -- the sheets ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Column:
-    zh: str
-    en: str
-    width: float
-    kind: str = "label"  # label (our words), text (someone's words), time, hours; numbers are plain
-
-
-_SPECIAL = ("text", "time", "hours")
-
-
-@dataclass(frozen=True)
-class Sheet:
-    key: str  # the CSV file's suffix
-    title: str  # the workbook sheet's name
-    columns: tuple[Column, ...]
-    empty: str  # the line an empty week shows
-
-
-OPINIONS = Sheet("opinions", "意见", (
-    Column("提交时间", "Submitted", 17, "time"), Column("渠道", "Channel", 10), Column("分类", "Category", 16),
-    Column("内容", "Text", 80, "text"), Column("居民(化名)", "Resident (pseudonym)", 17),
-), "本期没有意见 / No opinions in this period")
-TICKETS = Sheet("tickets", "工单", (
-    Column("工单编号", "Number", 14), Column("提交时间", "Created", 17, "time"), Column("渠道", "Channel", 10),
-    Column("分类", "Category", 16), Column("地点", "Place", 28, "text"), Column("内容", "Text", 60, "text"),
-    Column("状态", "Status", 12), Column("承办人", "Assignee", 12, "text"),
-    Column("首次答复(工作小时)", "First response (working hours)", 12, "hours"),
-    Column("办结用时(工作小时)", "Resolution (working hours)", 12, "hours"), Column("是否按时", "Within time limit", 10),
-    Column("评分", "Rating", 7), Column("重复于", "Duplicate of", 14),
-    Column("居民(化名)", "Resident (pseudonym)", 17), Column("电话(已隐去)", "Phone (masked)", 14),
-), "本期没有工单 / No tickets in this period")
-EVENTS = Sheet("events", "工单记录", (
-    Column("工单编号", "Ticket", 14), Column("时间", "Time", 17, "time"), Column("操作人", "Actor", 22, "text"),
-    Column("类型", "Kind", 10), Column("原状态", "From", 12), Column("新状态", "To", 12),
-    Column("可见范围", "Visibility", 9), Column("说明", "Note", 70, "text"),
-), "本期没有工单记录 / No ticket events in this period")
-SUMMARY = Sheet("summary", "汇总", (  # mixed: each value is written by its type
-    Column("指标", "Figure", 26, "mixed"), Column("本期", "This period", 24, "mixed"),
-    Column("上期", "Previous period", 24, "mixed"), Column("变化", "Change", 10, "mixed"),
-    Column("英文", "In English", 40, "mixed"),
-), "本期没有收到意见和工单 / Nothing was collected in this period")
-
-NUMBER_FORMATS = {datetime: "yyyy-mm-dd hh:mm", Hours: "0.0", Percent: "0.0%", float: "0.00"}
-EXCEL_EPOCH, DAY = datetime(1899, 12, 30), timedelta(days=1)
-HEADER_FONT, ENGLISH_FONT = Font(bold=True), Font(italic=True, color="666666")
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-
-
-class XlsxOut:
-    """The workbook, in write-only mode: each row goes to disk as it is appended."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.book = Workbook(write_only=True)
-        self.ws = None
-        self.rows = 0  # rows written to the current sheet, headers included
-        self._special: list[tuple[int, str]] | None = None
-        self._cells: dict[tuple[int, type], WriteOnlyCell] = {}
-
-    def begin(self, sheet: Sheet) -> None:
-        ws = self.ws = self.book.create_sheet(sheet.title)
-        for index, column in enumerate(sheet.columns, 1):
-            ws.column_dimensions[get_column_letter(index)].width = column.width
-        ws.freeze_panes = "A3"  # both header rows stay in view
-        self.rows = 0
-        self._cells = {}
-        # the columns that need more than the value itself; None: look at every value's type
-        mixed = any(c.kind == "mixed" for c in sheet.columns)
-        self._special = None if mixed else [(i, c.kind) for i, c in enumerate(sheet.columns) if c.kind in _SPECIAL]
-        self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
-
-    def _styled(self, column: int, kind: type) -> WriteOnlyCell:
-        """A formatted cell to reuse in this column: a row is written out as soon as it is appended."""
-        cell = self._cells.get((column, kind))
-        if cell is None:
-            cell = self._cells[(column, kind)] = WriteOnlyCell(self.ws)
-            cell.number_format = NUMBER_FORMATS[kind]
-        return cell
-
-    def headers(self, zh: list[str], en: list[str]) -> None:
-        self._append([self._header(v, HEADER_FONT, HEADER_FILL) for v in zh])
-        self._append([self._header(v, ENGLISH_FONT, None) for v in en])
-
-    def _header(self, value: str, font: Font, fill: PatternFill | None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.ws, value=value)
-        cell.font = font
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if fill is not None:
-            cell.fill = fill
-        return cell
-
-    def row(self, values: list) -> None:
-        if self._special is None:
-            self._append([self._cell(column, v) for column, v in enumerate(values)])
-            return
-        cells = values.copy()  # the same list goes to the CSV writer
-        for column, kind in self._special:
-            value = cells[column]
-            if value is None:
-                continue
-            if kind == "text":
-                cells[column] = self._text(value)
-            else:
-                cells[column] = self._number(column, value)
-        self._append(cells)
-
-    def _cell(self, column: int, value):
-        if value is None or isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            return self._text(value)
-        return self._number(column, value)
-
-    def _text(self, value: str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters Excel refuses
-        if value.startswith("="):  # someone's "=..." is text, never a formula
-            cell = WriteOnlyCell(self.ws, value=value)
-            cell.data_type = "s"
-            return cell
-        return value
-
-    def _number(self, column: int, value) -> WriteOnlyCell:
-        """A date or figure in its column's reused, formatted cell. A date is written as Excel
-        keeps it - days since 1899-12-30, with a date format - which is what openpyxl would do,
-        without its per-cell date handling."""
-        cell = self._styled(column, type(value))
-        cell.value = (value - EXCEL_EPOCH) / DAY if type(value) is datetime else value
-        return cell
-
-    def note(self, text: str) -> None:
-        cell = WriteOnlyCell(self.ws, value=text)
-        cell.font = ENGLISH_FONT
-        self._append([cell])
-
-    def blank(self) -> None:
-        self._append([])
-
-    def _append(self, cells: list) -> None:
-        self.ws.append(cells)
-        self.rows += 1
-
-    def chart(self, title: str, first_row: int, last_row: int, anchor: str) -> None:
-        """A native bar chart of column B (counts) by column A (names) of rows first..last."""
-        chart = BarChart()
-        chart.type = "bar"
-        chart.title = title
-        chart.legend = None
-        chart.y_axis.title = "件 / tickets"
-        chart.y_axis.majorGridlines = None
-        chart.x_axis.scaling.orientation = "maxMin"  # first category on top, as in the table
-        chart.x_axis.delete = chart.y_axis.delete = False  # openpyxl 3.1 leaves it out; Excel then hides the axes
-        chart.add_data(Reference(self.ws, min_col=2, min_row=first_row, max_row=last_row))
-        names = Reference(self.ws, min_col=1, min_row=first_row, max_row=last_row)
-        chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(names)))  # names are text, not numbers
-        chart.series[0].tx = SeriesLabel(v="工单数")
-        chart.width, chart.height = 18, 9
-        self.ws.add_chart(chart, anchor)
-
-    async def close(self) -> Path:
-        part = self.path.with_name(self.path.name + ".part")
-        await asyncio.to_thread(self.book.save, part)  # zipping the sheets is the slow part
-        os.replace(part, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop the workbook: saving it is openpyxl's way to close the sheets' temporary files."""
-        part = self.path.with_name(self.path.name + ".part")
-        with contextlib.suppress(Exception):  # already failing: the first error is the one to report
-            self.book.save(part)
-        part.unlink(missing_ok=True)
-
-
-class CsvOut:
-    """One CSV file per sheet, UTF-8 with a BOM so Excel shows Chinese, the same two header rows."""
-
-    def __init__(self, stem: Path):
-        self.stem = stem
-        self.files: list[Path] = []
-        self._file = None
-        self._writer = None
-        self._path: Path | None = None
-        self._special: list[tuple[int, str]] | None = None
-
-    def begin(self, sheet: Sheet) -> None:
-        self._finish()
-        self._path = self.stem.with_name(f"{self.stem.name}-{sheet.key}.csv")
-        self._file = open(self._path.with_name(self._path.name + ".part"), "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-        self._writer = csv.writer(self._file)
-        mixed = any(c.kind == "mixed" for c in sheet.columns)
-        self._special = None if mixed else [(i, c.kind) for i, c in enumerate(sheet.columns) if c.kind in _SPECIAL]
-        self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
-
-    def headers(self, zh: list[str], en: list[str]) -> None:
-        self._writer.writerow(zh)
-        self._writer.writerow(en)
-
-    def row(self, values: list) -> None:
-        if self._special is None:
-            self._writer.writerow([self._text(v) for v in values])
-            return
-        cells = values.copy()
-        for column, _ in self._special:
-            value = cells[column]
-            if value is not None:
-                cells[column] = self._text(value)
-        self._writer.writerow(cells)  # None is written as an empty field, numbers as they are
-
-    @staticmethod
-    def _text(value) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            # Excel runs a cell that starts like a formula: a resident's text must not
-            return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-        if isinstance(value, datetime):
-            return value.strftime("%Y-%m-%d %H:%M")
-        if isinstance(value, Percent):
-            return f"{value * 100:.1f}%"
-        if isinstance(value, Hours):
-            return f"{value:.1f}"
-        if isinstance(value, float):
-            return f"{value:.2f}"
-        return str(value)
-
-    def note(self, text: str) -> None:
-        self._writer.writerow([text])
-
-    def blank(self) -> None:
-        self._writer.writerow([])
-
-    def _finish(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            os.replace(self._file.name, self._path)
-            self.files.append(self._path)
-            self._file = None
-
-    async def close(self) -> list[Path]:
-        self._finish()
-        return self.files
-
-    def abort(self) -> None:
-        """Remove this export's CSV files, finished or not: a partial export is no export."""
-        if self._file is not None:
-            self._file.close()
-            Path(self._file.name).unlink(missing_ok=True)
-            self._file = None
-        for path in self.files:
-            path.unlink(missing_ok=True)
-
-
-class Outputs:
-    """The workbook and the CSV files, fed row by row in one pass."""
-
-    def __init__(self, outs: list):
-        self.outs = outs
-        self.xlsx = next((o for o in outs if isinstance(o, XlsxOut)), None)
-
-    def __bool__(self) -> bool:
-        return bool(self.outs)
-
-    def begin(self, sheet: Sheet) -> None:
-        for out in self.outs:
-            out.begin(sheet)
-
-    def row(self, values: list) -> None:
-        for out in self.outs:
-            out.row(values)
-
-    def rows(self, rows: Iterable[list]) -> None:
-        for values in rows:
-            self.row(values)
-
-    def headers(self, zh: list[str], en: list[str]) -> None:
-        for out in self.outs:
-            out.headers(zh, en)
-
-    def note(self, text: str) -> None:
-        for out in self.outs:
-            out.note(text)
-
-    def blank(self) -> None:
-        for out in self.outs:
-            out.blank()
-
-    async def close(self) -> list[Path]:
-        files: list[Path] = []
-        for out in self.outs:
-            closed = await out.close()
-            files += closed if isinstance(closed, list) else [closed]
-        return files
-
-    def abort(self) -> None:
-        for out in self.outs:
-            out.abort()
 
 
 # -- the export ------------------------------------------------------------------------------
@@ -774,8 +457,9 @@ def _summary_sheet(outputs: Outputs, s: Summary) -> None:
     outputs.headers(["工单分类", "工单数", "上期", "变化"], ["Ticket category", "Tickets", "Previous period", "Change"])
     first = outputs.xlsx.rows + 1 if outputs.xlsx else 0
     outputs.rows([[title, n, p.ticket_count(cid), n - p.ticket_count(cid)] for cid, title, n in s.tickets_by_category])
-    if outputs.xlsx:
-        outputs.xlsx.chart("本期工单分类 Tickets by category", first, outputs.xlsx.rows, "G3")
+    if outputs.xlsx and s.tickets_by_category:
+        outputs.xlsx.chart("本期工单分类 Tickets by category", first, [title for _, title, _ in s.tickets_by_category],
+                           [n for _, _, n in s.tickets_by_category], "G3")
 
     outputs.blank()
     outputs.headers(["工单状态", "工单数"], ["Ticket status", "Tickets"])

@@ -49,7 +49,7 @@ async def build_services(settings: Settings) -> Services:
     services.staff = ListedStaff(settings.staff_ids)
 
     async def export(start, end):
-        # In a process of its own: the export is seconds of CPU (openpyxl) and long reads, which
+        # In a process of its own: the export is seconds of CPU (the workbook) and long reads, which
         # in this process would hold up every resident's reply (SQLite runs in the loop's thread).
         from bot.export import export_files
 
