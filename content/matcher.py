@@ -142,9 +142,11 @@ class Matcher:
         """
         found: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
         sounds = pinyin_keys(text)
+        # a span i..j lies inside an out-of-scope term when j <= reach[i], the furthest end of one starting at or before i
+        reach = [max((e for s, e in blocked if s <= i), default=0) for i in range(len(text))] if blocked else None
         for i in range(len(text)):
             for j in range(i + 2, min(len(text), i + MAX_TERM) + 1):
-                if any(s <= i and j <= e for s, e in blocked):
+                if reach is not None and j <= reach[i]:
                     continue
                 span = text[i:j]
                 if span in self._zh:

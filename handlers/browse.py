@@ -44,7 +44,7 @@ def entry_reply(entry_id: str, lang: str, services: Services) -> Reply:
          Button(texts.label("not_helpful", lang), f"fb:n:{entry.id}")),
         *((Button(texts.label("related", lang) + r.title.get(lang), f"topic:{r.id}"),) for r in related),
     )
-    return Reply("answer", [Outbound(texts.render("answer", lang, entry=entry), buttons)],
+    return Reply("answer", [Outbound(texts.render_once("answer", lang, entry.id, entry=entry), buttons)],
                  topic=entry.id, candidates=[entry.id])
 
 

@@ -36,11 +36,20 @@ class Texts:
         )
         self.env.filters["when"] = when
         self.labels: dict[str, dict[str, str]] = yaml.safe_load((directory / "labels.yaml").read_text("utf-8"))
+        self._rendered: dict[tuple[str, str, str], str] = {}
 
     def render(self, name: str, lang: str, **values) -> str:
         values.setdefault("status", lambda state: self.label(f"status_{state}", lang))
         text = self.env.get_template(f"{name}.j2").render(lang=lang, citation=CITATION[lang], **values)
         return text.strip()
+
+    def render_once(self, name: str, lang: str, key: str, **values) -> str:
+        """render() for a text that depends on `key` alone (an entry's answer: the content is
+        fixed while the bot runs), made the first time it is asked for."""
+        text = self._rendered.get((name, lang, key))
+        if text is None:
+            text = self._rendered[(name, lang, key)] = self.render(name, lang, **values)
+        return text
 
     def canned(self) -> list[str]:
         """Names of the staff's canned replies (content/templates/canned/*.j2)."""
