@@ -194,12 +194,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     telegram_app = None
     runner: web.AppRunner | None = None
     worker_task: asyncio.Task[None] | None = None
-    worker_stop, wake = asyncio.Event(), asyncio.Event()
+    worker_stop = asyncio.Event()
     try:
         wechat = WeChatChannel(settings, services) if settings.wechat_token else None
         senders: dict[str, Any] = {}
         if wechat is not None:
-            wechat.wake = wake  # what a WeChat message queued goes out at once
             senders["wechat"] = WeChatSender(wechat)
         if settings.telegram_bot_token:
             from bot.channels.telegram import build_application
@@ -210,9 +209,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             senders["telegram"] = TelegramSender(telegram_app.bot, services)
         # one worker for every channel
         worker = OutboxWorker(services.store, senders, services)
-        worker_task = asyncio.create_task(worker.run(worker_stop, wake), name="outbox worker")
+        worker_task = asyncio.create_task(worker.run(worker_stop, services.store.queued), name="outbox worker")
         if telegram_app is not None:
-            await _start_telegram(telegram_app, settings, worker_task, worker_stop, wake)
+            await _start_telegram(telegram_app, settings, worker_task, worker_stop)
 
         runner = web.AppRunner(build_web_app(settings, services, telegram_app, wechat=wechat),
                                shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
@@ -240,13 +239,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 async def _start_telegram(application: Application, settings: Settings, worker_task: asyncio.Task[None],
-                          worker_stop: asyncio.Event, wake: asyncio.Event) -> None:
+                          worker_stop: asyncio.Event) -> None:
     """Start the PTB application without polling; set the webhook when WEBHOOK_URL is set."""
     from bot.channels import telegram
 
     # The worker goes where post_init looks for one, so it starts no other, and post_stop stops it.
     application.bot_data[telegram.OUTBOX] = (worker_task, worker_stop)
-    application.bot_data[telegram.OUTBOX_WAKE] = wake
     if application.post_init is not None:
         await application.post_init(application)  # command menu, staff, chase job
     await application.start()

@@ -19,6 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.models import OutboxMessage, utcnow
 from handlers.types import Button
 
+QUEUED = "outbox queued"  # the session info key enqueue sets
+
 
 def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: str, text: str = "",
             buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None,
@@ -29,6 +31,7 @@ def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: st
         reply_to=reply_to, buttons=json.dumps([[[b.label, b.data] for b in row] for row in buttons], ensure_ascii=False),
     )
     session.add(row)
+    session.info[QUEUED] = True  # Store.transaction wakes the worker once this commits
     return row
 
 

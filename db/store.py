@@ -4,6 +4,7 @@ take the session of a transaction the handler opens, so a ticket and the message
 are written together or not at all."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import open_database
 from db.models import OPEN_STATES, Feedback, Intake, Opinion, ProcessedUpdate, Resident, Ticket, utcnow
+from db.outbox import QUEUED
 
 _RESIDENT, _TICKET = Resident.__table__, Ticket.__table__
 # the open states written into the statement: a list of values would be a bind parameter
@@ -47,6 +49,9 @@ class Store:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]):
         self.engine = engine
         self._sessions = sessions
+        # set when a transaction that queued outbox messages commits: the worker sends them now
+        # (and is not woken, to look at the table for nothing, by every other message)
+        self.queued = asyncio.Event()
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -58,8 +63,11 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed on leaving the block, or rolled back on an error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(QUEUED, False):
+                self.queued.set()
 
     async def resident(self, channel: str, user_id: str) -> Resident:
         """The resident row for this channel user, created on first contact.

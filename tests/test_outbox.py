@@ -18,7 +18,7 @@ from telegram import Bot
 from bot.channels.telegram_outbox import TelegramSender
 from bot.outbox import OutboxWorker, Refused, RetryLater, Sent, backoff
 from db import outbox, tickets
-from db.models import OutboxMessage, RelayMessage, Ticket, TicketEvent, utcnow
+from db.models import Opinion, OutboxMessage, RelayMessage, Ticket, TicketEvent, utcnow
 from handlers.router import handle
 from handlers.services import TicketRules
 from handlers.types import Inbound
@@ -159,14 +159,16 @@ async def test_a_resident_who_blocked_the_bot_is_marked_and_staff_are_alerted_on
     assert ticket.number in alert and "屏蔽" in alert
 
 
-async def test_run_sends_at_once_when_woken_and_stops_when_asked(office):
+async def test_the_commit_that_queues_a_message_wakes_the_worker_and_other_commits_do_not(office):
     sender = ScriptedSender()
     worker = OutboxWorker(office.store, {"telegram": sender}, office)
-    stop, wake = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(worker.run(stop, wake, idle=30))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, office.store.queued, idle=30))
     await asyncio.sleep(0.05)
-    await queue(office, ("a", "hello"))
-    wake.set()
+    async with office.store.transaction() as session:  # writes, but queues nothing
+        session.add(Opinion(resident_id=(await office.store.resident("telegram", "u1")).id, text="路灯很好"))
+    assert not office.store.queued.is_set()
+    await queue(office, ("a", "hello"))  # no wake.set(): the commit does it; idle is 30 s
     await eventually(lambda: sender.tried == [("a", "hello")], timeout=2, what="the woken worker sending")
     stop.set()
     await asyncio.wait_for(running, 2)

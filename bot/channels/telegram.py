@@ -77,7 +77,6 @@ SERVICES = "services"
 SETTINGS = "settings"
 OWNS_SERVICES = "owns_services"  # True when post_init built the services (and post_shutdown closes them)
 OUTBOX = "outbox"  # (the worker's task, its stop event)
-OUTBOX_WAKE = "outbox_wake"  # set after every handled update: the worker looks for new messages at once
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
@@ -211,10 +210,7 @@ def attachment_kind(message: Message) -> str:
 
 
 async def _respond(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound) -> None:
-    try:
-        reply = await handle(inbound, context.bot_data[SERVICES])
-    finally:
-        _wake_outbox(context.bot_data)  # whatever the handler queued goes out now
+    reply = await handle(inbound, context.bot_data[SERVICES])
     chat = update.effective_chat
     if chat.type == chat.PRIVATE:
         await send_reply(context.bot, chat.id, reply)
@@ -318,20 +314,18 @@ def start_outbox(application: Application) -> None:
     if services.store is None or OUTBOX in application.bot_data:
         return
     worker = OutboxWorker(services.store, {CHANNEL: TelegramSender(application.bot, services)}, services)
-    stop, wake = asyncio.Event(), asyncio.Event()
+    stop = asyncio.Event()
     with warnings.catch_warnings():
         # post_init runs before Application.start, so PTB warns it will not await the task on
         # stop: stop_outbox does, in post_stop / post_shutdown.
         warnings.filterwarnings("ignore", "Tasks created via `Application.create_task`", PTBUserWarning)
-        task = application.create_task(worker.run(stop, wake, OUTBOX_IDLE), name="outbox worker")
+        task = application.create_task(worker.run(stop, services.store.queued, OUTBOX_IDLE), name="outbox worker")
     application.bot_data[OUTBOX] = (task, stop)
-    application.bot_data[OUTBOX_WAKE] = wake
 
 
 async def stop_outbox(application: Application) -> None:
     """Stop the worker: it finishes the messages it is sending; the rest wait in the database."""
     running = application.bot_data.pop(OUTBOX, None)
-    application.bot_data.pop(OUTBOX_WAKE, None)
     if running is None:
         return
     task, stop = running
@@ -360,19 +354,12 @@ def _schedule_jobs(application: Application) -> None:
 
 
 async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
-    if await chase.run(context.bot_data[SERVICES]):
-        _wake_outbox(context.bot_data)
+    await chase.run(context.bot_data[SERVICES])
 
 
 async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Last week's export, posted to the moderation chat with its summary."""
     await reports.weekly(context.bot_data[SERVICES])
-    _wake_outbox(context.bot_data)
-
-
-def _wake_outbox(bot_data: dict) -> None:
-    if (wake := bot_data.get(OUTBOX_WAKE)) is not None:
-        wake.set()
 
 
 def build_application(settings: Settings, services: Services | None = None,

@@ -339,7 +339,6 @@ class WeChatChannel:
         self._jobs: dict[str, _Job] = {}
         self._users: dict[str, list[Any]] = {}  # openid -> [lock, users of it]: one message at a time
         self._tasks: set[asyncio.Task[None]] = set()
-        self.wake: asyncio.Event | None = None  # set after each message: the outbox worker looks at once
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -462,9 +461,6 @@ class WeChatChannel:
         except Exception:
             log.exception("error while handling WeChat message %s", inbound.update_key)
             return [Outbound(self.services.texts.render("error", self.services.default_language))]
-        finally:
-            if self.wake is not None:
-                self.wake.set()  # a ticket card, ... queued by the handler goes out now
 
     async def _send_late(self, job: _Job) -> None:
         """Send a reply through the customer-service API; what fails goes to the outbox."""
