@@ -8,7 +8,7 @@
     python -m bot content check    validate the content base; exit 1 on any problem
     python -m bot bench match      matcher latency and start-up time
     python -m bot bench export     export time and memory on 100,000 tickets and opinions
-    python -m bot bench e2e [--residents N] [--seconds S] [--in-process]
+    python -m bot bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
                                    the real bot against the fake Bot API: questions/s, tickets/s,
                                    latency, memory, and a bare PTB echo bot as the ceiling
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
