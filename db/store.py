@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, exists, insert, literal_column, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,6 +49,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]):
         self.engine = engine
         self._sessions = sessions
+        configure_mappers()  # resident_state builds Residents by hand, maybe before any ORM query has
         # set when a transaction that queued outbox messages commits: the worker sends them now
         # (and is not woken, to look at the table for nothing, by every other message)
         self.queued = asyncio.Event()

@@ -116,3 +116,4 @@ def test_the_throttle_forgives_after_the_window():
     assert [throttle.check("a") for _ in range(4)] == ["ok", "ok", "warn", "drop"]
     now[0] = 30
     assert throttle.check("a") == "ok"
+

@@ -1,5 +1,7 @@
 """Helpers every channel adapter shares.
 
+`picked` reads which of the numbered choices a resident typed (console, WeChat: no buttons).
+
 `split_text` cuts a reply that is too long for one platform message into several, preferring
 line breaks. For Telegram HTML it counts what Telegram counts (the text after entity parsing:
 a tag is 0 characters, `&amp;` is 1), never cuts inside a tag or an entity, and closes the
@@ -9,8 +11,34 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
+from collections.abc import Sequence
+
+from handlers.types import Button
 
 TELEGRAM_TEXT_LIMIT = 4096
+_NOT_A_WORD = re.compile(r"[\W_]+")
+
+
+def choice_number(text: str) -> int | None:
+    """The number a resident typed to pick a choice ("2", "２", " 2 "), else None."""
+    text = unicodedata.normalize("NFKC", text).strip().rstrip(".。")
+    return int(text) if text.isdigit() and len(text) <= 2 else None
+
+
+def picked(text: str, choices: Sequence[Button]) -> Button | None:
+    """The choice a resident typed: its number, or its label ("跳过" for "[1] 跳过"; emoji,
+    spaces and punctuation aside, any case)."""
+    number = choice_number(text)
+    if number is not None:
+        return choices[number - 1] if 1 <= number <= len(choices) else None
+    typed = _bare(text)
+    return next((button for button in choices if typed and _bare(button.label) == typed), None)
+
+
+def _bare(text: str) -> str:
+    return _NOT_A_WORD.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
 
 # One unit of HTML: a tag, an entity, or a single character.
 _HTML_UNIT = re.compile(r"<[^<>]*>|&#?[0-9A-Za-z]+;|.", re.DOTALL)

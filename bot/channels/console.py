@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from bot.channels.common import picked
 from bot.settings import Settings
 from handlers.router import handle
 from handlers.services import Services
@@ -44,8 +45,8 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
         if not line:
             break
         line = line.strip()
-        if line.isdigit() and 1 <= int(line) <= len(choices):
-            await say(Inbound("console", USER_ID, USER_ID, callback=choices[int(line) - 1].data))
+        if (button := picked(line, choices)) is not None:
+            await say(Inbound("console", USER_ID, USER_ID, callback=button.data))
         elif line:
             await say(Inbound("console", USER_ID, USER_ID, text=line))
 

@@ -24,7 +24,6 @@ import html
 import json
 import logging
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,7 @@ import defusedxml.ElementTree as SafeET
 from aiohttp import web
 from defusedxml import DefusedXmlException
 
-from bot.channels.common import split_text
+from bot.channels.common import picked, split_text
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, cdata, check_signature
 from bot.settings import DEFAULT_WECHAT_API_BASE, Settings
 from handlers.router import handle
@@ -150,12 +149,6 @@ def _with(inbound: Inbound, **values: Any) -> Inbound:
     return replace(inbound, **values)
 
 
-def choice_number(text: str) -> int | None:
-    """The number a resident typed to pick a choice ("2", "２", " 2 "), else None."""
-    text = unicodedata.normalize("NFKC", text).strip().rstrip(".。")
-    return int(text) if text.isdigit() and len(text) <= 2 else None
-
-
 # --------------------------------------------------------------------------------------------
 # Writing replies
 # --------------------------------------------------------------------------------------------
@@ -216,10 +209,8 @@ class Choices:
                 self._by_user.popitem(last=False)
 
     def pick(self, openid: str, text: str) -> Button | None:
-        """The button a digit stands for, if the resident was shown that many choices."""
-        number = choice_number(text)
-        choices = self._by_user.get(openid, ())
-        return choices[number - 1] if number is not None and 1 <= number <= len(choices) else None
+        """The button the resident typed the number or label of, among the choices last shown to them."""
+        return picked(text, self._by_user.get(openid, ()))
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin otherwise
 
 HEAD = "0002"  # the newest revision in versions/
 BASELINE = "0001"  # the schema create_all made before migrations existed
@@ -67,7 +68,6 @@ def _upgrade(connection: Connection) -> str:
     from alembic import command
     from sqlalchemy import inspect
 
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin otherwise
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
     found = current_revision(connection)  # again: another process may have migrated meanwhile
