@@ -565,7 +565,7 @@ def main(settings, start: str | None, end: str | None, out: str, formats: str, t
     except ExportInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = export_files(settings, first, last, Path(out), kinds)
+    result = run_export(settings, first, last, Path(out), kinds)
     for path in result.files:
         print(path)
     print()
@@ -573,7 +573,7 @@ def main(settings, start: str | None, end: str | None, out: str, formats: str, t
     return 0
 
 
-def export_files(settings, start: date, end: date, out: Path, formats: tuple[str, ...] = FORMATS) -> ExportResult:
+def run_export(settings, start: date, end: date, out: Path, formats: tuple[str, ...] = FORMATS) -> ExportResult:
     """The export made with services of its own (the bot runs it in a child process)."""
     return asyncio.run(_run(settings, start, end, out, formats))
 

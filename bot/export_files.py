@@ -33,10 +33,6 @@ class Column:
     zh: str
     en: str
     width: float
-    kind: str = "label"  # label (our words), text (someone's words), time, hours; numbers are plain
-
-
-_SPECIAL = ("text", "time", "hours")
 
 
 @dataclass(frozen=True)
@@ -48,27 +44,27 @@ class Sheet:
 
 
 OPINIONS = Sheet("opinions", "意见", (
-    Column("提交时间", "Submitted", 17, "time"), Column("渠道", "Channel", 10), Column("分类", "Category", 16),
-    Column("内容", "Text", 80, "text"), Column("居民(化名)", "Resident (pseudonym)", 17),
+    Column("提交时间", "Submitted", 17), Column("渠道", "Channel", 10), Column("分类", "Category", 16),
+    Column("内容", "Text", 80), Column("居民(化名)", "Resident (pseudonym)", 17),
 ), "本期没有意见 / No opinions in this period")
 TICKETS = Sheet("tickets", "工单", (
-    Column("工单编号", "Number", 14), Column("提交时间", "Created", 17, "time"), Column("渠道", "Channel", 10),
-    Column("分类", "Category", 16), Column("地点", "Place", 28, "text"), Column("内容", "Text", 60, "text"),
-    Column("状态", "Status", 12), Column("承办人", "Assignee", 12, "text"),
-    Column("首次答复(工作小时)", "First response (working hours)", 12, "hours"),
-    Column("办结用时(工作小时)", "Resolution (working hours)", 12, "hours"), Column("是否按时", "Within time limit", 10),
+    Column("工单编号", "Number", 14), Column("提交时间", "Created", 17), Column("渠道", "Channel", 10),
+    Column("分类", "Category", 16), Column("地点", "Place", 28), Column("内容", "Text", 60),
+    Column("状态", "Status", 12), Column("承办人", "Assignee", 12),
+    Column("首次答复(工作小时)", "First response (working hours)", 12),
+    Column("办结用时(工作小时)", "Resolution (working hours)", 12), Column("是否按时", "Within time limit", 10),
     Column("评分", "Rating", 7), Column("重复于", "Duplicate of", 14),
     Column("居民(化名)", "Resident (pseudonym)", 17), Column("电话(已隐去)", "Phone (masked)", 14),
 ), "本期没有工单 / No tickets in this period")
 EVENTS = Sheet("events", "工单记录", (
-    Column("工单编号", "Ticket", 14), Column("时间", "Time", 17, "time"), Column("操作人", "Actor", 22, "text"),
+    Column("工单编号", "Ticket", 14), Column("时间", "Time", 17), Column("操作人", "Actor", 22),
     Column("类型", "Kind", 10), Column("原状态", "From", 12), Column("新状态", "To", 12),
-    Column("可见范围", "Visibility", 9), Column("说明", "Note", 70, "text"),
+    Column("可见范围", "Visibility", 9), Column("说明", "Note", 70),
 ), "本期没有工单记录 / No ticket events in this period")
-SUMMARY = Sheet("summary", "汇总", (  # mixed: each value is written by its type
-    Column("指标", "Figure", 26, "mixed"), Column("本期", "This period", 24, "mixed"),
-    Column("上期", "Previous period", 24, "mixed"), Column("变化", "Change", 10, "mixed"),
-    Column("英文", "In English", 40, "mixed"),
+SUMMARY = Sheet("summary", "汇总", (
+    Column("指标", "Figure", 26), Column("本期", "This period", 24),
+    Column("上期", "Previous period", 24), Column("变化", "Change", 10),
+    Column("英文", "In English", 40),
 ), "本期没有收到意见和工单 / Nothing was collected in this period")
 
 
@@ -170,15 +166,12 @@ class CsvOut:
         self._file = None
         self._writer = None
         self._path: Path | None = None
-        self._special: list[tuple[int, str]] | None = None
 
     def begin(self, sheet: Sheet) -> None:
         self._finish()
         self._path = self.stem.with_name(f"{self.stem.name}-{sheet.key}.csv")
         self._file = open(self._path.with_name(self._path.name + ".part"), "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
         self._writer = csv.writer(self._file)
-        mixed = any(c.kind == "mixed" for c in sheet.columns)
-        self._special = None if mixed else [(i, c.kind) for i, c in enumerate(sheet.columns) if c.kind in _SPECIAL]
         self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
 
     def headers(self, zh: list[str], en: list[str]) -> None:
@@ -186,15 +179,7 @@ class CsvOut:
         self._writer.writerow(en)
 
     def row(self, values: list) -> None:
-        if self._special is None:
-            self._writer.writerow([self._text(v) for v in values])
-            return
-        cells = values.copy()
-        for column, _ in self._special:
-            value = cells[column]
-            if value is not None:
-                cells[column] = self._text(value)
-        self._writer.writerow(cells)  # None is written as an empty field, numbers as they are
+        self._writer.writerow([self._text(v) for v in values])  # by type, as the workbook writes them
 
     @staticmethod
     def _text(value) -> str:

@@ -51,12 +51,12 @@ async def build_services(settings: Settings) -> Services:
     async def export(start, end):
         # In a process of its own: the export is seconds of CPU (the workbook) and long reads, which
         # in this process would hold up every resident's reply (SQLite runs in the loop's thread).
-        from bot.export import export_files
+        from bot.export import run_export
 
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            return await loop.run_in_executor(pool, export_files, settings, start, end, Path(settings.export_dir))
+            return await loop.run_in_executor(pool, run_export, settings, start, end, Path(settings.export_dir))
         finally:
             pool.shutdown(wait=False)
 

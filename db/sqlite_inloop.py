@@ -10,8 +10,8 @@ Measured with `python -m bot bench e2e` (200 residents, 2 cores, everything else
 
 The price: a statement blocks the loop while it runs, so the engine keeps ONE connection
 (db/engine.py): sessions queue for it instead of meeting SQLite's write lock on a second
-connection of ours, which in this thread would stall everything for busy_timeout. Long
-reads (the export) use a connection of their own in a worker thread (bot/export.py).
+connection of ours, which in this thread would stall everything for busy_timeout. The
+export, seconds of reading and writing, runs in a child process (bot/services.py).
 """
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ from db.outbox import QUEUED
 _RESIDENT, _TICKET = Resident.__table__, Ticket.__table__
 # the open states written into the statement: a list of values would be a bind parameter
 # SQLAlchemy expands at every execution (0.1 ms); they are our own identifiers, safe to quote
-_OPEN = [literal_column(f"'{state}'") for state in OPEN_STATES if state.isidentifier()]
+if not all(state.isidentifier() for state in OPEN_STATES):
+    raise ValueError(f"open states must be identifiers to be written into SQL: {OPEN_STATES}")
+_OPEN = [literal_column(f"'{state}'") for state in OPEN_STATES]
 _STATE = select(
     _RESIDENT,
     exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.resident_blocked == true(),
@@ -33,6 +35,11 @@ _STATE = select(
                    _TICKET.c.status.in_(_OPEN)).label("awaited"),
 ).where(_RESIDENT.c.channel == bindparam("channel"), _RESIDENT.c.user_id == bindparam("user_id"))
 _CLAIM = insert(ProcessedUpdate.__table__)
+
+
+def _claim(key: str) -> dict:
+    return {"key": key[:128], "at": utcnow()}
+
 _RESIDENT_COLUMNS = tuple(_RESIDENT.c.keys())
 _new_resident = Resident.__mapper__.class_manager.new_instance
 
@@ -97,7 +104,7 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 if claim:
-                    await conn.execute(_CLAIM, {"key": claim[:128], "at": utcnow()})
+                    await conn.execute(_CLAIM, _claim(claim))
                 row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
         except IntegrityError:
             return None
@@ -133,7 +140,7 @@ class Store:
         """Record that an update is being handled; False when it was (or is being) already."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(_CLAIM, {"key": key[:128], "at": utcnow()})
+                await conn.execute(_CLAIM, _claim(key))
         except IntegrityError:
             return False
         return True

@@ -56,9 +56,10 @@ def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT, *, html_markup: bool
     if limit < 1:
         raise ValueError("limit must be positive")
     if len(text) <= limit:  # what Telegram counts is never longer than the markup: it fits
-        return [text.strip("\n")] if _visible(text, html_markup).strip() else []
-    units = _HTML_UNIT.findall(text) if html_markup else list(text)
-    chunks = _Splitter(limit, html_markup).run(units)
+        chunks = [text]
+    else:
+        units = _HTML_UNIT.findall(text) if html_markup else list(text)
+        chunks = _Splitter(limit, html_markup).run(units)
     return [chunk for chunk in (c.strip("\n") for c in chunks) if _visible(chunk, html_markup).strip()]
 
 
