@@ -265,9 +265,7 @@ class OutboxWorker:
         except Exception:  # it went out: whatever else fails, it must not go out twice
             log.exception("outbox: message %s was sent, but recording what it belongs to failed", row.id)
             async with self.store.transaction() as session:
-                stored = await session.get(OutboxMessage, row.id)
-                outbox.mark_sent(stored, sent.message_id)
-                session.add(stored)
+                await _mark(session, row, outbox.mark_sent, sent.message_id)
         return "sent"
 
     def _is_moderation(self, row: OutboxMessage) -> bool:
@@ -276,9 +274,7 @@ class OutboxWorker:
 
     async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
         async with self.store.transaction() as session:
-            stored = await session.get(OutboxMessage, row.id)
-            outbox.mark_sent(stored, sent.message_id)
-            session.add(stored)
+            await _mark(session, row, outbox.mark_sent, sent.message_id)
             if ticket is not None and self._is_moderation(row):
                 await tickets.remember_relay(session, row.chat_id, sent.message_id, ticket.id)
                 fresh = await session.get(Ticket, ticket.id)
@@ -290,18 +286,14 @@ class OutboxWorker:
 
     async def _record_retry(self, row: OutboxMessage, delay: float, reason: str) -> None:
         async with self.store.transaction() as session:
-            stored = await session.get(OutboxMessage, row.id)
-            outbox.mark_retry(stored, delay, reason)
-            session.add(stored)
+            stored = await _mark(session, row, outbox.mark_retry, delay, reason)
         row.attempts = stored.attempts
         at = time.monotonic() + delay
         self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
 
     async def _record_refusal(self, row: OutboxMessage, ticket: Ticket | None, error: Refused) -> None:
         async with self.store.transaction() as session:
-            stored = await session.get(OutboxMessage, row.id)
-            outbox.mark_failed(stored, error.reason)
-            session.add(stored)
+            await _mark(session, row, outbox.mark_failed, error.reason)
             if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
                 if self._is_moderation(row):
                     log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)
@@ -322,3 +314,11 @@ class OutboxWorker:
 
 def _to_resident(row: OutboxMessage, ticket: Ticket) -> bool:
     return row.channel == ticket.channel and row.chat_id == ticket.chat_id
+
+
+async def _mark(session, row: OutboxMessage, mark, *args) -> OutboxMessage:
+    """The row as stored, changed by one of db/outbox.py's mark_* functions, to be saved with the session."""
+    stored = await session.get(OutboxMessage, row.id)
+    mark(stored, *args)
+    session.add(stored)
+    return stored

@@ -35,13 +35,14 @@ def moderation_group(server: FakeBotApi, forum: bool = False) -> None:
 
 @asynccontextmanager
 async def running_bot(server: FakeBotApi, database: Path, rate_limiter: BaseRateLimiter | None = None,
-                      **env: str) -> AsyncIterator[SimpleNamespace]:
-    """The bot, started and stopped as run_polling does it (post_init ... post_shutdown)."""
+                      moderation: bool = True, **env: str) -> AsyncIterator[SimpleNamespace]:
+    """The bot, started and stopped as run_polling does it (post_init ... post_shutdown);
+    with `moderation`, MODERATION is its moderation chat."""
     settings = load_settings({
         "TELEGRAM_BOT_TOKEN": server.token,
         "TELEGRAM_BASE_URL": server.base_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "MODERATION_CHAT_ID": str(MODERATION),
+        **({"MODERATION_CHAT_ID": str(MODERATION)} if moderation else {}),
         **env,
     })
     services = await build_services(settings)

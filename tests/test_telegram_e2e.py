@@ -8,15 +8,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from types import SimpleNamespace
 
 import pytest
 
 from bot.channels.common import split_text
-from bot.channels.telegram import build_application, send_outbound
-from bot.services import build_services, close_services
-from bot.settings import load_settings
+from bot.channels.telegram import send_outbound
 from handlers.types import Button, Outbound
+from tests.bot_harness import running_bot
 from tests.fake_bot_api import FakeBotApi, parse_html
 
 RESIDENT = 1001
@@ -26,31 +24,8 @@ CITATION_ZH = "据《塘桥街道2025年社代会报告》"
 @pytest.fixture
 async def bot(server, tmp_path):
     """The bot, started as run_polling would start it, against the fake server and a fresh database."""
-    database = tmp_path / "t.db"
-    settings = load_settings(
-        {
-            "TELEGRAM_BOT_TOKEN": server.token,
-            "TELEGRAM_BASE_URL": server.base_url,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        }
-    )
-    services = await build_services(settings)
-    app = build_application(settings, services)
-    await app.initialize()
-    try:
-        await app.post_init(app)  # the command menu, as run_polling does it
-        await app.start()
-        await app.updater.start_polling(poll_interval=0, timeout=1)
-        yield SimpleNamespace(app=app, database=database)
-    finally:
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-            await app.post_stop(app)  # as run_polling does: stops the outbox worker
-        await app.shutdown()
-        await app.post_shutdown(app)
-        await close_services(services)
+    async with running_bot(server, tmp_path / "t.db", moderation=False) as running:
+        yield running
     failed = [(c.method, c.status, c.params.get("text", "")[:60]) for c in server.calls if c.status != 200]
     assert failed == [], f"Telegram would have refused: {failed}"
 
