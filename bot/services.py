@@ -7,27 +7,22 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import yaml
-
 from bot.settings import Settings
-from content.loader import CONTENT_DIR, load_content
-from content.matcher import Matcher
-from handlers.intent import IntentRules
+from content.loader import load_content
+from content.model import load_model
+from handlers.emergency import EmergencyGuide
 from handlers.services import Services, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar
 
-SCOPE_PATH = CONTENT_DIR / "scope.yaml"
-
-
-def build_core(default_language: str = "zh", scope_path: Path = SCOPE_PATH) -> Services:
-    """Content, matcher, rules and templates, without a database (used by `ask` and benchmarks)."""
+def build_core(default_language: str = "zh") -> Services:
+    """Content, the model, the emergency guide and templates, without a database (used by `ask`
+    and benchmarks)."""
     content = load_content()
-    scope = yaml.safe_load(scope_path.read_text(encoding="utf-8"))
     return Services(
         content=content,
-        matcher=Matcher(content, scope),
-        intents=IntentRules.load(),
+        model=load_model(content),
+        emergencies=EmergencyGuide(),
         texts=Texts(),
         store=None,
         default_language=default_language,

@@ -1,16 +1,19 @@
 """The one entry point of every channel: `handle(inbound, services) -> Reply`.
 
-Order of business: a pressed button, a /command, a non-text message, a pending "leave a
-message", then free text, sorted by the intent rules (ticket status, greeting, opinion,
-complaint) before the question goes to the topic matcher.
+Order of business: an emergency (before anything else, even a flood of messages or an open
+report), then a pressed button, a /command, a non-text message, an open report or a pending
+"leave a message", then free text, which the model (content/model.py) sorts into a complaint,
+an opinion, a question about an earlier report, a greeting, or a question about an entry.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING
 
-from content.normalize import has_han, normalize
-from handlers import browse, complaint, privacy, staff, tickets
+from content.model import Understanding
+from content.normalize import has_han
+from handlers import browse, complaint, emergency, privacy, staff, tickets
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -19,7 +22,6 @@ if TYPE_CHECKING:
     from db.store import ResidentState
 
 _LATIN_RE = re.compile(r"[A-Za-z]{2,}")
-GREETING_YIELDS_AT = 70
 _THANKS_RE = re.compile(r"谢|thank", re.I)
 
 
@@ -70,15 +72,19 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
     lang = pick_language(inbound, resident, services.default_language)
-    pace = services.throttle.check(f"{inbound.channel}:{inbound.user_id}")
-    if pace != "ok":
+    typed = inbound.callback is None and not inbound.text.startswith("/") and bool(inbound.text.strip())
+    understanding = services.model.understand(inbound.text) if typed else None
+    if understanding is not None and understanding.kind == "emergency":
+        reply = await emergency.reply(inbound.text, inbound.channel, lang, services)
+    elif inbound.callback is None and (pace := services.throttle.check(f"{inbound.channel}:{inbound.user_id}")) != "ok":
+        # what residents type is counted, not the buttons they press while filing a report
         return Reply("info", [Outbound(services.texts.render("too_fast", lang))] if pace == "warn" else [])
-    if inbound.callback is not None:
+    elif inbound.callback is not None:
         reply = await _on_button(inbound, lang, resident, services)
     elif inbound.text.startswith("/"):
         reply = await _on_command(inbound, lang, resident, services)
     else:
-        reply = await _on_message(inbound, lang, state, services)
+        reply = await _on_message(inbound, lang, state, services, understanding)
     reply.language = lang
     return reply
 
@@ -88,7 +94,8 @@ def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
     return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
 
 
-async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, services: Services) -> Reply:
+async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, services: Services,
+                      understanding: Understanding | None) -> Reply:
     """Text, photos or a location: an open report or a pending question first, then the text."""
     texts, store = services.texts, services.store
     resident = state.resident if state else None
@@ -110,24 +117,30 @@ async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, 
     if not inbound.text.strip():
         name = "unsupported" if inbound.unsupported or inbound.photos or inbound.location else "empty"
         return Reply("info", [Outbound(texts.render(name, lang))])
-    return await answer_text(inbound.text, lang, resident, services, inbound)
+    if _bare_number(inbound.text):  # a choice typed after its menu is gone, or out of range
+        return Reply("info", [Outbound(texts.render("stray_number", lang), browse.area_buttons(lang, services))])
+    return await answer_text(inbound.text, lang, resident, services, inbound, understanding)
+
+
+def _bare_number(text: str) -> bool:
+    text = unicodedata.normalize("NFKC", text).strip().rstrip(".。")
+    return text.isdigit() and len(text) <= 3
 
 
 def opinion_category(text: str, services: Services) -> str:
-    """An opinion's category: the area of the content entry it is closest to, else "other"."""
-    match = services.matcher.match(text)
-    topic = match.topic or (match.candidates[0] if match.candidates else None)
-    return services.content.entries[topic].area if topic else "other"
+    """An opinion's category: the area of the content entry it is closest to."""
+    return services.content.entries[services.model.ranked_topics(text)[0]].area
 
 
 async def answer_text(text: str, lang: str, resident: Resident | None, services: Services,
-                      inbound: Inbound | None = None) -> Reply:
-    """Free text: sort it by intent, or find the entry it asks about."""
+                      inbound: Inbound | None = None, understanding: Understanding | None = None) -> Reply:
+    """Free text: what the model says it means, acted on."""
     texts = services.texts
-    kind = services.intents.classify(normalize(text))
-    match = services.matcher.match(text) if kind in ("greeting", "question") else None
-    # "你好, 加装电梯怎么申请" is a question: a greeting gives way to a confident answer only
-    if kind == "greeting" and not (match.kind == "answer" and match.score >= GREETING_YIELDS_AT):
+    u = understanding or services.model.understand(text)
+    kind = u.kind
+    if kind == "emergency":
+        return await emergency.reply(text, inbound.channel if inbound else "cli", lang, services)
+    if kind == "greeting":
         thanks = bool(_THANKS_RE.search(text))
         buttons = () if thanks else browse.area_buttons(lang, services)
         return Reply("greeting", [Outbound(texts.render("greeting", lang, thanks=thanks), buttons)], score=100)
@@ -146,16 +159,16 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
             return await tickets.list_tickets(lang, resident, services)
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
-    if match.kind == "answer":
-        reply = browse.entry_reply(match.topic, lang, services)
-        reply.score = match.score
+    if kind == "answer":
+        reply = browse.entry_reply(u.topic, lang, services)
+        reply.score = u.score
         return reply
-    if match.kind == "clarify":
-        entries = [services.content.entries[c] for c in match.candidates]
+    if kind == "clarify":
+        entries = [services.content.entries[c] for c in u.candidates]
         buttons = tuple((Button(e.title.get(lang), f"topic:{e.id}"),) for e in entries)
         text_html = texts.render("clarify", lang, entries=entries)
-        return Reply("clarify", [Outbound(text_html, buttons)], candidates=match.candidates, score=match.score)
-    return browse.fallback_reply(lang, services, score=match.score)
+        return Reply("clarify", [Outbound(text_html, buttons)], candidates=u.candidates, score=u.score)
+    return browse.fallback_reply(lang, services, score=u.score)
 
 
 async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:

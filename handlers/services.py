@@ -7,15 +7,15 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
-from content.matcher import Matcher
+from content.model import Model
 from handlers.categories import Categories
-from handlers.intent import IntentRules
 from handlers.texts import Texts
 from handlers.throttle import Throttle
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
     from db.store import Store
+    from handlers.emergency import EmergencyGuide
 
 
 class StaffDirectory(Protocol):
@@ -38,8 +38,8 @@ class TicketRules:
 @dataclass
 class Services:
     content: ContentBase
-    matcher: Matcher
-    intents: IntentRules
+    model: Model  # what a message means (content/model.py)
+    emergencies: EmergencyGuide
     texts: Texts
     store: Store | None  # None for `python -m bot ask`, which records nothing
     default_language: str = "zh"

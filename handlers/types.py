@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info"]
+Kind = Literal["emergency", "answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,166 @@
+"""What a resident's message means: an emergency, a complaint, an opinion, a question about an
+earlier report, a greeting, a question about a content entry, or something the report does
+not cover.
+
+The model is learned (content/training.py: scikit-learn's tf-idf and a linear SVM, trained on
+the entries' sample questions and titles and on the labelled messages in content/examples/),
+and its thresholds are chosen by cross-validation. The bot only applies it: the trained
+vocabulary, idf and weights are kept as arrays, so a message costs a dictionary look-up per
+feature and one small matrix product, and start-up needs no scikit-learn (1 s to import).
+The arrays are cached under the content's hash (see `cache_dir`); on a miss, or when the
+content changed, the model is trained again (a few seconds) and the cache written.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from content.features import SCOPE_PATH, Features, features_for
+from content.loader import AREAS_DIR, CONTENT_DIR, ContentBase
+
+KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_of_scope")
+SPEAKING_KINDS = ("complaint", "opinion", "ticket_status", "greeting")  # kinds the router acts on
+EXAMPLES_DIR = CONTENT_DIR / "examples"
+MAX_CANDIDATES = 3
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the model's scores (signed distances from the SVM's planes) turn into decisions."""
+
+    emergency: float = 0.0  # the emergency score that raises the alarm
+    kind: float = -0.3  # a kind (complaint, ...) ranked first is taken at this score
+    answer: float = -0.2  # the best entry is answered at this score...
+    lead: float = 0.2  # ...when it leads the runner-up by this much
+    clarify: float = -0.6  # below this no entry fits: the honest fallback
+    spread: float = 0.3  # a clarification offers the entries within this of the best
+
+
+@dataclass(frozen=True)
+class Understanding:
+    kind: str  # "emergency" | SPEAKING_KINDS | "answer" | "clarify" | "fallback"
+    topic: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    score: float = 0.0  # 0-100, how sure
+
+
+def decide(scores: np.ndarray, classes: list[str], th: Thresholds) -> Understanding:
+    """One message's scores -> what to do. Training calibrates the thresholds with this very
+    function, on cross-validated scores."""
+    index = {c: i for i, c in enumerate(classes)}
+    emergency = scores[index["emergency"]]
+    if emergency >= th.emergency:
+        return Understanding("emergency", score=_percent(emergency - th.emergency))
+    order = np.argsort(-scores, kind="stable")
+    best = classes[order[0]]
+    if best in SPEAKING_KINDS and scores[order[0]] >= th.kind:
+        return Understanding(best, score=_percent(scores[order[0]] - th.kind))
+    if best == "out_of_scope":
+        return Understanding("fallback", score=_percent(-scores[order[0]]))
+    topics = [i for i in order if classes[i] not in KINDS][:MAX_CANDIDATES + 1]
+    top = scores[topics[0]]
+    if best == classes[topics[0]] and top >= th.answer and top - scores[topics[1]] >= th.lead:
+        return Understanding("answer", classes[topics[0]], [classes[topics[0]]], _percent(top - th.answer))
+    if top >= th.clarify:
+        near = [classes[i] for i in topics[:MAX_CANDIDATES] if scores[i] >= top - th.spread]
+        return Understanding("clarify", None, near, _percent(top - th.clarify))
+    return Understanding("fallback", score=_percent(th.clarify - top))
+
+
+def _percent(margin: float) -> float:
+    return round(100 / (1 + math.exp(-3 * margin)), 1)
+
+
+class Model:
+    """The trained model as arrays: `scores(text)` gives one score per class, as the SVM would."""
+
+    def __init__(self, features: Features, classes: list[str], vocabulary: list[str], idf: np.ndarray,
+                 weights: np.ndarray, intercept: np.ndarray, thresholds: Thresholds):
+        self.features, self.classes, self.thresholds = features, list(classes), thresholds
+        self.vocabulary = list(vocabulary)
+        self._column = {term: i for i, term in enumerate(self.vocabulary)}
+        self.idf, self.weights, self.intercept = idf, weights, intercept  # weights: features x classes
+        self.topics = [c for c in self.classes if c not in KINDS]
+
+    def scores(self, text: str) -> np.ndarray:
+        counts: dict[int, int] = {}
+        for term in self.features(text):
+            if (col := self._column.get(term)) is not None:
+                counts[col] = counts.get(col, 0) + 1
+        if not counts:
+            return self.intercept.copy()
+        cols = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        values = (1.0 + np.log(tf)) * self.idf[cols]  # sublinear tf-idf, l2-normalised, as TfidfVectorizer
+        values /= np.sqrt(values @ values)
+        return values @ self.weights[cols] + self.intercept
+
+    def understand(self, text: str) -> Understanding:
+        return decide(self.scores(text), self.classes, self.thresholds)
+
+    def ranked_topics(self, text: str) -> list[str]:
+        """Entries from the most to the least likely (for an opinion's category)."""
+        scores = self.scores(text)
+        return [self.classes[i] for i in np.argsort(-scores, kind="stable") if self.classes[i] not in KINDS]
+
+    # -- the cache ------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, classes=np.array(self.classes), vocabulary=np.array(self.vocabulary), idf=self.idf,
+                 weights=self.weights, intercept=self.intercept, thresholds=json.dumps(asdict(self.thresholds)))
+        os.replace(tmp, path)  # another process starting at the same time reads a whole file or none
+
+    @classmethod
+    def load(cls, path: Path, features: Features) -> Model:
+        with np.load(path) as data:
+            return cls(features, data["classes"].tolist(), data["vocabulary"].tolist(), data["idf"],
+                       data["weights"], data["intercept"], Thresholds(**json.loads(str(data["thresholds"]))))
+
+
+def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
+    """The model for this content: from the cache, else trained now (and cached)."""
+    features = features_for()
+    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
+    try:
+        return Model.load(path, features)
+    except (OSError, ValueError, KeyError):
+        pass  # not trained yet for this content (or a damaged file): train
+    from content.training import train  # scikit-learn: 1 s of import, only when training
+
+    model = train(content)
+    try:
+        model.save(path)
+    except OSError as exc:
+        log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+    return model
+
+
+def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
+    """What the trained model depends on: the content, the examples, scope.yaml, the code that
+    makes features and trains, and scikit-learn's version."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH,
+             here / "features.py", here / "training.py", here / "model.py", here / "normalize.py"]
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(metadata.version("scikit-learn").encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """TANGQIAO_CACHE_DIR, else $XDG_CACHE_HOME/tangqiao-bot, else ~/.cache/tangqiao-bot."""
+    if configured := os.environ.get("TANGQIAO_CACHE_DIR"):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tangqiao-bot"
