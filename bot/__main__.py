@@ -5,8 +5,9 @@
     python -m bot chat             the offline console chat
     python -m bot serve [--host H] [--port P]   the web server: Telegram webhook, WeChat callback, /healthz
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
-    python -m bot content check    validate the content base; exit 1 on any problem
-    python -m bot bench match      matcher latency and start-up time
+    python -m bot content check    validate the content base and examples; exit 1 on any problem
+    python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions
+    python -m bot bench match      the model's latency and start-up time
     python -m bot bench export     export time and memory on 100,000 tickets and opinions
     python -m bot bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
                                    the real bot against the fake Bot API: questions/s, tickets/s,
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
     content = sub.add_parser("content", help="content base tools")
-    content.add_argument("action", choices=["check"])
+    content.add_argument("action", choices=["check", "eval"])
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("what", choices=["match", "export", "e2e"])
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "content" and args.action == "eval":
+        from content.loader import load_content
+        from content.training import evaluate
+
+        print(evaluate(load_content(args.areas) if args.areas else load_content()))
+        return 0
     if args.command == "content":
         from content.check import main as check
 

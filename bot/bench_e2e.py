@@ -434,11 +434,10 @@ class Workload:
 
 async def workload() -> Workload:
     """Questions whose reply is one message and changes nothing (answers, clarifications,
-    out-of-scope fallbacks, greetings), and texts the intent rules take for complaints;
-    both sorted offline with the same rules and matcher the bot uses."""
+    out-of-scope fallbacks, greetings), and texts the model takes for complaints; both
+    sorted offline with the same model the bot uses."""
     from bot.bench import DEV_SET
     from bot.services import build_core
-    from content.normalize import normalize
     from handlers.router import answer_text
 
     services = build_core()
@@ -457,8 +456,11 @@ async def workload() -> Workload:
         if reply.kind in ("answer", "clarify", "fallback", "greeting") and len(reply.messages) == 1:
             questions.append((text, lang))
             mix[reply.kind] = mix.get(reply.kind, 0) + 1
-    complaints = [text for text, _ in candidates if services.intents.classify(normalize(text)) == "complaint"]
-    complaints += [t for t in COMPLAINTS if services.intents.classify(normalize(t)) == "complaint" and t not in complaints]
+    def complaint(text: str) -> bool:
+        return services.model.understand(text).kind == "complaint"
+
+    complaints = [text for text, _ in candidates if complaint(text)]
+    complaints += [t for t in COMPLAINTS if complaint(t) and t not in complaints]
     if not questions or not complaints:
         raise BenchError("no usable questions or complaint texts")
     return Workload(questions, mix, complaints, source)

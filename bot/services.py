@@ -15,6 +15,7 @@ from handlers.services import Services, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar
 
+
 def build_core(default_language: str = "zh") -> Services:
     """Content, the model, the emergency guide and templates, without a database (used by `ask`
     and benchmarks)."""

@@ -3,7 +3,8 @@
 Checks: every area file parses and fits the schema; entry ids are unique; every topic of
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
 source quote is found verbatim in content/source/report.txt; every figure an answer states is in
-one of its quotes; the intent rules and scope list load; every template renders for every entry.
+one of its quotes; the examples the model learns from have known labels; the emergency advice
+names no number but the national emergency lines; every template renders for every entry.
 Exit status 1 on any problem.
 """
 from __future__ import annotations
@@ -92,24 +93,34 @@ def _ticket_samples() -> dict:
     return dict(ticket=ticket, older=ticket, intake=Intake(resident_id=1, step="confirm", text="噪音", phone=None),
                 tickets=[ticket], events=[event], describe=lambda e: e.kind, count=1, limit=5, text="答复<b>",
                 message="提醒", stage="response_late", category="噪音扰民", place="峨山路", photos=0, photo_count=1,
-                note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True)
+                note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True,
+                advice=["拨打120"], specific=True, alerted=True, channel="telegram", kinds="medical", numbers="120")
 
 
-def check_rules() -> list[Problem]:
-    from bot.services import SCOPE_PATH
-    from handlers.intent import INTENTS_PATH, IntentRules
+def check_rules(base: ContentBase) -> list[Problem]:
+    """The examples the model learns from, the scope list and the emergency advice."""
+    from content.features import SCOPE_PATH
+    from content.training import read_examples
+    from handlers.emergency import EMERGENCY_PATH, NATIONAL_NUMBERS, EmergencyGuide
 
-    problems = []
-    try:
-        IntentRules.load()
-    except (yaml.YAMLError, KeyError, TypeError, re.error) as exc:
-        problems.append(Problem(INTENTS_PATH.name, "", f"intent rules do not load: {exc}"))
+    _, problems = read_examples(base)
     try:
         scope = yaml.safe_load(SCOPE_PATH.read_text(encoding="utf-8"))
-        if not isinstance(scope, dict) or not scope.get("zh"):
-            problems.append(Problem(SCOPE_PATH.name, "", "expected lists 'zh' and 'en'"))
+        if not isinstance(scope, dict) or not isinstance(scope.get("elsewhere"), dict):
+            problems.append(Problem(SCOPE_PATH.name, "", "expected a mapping 'elsewhere' with 'places' and 'home'"))
     except yaml.YAMLError as exc:
         problems.append(Problem(SCOPE_PATH.name, "", f"not valid YAML: {exc}"))
+    try:
+        guide = EmergencyGuide()
+        for advice in [*guide.kinds, None]:
+            for lang in ("zh", "en"):
+                text = advice.text[lang] if advice else guide.general[lang]
+                # the national emergency lines only: no other number is given to a resident in danger
+                for number in set(_FIGURE_RE.findall(text)) - set(NATIONAL_NUMBERS):
+                    problems.append(Problem(EMERGENCY_PATH.name, advice.kind if advice else "general",
+                                            f"names {number!r}, which is not a national emergency line"))
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(Problem(EMERGENCY_PATH.name, "", f"does not load: {exc}"))
     return problems
 
 
@@ -119,7 +130,7 @@ def run_check(areas_dir: Path = AREAS_DIR, report_path: Path = REPORT_PATH, topi
     topics = topic_ids(topics_path) if topics_path and topics_path.exists() else None
     problems += check_entries(base, report, topics)
     problems += check_templates(base)
-    problems += check_rules()
+    problems += check_rules(base)
     return problems
 
 

@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from content.features import SCOPE_PATH, Features, features_for
-from content.loader import ContentBase
+from content.loader import ContentBase, Problem
 from content.model import EXAMPLES_DIR, KINDS, Model, Thresholds, Understanding, decide
 
 C = 0.5  # the SVM's regularisation (chosen by cross-validation: 0.25-1 within half a point)
@@ -46,7 +46,7 @@ class Example:
     source: str = ""  # file:line
 
 
-def read_examples(content: ContentBase, examples_dir: Path = EXAMPLES_DIR) -> tuple[list[Example], list[str]]:
+def read_examples(content: ContentBase, examples_dir: Path = EXAMPLES_DIR) -> tuple[list[Example], list[Problem]]:
     """The labelled messages, and one line per problem (bad JSON, unknown label, empty text)."""
     known = set(content.entries) | set(KINDS)
     examples, problems = [], []
@@ -59,12 +59,12 @@ def read_examples(content: ContentBase, examples_dir: Path = EXAMPLES_DIR) -> tu
                 row = json.loads(line)
                 text, label = str(row["q"]).strip(), str(row["label"])
             except (json.JSONDecodeError, KeyError, TypeError):
-                problems.append(f"{where}: not a JSON object with \"q\" and \"label\"")
+                problems.append(Problem(where, "", 'not a JSON object with "q" and "label"'))
                 continue
             if label not in known:
-                problems.append(f"{where}: unknown label {label!r}")
+                problems.append(Problem(where, "", f"unknown label {label!r}"))
             elif not text:
-                problems.append(f"{where}: empty message")
+                problems.append(Problem(where, "", "empty message"))
             else:
                 examples.append(Example(text, label, str(row.get("style") or ""), where))
     return examples, problems
@@ -80,13 +80,13 @@ def entry_texts(content: ContentBase) -> list[Example]:
     return out
 
 
-def fit(features: Features, data: list[Example], thresholds: Thresholds = Thresholds()) -> Model:
+def fit(features: Features, data: list[Example], thresholds: Thresholds | None = None) -> Model:
     vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True)
     matrix = vectorizer.fit_transform([d.text for d in data])
     svm = LinearSVC(C=C, random_state=0).fit(matrix, [d.label for d in data])
-    return Model(features, list(svm.classes_), vectorizer.get_feature_names_out().tolist(),
+    return Model(features, [str(c) for c in svm.classes_], vectorizer.get_feature_names_out().tolist(),
                  vectorizer.idf_.astype(np.float64), np.ascontiguousarray(svm.coef_.T, dtype=np.float64),
-                 svm.intercept_.astype(np.float64), thresholds)
+                 svm.intercept_.astype(np.float64), thresholds or Thresholds())
 
 
 def cross_validated_scores(features: Features, base: list[Example], examples: list[Example]) -> tuple[np.ndarray, list[str]]:
@@ -156,7 +156,7 @@ def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: P
     features = features_for(scope_path)
     examples, problems = read_examples(content, examples_dir)
     if problems:
-        raise ValueError("content/examples has problems:\n" + "\n".join(problems))
+        raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
     base = entry_texts(content)
     scores, classes = cross_validated_scores(features, base, examples)
     thresholds = calibrate(scores, classes, [e.label for e in examples])
@@ -168,7 +168,7 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
     features = features_for(scope_path)
     examples, problems = read_examples(content, examples_dir)
     if problems:
-        return "\n".join(problems)
+        return "\n".join(map(str, problems))
     base = entry_texts(content)
     scores, classes = cross_validated_scores(features, base, examples)
     labels = [e.label for e in examples]

@@ -29,6 +29,12 @@ from handlers.types import Button, Inbound, Outbound, Reply
 MAX_PHOTOS = 5
 MIN_TEXT = 4  # characters: "有人吵" is too little to act on
 MAX_TEXT = 2000
+# Words that ask to report without saying what happened: "我要投诉" alone starts the intake at
+# "what happened?" instead of becoming the ticket's text.
+_REQUEST_ONLY = re.compile(
+    r"我|要|想|需要|请|帮|麻烦|你好|您好|一下|个|件|投诉|举报|反映|报修|报告|问题|情况|事情|事|怎么|如何|哪里|可以|能|吗|呢|啊|吧|了"
+    r"|\b(?:i|i'd|want|would|like|need|to|make|file|lodge|a|an|complaint|complain|report|problem|issue|please|how|do|can|about)\b"
+    r"|[\s\W_]", re.IGNORECASE)
 _PHONE_RE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$|^(?:021)?(\d{8})$")
 
 
@@ -52,7 +58,7 @@ async def start(inbound: Inbound, lang: str, resident: Resident, services: Servi
         intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
         intake.phone = resident.phone
         session.add(intake)
-        if len(first_text.strip()) >= MIN_TEXT:
+        if len(first_text.strip()) >= MIN_TEXT and len(_REQUEST_ONLY.sub("", first_text)) >= 2:
             intake.text = first_text.strip()[:MAX_TEXT]
             intake.step = "where"
         _take_attachments(intake, inbound)

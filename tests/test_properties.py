@@ -1,4 +1,4 @@
-"""Property tests: whatever a resident sends, the router and the matcher answer with a valid
+"""Property tests: whatever a resident sends, the router and the model answer with a valid
 reply of a known kind and never raise."""
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from content.matcher import Match
+from content.model import Understanding
 from handlers.router import answer_text, handle
 from handlers.throttle import Throttle
 from handlers.types import Inbound, plain_text
 
-KINDS = {"answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback"}
+KINDS = {"emergency", "answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback"}
 
 any_text = st.one_of(
     st.text(max_size=200),  # any Unicode: control characters, surrogates excluded by hypothesis, emoji...
@@ -29,12 +29,12 @@ quick = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 
 @quick
 @given(text=any_text)
-def test_the_matcher_always_returns_a_valid_match(core, text):
-    match = core.matcher.match(text)
-    assert isinstance(match, Match) and match.kind in ("answer", "clarify", "fallback")
-    assert 0 <= match.score <= 100
-    assert (match.topic in core.content.entries) if match.kind == "answer" else match.topic is None
-    assert len(match.candidates) <= 3 and all(c in core.content.entries for c in match.candidates)
+def test_the_model_always_understands_something_valid(core, text):
+    understood = core.model.understand(text)
+    assert isinstance(understood, Understanding) and understood.kind in KINDS
+    assert 0 <= understood.score <= 100
+    assert (understood.topic in core.content.entries) if understood.kind == "answer" else understood.topic is None
+    assert len(understood.candidates) <= 3 and all(c in core.content.entries for c in understood.candidates)
 
 
 @quick

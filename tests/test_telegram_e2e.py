@@ -184,9 +184,9 @@ async def test_a_failure_inside_the_bot_gets_an_apology_not_silence(server, bot,
     services = bot.app.bot_data["services"]
 
     def broken(_question):
-        raise RuntimeError("matcher exploded")
+        raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(services.matcher, "match", broken)
+    monkeypatch.setattr(services.model, "understand", broken)
     server.push_text(RESIDENT, "老人的牛奶券怎么领")
     reply = await reply_to(server)
     assert "12345" in reply.plain_text and "抱歉" in reply.plain_text

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bot.channels.common import picked
+from bot.channels.common import choice_number, picked
 from bot.settings import Settings
 from handlers.router import handle
 from handlers.services import Services
@@ -47,6 +47,9 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
         line = line.strip()
         if (button := picked(line, choices)) is not None:
             await say(Inbound("console", USER_ID, USER_ID, callback=button.data))
+        elif choices and choice_number(line) is not None:  # "99" of six choices
+            print(services.texts.render("pick_range", services.default_language, count=len(choices)) + "\n",
+                  file=stdout, flush=True)
         elif line:
             await say(Inbound("console", USER_ID, USER_ID, text=line))
 
