@@ -10,20 +10,17 @@ from pathlib import Path
 from bot.settings import Settings
 from content.loader import load_content
 from content.model import load_model
-from handlers.emergency import EmergencyGuide
 from handlers.services import Services, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar
 
 
 def build_core(default_language: str = "zh") -> Services:
-    """Content, the model, the emergency guide and templates, without a database (used by `ask`
-    and benchmarks)."""
+    """Content, the model and templates, without a database (used by `ask` and benchmarks)."""
     content = load_content()
     return Services(
         content=content,
         model=load_model(content),
-        emergencies=EmergencyGuide(),
         texts=Texts(),
         store=None,
         default_language=default_language,

@@ -99,9 +99,9 @@ def _ticket_samples() -> dict:
 
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
+    from content.emergency import EMERGENCY_PATH, NATIONAL_NUMBERS, EmergencySigns
     from content.features import SCOPE_PATH
     from content.training import read_examples
-    from handlers.emergency import EMERGENCY_PATH, NATIONAL_NUMBERS, EmergencyGuide
 
     _, problems = read_examples(base)
     try:
@@ -111,15 +111,14 @@ def check_rules(base: ContentBase) -> list[Problem]:
     except yaml.YAMLError as exc:
         problems.append(Problem(SCOPE_PATH.name, "", f"not valid YAML: {exc}"))
     try:
-        guide = EmergencyGuide()
-        for advice in [*guide.kinds, None]:
+        signs = EmergencySigns()
+        for kind in [*signs.kinds, signs.general]:
             for lang in ("zh", "en"):
-                text = advice.text[lang] if advice else guide.general[lang]
                 # the national emergency lines only: no other number is given to a resident in danger
-                for number in set(_FIGURE_RE.findall(text)) - set(NATIONAL_NUMBERS):
-                    problems.append(Problem(EMERGENCY_PATH.name, advice.kind if advice else "general",
+                for number in sorted(set(_FIGURE_RE.findall(kind.advice[lang])) - set(NATIONAL_NUMBERS)):
+                    problems.append(Problem(EMERGENCY_PATH.name, kind.name,
                                             f"names {number!r}, which is not a national emergency line"))
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError, re.error) as exc:
         problems.append(Problem(EMERGENCY_PATH.name, "", f"does not load: {exc}"))
     return problems
 

@@ -2,7 +2,8 @@
 earlier report, a greeting, a question about a content entry, or something the report does
 not cover.
 
-The model is learned (content/training.py: scikit-learn's tf-idf and a linear SVM, trained on
+Signs of an emergency happening now (content/emergency.yaml) come first. The rest is learned
+(content/training.py: scikit-learn's tf-idf and a linear SVM, trained on
 the entries' sample questions and titles and on the labelled messages in content/examples/),
 and its thresholds are chosen by cross-validation. The bot only applies it: the trained
 vocabulary, idf and weights are kept as arrays, so a message costs a dictionary look-up per
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from content.emergency import EMERGENCY_PATH, EmergencySigns, Kind
 from content.features import SCOPE_PATH, Features, features_for
 from content.loader import AREAS_DIR, CONTENT_DIR, ContentBase
 
@@ -51,15 +53,16 @@ class Understanding:
     topic: str | None = None
     candidates: list[str] = field(default_factory=list)
     score: float = 0.0  # 0-100, how sure
+    dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows
 
 
-def decide(scores: np.ndarray, classes: list[str], th: Thresholds) -> Understanding:
-    """One message's scores -> what to do. Training calibrates the thresholds with this very
-    function, on cross-validated scores."""
+def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = ()) -> Understanding:
+    """One message's scores (and the signs of danger it shows) -> what to do. Training
+    calibrates the thresholds with this very function, on cross-validated scores."""
     index = {c: i for i, c in enumerate(classes)}
     emergency = scores[index["emergency"]]
-    if emergency >= th.emergency:
-        return Understanding("emergency", score=_percent(emergency - th.emergency))
+    if dangers or emergency >= th.emergency:
+        return Understanding("emergency", score=100.0 if dangers else _percent(emergency - th.emergency), dangers=dangers)
     order = np.argsort(-scores, kind="stable")
     best = classes[order[0]]
     if best in SPEAKING_KINDS and scores[order[0]] >= th.kind:
@@ -83,9 +86,9 @@ def _percent(margin: float) -> float:
 class Model:
     """The trained model as arrays: `scores(text)` gives one score per class, as the SVM would."""
 
-    def __init__(self, features: Features, classes: list[str], vocabulary: list[str], idf: np.ndarray,
-                 weights: np.ndarray, intercept: np.ndarray, thresholds: Thresholds):
-        self.features, self.classes, self.thresholds = features, list(classes), thresholds
+    def __init__(self, features: Features, signs: EmergencySigns, classes: list[str], vocabulary: list[str],
+                 idf: np.ndarray, weights: np.ndarray, intercept: np.ndarray, thresholds: Thresholds):
+        self.features, self.signs, self.classes, self.thresholds = features, signs, list(classes), thresholds
         self.vocabulary = list(vocabulary)
         self._column = {term: i for i, term in enumerate(self.vocabulary)}
         self.idf, self.weights, self.intercept = idf, weights, intercept  # weights: features x classes
@@ -105,7 +108,7 @@ class Model:
         return values @ self.weights[cols] + self.intercept
 
     def understand(self, text: str) -> Understanding:
-        return decide(self.scores(text), self.classes, self.thresholds)
+        return decide(self.scores(text), self.classes, self.thresholds, tuple(self.signs.kinds_in(text)))
 
     def ranked_topics(self, text: str) -> list[str]:
         """Entries from the most to the least likely (for an opinion's category)."""
@@ -122,18 +125,18 @@ class Model:
         os.replace(tmp, path)  # another process starting at the same time reads a whole file or none
 
     @classmethod
-    def load(cls, path: Path, features: Features) -> Model:
+    def load(cls, path: Path, features: Features, signs: EmergencySigns) -> Model:
         with np.load(path) as data:
-            return cls(features, data["classes"].tolist(), data["vocabulary"].tolist(), data["idf"],
+            return cls(features, signs, data["classes"].tolist(), data["vocabulary"].tolist(), data["idf"],
                        data["weights"], data["intercept"], Thresholds(**json.loads(str(data["thresholds"]))))
 
 
 def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
     """The model for this content: from the cache, else trained now (and cached)."""
-    features = features_for()
+    features, signs = features_for(), EmergencySigns()
     path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
     try:
-        return Model.load(path, features)
+        return Model.load(path, features, signs)
     except (OSError, ValueError, KeyError):
         pass  # not trained yet for this content (or a damaged file): train
     from content.training import train  # scikit-learn: 1 s of import, only when training
@@ -151,8 +154,8 @@ def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR)
     makes features and trains, and scikit-learn's version."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH,
-             here / "features.py", here / "training.py", here / "model.py", here / "normalize.py"]
+    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH,
+             here / "features.py", here / "training.py", here / "model.py", here / "normalize.py", here / "emergency.py"]
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(metadata.version("scikit-learn").encode())

@@ -13,7 +13,8 @@ moved, one at a time, to where the cross-validated messages are handled best (th
 scoring: an answer with the right entry 1, a clarification offering it 0.5, a kind recognised
 1, "no answer" to an out-of-scope question 1), with a confident answer to an out-of-scope
 question counted as a further loss. The emergency threshold is chosen apart: a missed emergency
-costs 1/(emergencies), a false alarm 10/(other messages).
+costs 1/(emergencies), a false alarm 10/(other messages), counting only the messages in which
+the signs of content/emergency.yaml found no danger (those are emergencies whatever the model says).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from content.emergency import EmergencySigns
 from content.features import SCOPE_PATH, Features, features_for
 from content.loader import ContentBase, Problem
 from content.model import EXAMPLES_DIR, KINDS, Model, Thresholds, Understanding, decide
@@ -84,7 +86,7 @@ def fit(features: Features, data: list[Example], thresholds: Thresholds | None =
     vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True)
     matrix = vectorizer.fit_transform([d.text for d in data])
     svm = LinearSVC(C=C, random_state=0).fit(matrix, [d.label for d in data])
-    return Model(features, [str(c) for c in svm.classes_], vectorizer.get_feature_names_out().tolist(),
+    return Model(features, EmergencySigns(), [str(c) for c in svm.classes_], vectorizer.get_feature_names_out().tolist(),
                  vectorizer.idf_.astype(np.float64), np.ascontiguousarray(svm.coef_.T, dtype=np.float64),
                  svm.intercept_.astype(np.float64), thresholds or Thresholds())
 
@@ -117,37 +119,39 @@ def credit(label: str, u: Understanding) -> float:
     return 0.5 if u.kind == "clarify" and label in u.candidates[:3] else 0.0
 
 
-def _loss(th: Thresholds, scores: np.ndarray, classes: list[str], labels: list[str]) -> float:
+def _loss(th: Thresholds, scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple]) -> float:
     total = 0.0
-    for row, label in zip(scores, labels, strict=True):
-        u = decide(row, classes, th)
+    for row, label, danger in zip(scores, labels, dangers, strict=True):
+        u = decide(row, classes, th, danger)
         total += credit(label, u)
         if label == "out_of_scope" and u.kind == "answer":
             total -= OUT_OF_SCOPE_ANSWERED_COST
     return -total
 
 
-def emergency_threshold(scores: np.ndarray, classes: list[str], labels: list[str]) -> float:
+def emergency_threshold(scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple]) -> float:
+    """Where the model alone raises the alarm, for the messages the signs did not catch."""
     column = scores[:, classes.index("emergency")]
     is_emergency = np.array([label == "emergency" for label in labels])
+    unsigned = np.array([not d for d in dangers])
     n_yes, n_no = max(1, is_emergency.sum()), max(1, (~is_emergency).sum())
-    candidates = np.unique(column)
-    best, best_cost = 0.0, float("inf")
-    for t in candidates:
-        cost = (column[is_emergency] < t).sum() / n_yes + FALSE_ALARM_COST * (column[~is_emergency] >= t).sum() / n_no
+    yes, no = column[is_emergency & unsigned], column[~is_emergency & unsigned]
+    best, best_cost = float(column.max()) + 1, float("inf")
+    for t in np.unique(column):
+        cost = (yes < t).sum() / n_yes + FALSE_ALARM_COST * (no >= t).sum() / n_no
         if cost < best_cost:
             best, best_cost = t, cost
     below = column[column < best]  # halfway to the next score below: not on one message's edge
     return float((best + below.max()) / 2) if below.size else float(best)
 
 
-def calibrate(scores: np.ndarray, classes: list[str], labels: list[str]) -> Thresholds:
-    th = Thresholds(emergency=emergency_threshold(scores, classes, labels))
+def calibrate(scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple]) -> Thresholds:
+    th = Thresholds(emergency=emergency_threshold(scores, classes, labels, dangers))
     grid = np.round(np.arange(-1.5, 1.51, 0.05), 2)
     for _ in range(3):  # coordinate ascent: one threshold at a time, three passes
         for name in ("kind", "answer", "lead", "clarify", "spread"):
             values = grid if name not in ("lead", "spread") else grid[grid >= 0]
-            losses = [_loss(replace(th, **{name: float(v)}), scores, classes, labels) for v in values]
+            losses = [_loss(replace(th, **{name: float(v)}), scores, classes, labels, dangers) for v in values]
             th = replace(th, **{name: float(values[int(np.argmin(losses))])})
     return th
 
@@ -159,8 +163,13 @@ def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: P
         raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
     base = entry_texts(content)
     scores, classes = cross_validated_scores(features, base, examples)
-    thresholds = calibrate(scores, classes, [e.label for e in examples])
+    thresholds = calibrate(scores, classes, [e.label for e in examples], dangers_of(examples))
     return fit(features, base + examples, thresholds)
+
+
+def dangers_of(examples: list[Example]) -> list[tuple]:
+    signs = EmergencySigns()
+    return [tuple(signs.kinds_in(e.text)) for e in examples]
 
 
 def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH) -> str:
@@ -171,9 +180,9 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
         return "\n".join(map(str, problems))
     base = entry_texts(content)
     scores, classes = cross_validated_scores(features, base, examples)
-    labels = [e.label for e in examples]
-    th = calibrate(scores, classes, labels)
-    decisions = [decide(row, classes, th) for row in scores]
+    labels, dangers = [e.label for e in examples], dangers_of(examples)
+    th = calibrate(scores, classes, labels, dangers)
+    decisions = [decide(row, classes, th, d) for row, d in zip(scores, dangers, strict=True)]
     groups, styles, entries = defaultdict(list), defaultdict(list), defaultdict(list)
     confusions: Counter[tuple[str, str]] = Counter()
     for e, u in zip(examples, decisions, strict=True):

@@ -75,7 +75,7 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     typed = inbound.callback is None and not inbound.text.startswith("/") and bool(inbound.text.strip())
     understanding = services.model.understand(inbound.text) if typed else None
     if understanding is not None and understanding.kind == "emergency":
-        reply = await emergency.reply(inbound.text, inbound.channel, lang, services)
+        reply = await emergency.reply(inbound.text, understanding.dangers, inbound.channel, lang, services)
     elif inbound.callback is None and (pace := services.throttle.check(f"{inbound.channel}:{inbound.user_id}")) != "ok":
         # what residents type is counted, not the buttons they press while filing a report
         return Reply("info", [Outbound(services.texts.render("too_fast", lang))] if pace == "warn" else [])
@@ -139,7 +139,7 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     u = understanding or services.model.understand(text)
     kind = u.kind
     if kind == "emergency":
-        return await emergency.reply(text, inbound.channel if inbound else "cli", lang, services)
+        return await emergency.reply(text, u.dangers, inbound.channel if inbound else "cli", lang, services)
     if kind == "greeting":
         thanks = bool(_THANKS_RE.search(text))
         buttons = () if thanks else browse.area_buttons(lang, services)

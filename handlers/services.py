@@ -15,7 +15,6 @@ from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
     from db.store import Store
-    from handlers.emergency import EmergencyGuide
 
 
 class StaffDirectory(Protocol):
@@ -39,7 +38,6 @@ class TicketRules:
 class Services:
     content: ContentBase
     model: Model  # what a message means (content/model.py)
-    emergencies: EmergencyGuide
     texts: Texts
     store: Store | None  # None for `python -m bot ask`, which records nothing
     default_language: str = "zh"
