@@ -28,24 +28,29 @@ class Kind:
     name: str
     signs: re.Pattern[str]
     advice: dict[str, str]  # language -> the advice (HTML)
+    despite_services: bool = False  # a scam names subsidies and refunds: the words prove nothing
 
 
 class EmergencySigns:
     def __init__(self, path: Path = EMERGENCY_PATH):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         self.not_now = _any(data["not_now"])
+        self.services = re.compile(data["services"])
         general = data[GENERAL]
-        self.kinds = [Kind(name, _any(spec["signs"]), {"zh": spec["zh"], "en": spec["en"]})
+        self.kinds = [Kind(name, _any(spec["signs"]), {"zh": spec["zh"], "en": spec["en"]},
+                           bool(spec.get("scams_name_services")))
                       for name, spec in data["kinds"].items()]
         self.general = Kind(GENERAL, _any(general["signs"]), {"zh": general["zh"], "en": general["en"]})
 
     def kinds_in(self, text: str) -> list[Kind]:
         """The kinds of emergency `text` describes as happening now, the earliest named first;
-        [general] for a bare call for help; [] for none (or for the past, prevention, services)."""
+        [general] for a bare call for help; [] for none (or for the past, prevention, a service)."""
         text = normalize(text)
         if self.not_now.search(text):
             return []
-        found = sorted((m.start(), kind.name, kind) for kind in self.kinds if (m := kind.signs.search(text)))
+        service = self.services.search(text) is not None
+        found = sorted((m.start(), kind.name, kind) for kind in self.kinds
+                       if (m := kind.signs.search(text)) and (kind.despite_services or not service))
         if found:
             return [kind for _, _, kind in found]
         return [self.general] if self.general.signs.search(text) else []
