@@ -120,14 +120,16 @@ class Model:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, classes=np.array(self.classes), vocabulary=np.array(self.vocabulary), idf=self.idf,
-                 weights=self.weights, intercept=self.intercept, thresholds=json.dumps(asdict(self.thresholds)))
+        # the vocabulary as one string, the weights in float32 (as trained): read at every start
+        np.savez(tmp, classes=np.array(self.classes), vocabulary=np.array("\n".join(self.vocabulary)), idf=self.idf,
+                 weights=self.weights, intercept=self.intercept,
+                 thresholds=json.dumps(asdict(self.thresholds)))
         os.replace(tmp, path)  # another process starting at the same time reads a whole file or none
 
     @classmethod
     def load(cls, path: Path, features: Features, signs: EmergencySigns) -> Model:
         with np.load(path) as data:
-            return cls(features, signs, data["classes"].tolist(), data["vocabulary"].tolist(), data["idf"],
+            return cls(features, signs, data["classes"].tolist(), str(data["vocabulary"]).split("\n"), data["idf"],
                        data["weights"], data["intercept"], Thresholds(**json.loads(str(data["thresholds"]))))
 
 

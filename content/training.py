@@ -87,7 +87,7 @@ def fit(features: Features, data: list[Example], thresholds: Thresholds | None =
     matrix = vectorizer.fit_transform([d.text for d in data])
     svm = LinearSVC(C=C, random_state=0).fit(matrix, [d.label for d in data])
     return Model(features, EmergencySigns(), [str(c) for c in svm.classes_], vectorizer.get_feature_names_out().tolist(),
-                 vectorizer.idf_.astype(np.float64), np.ascontiguousarray(svm.coef_.T, dtype=np.float64),
+                 vectorizer.idf_.astype(np.float64), np.ascontiguousarray(svm.coef_.T, dtype=np.float32),
                  svm.intercept_.astype(np.float64), thresholds or Thresholds())
 
 

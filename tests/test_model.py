@@ -143,7 +143,19 @@ def test_the_running_model_scores_exactly_as_scikit_learn(core):
     probes = ["高龄老人牛奶券怎么领", "My grandma is 92, milk vouchers?", "", "🙂🙂", "围其比赛", "x" * 900,
               "楼下烧烤店油烟天天往我家灌,谁来管管"]
     expected = svm.decision_function(vectorizer.transform(probes))
-    assert np.allclose([ours.scores(p) for p in probes], expected, atol=1e-9)
+    assert np.allclose([ours.scores(p) for p in probes], expected, atol=1e-5)  # weights kept in float32
+
+
+def test_the_cached_model_is_the_trained_model(core, tmp_path):
+    from content.emergency import EmergencySigns
+    from content.features import features_for
+    from content.model import Model
+
+    core.model.save(tmp_path / "m.npz")
+    loaded = Model.load(tmp_path / "m.npz", features_for(), EmergencySigns())
+    assert loaded.classes == core.model.classes and loaded.thresholds == core.model.thresholds
+    for text in ["高龄老人牛奶券怎么领", "楼下烧烤店油烟天天往我家灌", "What's the weather?", ""]:
+        assert np.array_equal(loaded.scores(text), core.model.scores(text))
 
 
 def test_an_example_with_an_unknown_label_is_reported(tmp_path):
