@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
-from bot.channels.wechat import WeChatChannel, parse_xml, render, split_bytes
+from bot.channels.wechat import WeChatChannel, parse_xml, pick, render, split_bytes
 from bot.channels.wechat_crypto import MessageCrypto, signature
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -62,8 +63,11 @@ def text_xml(content: str, **kwargs: Any) -> str:
     return message_xml("text", Content=content, **kwargs)
 
 
-def signed_query(token: str = TOKEN, nonce: str = "1320562132", **extra: str) -> dict[str, str]:
-    timestamp = str(int(time.time()))
+def signed_query(token: str = TOKEN, nonce: str | None = None, timestamp: int | None = None,
+                 **extra: str) -> dict[str, str]:
+    """The query string of a callback, signed as WeChat signs it: now, with a new nonce."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = str(secrets.randbelow(10**10)) if nonce is None else nonce
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
             "openid": RESIDENT, **extra}
 
@@ -387,7 +391,7 @@ async def test_the_outbox_sender_maps_wechat_answers(callback, api):
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
     sent = await sender.send(row, None)
     assert sent.message_id and api.texts_to(RESIDENT) == ["TQ-2611-0001 已办结 & 谢谢\n[1] 1★\n[2] 5★\n[3] 没有解决"]
-    assert callback.channel.choices.pick(RESIDENT, "3").data == "unsolved:1"  # the resident answers with a digit
+    assert (await pick(callback.channel.store, RESIDENT, "3")).data == "unsolved:1"  # the resident answers with a digit
 
     api.fail_next = [45015]  # more than 48 hours since the resident last wrote, or they unfollowed
     with pytest.raises(Refused) as refused:
