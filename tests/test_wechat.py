@@ -169,15 +169,22 @@ class Callback:
         await response.read()
         return response
 
+    def signed(self, xml: str) -> tuple[dict[str, str], str]:
+        """The query string and body WeChat POSTs for this message (in safe mode, encrypted)."""
+        query = signed_query()
+        if not self.safe:
+            return query, xml
+        encrypted = self.crypto.encrypt(xml)
+        query.update(encrypt_type="aes", msg_signature=self.crypto.msg_signature(query["timestamp"], query["nonce"],
+                                                                                  encrypted))
+        return query, f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+
     async def post(self, xml: str) -> tuple[int, str]:
         """POST one message as WeChat would; the status and the (decrypted) answer."""
-        query = signed_query()
-        body = xml
-        if self.safe:
-            encrypted = self.crypto.encrypt(xml)
-            query.update(encrypt_type="aes", msg_signature=self.crypto.msg_signature(query["timestamp"], query["nonce"],
-                                                                                      encrypted))
-            body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        return await self.post_signed(*self.signed(xml))
+
+    async def post_signed(self, query: dict[str, str], body: str) -> tuple[int, str]:
+        """POST a body with its query string (again, as WeChat retries); the status and the (decrypted) answer."""
         response = await self.post_raw(body, query)
         text = await response.text()
         if self.safe and response.status == 200 and text != "success":
@@ -195,10 +202,10 @@ class Callback:
         return content_of(answer)
 
 
-def content_of(answer: str) -> str:
+def content_of(answer: str, to: str = RESIDENT) -> str:
     assert answer != "success", "expected a passive reply, got 'success'"
     reply = parse_xml(answer)
-    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (RESIDENT, ACCOUNT, "text"), reply
+    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (to, ACCOUNT, "text"), reply
     return reply["Content"]
 
 
@@ -221,10 +228,12 @@ async def make_callback(services, api):
     """Start the web app (plain or safe mode) on loopback; returns a Callback."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None) -> Callback:
+    async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None,
+                    with_services: Any = None) -> Callback:
         settings = wechat_settings(api, **({"WECHAT_AES_KEY": AES_KEY} if safe else {}))
-        channel = WeChatChannel(settings, services, reply_within=reply_within)
-        server = TestServer(build_web_app(settings, services, telegram, wechat=channel), host="127.0.0.1", port=0)
+        channel = WeChatChannel(settings, with_services or services, reply_within=reply_within)
+        server = TestServer(build_web_app(settings, with_services or services, telegram, wechat=channel),
+                            host="127.0.0.1", port=0)
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))
