@@ -9,12 +9,14 @@ msg_signature is read. The reply cache and the router's dedupe know a message by
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
 from bot.channels import wechat as wechat_module
 from bot.channels.wechat import FRESH_FOR, parse_xml
 from tests import test_wechat
+from tests.conftest import query_rows
 from tests.test_wechat import (
     ACCOUNT,
     CITATION_ZH,
@@ -140,3 +142,19 @@ async def test_a_replay_to_another_process_is_refused_too(make_callback, service
     finally:
         await other_store.close()
     assert {(inbound.user_id, inbound.text) for inbound in slow_handler.calls} == {(RESIDENT, "/help")}
+
+
+async def test_nonces_past_the_window_and_old_choices_are_deleted(make_callback, services, monkeypatch):
+    from db import wechat_memory
+
+    earlier = await make_callback()
+    query = signed_query(timestamp=int(time.time()) - 200)
+    assert (await earlier.post_raw(text_xml("/start", openid=NEIGHBOUR), query)).status == 200
+    # a process started later sweeps at its first callback: a window of 100 s, choices kept for no time
+    monkeypatch.setattr(wechat_module, "FRESH_FOR", 100.0)
+    monkeypatch.setattr(wechat_memory, "CHOICES_KEPT", timedelta(0))
+    later = await make_callback()
+    assert (await later.post_raw(text_xml("/start"), signed_query())).status == 200
+    [(kept,)] = query_rows(services.store, "SELECT nonce FROM wechatnonce")
+    assert kept != query["nonce"]
+    assert query_rows(services.store, "SELECT openid FROM wechatchoices") == [(RESIDENT,)]
