@@ -114,3 +114,12 @@ async def test_numbered_choices_hold_across_processes(make_callback, services, d
         assert elderly == await test_wechat.expected_reply(services, callback="area:elderly") != welcome
     finally:
         await other_store.close()
+
+
+async def test_forgetme_leaves_no_choices_under_the_openid(make_callback, services):
+    callback = await make_callback()
+    ask = await callback.say("/forgetme")
+    assert query_rows(services.store, "SELECT openid FROM wechatchoices") == [(RESIDENT,)]
+    await callback.say(number_of("确定删除", ask))
+    assert query_rows(services.store, "SELECT count(*) FROM resident WHERE user_id = ?", RESIDENT) == [(0,)]
+    assert query_rows(services.store, "SELECT openid FROM wechatchoices") == []
