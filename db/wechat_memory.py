@@ -62,7 +62,8 @@ async def remember_reply(store: Store, openid: str, choices: Sequence[Button]) -
 
 
 async def remember_notice(store: Store, openid: str, choices: Sequence[Button]) -> None:
-    """A notice with choices was sent (a staff message, the rating question): the reply's choices stay."""
+    """A notice was sent (a staff message, the rating question): its choices, maybe none, replace
+    an earlier notice's; the reply's stay."""
     values = {"notice": _dump(choices), "at": utcnow()}
     async with store.engine.begin() as conn:
         await conn.execute(_insert(store, _CHOICES).values(openid=openid, reply="[]", **values)

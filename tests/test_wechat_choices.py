@@ -102,6 +102,18 @@ async def test_a_digit_answers_the_rating_question_when_it_was_shown_last(make_c
     assert ticket_1(office) == ("closed", 4)
 
 
+async def test_a_digit_answering_a_later_staff_message_is_not_a_rating(make_callback, office, api):
+    callback = await make_callback(with_services=office)
+    notice = await resolved(callback, office)
+    await deliver(callback, api, notice)
+    question = OutboxMessage(id=notice.id + 1, channel="wechat", chat_id=RESIDENT, purpose="reply", ticket_id=1,
+                             text="街道办答复(工单 TQ):请问是几号楼?")
+    await WeChatSender(callback.channel).send(question, None)
+    await api.wait_for(RESIDENT, 2)
+    await callback.say("5")  # the building, not five stars
+    assert ticket_1(office) == ("resolved", None)
+
+
 async def test_numbered_choices_hold_across_processes(make_callback, services, database_url):
     """Two bot processes behind one URL share only the database: the resident is shown the
     menu by one and answers it with a digit through the other."""

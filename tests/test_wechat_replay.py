@@ -158,3 +158,9 @@ async def test_nonces_past_the_window_and_old_choices_are_deleted(make_callback,
     [(kept,)] = query_rows(services.store, "SELECT nonce FROM wechatnonce")
     assert kept != query["nonce"]
     assert query_rows(services.store, "SELECT openid FROM wechatchoices") == [(RESIDENT,)]
+
+
+async def test_a_nonce_too_long_to_remember_is_refused(make_callback, slow_handler):
+    callback = await make_callback()
+    response = await callback.post_raw(text_xml("/help"), signed_query(nonce="7" * 65))
+    assert response.status == 403 and slow_handler.calls == []

@@ -23,9 +23,10 @@ handled, or within KEEP_FINISHED seconds, it gets the same reply; the router ski
 has seen before by `Inbound.update_key`.
 
 Numbered choices are kept per context in the database (db/wechat_memory.py), so any process
-reads the digit: the last reply's, and a notice's (a staff message, the rating question) sent
-after it. A digit answers the notice only when the notice is the last thing the resident was
-shown and no report of theirs is under way: a digit typed for a report step is never a rating.
+reads the digit: the last reply's, and the last notice's (a staff message, the rating question)
+sent after it. A digit answers the notice only when a notice is the last thing the resident was
+shown and no report of theirs is under way: a digit typed for a report step, or after a staff
+message without choices, is never a rating.
 
 All the decisions are in `handlers/`; this module only translates between WeChat and the router.
 """
@@ -66,7 +67,7 @@ MAX_BODY = 64 * 1024  # a callback is a few hundred bytes; anything near this is
 TEXT_LIMIT = 2048  # bytes of UTF-8 in one text message (passive reply or customer-service message)
 REPLY_WITHIN = 4.0  # seconds: WeChat gives up on a passive reply after 5
 KEEP_FINISHED = 60.0  # seconds a handled MsgId's reply is kept for WeChat's retries
-FRESH_FOR = 300.0  # seconds a callback's timestamp may differ from our clock: WeChat retries within 15
+FRESH_FOR = 300.0  # seconds a callback's timestamp may differ from our clock: WeChat's 3 tries take 15
 SWEEP_EVERY = 60.0  # seconds between deletions of nonces too old to be accepted anyway
 NONCE_MAX = 64  # characters: WeChat's nonces are about 10 digits
 SUCCESS = "success"  # the answer that tells WeChat "received, nothing to say now"
@@ -382,6 +383,8 @@ class WeChatChannel:
             self._refuse(request, "a bad signature")
         if not fresh(timestamp, time.time(), FRESH_FOR):
             self._refuse(request, f"a timestamp more than {FRESH_FOR:.0f} s from our clock")
+        if len(nonce) > NONCE_MAX:  # longer than the column that remembers it
+            self._refuse(request, f"a nonce over {NONCE_MAX} characters")
         return timestamp, nonce
 
     @staticmethod
@@ -408,8 +411,6 @@ class WeChatChannel:
 
     async def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
         """False when this timestamp and nonce came before with another body (a replay)."""
-        if len(nonce) > NONCE_MAX:
-            return False
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_EVERY
             await memory.forget_old(self.store, int(time.time() - FRESH_FOR))
@@ -598,6 +599,7 @@ class WeChatSender:
             if exc.errcode in TOKEN_STALE or exc.errcode in (40013, 40125, 40164, 41004, -2):
                 raise RetryLater(600.0) from exc  # our credentials or IP whitelist: retry once fixed
             raise Refused(str(exc), False) from exc
-        if choices:  # the resident answers with a digit; a reply's choices stay for a report under way
-            await remember(self.wechat.store, row.chat_id, choices, notice=True)
+        # the resident answers with a digit; one without choices ends the last one's (a rating
+        # question), so that a digit answering a staff question is not a rating
+        await remember(self.wechat.store, row.chat_id, choices, notice=True)
         return Sent(str(result.get("msgid") or f"wechat-{row.id}"))
