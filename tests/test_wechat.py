@@ -18,6 +18,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -644,17 +648,16 @@ async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches
     assert failed == [], failed
 
 
-def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
-    """`python -m bot serve`: listens, answers /healthz and a signed WeChat message, stops on SIGTERM."""
+@contextmanager
+def serving(tmp_path, database_url: str):
+    """`python -m bot serve` in a process of its own, once it answers /healthz: (process, base URL)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "WECHAT_TOKEN": TOKEN,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+           "DATABASE_URL": database_url}
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        import urllib.request
-
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -665,16 +668,30 @@ def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.1)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/wechat?" + "&".join(f"{k}={v}" for k, v in signed_query().items()),
-                                         data=text_xml("/help").encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert "/report" in content_of(response.read().decode())
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def post_to(base: str, query: dict[str, str], body: str) -> tuple[int, str]:
+    """POST a callback to a served bot: the status and the answer."""
+    request = urllib.request.Request(f"{base}/wechat?{urllib.parse.urlencode(query)}", data=body.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
+    """`python -m bot serve`: listens, answers /healthz and a signed WeChat message, stops on SIGTERM."""
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}") as (process, base):
+        status, answer = post_to(base, signed_query(), text_xml("/help"))
+        assert status == 200 and "/report" in content_of(answer)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "stopped" in stderr.splitlines()[-1]
 

@@ -20,7 +20,7 @@ from handlers.services import TicketRules
 from handlers.types import Inbound
 from tests import test_wechat
 from tests.conftest import query_rows
-from tests.test_wechat import RESIDENT
+from tests.test_wechat import RESIDENT, content_of, post_to, serving, signed_query, text_xml
 
 api, make_callback = test_wechat.api, test_wechat.make_callback  # fixtures
 
@@ -135,3 +135,19 @@ async def test_forgetme_leaves_no_choices_under_the_openid(make_callback, servic
     await callback.say(number_of("确定删除", ask))
     assert query_rows(services.store, "SELECT count(*) FROM resident WHERE user_id = ?", RESIDENT) == [(0,)]
     assert query_rows(services.store, "SELECT openid FROM wechatchoices") == []
+
+
+def test_two_bot_processes_share_the_choices_and_the_nonces(tmp_path):
+    """Two `python -m bot serve` processes on one database, as behind a load balancer: the
+    resident is shown the menu by one and answers with a digit through the other; a query
+    string used at one is refused at the other with another body."""
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    with serving(tmp_path, database) as (_, first), serving(tmp_path, database) as (_, second):
+        status, welcome = post_to(first, signed_query(), text_xml("/start"))
+        assert status == 200
+        status, elderly = post_to(second, signed_query(), text_xml(number_of("为老服务", content_of(welcome))))
+        assert status == 200 and content_of(elderly).startswith("为老服务")
+
+        query = signed_query()
+        assert post_to(first, query, text_xml("/help"))[0] == 200
+        assert post_to(second, query, text_xml("/mytickets", openid="oNEIGHBOUR-openid-0002"))[0] == 403
