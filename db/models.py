@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -180,3 +180,23 @@ class Secret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     value: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WeChatChoices(SQLModel, table=True):
+    """The numbered choices a WeChat resident was shown (WeChat has no buttons), per context:
+    those of the last reply to them, and those of a notice (the rating question) that came
+    after it. Kept here, not in memory, so any process can read the digit they answer with."""
+
+    openid: str = Field(primary_key=True, max_length=64)
+    reply: str = "[]"  # JSON [[label, data], ...]
+    notice: str | None = None  # the same; None when no notice came after the last reply
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class WeChatNonce(SQLModel, table=True):
+    """The (timestamp, nonce) of each WeChat callback and a digest of its body: the same pair
+    again is WeChat's retry when the body is the same, a replayed signature otherwise."""
+
+    timestamp: int = Field(primary_key=True, sa_type=BigInteger)
+    nonce: str = Field(primary_key=True, max_length=64)
+    body: str = Field(max_length=64)  # SHA-256, hex

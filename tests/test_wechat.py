@@ -12,11 +12,16 @@ import itertools
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +32,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
-from bot.channels.wechat import WeChatChannel, parse_xml, render, split_bytes
+from bot.channels.wechat import WeChatChannel, parse_xml, pick, render, split_bytes
 from bot.channels.wechat_crypto import MessageCrypto, signature
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -62,8 +67,11 @@ def text_xml(content: str, **kwargs: Any) -> str:
     return message_xml("text", Content=content, **kwargs)
 
 
-def signed_query(token: str = TOKEN, nonce: str = "1320562132", **extra: str) -> dict[str, str]:
-    timestamp = str(int(time.time()))
+def signed_query(token: str = TOKEN, nonce: str | None = None, timestamp: int | None = None,
+                 **extra: str) -> dict[str, str]:
+    """The query string of a callback, signed as WeChat signs it: now, with a new nonce."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = str(secrets.randbelow(10**10)) if nonce is None else nonce
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
             "openid": RESIDENT, **extra}
 
@@ -165,15 +173,22 @@ class Callback:
         await response.read()
         return response
 
+    def signed(self, xml: str) -> tuple[dict[str, str], str]:
+        """The query string and body WeChat POSTs for this message (in safe mode, encrypted)."""
+        query = signed_query()
+        if not self.safe:
+            return query, xml
+        encrypted = self.crypto.encrypt(xml)
+        query.update(encrypt_type="aes", msg_signature=self.crypto.msg_signature(query["timestamp"], query["nonce"],
+                                                                                  encrypted))
+        return query, f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+
     async def post(self, xml: str) -> tuple[int, str]:
         """POST one message as WeChat would; the status and the (decrypted) answer."""
-        query = signed_query()
-        body = xml
-        if self.safe:
-            encrypted = self.crypto.encrypt(xml)
-            query.update(encrypt_type="aes", msg_signature=self.crypto.msg_signature(query["timestamp"], query["nonce"],
-                                                                                      encrypted))
-            body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        return await self.post_signed(*self.signed(xml))
+
+    async def post_signed(self, query: dict[str, str], body: str) -> tuple[int, str]:
+        """POST a body with its query string (again, as WeChat retries); the status and the (decrypted) answer."""
         response = await self.post_raw(body, query)
         text = await response.text()
         if self.safe and response.status == 200 and text != "success":
@@ -191,10 +206,10 @@ class Callback:
         return content_of(answer)
 
 
-def content_of(answer: str) -> str:
+def content_of(answer: str, to: str = RESIDENT) -> str:
     assert answer != "success", "expected a passive reply, got 'success'"
     reply = parse_xml(answer)
-    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (RESIDENT, ACCOUNT, "text"), reply
+    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (to, ACCOUNT, "text"), reply
     return reply["Content"]
 
 
@@ -217,10 +232,12 @@ async def make_callback(services, api):
     """Start the web app (plain or safe mode) on loopback; returns a Callback."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None) -> Callback:
+    async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None,
+                    with_services: Any = None) -> Callback:
         settings = wechat_settings(api, **({"WECHAT_AES_KEY": AES_KEY} if safe else {}))
-        channel = WeChatChannel(settings, services, reply_within=reply_within)
-        server = TestServer(build_web_app(settings, services, telegram, wechat=channel), host="127.0.0.1", port=0)
+        channel = WeChatChannel(settings, with_services or services, reply_within=reply_within)
+        server = TestServer(build_web_app(settings, with_services or services, telegram, wechat=channel),
+                            host="127.0.0.1", port=0)
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))
@@ -387,7 +404,7 @@ async def test_the_outbox_sender_maps_wechat_answers(callback, api):
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
     sent = await sender.send(row, None)
     assert sent.message_id and api.texts_to(RESIDENT) == ["TQ-2611-0001 已办结 & 谢谢\n[1] 1★\n[2] 5★\n[3] 没有解决"]
-    assert callback.channel.choices.pick(RESIDENT, "3").data == "unsolved:1"  # the resident answers with a digit
+    assert (await pick(callback.channel.store, RESIDENT, "3")).data == "unsolved:1"  # the resident answers with a digit
 
     api.fail_next = [45015]  # more than 48 hours since the resident last wrote, or they unfollowed
     with pytest.raises(Refused) as refused:
@@ -631,17 +648,16 @@ async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches
     assert failed == [], failed
 
 
-def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
-    """`python -m bot serve`: listens, answers /healthz and a signed WeChat message, stops on SIGTERM."""
+@contextmanager
+def serving(tmp_path, database_url: str):
+    """`python -m bot serve` in a process of its own, once it answers /healthz: (process, base URL)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "WECHAT_TOKEN": TOKEN,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+           "DATABASE_URL": database_url}
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        import urllib.request
-
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -652,16 +668,30 @@ def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.1)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/wechat?" + "&".join(f"{k}={v}" for k, v in signed_query().items()),
-                                         data=text_xml("/help").encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert "/report" in content_of(response.read().decode())
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def post_to(base: str, query: dict[str, str], body: str) -> tuple[int, str]:
+    """POST a callback to a served bot: the status and the answer."""
+    request = urllib.request.Request(f"{base}/wechat?{urllib.parse.urlencode(query)}", data=body.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
+    """`python -m bot serve`: listens, answers /healthz and a signed WeChat message, stops on SIGTERM."""
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}") as (process, base):
+        status, answer = post_to(base, signed_query(), text_xml("/help"))
+        assert status == 200 and "/report" in content_of(answer)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "stopped" in stderr.splitlines()[-1]
 

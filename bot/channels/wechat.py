@@ -4,30 +4,43 @@ What a resident sees, chatting with the Official Account:
 
 - following the account: the welcome and the menu, as for /start on Telegram;
 - text, a photo or a location pin: the router's reply, as plain text; buttons become numbered
-  choices ("[1] 养老服务") and the resident answers with the digit;
+  choices ("[1] 养老服务") and the resident answers with the digit (or the label);
 - a reply that takes longer than about 4 seconds arrives a moment later as a customer-service
   message instead of the passive reply (WeChat waits 5 seconds, then retries twice more);
 - a reply longer than WeChat's 2048 bytes arrives as several messages;
 - staff replies to their tickets arrive through the same customer-service API (`WeChatSender`,
   used by the outbox worker).
 
-WeChat signs every callback (`signature`); in safe mode the message is encrypted as well
-(`msg_signature`, AES, see wechat_crypto.py) and so is the reply. The same MsgId delivered again
-while it is still being handled waits for the same reply; the router skips an update it has
-seen before by `Inbound.update_key`. All the decisions are in `handlers/`; this module only
-translates between WeChat and the router.
+Who may write as a resident: WeChat signs every callback (`signature`), but over the token,
+timestamp and nonce only, never the body, and signed query strings end up in logs. So the
+timestamp must be within FRESH_FOR seconds of our clock, and a (timestamp, nonce) seen before is
+accepted only with the same body (WeChat retrying; answered from the reply cache). With
+WECHAT_AES_KEY set only safe mode is accepted: an <Encrypt> whose `msg_signature` covers it (AES,
+see wechat_crypto.py); the reply is encrypted too.
+
+A resident's message is known by (openid, MsgId): delivered again while it is still being
+handled, or within KEEP_FINISHED seconds, it gets the same reply; the router skips an update it
+has seen before by `Inbound.update_key`.
+
+Numbered choices are kept per context in the database (db/wechat_memory.py), so any process
+reads the digit: the last reply's, and the last notice's (a staff message, the rating question)
+sent after it. A digit answers the notice only when a notice is the last thing the resident was
+shown and no report of theirs is under way: a digit typed for a report step, or after a staff
+message without choices, is never a rating.
+
+All the decisions are in `handlers/`; this module only translates between WeChat and the router.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from xml.etree.ElementTree import ParseError
 
 import aiohttp
@@ -36,14 +49,16 @@ from aiohttp import web
 from defusedxml import DefusedXmlException
 
 from bot.channels.common import picked, split_text
-from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, cdata, check_signature
+from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, cdata, check_signature, fresh
 from bot.settings import DEFAULT_WECHAT_API_BASE, Settings
+from db import wechat_memory as memory
 from handlers.router import handle
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, plain_text
 
 if TYPE_CHECKING:
     from db.models import OutboxMessage, Ticket
+    from db.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +67,9 @@ MAX_BODY = 64 * 1024  # a callback is a few hundred bytes; anything near this is
 TEXT_LIMIT = 2048  # bytes of UTF-8 in one text message (passive reply or customer-service message)
 REPLY_WITHIN = 4.0  # seconds: WeChat gives up on a passive reply after 5
 KEEP_FINISHED = 60.0  # seconds a handled MsgId's reply is kept for WeChat's retries
+FRESH_FOR = 300.0  # seconds a callback's timestamp may differ from our clock: WeChat's 3 tries take 15
+SWEEP_EVERY = 60.0  # seconds between deletions of nonces too old to be accepted anyway
+NONCE_MAX = 64  # characters: WeChat's nonces are about 10 digits
 SUCCESS = "success"  # the answer that tells WeChat "received, nothing to say now"
 
 # errcodes of the API: the access token is stale; the resident cannot be reached (45015: more
@@ -120,7 +138,8 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
         raise BadMessage("the message has no FromUserName")
     kind = message.get("MsgType", "").lower()
     event = message.get("Event", "")
-    key = message.get("MsgId") or f"{openid}:{message.get('CreateTime', '')}:{event}"
+    # a MsgId is unique only among one resident's messages: another openid may send the same
+    key = f"{openid}:" + (message.get("MsgId") or f"{message.get('CreateTime', '')}:{event}")
     inbound = Inbound(channel=CHANNEL, user_id=openid, chat_id=openid, message_id=message.get("MsgId") or None,
                       update_key=key)
     if kind == "text":
@@ -194,23 +213,20 @@ def text_reply_xml(to_user: str, from_user: str, text: str, now: int | None = No
     )
 
 
-class Choices:
-    """The numbered choices each resident was shown last, by openid (in memory, bounded)."""
+async def pick(store: Store, openid: str, text: str) -> Button | None:
+    """The button a resident typed the number or label of: among the notice's choices when it
+    was the last thing they were shown and no report is under way, else among the last reply's."""
+    reply, notice, reporting = await memory.shown(store, openid)
+    return picked(text, reply if notice is None or reporting else notice)
 
-    def __init__(self, limit: int = 20_000) -> None:
-        self.limit = limit
-        self._by_user: OrderedDict[str, tuple[Button, ...]] = OrderedDict()
 
-    def remember(self, openid: str, choices: Sequence[Button]) -> None:
-        self._by_user.pop(openid, None)
-        if choices:
-            self._by_user[openid] = tuple(choices)
-            while len(self._by_user) > self.limit:
-                self._by_user.popitem(last=False)
-
-    def pick(self, openid: str, text: str) -> Button | None:
-        """The button the resident typed the number or label of, among the choices last shown to them."""
-        return picked(text, self._by_user.get(openid, ()))
+async def remember(store: Store, openid: str, choices: Sequence[Button], *, notice: bool) -> None:
+    """Keep the choices just shown, for the digit that answers them. What was sent counts as
+    sent even when this fails: the resident then types the label, or asks again."""
+    try:
+        await (memory.remember_notice if notice else memory.remember_reply)(store, openid, choices)
+    except Exception:
+        log.exception("the numbered choices shown to a WeChat resident could not be stored")
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,15 +334,18 @@ class WeChatChannel:
                  reply_within: float = REPLY_WITHIN) -> None:
         if not settings.wechat_token:
             raise ValueError("WECHAT_TOKEN is not set")
+        if services.store is None:
+            raise ValueError("the WeChat channel needs the database (its nonces and numbered choices are kept there)")
         self.token = settings.wechat_token
         self.services = services
+        self.store = services.store
         self.crypto = (MessageCrypto(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
                        if settings.wechat_aes_key and settings.wechat_app_id else None)
         if api is None and settings.wechat_app_id and settings.wechat_app_secret:
             api = WeChatApi(settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base)
         self.api = api
         self.reply_within = reply_within
-        self.choices = Choices()
+        self._next_sweep = 0.0  # time.monotonic() of the next deletion of old nonces
         self._jobs: dict[str, _Job] = {}
         self._users: dict[str, list[Any]] = {}  # openid -> [lock, users of it]: one message at a time
         self._tasks: set[asyncio.Task[None]] = set()
@@ -335,25 +354,16 @@ class WeChatChannel:
 
     async def verify(self, request: web.Request) -> web.Response:
         """GET: the console's URL check; echo `echostr` when the signature is ours."""
-        query = request.query
-        if not check_signature(self.token, query.get("signature"), query.get("timestamp"), query.get("nonce")):
-            log.warning("WeChat URL check with a bad signature from %s", request.remote)
-            raise web.HTTPForbidden(text="bad signature")
-        return web.Response(text=query.get("echostr", ""))
+        self._signed(request)
+        return web.Response(text=request.query.get("echostr", ""))
 
     async def receive(self, request: web.Request) -> web.Response:
         """POST: a message or event; the reply XML, or "success" when there is none (yet)."""
-        query = request.query
-        timestamp, nonce = query.get("timestamp"), query.get("nonce")
-        if not check_signature(self.token, query.get("signature"), timestamp, nonce):
-            log.warning("WeChat callback with a bad signature from %s", request.remote)
-            raise web.HTTPForbidden(text="bad signature")
-        envelope = parse_xml(await read_body(request))
-        safe = query.get("encrypt_type", "").lower() == "aes" or "Encrypt" in envelope
-        if safe:
-            message = self._decrypt(envelope, query.get("msg_signature"), timestamp, nonce)
-        else:
-            message = envelope
+        timestamp, nonce = self._signed(request)
+        body = await read_body(request)
+        message = self._open(parse_xml(body), request)
+        if not await self._first_use(timestamp, nonce, body):
+            self._refuse(request, "a timestamp and nonce already used with another body")
         inbound = to_inbound(message)
         if inbound is None:
             return web.Response(text=SUCCESS)
@@ -361,24 +371,50 @@ class WeChatChannel:
         if text is None:
             return web.Response(text=SUCCESS)
         xml = text_reply_xml(inbound.user_id, message.get("ToUserName", ""), text)
-        if safe:
-            xml = self.crypto.encrypt_reply(xml, nonce or "", str(int(time.time())))
+        if self.crypto is not None:
+            xml = self.crypto.encrypt_reply(xml, nonce, str(int(time.time())))
         return web.Response(text=xml, content_type="application/xml")
 
-    def _decrypt(self, envelope: dict[str, str], msg_signature: str | None, timestamp: str | None,
-                 nonce: str | None) -> dict[str, str]:
+    def _signed(self, request: web.Request) -> tuple[str, str]:
+        """The timestamp and nonce of a request signed with our token a moment ago; 403 otherwise."""
+        query = request.query
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not check_signature(self.token, query.get("signature"), timestamp, nonce):
+            self._refuse(request, "a bad signature")
+        if not fresh(timestamp, time.time(), FRESH_FOR):
+            self._refuse(request, f"a timestamp more than {FRESH_FOR:.0f} s from our clock")
+        if len(nonce) > NONCE_MAX:  # longer than the column that remembers it
+            self._refuse(request, f"a nonce over {NONCE_MAX} characters")
+        return timestamp, nonce
+
+    @staticmethod
+    def _refuse(request: web.Request, reason: str) -> NoReturn:
+        log.warning("WeChat %s refused (%s) from %s", request.method, reason, request.remote)
+        raise web.HTTPForbidden(text=f"refused: {reason}")
+
+    def _open(self, envelope: dict[str, str], request: web.Request) -> dict[str, str]:
+        """The message of a callback body: decrypted when WECHAT_AES_KEY is set (and only then
+        accepted with a valid msg_signature), as it is otherwise."""
+        query = request.query
         if self.crypto is None:
-            raise BadMessage("an encrypted (safe mode) message, but WECHAT_AES_KEY is not set")
-        encrypted = envelope.get("Encrypt")
-        if not encrypted:
-            raise BadMessage("a safe-mode message without <Encrypt>")
-        if not self.crypto.check_msg_signature(msg_signature, timestamp, nonce, encrypted):
-            log.warning("WeChat callback with a bad msg_signature")
-            raise web.HTTPForbidden(text="bad msg_signature")
+            if query.get("encrypt_type", "").lower() == "aes" or "Encrypt" in envelope:
+                raise BadMessage("an encrypted (safe mode) message, but WECHAT_AES_KEY is not set")
+            return envelope
+        encrypted = envelope.get("Encrypt", "")
+        if not encrypted or not self.crypto.check_msg_signature(query.get("msg_signature"), query.get("timestamp"),
+                                                                query.get("nonce"), encrypted):
+            self._refuse(request, "no <Encrypt> signed by msg_signature, and WECHAT_AES_KEY is set")
         try:
             return parse_xml(self.crypto.decrypt(encrypted))
         except WeChatCryptoError as exc:
             raise BadMessage(f"cannot decrypt: {exc}") from None
+
+    async def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """False when this timestamp and nonce came before with another body (a replay)."""
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_EVERY
+            await memory.forget_old(self.store, int(time.time() - FRESH_FOR))
+        return await memory.first_use(self.store, int(timestamp), nonce, hashlib.sha256(body).hexdigest())
 
     # -- the 5-second rule ----------------------------------------------------------------
 
@@ -433,7 +469,8 @@ class WeChatChannel:
             async with self._user_lock(inbound.user_id):
                 messages = await self._handle(inbound)
                 text, choices = render(messages)
-                self.choices.remember(inbound.user_id, choices)
+                if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
+                    await remember(self.store, inbound.user_id, choices, notice=False)
             job.chunks = split_bytes(text) if text else []
             job.ready.set()
             self._deliver_late(job)
@@ -445,9 +482,9 @@ class WeChatChannel:
 
     async def _handle(self, inbound: Inbound) -> list[Outbound]:
         """The router's reply; a digit answering numbered choices is the button it stands for."""
-        if inbound.text and (button := self.choices.pick(inbound.user_id, inbound.text)) is not None:
-            inbound = _with(inbound, text="", callback=button.data)
         try:
+            if inbound.text and (button := await pick(self.store, inbound.user_id, inbound.text)) is not None:
+                inbound = _with(inbound, text="", callback=button.data)
             return (await handle(inbound, self.services)).messages
         except Exception:
             log.exception("error while handling WeChat message %s", inbound.update_key)
@@ -470,12 +507,9 @@ class WeChatChannel:
                 return
 
     async def _to_outbox(self, openid: str, chunks: list[str]) -> None:
-        store = self.services.store
-        if store is None:
-            return
         from db import outbox
 
-        async with store.transaction() as session:
+        async with self.store.transaction() as session:
             for chunk in chunks:  # escaped: the sender reads outbox text as HTML
                 outbox.enqueue(session, CHANNEL, openid, "reply", html.escape(chunk, quote=False))
 
@@ -565,6 +599,7 @@ class WeChatSender:
             if exc.errcode in TOKEN_STALE or exc.errcode in (40013, 40125, 40164, 41004, -2):
                 raise RetryLater(600.0) from exc  # our credentials or IP whitelist: retry once fixed
             raise Refused(str(exc), False) from exc
-        if choices:
-            self.wechat.choices.remember(row.chat_id, choices)
+        # the resident answers with a digit; one without choices ends the last one's (a rating
+        # question), so that a digit answering a staff question is not a rating
+        await remember(self.wechat.store, row.chat_id, choices, notice=True)
         return Sent(str(result.get("msgid") or f"wechat-{row.id}"))

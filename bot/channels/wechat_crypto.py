@@ -1,7 +1,8 @@
 """The WeChat Official Account callback's signatures and safe-mode (安全模式) encryption.
 
 - URL verification and every callback: `signature` = SHA1 of the sorted token, timestamp and
-  nonce, joined; compared in constant time.
+  nonce, joined; compared in constant time. It does not cover the body: the timestamp must be
+  fresh, and the channel refuses a (timestamp, nonce) seen before with another body.
 - Safe mode: the message travels as `<Encrypt>`, signed by `msg_signature` = SHA1 of the sorted
   token, timestamp, nonce and the encrypted text. The EncodingAESKey (43 characters) is
   base64 of the 32-byte AES key without its `=`; the IV is the key's first 16 bytes. The plain
@@ -40,6 +41,11 @@ def check_signature(token: str, given: str | None, timestamp: str | None, nonce:
     if not (token and given and timestamp is not None and nonce is not None):
         return False
     return hmac.compare_digest(signature(token, timestamp, nonce).encode(), given.strip().lower().encode())
+
+
+def fresh(timestamp: str, now: float, window: float) -> bool:
+    """True when `timestamp` (seconds since 1970, ASCII digits as signed) is within `window` seconds of `now`."""
+    return timestamp.isascii() and timestamp.isdigit() and abs(int(timestamp) - now) <= window
 
 
 def decode_aes_key(encoding_aes_key: str) -> bytes:

@@ -1,0 +1,89 @@
+"""What the WeChat channel (bot/channels/wechat.py) remembers, kept in the database so that
+several processes behind one callback URL agree: the numbered choices each resident was shown,
+and the (timestamp, nonce) of every callback with a digest of its body. Each function is one
+short transaction of Core statements: they run for nearly every message."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.models import Intake, Resident, WeChatChoices, WeChatNonce, utcnow
+from handlers.types import Button
+
+if TYPE_CHECKING:
+    from db.store import Store
+
+CHOICES_KEPT = timedelta(days=7)  # a digit typed later than this does not answer them
+_CHOICES, _NONCE = WeChatChoices.__table__, WeChatNonce.__table__
+_INTAKE, _RESIDENT = Intake.__table__, Resident.__table__
+
+
+def _insert(store: Store, table):
+    """INSERT in the database's own dialect, for its ON CONFLICT clauses (SQLite and PostgreSQL alike)."""
+    return (postgresql if store.engine.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _dump(choices: Sequence[Button]) -> str:
+    return json.dumps([[button.label, button.data] for button in choices], ensure_ascii=False)
+
+
+def _load(stored: str) -> tuple[Button, ...]:
+    return tuple(Button(label, data) for label, data in json.loads(stored))
+
+
+async def shown(store: Store, openid: str) -> tuple[tuple[Button, ...], tuple[Button, ...] | None, bool]:
+    """The choices of the last reply to the resident, those of a notice sent after it (None when
+    there was none), and whether a report of theirs is under way."""
+    reporting = exists().where(_INTAKE.c.resident_id == _RESIDENT.c.id, _RESIDENT.c.channel == "wechat",
+                               _RESIDENT.c.user_id == openid)
+    query = select(_CHOICES.c.reply, _CHOICES.c.notice, reporting).where(_CHOICES.c.openid == openid)
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return (), None, False
+    reply, notice, under_way = row
+    return _load(reply), None if notice is None else _load(notice), bool(under_way)
+
+
+async def remember_reply(store: Store, openid: str, choices: Sequence[Button]) -> None:
+    """A reply was shown: its choices replace the last reply's, and any notice's are past."""
+    async with store.engine.begin() as conn:
+        if not choices:
+            await conn.execute(delete(_CHOICES).where(_CHOICES.c.openid == openid))
+            return
+        values = {"reply": _dump(choices), "notice": None, "at": utcnow()}
+        await conn.execute(_insert(store, _CHOICES).values(openid=openid, **values)
+                           .on_conflict_do_update(index_elements=[_CHOICES.c.openid], set_=values))
+
+
+async def remember_notice(store: Store, openid: str, choices: Sequence[Button]) -> None:
+    """A notice was sent (a staff message, the rating question): its choices, maybe none, replace
+    an earlier notice's; the reply's stay."""
+    values = {"notice": _dump(choices), "at": utcnow()}
+    async with store.engine.begin() as conn:
+        await conn.execute(_insert(store, _CHOICES).values(openid=openid, reply="[]", **values)
+                           .on_conflict_do_update(index_elements=[_CHOICES.c.openid], set_=values))
+
+
+async def first_use(store: Store, timestamp: int, nonce: str, digest: str) -> bool:
+    """Record a callback's (timestamp, nonce); True when it is new, or was seen with the same
+    body digest (WeChat retrying), False when it came with another body (a replay)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(_insert(store, _NONCE).values(timestamp=timestamp, nonce=nonce, body=digest)
+                           .on_conflict_do_nothing())
+        stored = (await conn.execute(select(_NONCE.c.body).where(
+            _NONCE.c.timestamp == timestamp, _NONCE.c.nonce == nonce))).scalar_one()
+    return stored == digest
+
+
+async def forget_old(store: Store, oldest_timestamp: int) -> None:
+    """Delete the nonces of callbacks older than `oldest_timestamp` (refused by their age
+    anyway) and choices nobody answered for CHOICES_KEPT."""
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(_NONCE).where(_NONCE.c.timestamp < oldest_timestamp))
+        await conn.execute(delete(_CHOICES).where(_CHOICES.c.at < utcnow() - CHOICES_KEPT))
