@@ -8,7 +8,8 @@ Steps and what the resident sees:
 - what:    "What happened?" (skipped when a complaint-like message started the intake)
 - where:   "Where is it?" text, or a location pin on Telegram
 - photos:  up to 5 photos, then Done / Skip
-- phone:   optional phone with an explicit consent line, or Skip
+- phone:   optional phone with an explicit consent line, or Skip; asked for each report, as the
+           consent is for that report only (Skip: no phone on this ticket)
 - confirm: a summary with Submit / Edit description / Edit place / Cancel
 Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cancel".
 """
@@ -49,8 +50,9 @@ async def start(inbound: Inbound, lang: str, resident: Resident, services: Servi
     async with services.store.transaction() as session:
         intake = await _load(session, resident) or Intake(resident_id=resident.id, step="what")
         intake.step, intake.started_at = "what", utcnow()
+        # consent is per report: a phone given for an earlier one is not reused
         intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
-        intake.phone = resident.phone
+        intake.phone = None
         session.add(intake)
         if len(first_text.strip()) >= MIN_TEXT:
             intake.text = first_text.strip()[:MAX_TEXT]
@@ -195,9 +197,6 @@ async def submit(inbound: Inbound, lang: str, resident: Resident, services: Serv
             created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
             resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
         )
-        if intake.phone:
-            resident.phone = intake.phone
-            session.add(resident)
         if older is not None:
             ticket.duplicate_of = older.id
             await tickets.change_status(session, ticket, "duplicate", "system", f"与 {older.number} 相同", public=True)

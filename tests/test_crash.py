@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.store import update_digest
 from tests.fake_bot_api import FakeBotApi, SentMessage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -534,7 +535,7 @@ def repeats_summary(sim: Simulation) -> str:
         handled = set()
     fates: Counter[str] = Counter()
     for who, update_id, fate in sim.repeated:
-        recorded = f"telegram:u:{update_id}" in handled
+        recorded = update_digest(f"telegram:u:{update_id}", sim.server.token.partition(":")[0]) in handled
         if fate == "taken":
             fate = ("handled (at least begun) by the killed bot, answer lost" if recorded else
                     "fetched and confirmed by the killed bot, never handled")
