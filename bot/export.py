@@ -39,7 +39,7 @@ from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_phone, mask_text
 from handlers.reports import ExportInputError, parse_range, today_in_shanghai
-from handlers.texts import TEMPLATES_DIR
+from handlers.texts import TEMPLATES_DIR, Texts
 from handlers.workdays import Calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -49,8 +49,7 @@ OPINION_EXAMPLES = 10  # the HTML shows this many opinions of each category; the
 TOP = 5  # places and categories in "most reported"
 
 CHANNELS = {"telegram": "Telegram", "wechat": "微信", "console": "控制台"}
-STATUSES = {"new": "待受理", "acknowledged": "已受理", "in_progress": "处理中", "resolved": "已办结待评价",
-            "closed": "已办结", "rejected": "不予受理", "duplicate": "重复件"}
+STATUSES = Texts().statuses("zh")  # the names residents and staff see too
 KINDS = {"created": "提交", "status": "状态变更", "note": "备注", "assign": "指派", "category": "改分类",
          "message": "居民补充", "reply": "答复居民", "rating": "评价", "duplicate": "标记重复"}
 ON_TIME = {True: "是", False: "否", None: "未到期"}
