@@ -1,6 +1,7 @@
 """Settings: defaults, .env, and one clear line for a bad value."""
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,44 @@ def test_bad_setting_is_one_line_not_a_traceback(tmp_path):
                          env={"BOT_LANGUAGE": "fr", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["error: BOT_LANGUAGE must be one of zh, en, got 'fr'"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start(tmp_path: Path, database_url: str | None) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **({"DATABASE_URL": database_url} if database_url else {})}
+    return subprocess.run([sys.executable, "-m", "bot", "chat"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          input="", timeout=60)
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("sqlite:///", "DATABASE_URL must name the SQLite file"),
+    ("sqlite:///missing/folder/bot.db", "DATABASE_URL: the folder 'missing/folder' of the SQLite file does not exist"),
+    ("postgresql://tangqiao:s3cret-pw@127.0.0.1:{port}/tangqiao", "DATABASE_URL: cannot open postgresql+asyncpg://"
+                                                                   "tangqiao:***@127.0.0.1:{port}/tangqiao: "),
+])
+def test_a_database_that_cannot_be_opened_is_one_line_naming_the_setting(tmp_path, url, problem):
+    port = _closed_port()
+    out = _start(tmp_path, url.format(port=port))
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: {problem.format(port=port)}") and "s3cret" not in line
+    assert not (tmp_path / "missing").exists()  # no folder made for a mistyped path
+
+
+def test_the_default_folder_is_made(tmp_path):
+    out = _start(tmp_path, None)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "var" / "tangqiao.db").exists()
+
+
+def test_secrets_are_not_in_the_settings_repr_nor_printed(tmp_path):
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": "123456:AAH-secret-token", "WEBHOOK_URL": "https://bot.example.org/telegram",
+                              "WEBHOOK_SECRET": "hook-secret", "DATABASE_URL": "postgresql://bot:db-secret@db.example.org/tq"})
+    shown = repr(settings)
+    assert "secret" not in shown and "bot:***@db.example.org/tq" in shown
+    assert settings.database_shown == "postgresql+asyncpg://bot:***@db.example.org/tq"
