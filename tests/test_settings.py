@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
+from tests.conftest import NO_POSTGRES, POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +86,11 @@ def test_secrets_are_not_in_the_settings_repr_nor_printed(tmp_path):
     shown = repr(settings)
     assert "secret" not in shown and "bot:***@db.example.org/tq" in shown
     assert settings.database_shown == "postgresql+asyncpg://bot:***@db.example.org/tq"
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+def test_the_console_prints_the_database_without_its_password(tmp_path, postgres_database):
+    url = make_url(postgres_database).set(password="pw-in-the-url")  # the test cluster trusts local users
+    out = _start(tmp_path, url.render_as_string(hide_password=False))
+    assert out.returncode == 0, out.stderr
+    assert "pw-in-the-url" not in out.stdout + out.stderr and f"{url.username}:***@" in out.stdout
