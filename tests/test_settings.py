@@ -94,3 +94,12 @@ def test_the_console_prints_the_database_without_its_password(tmp_path, postgres
     out = _start(tmp_path, url.render_as_string(hide_password=False))
     assert out.returncode == 0, out.stderr
     assert "pw-in-the-url" not in out.stdout + out.stderr and f"{url.username}:***@" in out.stdout
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+def test_a_database_the_server_does_not_have_is_one_line(tmp_path, postgres_database):
+    url = make_url(postgres_database).set(database="no_such_database")
+    out = _start(tmp_path, url.render_as_string(hide_password=False))
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: DATABASE_URL: cannot open ") and "no_such_database" in line
