@@ -58,6 +58,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+CONNECT_TIMEOUT = 15  # seconds for the database to answer at start-up
+
+
+async def _database_problem(url: str) -> str | None:
+    """Why the database of DATABASE_URL cannot be opened (one line naming the setting), or None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT), engine.connect():
+            return None
+    except (OSError, SQLAlchemyError, TimeoutError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        shown = make_url(url).render_as_string(hide_password=True)
+        return f"DATABASE_URL: cannot open {shown}: {reason[0] if reason else type(exc).__name__}"
+    finally:
+        await engine.dispose()
+
+
 async def _db_upgrade(url: str) -> int:
     """Apply the migrations; one line says what was done, or why it could not be."""
     from sqlalchemy.engine import make_url
@@ -116,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if problem := asyncio.run(_database_problem(settings.database_url)):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings.database_url))

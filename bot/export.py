@@ -23,7 +23,6 @@ import os
 import re
 import statistics
 import sys
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -38,8 +37,9 @@ from bot.export_files import EVENTS, OPINIONS, SUMMARY, TICKETS, CsvOut, Hours, 
 from db import export_queries as q
 from db.models import utcnow
 from handlers.categories import OTHER
+from handlers.masking import mask_phone, mask_text
 from handlers.reports import ExportInputError, parse_range, today_in_shanghai
-from handlers.texts import TEMPLATES_DIR
+from handlers.texts import TEMPLATES_DIR, Texts
 from handlers.workdays import Calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -49,8 +49,7 @@ OPINION_EXAMPLES = 10  # the HTML shows this many opinions of each category; the
 TOP = 5  # places and categories in "most reported"
 
 CHANNELS = {"telegram": "Telegram", "wechat": "微信", "console": "控制台"}
-STATUSES = {"new": "待受理", "acknowledged": "已受理", "in_progress": "处理中", "resolved": "已办结待评价",
-            "closed": "已办结", "rejected": "不予受理", "duplicate": "重复件"}
+STATUSES = Texts().statuses("zh")  # the names residents and staff see too
 KINDS = {"created": "提交", "status": "状态变更", "note": "备注", "assign": "指派", "category": "改分类",
          "message": "居民补充", "reply": "答复居民", "rating": "评价", "duplicate": "标记重复"}
 ON_TIME = {True: "是", False: "否", None: "未到期"}
@@ -67,49 +66,6 @@ def parse_formats(value: str) -> tuple[str, ...]:
 
 
 # -- personal data ---------------------------------------------------------------------------
-
-_D = "[0-9０-９]"
-_DIGIT_RUN = re.compile(f"{_D}{{3}}")
-_ID_CARD = re.compile(rf"(?<![0-9０-９])[1-9１-９]{_D}{{16}}[0-9０-９Xx](?![0-9０-９])")
-_MOBILE = re.compile(rf"(?<![0-9０-９])(?:[+＋]?(?:86|８６)[ -]?)?[1１][3-9３-９]{_D}(?:[ -]?{_D}){{8}}(?![0-9０-９])")
-# a landline with or without its area code: 021-5888 1234, (021)58881234, 58881234. Not after a
-# letter or "-", so ticket numbers (TQ-2611-0042) and dates (2026-11-30) stay as they are.
-_LANDLINE = re.compile(rf"(?<![0-9０-９A-Za-z\-])(?:[(（]?0{_D}{{2,3}}[)）]?[ -]?)?[2-8２-８]{_D}{{2,3}}[ -]?{_D}{{4}}(?![0-9０-９])")
-
-
-def _digits(value: str) -> str:
-    return "".join(str(d) for d in (unicodedata.decimal(c, None) for c in value) if d is not None)
-
-
-def mask_phone(value: str | None) -> str:
-    """A phone number with its middle hidden: 13812341234 -> 138****1234, 021-58881234 -> 021-****1234."""
-    digits = _digits(value or "")
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    if len(digits) == 11 and digits.startswith("1"):
-        return f"{digits[:3]}****{digits[-4:]}"
-    if len(digits) >= 10 and digits.startswith("0"):
-        area = digits[:3] if digits[1] in "12" else digits[:4]
-        return f"{area}-****{digits[-4:]}"
-    if len(digits) >= 7:
-        return f"****{digits[-4:]}"
-    return "****" if digits else ""
-
-
-def _mask_id_card(match: re.Match) -> str:
-    number = _digits(match.group()) + ("X" if match.group()[-1] in "Xx" else "")
-    return f"{number[:6]}********{number[-4:]}"
-
-
-def mask_text(text: str | None) -> str:
-    """A resident's words with every phone (and ID card) number in them masked."""
-    if not text:
-        return ""
-    if not _DIGIT_RUN.search(text):  # every number masked below has three digits in a row
-        return text
-    text = _ID_CARD.sub(_mask_id_card, text)
-    text = _MOBILE.sub(lambda m: mask_phone(m.group()), text)
-    return _LANDLINE.sub(lambda m: mask_phone(m.group()), text)
 
 
 class Pseudonyms:

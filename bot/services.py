@@ -32,6 +32,7 @@ async def build_services(settings: Settings) -> Services:
 
     services = build_core(settings.bot_language)
     services.store = await Store.open(settings.database_url)
+    services.store.bots = bot_identities(settings)
     services.tickets = TicketRules(
         moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,
         per_day=settings.tickets_per_day,
@@ -55,6 +56,13 @@ async def build_services(settings: Settings) -> Services:
 
     services.exporter = export
     return services
+
+
+def bot_identities(settings: Settings) -> dict[str, str]:
+    """Which bot receives each channel's updates: Telegram's bot id (the token's public part),
+    the WeChat Official Account's AppID."""
+    token = settings.telegram_bot_token
+    return {"telegram": token.partition(":")[0] if token else "", "wechat": settings.wechat_app_id or ""}
 
 
 def settle_heap() -> None:

@@ -10,14 +10,15 @@ import base64
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, time
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/tangqiao.db"
+DEFAULT_FOLDER = Path("var")  # made at start-up if missing; any other folder of a SQLite file must exist
 LANGUAGES = ("zh", "en")
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
 
@@ -28,7 +29,9 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    telegram_bot_token: str | None = None
+    """The settings; repr() leaves the secrets out and shows DATABASE_URL without its password."""
+
+    telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_base_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     bot_language: str = "zh"
@@ -52,6 +55,16 @@ class Settings:
     wechat_api_base: str = DEFAULT_WECHAT_API_BASE
     host: str = "127.0.0.1"
     port: int = 8080
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["database_url"] = self.database_shown
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
+    @property
+    def database_shown(self) -> str:
+        """DATABASE_URL as it may be printed or logged: the password hidden."""
+        return hide_password(self.database_url)
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path = ".env") -> Settings:
@@ -79,7 +92,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
     return Settings(
         telegram_bot_token=token,
         telegram_base_url=base_url,
-        database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        database_url=_database_url(get("DATABASE_URL")),
         bot_language=language,
         moderation_chat_id=_integer("MODERATION_CHAT_ID", chat) if chat else None,
         staff_ids=frozenset(_integer("STAFF_IDS", v) for v in _items(get("STAFF_IDS"))),
@@ -186,6 +199,30 @@ def _date(name: str, value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise SettingsError(f"{name} must list dates as YYYY-MM-DD separated by commas, got {value!r}") from None
+
+
+def _database_url(value: str | None) -> str:
+    """DATABASE_URL, normalised; a SQLite file must be named, in a folder that exists (only
+    ./var/ is made: a typo must not leave a database somewhere unexpected)."""
+    url = normalise_database_url(value or DEFAULT_DATABASE_URL)
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite") and url != DEFAULT_DATABASE_URL:
+        path = rest[1:].partition("?")[0] if rest.startswith("/") else None
+        if not path:
+            raise SettingsError(f"DATABASE_URL must name the SQLite file, e.g. sqlite:///var/tangqiao.db, got {value!r}")
+        folder = Path(path).parent
+        if path != ":memory:" and not folder.is_dir() and folder.resolve() != DEFAULT_FOLDER.resolve():
+            raise SettingsError(f"DATABASE_URL: the folder {str(Path(path).parent)!r} of the SQLite file does not exist")
+    return url
+
+
+def hide_password(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:***@" if parts.username is not None else ":***@"
+    return parts._replace(netloc=user + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def normalise_database_url(url: str) -> str:

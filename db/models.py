@@ -21,7 +21,6 @@ class Resident(SQLModel, table=True):
     user_id: str = Field(max_length=64)
     language: str | None = Field(default=None, max_length=2)
     awaiting: str | None = Field(default=None, max_length=32)  # "message", "comment:<ticket id>", ...
-    phone: str | None = Field(default=None, max_length=32)  # last phone given with consent; /forgetme clears it
     created_at: datetime = Field(default_factory=utcnow)
 
 

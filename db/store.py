@@ -5,11 +5,13 @@ are written together or not at all."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, exists, insert, literal_column, true
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
@@ -37,8 +39,11 @@ _STATE = select(
 _CLAIM = insert(ProcessedUpdate.__table__)
 
 
-def _claim(key: str) -> dict:
-    return {"key": key[:128], "at": utcnow()}
+def update_digest(key: str, bot: str = "") -> str:
+    """What is kept of an update's key: a digest of it with the bot that received it. A new bot
+    token starts its update ids again, and those must not collide with the old bot's; and a key
+    may hold a platform user id (a WeChat event's openid), which is not kept."""
+    return hashlib.sha256(f"{bot}\n{key}".encode()).hexdigest()
 
 _RESIDENT_COLUMNS = tuple(_RESIDENT.c.keys())
 _new_resident = Resident.__mapper__.class_manager.new_instance
@@ -60,6 +65,8 @@ class Store:
         # set when a transaction that queued outbox messages commits: the worker sends them now
         # (and is not woken, to look at the table for nothing, by every other message)
         self.queued = asyncio.Event()
+        # the bot of each channel (Telegram's bot id, WeChat's AppID): part of an update's key
+        self.bots: dict[str, str] = {}
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -104,7 +111,7 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 if claim:
-                    await conn.execute(_CLAIM, _claim(claim))
+                    await conn.execute(_CLAIM, self._claim(claim))
                 row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
         except IntegrityError:
             return None
@@ -136,22 +143,31 @@ class Store:
             await session.commit()
             return row.id
 
+    def _digest(self, key: str) -> str:
+        return update_digest(key, self.bots.get(key.partition(":")[0], ""))
+
+    def _claim(self, key: str) -> dict:
+        return {"key": self._digest(key), "at": utcnow()}
+
     async def claim_update(self, key: str) -> bool:
         """Record that an update is being handled; False when it was (or is being) already."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(_CLAIM, _claim(key))
+                await conn.execute(_CLAIM, self._claim(key))
         except IntegrityError:
             return False
         return True
 
     async def release_update(self, key: str) -> None:
         """Its handling failed: a later delivery of the update is to be handled."""
-        async with self._sessions() as session:
-            row = await session.get(ProcessedUpdate, key[:128])
-            if row is not None:
-                await session.delete(row)
-                await session.commit()
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.key == self._digest(key)))
+
+    async def purge_updates(self, before: datetime) -> int:
+        """Forget the keys of updates handled before `before` (platforms deliver again within
+        hours, not days); returns how many."""
+        async with self.engine.begin() as conn:
+            return (await conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < before))).rowcount
 
     async def reachable_again(self, resident_id: int) -> None:
         """The resident wrote to us, so they can be reached again (WeChat refuses messages 48

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -29,6 +31,11 @@ TRANSITIONS = {
 STAFF_STATES = ("acknowledged", "in_progress", "resolved", "rejected")
 DUPLICATE_PLACE = 80  # RapidFuzz token_set_ratio of the places
 DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category to be "the same"
+# A number and what it numbers in an address: 91弄, 5号楼, 302室. Two places whose numbers
+# differ are different places however alike the rest (峨山路91弄5号楼 / 3号楼 score 88.9).
+_HOUSE_NUMBER = re.compile(r"([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(号楼|号院|支弄|号|弄|室|栋|幢|座|单元|楼|层|户)")
+_SAME_UNIT = {"号楼": "号", "栋": "号", "幢": "号", "座": "号", "层": "楼", "户": "室"}  # in a 弄, 3号 is 3号楼
+_CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 
 
 class TransitionError(ValueError):
@@ -86,8 +93,34 @@ async def find(session: AsyncSession, reference: str) -> Ticket | None:
     return (await session.exec(select(Ticket).where(Ticket.number == reference))).first()
 
 
+def _number(value: str) -> int:
+    """91, 九十一, 二十 -> an int (Chinese numerals as addresses write them, up to 999)."""
+    if value.isdigit():
+        return int(value)
+    total, digit = 0, None
+    for char in value:
+        if char in ("十", "百"):
+            total += (1 if digit is None else digit) * (10 if char == "十" else 100)
+            digit = None
+        else:
+            digit = _CHINESE_DIGITS[char] if digit is None else digit * 10 + _CHINESE_DIGITS[char]
+    return total + (digit or 0)
+
+
+def house_numbers(place: str) -> list[tuple[int, str]]:
+    """The numbered parts of an address, sorted: 峨山路91弄5号楼 -> [(5, '号'), (91, '弄')]."""
+    found = _HOUSE_NUMBER.findall(unicodedata.normalize("NFKC", place))
+    return sorted((_number(number), _SAME_UNIT.get(unit, unit)) for number, unit in found)
+
+
+def _plain_place(place: str) -> str:
+    """The address with its numbers written alike: 峨山路九十一弄五号楼 -> 峨山路91弄5号."""
+    return _HOUSE_NUMBER.sub(lambda m: f"{_number(m[1])}{_SAME_UNIT.get(m[2], m[2])}", unicodedata.normalize("NFKC", place))
+
+
 async def find_duplicate(session: AsyncSession, category: str, place: str, text: str) -> Ticket | None:
-    """The oldest open ticket of the same category whose place and text look like these."""
+    """The oldest open ticket of the same category whose place and text look like these, and
+    whose house and building numbers are exactly these: a likely duplicate, for staff to confirm."""
     if not place.strip():
         return None
     candidates = (await session.exec(  # three columns: whole tickets would cost ~20 us each to load
@@ -96,8 +129,9 @@ async def find_duplicate(session: AsyncSession, category: str, place: str, text:
             Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
         .order_by(Ticket.id).limit(500)
     )).all()
+    numbers, place = house_numbers(place), _plain_place(place)
     for ticket_id, other_place, other_text in candidates:
-        if (fuzz.token_set_ratio(place, other_place) >= DUPLICATE_PLACE
+        if (house_numbers(other_place) == numbers and fuzz.token_set_ratio(place, _plain_place(other_place)) >= DUPLICATE_PLACE
                 and fuzz.partial_ratio(text, other_text) >= DUPLICATE_TEXT):
             return await session.get(Ticket, ticket_id)
     return None
@@ -163,6 +197,19 @@ async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: s
     session.add(ticket)
     await add_event(session, ticket, actor, "status", note, from_status=before, to_status=to, public=public)
     return before
+
+
+async def undo_duplicate(session: AsyncSession, ticket: Ticket, actor: str, note: str) -> str:
+    """Staff say it is not a duplicate after all: back to the status it had; returns that status."""
+    if ticket.status != "duplicate":
+        raise TransitionError(f"{ticket.number}: {ticket.status} is not a duplicate")
+    merged = (await session.exec(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.to_status == "duplicate").order_by(col(TicketEvent.id).desc()))).first()
+    back = merged.from_status if merged is not None and merged.from_status else "in_progress"
+    ticket.status, ticket.duplicate_of, ticket.closed_at = back, None, None
+    session.add(ticket)
+    await add_event(session, ticket, actor, "status", note, from_status="duplicate", to_status=back)
+    return back
 
 
 async def remember_relay(session: AsyncSession, chat_id: str, message_id: str, ticket_id: int) -> None:

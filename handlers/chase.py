@@ -1,6 +1,7 @@
 """Time limits: chase (催办) tickets in the moderation chat, and close resolved ones nobody rated.
 
-`run()` is called every few minutes (the Telegram channel's JobQueue). For each open ticket it
+`run()` is called every few minutes (the Telegram channel's JobQueue); it also forgets the keys
+of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it
 posts a chase when a limit is about to pass (within SOON) and when it has passed, once per
 ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
 two bot processes running it at once (one PostgreSQL database) post each chase once: the second
@@ -19,6 +20,7 @@ from handlers import notify
 from handlers.services import Services
 
 SOON = timedelta(hours=2)
+KEEP_UPDATE_KEYS = timedelta(days=2)  # Telegram keeps an update 24 hours; WeChat retries within seconds
 
 
 def stages_due(ticket: Ticket, now: datetime) -> list[str]:
@@ -55,6 +57,7 @@ async def run(services: Services, now: datetime | None = None) -> int:
         except IntegrityError:
             continue
     await close_unrated(services, now)
+    await services.store.purge_updates(now - KEEP_UPDATE_KEYS)
     return posted
 
 

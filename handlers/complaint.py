@@ -8,7 +8,8 @@ Steps and what the resident sees:
 - what:    "What happened?" (skipped when a complaint-like message started the intake)
 - where:   "Where is it?" text, or a location pin on Telegram
 - photos:  up to 5 photos, then Done / Skip
-- phone:   optional phone with an explicit consent line, or Skip
+- phone:   optional phone with an explicit consent line, or Skip; asked for each report, as the
+           consent is for that report only (Skip: no phone on this ticket)
 - confirm: a summary with Submit / Edit description / Edit place / Cancel
 Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cancel".
 """
@@ -55,8 +56,9 @@ async def start(inbound: Inbound, lang: str, resident: Resident, services: Servi
     async with services.store.transaction() as session:
         intake = await _load(session, resident) or Intake(resident_id=resident.id, step="what")
         intake.step, intake.started_at = "what", utcnow()
+        # consent is per report: a phone given for an earlier one is not reused
         intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
-        intake.phone = resident.phone
+        intake.phone = None
         session.add(intake)
         if len(first_text.strip()) >= MIN_TEXT and len(_REQUEST_ONLY.sub("", first_text)) >= 2:
             intake.text = first_text.strip()[:MAX_TEXT]
@@ -182,13 +184,13 @@ async def submit(inbound: Inbound, lang: str, resident: Resident, services: Serv
         if intake is None:  # Submit pressed again: show the ticket it made, if it was just now
             mine = await tickets.of_resident(session, resident.id)
             if mine and utcnow() - mine[0].created_at < timedelta(minutes=10):
-                return _created_reply(mine[0], None, lang, services)
+                return _created_reply(mine[0], lang, services)
             return Reply("info", [Outbound(texts.render("cancelled", lang))])
         if intake.step != "confirm":
             return _prompt(intake, lang, inbound, services)
         source_key = f"intake:{resident.id}:{intake.started_at.isoformat()}"
         if existing := await tickets.by_source(session, source_key):
-            return _created_reply(existing, None, lang, services)
+            return _created_reply(existing, lang, services)
         now = utcnow()
         if await tickets.created_since(session, resident.id, now - timedelta(days=1)) >= rules.per_day:
             return Reply("complaint", [Outbound(texts.render("ticket_limit", lang, limit=rules.per_day))], score=100)
@@ -201,25 +203,15 @@ async def submit(inbound: Inbound, lang: str, resident: Resident, services: Serv
             created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
             resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
         )
-        if intake.phone:
-            resident.phone = intake.phone
-            session.add(resident)
-        if older is not None:
-            ticket.duplicate_of = older.id
-            await tickets.change_status(session, ticket, "duplicate", "system", f"与 {older.number} 相同", public=True)
-            notify.to_staff(session, services, older, "followup", texts.render(
-                "staff_alert", "zh", ticket=older, message=f"有居民重复反映,已合并:{ticket.number}({ticket.text[:200]})"))
-        else:
-            notify.card(session, services, ticket)
+        if older is not None:  # flagged for staff on the card, never merged unseen
+            await tickets.add_event(session, ticket, "system", "duplicate", f"疑似与 {older.number} 重复", public=False)
+        notify.card(session, services, ticket, likely_duplicate=older)
         await session.delete(intake)
-    return _created_reply(ticket, older, lang, services)
+    return _created_reply(ticket, lang, services)
 
 
-def _created_reply(ticket: Ticket, older: Ticket | None, lang: str, services: Services) -> Reply:
+def _created_reply(ticket: Ticket, lang: str, services: Services) -> Reply:
     texts = services.texts
-    if older is not None:
-        text = texts.render("ticket_duplicate", lang, ticket=ticket, older=older)
-    else:
-        text = texts.render("ticket_created", lang, ticket=ticket, category=services.categories.title(ticket.category, lang))
+    text = texts.render("ticket_created", lang, ticket=ticket, category=services.categories.title(ticket.category, lang))
     buttons = ((Button(texts.label("my_tickets", lang), "mytickets"),),)
     return Reply("complaint", [Outbound(text, buttons)], score=100)

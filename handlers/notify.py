@@ -13,22 +13,26 @@ from handlers.types import Button
 
 
 def to_staff(session: AsyncSession, services: Services, ticket: Ticket, purpose: str, text: str,
-             photo: str | None = None) -> None:
+             photo: str | None = None, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
     """A message about `ticket` for the moderation chat (under its card / in its topic)."""
     rules = services.tickets
     if rules.moderation_chat is None:
         return  # no moderation chat configured: staff read tickets with /open instead
     outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, purpose, text, photo=photo,
-                   ticket_id=ticket.id)
+                   ticket_id=ticket.id, buttons=buttons)
 
 
-def card(session: AsyncSession, services: Services, ticket: Ticket) -> None:
-    """The new ticket's card, then its photos, for the moderation chat."""
+def card(session: AsyncSession, services: Services, ticket: Ticket, likely_duplicate: Ticket | None = None) -> None:
+    """The new ticket's card, then its photos, for the moderation chat. A likely duplicate of
+    an open ticket says so on its card, with a button to merge it (staff decide, not the bot)."""
     texts = services.texts
     pictures = photos(ticket)
+    buttons = ()
+    if likely_duplicate is not None:
+        buttons = ((Button(f"确认与 {likely_duplicate.number} 重复,合并", f"dup:{ticket.id}:{likely_duplicate.id}"),),)
     to_staff(session, services, ticket, "card", texts.render(
         "staff_card", "zh", ticket=ticket, category=services.categories.title(ticket.category, "zh"),
-        photo_count=len(pictures)))
+        photo_count=len(pictures), older=likely_duplicate), buttons=buttons)
     for number, file_id in enumerate(pictures, start=1):
         to_staff(session, services, ticket, "photo", f"{ticket.number} 照片{number}", photo=file_id)
 

@@ -12,6 +12,8 @@ Only members of the moderation chat and the ids in STAFF_IDS may use these comma
                                 is required and is sent to the resident
 - /note N <text>                internal note, never sent to the resident
 - /dup N M                      N is the same as M: N is closed as duplicate, its resident follows M
+                                (also a button on a likely duplicate's card); the answer has a
+                                button to undo it
 - /reopen N                     back to in_progress
 - /category N <category>        change the guessed category
 - /reply N <template>           send a canned reply (content/templates/canned/)
@@ -29,7 +31,7 @@ from db.models import OPEN_STATES, Resident, Ticket, utcnow
 from handlers import notify, reports
 from handlers.services import Services
 from handlers.tickets import describe
-from handlers.types import Inbound, Outbound, Reply
+from handlers.types import Button, Inbound, Outbound, Reply
 
 TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")
 RESENT_WITHIN = timedelta(minutes=10)
@@ -49,6 +51,12 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _status(services: Services, state: str, keyword: bool = False) -> str:
+    """A status as residents and the export name it; with `keyword`, also as /status takes it."""
+    name = services.texts.status(state, "zh")
+    return f"{name}({state})" if keyword else name
+
+
 def is_staff_command(text: str) -> bool:
     command = text[1:].partition(" ")[0].split("@", 1)[0].lower() if text.startswith("/") else ""
     return command in COMMANDS
@@ -61,10 +69,10 @@ def _actor(inbound: Inbound) -> str:
 async def handle(inbound: Inbound, services: Services) -> Reply:
     """A message in the moderation chat, or a staff command anywhere."""
     staff = services.staff is not None and await services.staff.is_staff(inbound.channel, inbound.user_id)
-    if inbound.text.startswith("/") and is_staff_command(inbound.text):
+    if inbound.callback is not None or (inbound.text.startswith("/") and is_staff_command(inbound.text)):
         if not staff:
             return _say(services.texts.render("staff_refused", "zh"))
-        return await _command(inbound, services)
+        return await (_button(inbound, services) if inbound.callback is not None else _command(inbound, services))
     if not staff:
         return Reply("info", [])
     async with services.store.transaction() as session:
@@ -174,17 +182,30 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
     return _say(f"用法:{USAGE.get(command, '/open')}")
 
 
+async def _button(inbound: Inbound, services: Services) -> Reply:
+    """A button on a card: "dup:<id>:<original id>" merges a likely duplicate, "undup:<id>" undoes it."""
+    kind, _, ids = inbound.callback.partition(":")
+    async with services.store.transaction() as session:
+        found = [await session.get(Ticket, int(i)) if i.isdigit() else None for i in ids.split(":")]
+    if kind == "dup" and len(found) == 2 and None not in found:
+        return await mark_duplicate(found[0], found[1], _actor(inbound), services)
+    if kind == "undup" and len(found) == 1 and found[0] is not None:
+        return await undo_duplicate(found[0], _actor(inbound), services)
+    return Reply("info", [])
+
+
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         try:
             before = await tickets.change_status(session, ticket, state, actor, note)
         except tickets.TransitionError:
-            return _say(f"{ticket.number} 当前状态是 {ticket.status},不能改为 {state}。")
+            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status, True)},"
+                        f"不能改为 {_status(services, state, True)}。")
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, note)
-    return _say(f"{ticket.number}:{before} → {state},已通知居民。")
+    return _say(f"{ticket.number}:{_status(services, before)} → {_status(services, state, True)},已通知居民。")
 
 
 async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: Services) -> Reply:
@@ -193,11 +214,25 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
         try:
             await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理")
         except tickets.TransitionError:
-            return _say(f"{ticket.number} 当前状态是 {ticket.status},不能标为重复。")
+            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status)},不能标为重复。")
         ticket.duplicate_of = target.id
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
-    return _say(f"{ticket.number} 已合并到 {target.number},已通知居民。")
+    undo = ((Button("↩ 撤销合并", f"undup:{ticket.id}"),),)
+    return Reply("info", [Outbound(f"{ticket.number} 已合并到 {target.number},已通知居民。", undo)])
+
+
+async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Reply:
+    note = "经核实不是重复,单独处理"
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        try:
+            back = await tickets.undo_duplicate(session, ticket, actor, note)
+        except tickets.TransitionError:
+            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status)},没有可撤销的合并。")
+        resident = await session.get(Resident, ticket.resident_id)
+        notify.status_notice(session, services, ticket, resident, note)
+    return _say(f"{ticket.number} 已撤销合并,恢复为 {_status(services, back)},已通知居民。")
 
 
 def _age(moment: datetime) -> str:
@@ -214,7 +249,7 @@ async def _open(services: Services) -> Reply:
     lines = ["<b>未办结工单</b>(最早的在前):"]
     for t in rows:
         late = " ⏰超时" if t.resolution_due < now or (t.first_response_at is None and t.response_due < now) else ""
-        lines.append(f"{t.id}. {t.number} · {services.categories.title(t.category, 'zh')} · {t.status} · "
+        lines.append(f"{t.id}. {t.number} · {services.categories.title(t.category, 'zh')} · {_status(services, t.status)} · "
                      f"{_escape(t.place[:30])} · {_age(t.created_at)}{late}")
     return _say("\n".join(lines))
 
@@ -222,7 +257,7 @@ async def _open(services: Services) -> Reply:
 async def _show(ticket: Ticket, services: Services) -> Reply:
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
-    lines = [f"<b>{ticket.number}</b> · {services.categories.title(ticket.category, 'zh')} · {ticket.status}"
+    lines = [f"<b>{ticket.number}</b> · {services.categories.title(ticket.category, 'zh')} · {_status(services, ticket.status)}"
              + (f" · 承办 {_escape(ticket.assignee)}" if ticket.assignee else ""),
              f"地点:{_escape(ticket.place)}", f"问题:{_escape(ticket.text)}"]
     if ticket.phone:
@@ -239,7 +274,7 @@ async def _show(ticket: Ticket, services: Services) -> Reply:
 async def _stats(services: Services) -> Reply:
     async with services.store.transaction() as session:
         figures = await tickets.stats(session)
-    by_status = ",".join(f"{k} {v}" for k, v in sorted(figures.by_status.items())) or "无"
+    by_status = ",".join(f"{_status(services, k)} {v}" for k, v in sorted(figures.by_status.items())) or "无"
     by_category = ",".join(f"{services.categories.title(k, 'zh')} {v}" for k, v in
                            sorted(figures.by_category.items(), key=lambda kv: -kv[1])) or "无"
     return _say(f"<b>工单统计</b>\n按状态:{by_status}\n未办结按类别:{by_category}\n超过办结时限:{figures.overdue}")

@@ -39,7 +39,7 @@ class Texts:
         self._rendered: dict[tuple[str, str, str], str] = {}
 
     def render(self, name: str, lang: str, **values) -> str:
-        values.setdefault("status", lambda state: self.label(f"status_{state}", lang))
+        values.setdefault("status", lambda state: self.status(state, lang))
         text = self.env.get_template(f"{name}.j2").render(lang=lang, citation=CITATION[lang], **values)
         return text.strip()
 
@@ -55,8 +55,15 @@ class Texts:
         """Names of the staff's canned replies (content/templates/canned/*.j2)."""
         return sorted(t[len("canned/"):-3] for t in self.env.list_templates(extensions=["j2"]) if t.startswith("canned/"))
 
+    def status(self, state: str, lang: str) -> str:
+        return self.label(f"status_{state}", lang)
+
     def label(self, name: str, lang: str) -> str:
         return self.labels[name][lang]
+
+    def statuses(self, lang: str) -> dict[str, str]:
+        """Each ticket status and its name, in life-cycle order: what residents, staff and the export all say."""
+        return {name[len("status_"):]: label[lang] for name, label in self.labels.items() if name.startswith("status_")}
 
     def names(self) -> list[str]:
         return sorted(t[:-3] for t in self.env.list_templates(extensions=["j2"]))

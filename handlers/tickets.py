@@ -26,12 +26,11 @@ def _actor(event: TicketEvent) -> str:
 
 def describe(event: TicketEvent, services: Services, lang: str) -> str:
     """One line of a ticket's public history, in the resident's words."""
-    status = (lambda s: services.texts.label(f"status_{s}", lang)) if event.to_status else None
     zh = lang != "en"
     if event.kind == "created":
         return "提交反映" if zh else "report submitted"
     if event.kind == "status":
-        line = status(event.to_status)
+        line = services.texts.status(event.to_status, lang)
         return f"{line}:{event.note}" if event.note else line
     if event.kind == "reply":
         return f"街道办答复:{event.note}" if zh else f"office replied: {event.note}"
@@ -55,7 +54,7 @@ def _not_found(services: Services, lang: str) -> Reply:
 async def list_tickets(lang: str, resident: Resident, services: Services) -> Reply:
     async with services.store.transaction() as session:
         mine = await tickets.of_resident(session, resident.id)
-    buttons = tuple((Button(f"{t.number} · {services.texts.label(f'status_{t.status}', lang)}", f"tk:{t.id}"),)
+    buttons = tuple((Button(f"{t.number} · {services.texts.status(t.status, lang)}", f"tk:{t.id}"),)
                     for t in mine[:10])
     return Reply("ticket_status", [Outbound(services.texts.render("ticket_list", lang, tickets=mine), buttons)], score=100)
 

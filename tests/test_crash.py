@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.store import update_digest
 from tests.fake_bot_api import FakeBotApi, SentMessage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,7 +301,7 @@ class Simulation:
             self._count(kill, f"Telegram accepted the staff reply about {number.group(0)} for {chat}")
         elif kill.kind == "confirm" and chat == str(MODERATION) and "已转给" in text:
             self._count(kill, f"the bot was sending the staff their confirmation for {number.group(0)}", drop=(chat, text))
-        elif kill.kind == "number" and not chat.startswith("-") and "已受理" in text:
+        elif kill.kind == "number" and not chat.startswith("-") and "已提交" in text:
             self._count(kill, f"the bot was sending resident {chat} the number {number.group(0)}", drop=(chat, text))
 
     def _on_updates(self, updates: list[dict[str, Any]]) -> None:
@@ -380,7 +381,7 @@ class Simulation:
         messages = self.server.messages_to(resident.user_id)
         new, resident.cursor = messages[resident.cursor:], len(messages)
         return [m for m in new if "街道办答复" not in m.plain_text
-                and not ("已受理" in m.plain_text and set(NUMBER.findall(m.plain_text)) & set(resident.confirmed))]
+                and not ("已提交" in m.plain_text and set(NUMBER.findall(m.plain_text)) & set(resident.confirmed))]
 
     async def exchange(self, resident: Resident, action: tuple) -> SentMessage:
         """Send a text or press a button, and return the bot's answer (its last message);
@@ -429,7 +430,7 @@ class Simulation:
                         break
                     assert answers < resident.cancel[1] + 3, f"resident {resident.user_id} sent /cancel and got {text!r}"
                     continue  # a late answer to what they did before: /cancel again
-                if "已受理" in text and NUMBER.search(text):  # ticket_created: done
+                if "已提交" in text and NUMBER.search(text):  # ticket_created: done
                     resident.confirmed.append(NUMBER.search(text).group(0))
                     break
                 if resident.cancel == (index, answers):
@@ -534,7 +535,7 @@ def repeats_summary(sim: Simulation) -> str:
         handled = set()
     fates: Counter[str] = Counter()
     for who, update_id, fate in sim.repeated:
-        recorded = f"telegram:u:{update_id}" in handled
+        recorded = update_digest(f"telegram:u:{update_id}", sim.server.token.partition(":")[0]) in handled
         if fate == "taken":
             fate = ("handled (at least begun) by the killed bot, answer lost" if recorded else
                     "fetched and confirmed by the killed bot, never handled")

@@ -198,7 +198,7 @@ async def test_the_workbook_has_the_weeks_rows_and_the_databases_totals(week):
     assert summary["油烟异味"][1] == by_category["fumes"] == 3 and summary["噪音扰民"][1] == 1
     by_status = dict(sql(store, "select status, count(*) from ticket where created_at >= ? and created_at < ? "
                                 "group by status", LO, HI))
-    assert summary["处理中"][1] == by_status["in_progress"] and summary["重复件"][1] == by_status["duplicate"]
+    assert summary["处理中"][1] == by_status["in_progress"] and summary["重复件(已合并)"][1] == by_status["duplicate"]
     assert summary["平均评分(1-5)"][1] == pytest.approx(3.5)
     assert summary["按时办理率"][1] == pytest.approx(2 / 3)  # 1 and 5 on time, 2 late, 3 and 4 not yet due
 

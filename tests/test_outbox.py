@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -342,7 +343,7 @@ async def test_a_burst_of_100_reports_reaches_the_moderation_chat_in_order(serve
 async def test_a_reply_to_a_resident_who_blocked_the_bot_fails_and_staff_are_told(server, database):
     moderation_group(server)
     async with running_bot(server, database):
-        number = (await file_complaint(server)).plain_text.split("工单号 ")[1].split("。")[0]
+        number = re.search(r"TQ-\d{4}-\d{4}", (await file_complaint(server)).plain_text).group()
         card = await next_message(server, MODERATION)
         await all_sent(database)
         server.block(RESIDENT)

@@ -3,6 +3,8 @@ database (SQLite, and PostgreSQL when TEST_POSTGRES_URL is set). (The Telegram d
 same is in test_tickets_e2e.py.)"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -34,7 +36,7 @@ def resident(text="", user="r1", **kw):
     return Inbound("telegram", user, user, text=text, **kw)
 
 
-def staff_says(text, user=STAFF, **kw):
+def staff_says(text="", user=STAFF, **kw):
     return Inbound("telegram", user, MOD, text=text, user_name="@wang", **kw)
 
 
@@ -44,6 +46,10 @@ def rows(services, sql, *args):
 
 def buttons(reply):
     return [b.data for m in reply.messages for row in m.buttons for b in row]
+
+
+def buttons_labels(reply):
+    return " ".join(b.label for m in reply.messages for row in m.buttons for b in row)
 
 
 async def file_complaint(office, user="r1", text="楼下烧烤店油烟天天往我家窗户里灌,晚上窗都不敢开", place="峨山路100弄3号"):
@@ -175,12 +181,55 @@ async def test_a_resident_never_sees_another_residents_ticket(office):
     assert "TQ-" not in (await handle(resident("/mytickets", user="B"), office)).messages[0].text
 
 
-async def test_the_same_place_and_problem_is_linked_to_the_open_ticket(office):
+async def test_a_likely_duplicate_is_flagged_on_its_card_and_staff_merge_or_undo_it(office):
     await file_complaint(office, user="A")
     second = await file_complaint(office, user="B", text="峨山路100弄楼下烧烤店油烟太大,熏得窗都不敢开", place="峨山路100弄3号楼下")
-    assert "已合并" in second.messages[0].text
-    assert rows(office, "select status, duplicate_of from ticket order by id") == [("new", None), ("duplicate", 1)]
-    assert [p for p, in rows(office, "select purpose from outboxmessage order by id")] == ["card", "followup"]
+    assert "TQ-" in second.messages[0].text and "合并" not in second.messages[0].text
+    statuses = "select status, duplicate_of from ticket order by id"
+    assert rows(office, statuses) == [("new", None), ("new", None)]  # not closed unseen
+    (card, keyboard), = rows(office, "select text, buttons from outboxmessage where purpose = 'card' and ticket_id = 2")
+    assert "疑似重复" in card and "TQ-" in card and "dup:2:1" in keyboard
+    refused = await handle(staff_says(callback="dup:2:1", user="99"), office)
+    assert "仅限街道工作人员" in refused.messages[0].text and rows(office, statuses)[1] == ("new", None)
+
+    merged = await handle(staff_says(callback="dup:2:1"), office)  # one tap
+    assert rows(office, statuses) == [("new", None), ("duplicate", 1)] and "undup:2" in buttons(merged)
+    undone = await handle(staff_says(callback="undup:2"), office)  # and one to undo
+    assert "撤销" in undone.messages[0].text
+    assert rows(office, statuses) == [("new", None), ("new", None)]
+    notices = [t for t, in rows(office, "select text from outboxmessage where chat_id = 'B' order by id")]
+    assert len(notices) == 2 and "重复件" in notices[0] and "待受理" in notices[1]
+
+
+async def test_other_house_numbers_are_other_places(office):
+    lamp = "楼道里的路灯坏了一个星期了,晚上黑漆漆的"
+    await file_complaint(office, user="A", text=lamp, place="峨山路91弄5号楼")
+    await file_complaint(office, user="B", text=lamp, place="峨山路91弄3号楼")
+    await file_complaint(office, user="C", text=lamp, place="峨山路九十一弄五号楼")
+    cards = [t for t, in rows(office, "select text from outboxmessage where purpose = 'card' order by id")]
+    assert ["疑似重复" in card for card in cards] == [False, False, True]
+
+
+async def test_residents_staff_and_the_export_name_a_status_alike(office, tmp_path):
+    from bot.export import build_export
+    from handlers.reports import today_in_shanghai
+
+    async def exported_status() -> str:
+        result = await build_export(office.store, office, today_in_shanghai(), today_in_shanghai(), tmp_path,
+                                    formats=("csv",))
+        tickets_csv = next(p for p in result.files if p.name.endswith("-tickets.csv"))
+        header, _, row = list(csv.reader(io.StringIO(tickets_csv.read_text("utf-8-sig"))))
+        return row[header.index("状态")]
+
+    done = await file_complaint(office)
+    new, accepted = "待受理", "已受理"
+    assert new in done.messages[0].text and "已受理" not in done.messages[0].text  # not what staff have not done
+    assert new in buttons_labels(await handle(resident("/mytickets"), office))
+    assert new in (await handle(staff_says("/ticket 1"), office)).messages[0].text
+    assert await exported_status() == new
+    assert accepted in (await handle(staff_says("/status 1 acknowledged 已派物业查看"), office)).messages[0].text
+    assert accepted in rows(office, "select text from outboxmessage where purpose = 'status'")[0][0]
+    assert await exported_status() == accepted
 
 
 async def test_a_resident_may_open_only_so_many_tickets_a_day(office):

@@ -119,6 +119,27 @@ async def test_in_a_forum_each_ticket_has_its_topic_and_a_deleted_topic_comes_ba
     assert refusals(server) == [("sendMessage", 400)]  # the one message into the deleted topic
 
 
+async def test_a_likely_duplicate_reaches_staff_who_merge_it_with_one_tap_and_undo_it(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        first = NUMBER.search((await file_complaint(server, RESIDENT)).plain_text).group(0)
+        await next_message(server, MODERATION)
+        await file_complaint(server, NEIGHBOUR)  # the same lamp, the same building
+        card = await next_message(server, MODERATION)  # an ordinary card, flagged
+        assert "疑似重复" in card.plain_text and first in card.plain_text
+        assert ticket(database, "status", 2) == "new"
+
+        server.push_callback(STAFF, "dup:2:1", card.message_id, chat_id=MODERATION)
+        merged = await next_message(server, MODERATION)
+        assert first in merged.plain_text and ticket(database, "status", 2) == "duplicate"
+        assert "重复件" in (await next_message(server, NEIGHBOUR)).plain_text  # the resident is told
+        server.push_callback(STAFF, "undup:2", merged.message_id, chat_id=MODERATION)
+        assert "撤销" in (await next_message(server, MODERATION)).plain_text
+        assert (ticket(database, "status", 2), ticket(database, "duplicate_of", 2)) == ("new", None)
+        assert "待受理" in (await next_message(server, NEIGHBOUR)).plain_text
+    assert refusals(server) == []
+
+
 # -- restarts, repeats ---------------------------------------------------------------------
 
 

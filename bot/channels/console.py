@@ -58,7 +58,7 @@ async def run_console(settings: Settings) -> None:
     from bot.services import build_services, close_services
 
     services = await build_services(settings)
-    print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_url}). Ctrl-D to quit.\n")
+    print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_shown}). Ctrl-D to quit.\n")
     try:
         await chat(services)
     finally:

@@ -127,14 +127,16 @@ async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident pressed an inline button: the spinner stops, then the reply arrives as a new message."""
+    """A resident (or staff, on a card) pressed an inline button: the spinner stops, then the reply
+    arrives as a new message."""
     query = update.callback_query
     try:
         await query.answer()
     except BadRequest as error:  # too old (the bot was down) or answered already (delivered twice)
         log.info("could not answer callback query %s: %s", query.id, error.message)
     chat = update.effective_chat
-    if chat is None or chat.type != chat.PRIVATE or not query.data:
+    on_card = chat is not None and str(chat.id) == context.bot_data[SERVICES].tickets.moderation_chat  # staff's buttons
+    if chat is None or (chat.type != chat.PRIVATE and not on_card) or not query.data:
         return
     await _respond(update, context, _inbound(update, query.message, callback=query.data))
 
