@@ -60,11 +60,16 @@ async def start(inbound: Inbound, lang: str, resident: Resident, services: Servi
         intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
         intake.phone = None
         session.add(intake)
-        if len(first_text.strip()) >= MIN_TEXT and len(_REQUEST_ONLY.sub("", first_text)) >= 2:
+        if says_what_happened(first_text):
             intake.text = first_text.strip()[:MAX_TEXT]
             intake.step = "where"
         _take_attachments(intake, inbound)
         return _prompt(intake, lang, inbound, services)
+
+
+def says_what_happened(text: str) -> bool:
+    """Enough to act on, and more than a request to report ("我要投诉" alone is not)."""
+    return len(text.strip()) >= MIN_TEXT and len(_REQUEST_ONLY.sub("", text)) >= 2
 
 
 async def active(services: Services, resident: Resident) -> bool:

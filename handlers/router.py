@@ -153,7 +153,8 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         if services.store and resident is not None and inbound is not None:
             return await complaint.start(inbound, lang, resident, services, first_text=text)
         # without a database (`ask`): what the resident would see first
-        return Reply("complaint", [Outbound(texts.render("intake_where", lang, pin=False))], score=100)
+        step = "intake_where" if complaint.says_what_happened(text) else "intake_what"
+        return Reply("complaint", [Outbound(texts.render(step, lang, pin=False))], score=100)
     if kind == "ticket_status":
         if services.store and resident is not None:
             return await tickets.list_tickets(lang, resident, services)

@@ -117,3 +117,44 @@ def test_the_throttle_forgives_after_the_window():
     now[0] = 30
     assert throttle.check("a") == "ok"
 
+
+
+async def test_the_flood_notice_names_the_emergency_lines_and_buttons_are_not_counted(services):
+    from dataclasses import replace
+
+    from handlers.throttle import Throttle
+
+    services = replace(services, throttle=Throttle(limit=2))
+    for _ in range(10):  # a resident tapping through menus is not "sending too fast"
+        assert (await handle(said(callback="area:elderly", user="taps"), services)).messages
+    replies = [await handle(said(f"问题{n}", user="taps"), services) for n in range(3)]
+    notice = plain_text(replies[2].messages[0].text)
+    assert "110" in notice and "120" in notice and "12345" not in notice
+
+
+async def test_a_bare_request_to_complain_asks_what_happened(services):
+    reply = await handle(said("我要投诉", user="bare"), services)
+    assert reply.kind == "complaint" and "发生了什么" in reply.messages[0].text
+    assert _db_rows(services, "select step, text from intake") == [("what", "")]
+    english = await handle(said("I want to make a complaint", user="bare-en"), services)
+    assert english.kind == "complaint" and "What happened?" in english.messages[0].text
+
+
+@pytest.mark.parametrize("typed", ["3", "99", "７"])
+async def test_a_stray_number_asks_for_a_choice_not_a_fallback(services, typed):
+    reply = await handle(said(typed, user="stray"), services)
+    text = plain_text(reply.messages[0].text)
+    assert "没有对应的选项" in text and reply.messages[0].buttons  # the menu again
+
+
+def test_a_clarification_names_its_choices_once(services):
+    entries = list(services.content.entries.values())[:3]
+    for lang in ("zh", "en"):  # the choices are the buttons, not listed again in the text
+        text = services.texts.render("clarify", lang, entries=entries)
+        assert not any(e.title.get(lang) in text for e in entries), text
+
+
+async def test_the_console_answers_a_number_out_of_range_with_the_range(services):
+    out = io.StringIO()
+    await chat(services, stdin=io.StringIO("99\n"), stdout=out)
+    assert "请回复1到" in out.getvalue()  # /start showed the menu: "99" is not one of its choices
