@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from content.check import DEFAULT_TOPICS, run_check
-from content.loader import AREAS_DIR, REPORT_PATH
+from content.check import DEFAULT_TOPICS, quote_warnings, run_check
+from content.loader import AREAS_DIR, REPORT_PATH, read_content
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +62,49 @@ def test_invented_figure_is_reported(areas):
     path.write_text(text[:start] + "        咨询电话58881234。\n" + text[start:], "utf-8")
     problems = [str(p) for p in run_check(areas_dir=areas)]
     assert any("elderly_milk_voucher: answer states '58881234'" in p for p in problems), problems
+
+
+def _prepend_to_answer(areas, entry_id: str, text: str) -> None:
+    path = areas / "elderly.yaml"
+    content = path.read_text("utf-8")
+    marker = "      zh: |\n"
+    start = content.index(marker, content.index(f"id: {entry_id}")) + len(marker)
+    path.write_text(content[:start] + f"        {text}\n" + content[start:], "utf-8")
+
+
+def test_shanghainese_in_an_answer_is_reported(areas):
+    _prepend_to_answer(areas, "elderly_milk_voucher", "牛奶券啥辰光发，几钿一张，阿拉也不晓得。")
+    problems = [str(p) for p in run_check(areas_dir=areas)]
+    assert "elderly.yaml: elderly_milk_voucher: Chinese answer uses Shanghainese 几钿, 啥, 辰光, 阿拉: write standard Chinese" \
+        in problems, problems
+
+
+def test_ordinary_words_that_contain_a_dialect_character_pass(areas):
+    _prepend_to_answer(areas, "elderly_milk_voucher", "树木采伐和讨伐不是上海话。")
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
+
+
+def test_half_width_punctuation_in_a_chinese_answer_is_reported(areas):
+    _prepend_to_answer(areas, "elderly_silver_insurance", "保险(银发无忧)的\"理赔\",请问居委会.金额2734.11万元。")
+    problems = [str(p) for p in run_check(areas_dir=areas)]
+    assert any(p.startswith("elderly.yaml: elderly_silver_insurance: Chinese answer has half-width punctuation")
+               and all(mark in p for mark in '"(),.') for p in problems), problems
+
+
+def test_quote_with_unpaired_quotation_marks_is_a_warning_not_a_problem(areas):
+    path = areas / "elderly.yaml"
+    text = path.read_text("utf-8")
+    glitch = "深化推进老伙伴”“老帮友等各类助老为老服务项目"  # the report lost the opening “ of 老伙伴
+    path.write_text(text.replace("      - '发放高龄老人牛奶券2731张'", f"      - '发放高龄老人牛奶券2731张'\n      - '{glitch}'"), "utf-8")
+    base, _ = read_content(areas)
+    assert [str(w) for w in quote_warnings(base)] == [
+        f"elderly.yaml: elderly_milk_voucher: quotation marks do not pair up in quote {glitch!r}"]
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
+
+
+def test_the_shipped_quotes_pair_their_quotation_marks():
+    base, _ = read_content()
+    assert [str(w) for w in quote_warnings(base)] == []
 
 
 def test_schema_error_names_the_entry(areas):
