@@ -11,8 +11,12 @@ import pytest
 
 from content.check import DEFAULT_TOPICS, quote_warnings, run_check
 from content.loader import AREAS_DIR, REPORT_PATH, read_content
+from handlers.router import answer_text
 
 ROOT = Path(__file__).resolve().parent.parent
+NEW_ENTRIES = ("old_sites_redevelopment", "illegal_structures_environment", "restaurant_fumes_chimney", "juwei_election",
+               "window_bars_removal", "after_school_service", "parks_green_space", "public_legal_services", "baojiaolou",
+               "quarter_hour_life_circle", "grid_system")
 
 
 @pytest.fixture
@@ -133,3 +137,33 @@ def test_the_report_copy_is_the_shared_report():
     if not shared.exists():
         pytest.skip("shared report not present")
     assert REPORT_PATH.read_text("utf-8") == shared.read_text("utf-8")
+
+
+# Each entry added for issue 11, asked as a resident would (not one of its sample questions),
+# through the real router: intent rules, matcher and answer template.
+@pytest.mark.parametrize("question, lang, topic, says", [
+    ("卜蜂莲花关了介许多辰光，啥时候再开门？", "zh", "old_sites_redevelopment", "规划证券报大楼、卜蜂莲花的重新利用和开发"),
+    ("What are the plans for the Securities News building?", "en", "old_sites_redevelopment", "planning stage"),
+    ("阿拉小区雨污混接有人来查伐", "zh", "illegal_structures_environment", "111"),
+    ("饭店共用烟囱那个办法是怎么回事", "zh", "restaurant_fumes_chimney", "38.5%"),
+    ("居委会几时换届，阿拉好去投票伐", "zh", "juwei_election", "居委换届选举"),
+    ("屋里防盗窗一定要拆掉吗", "zh", "window_bars_removal", "2568"),
+    ("小学放学以后街道有课后服务吗", "zh", "after_school_service", "160余场"),
+    ("金石榴公园在啥地方", "zh", "parks_green_space", "蓝村园·金石榴公园"),
+    ("Any parks nearby for a walk with the kids?", "en", "parks_green_space", "Lancun Garden"),
+    ("哪里可以免费法律咨询", "zh", "public_legal_services", "公共法律服务"),
+    ("买的房子烂尾了，街道管伐", "zh", "baojiaolou", "保交楼"),
+    ("一刻钟便民生活圈里有点啥", "zh", "quarter_hour_life_circle", "一刻钟便民生活圈"),
+    ("我们楼的网格员是谁", "zh", "grid_system", "1+3+26+124+1416"),
+    ("Who is my grid worker?", "en", "grid_system", "1+3+26+124+1416"),
+])
+async def test_new_entries_answer_a_resident_question_through_the_router(core, question, lang, topic, says):
+    reply = await answer_text(question, lang, None, core)
+    assert (reply.kind, reply.topic) == ("answer", topic), (reply.kind, reply.topic, reply.candidates)
+    assert says in reply.messages[0].text
+
+
+def test_each_new_entry_has_varied_sample_questions(core):
+    for eid in NEW_ENTRIES:
+        questions = core.content.entries[eid].questions
+        assert len(questions.zh) >= 5 and len(questions.en) >= 3, eid
