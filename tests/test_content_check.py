@@ -99,7 +99,8 @@ def test_quote_with_unpaired_quotation_marks_is_a_warning_not_a_problem(areas):
     path = areas / "elderly.yaml"
     text = path.read_text("utf-8")
     glitch = "深化推进老伙伴”“老帮友等各类助老为老服务项目"  # the report lost the opening “ of 老伙伴
-    path.write_text(text.replace("      - '发放高龄老人牛奶券2731张'", f"      - '发放高龄老人牛奶券2731张'\n      - '{glitch}'"), "utf-8")
+    milk = "      - '发放高龄老人牛奶券2731张'"
+    path.write_text(text.replace(milk, f"{milk}\n      - '{glitch}'"), "utf-8")
     base, _ = read_content(areas)
     assert [str(w) for w in quote_warnings(base)] == [
         f"elderly.yaml: elderly_milk_voucher: quotation marks do not pair up in quote {glitch!r}"]
