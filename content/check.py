@@ -3,9 +3,13 @@
 Checks: every area file parses and fits the schema; entry ids are unique; every topic of
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
 source quote is found verbatim in content/source/report.txt; every figure an answer states is in
-one of its quotes; the examples the model learns from have known labels; the emergency advice
-names no number but the national emergency lines; every template renders for every entry.
-Exit status 1 on any problem.
+one of its quotes; Chinese answers and titles are in standard written Chinese (no Shanghainese
+such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
+from have known labels; the emergency advice names no number but the national emergency lines;
+every template renders for every entry. Exit status 1 on any problem.
+
+Warnings (printed, exit status unaffected): a quote whose quotation marks do not pair up, which
+usually means the report lost characters there and the quote should be cut around the glitch.
 """
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Pro
 
 DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
 _FIGURE_RE = re.compile(r"\d+(?:\.\d+)?")
+# Residents may write Shanghainese; the bot answers in standard Chinese. Words that are
+# Shanghainese (or chat) only, not parts of ordinary Mandarin words; 伐 only at a clause's end.
+_DIALECT_RE = re.compile(r"几钿|辰光|哪能|屋里厢|阿拉|伊拉|侬|覅|交关|搿|迭个|辣海|事体|小囡|囡囡|啥|伐(?=[？?！!，,。]|$)",
+                         re.MULTILINE)
+# Half-width punctuation in Chinese text; a full stop between digits (2734.11) is a decimal point.
+_ASCII_PUNCT_RE = re.compile(r"[,;:?!()\"']|(?<!\d)\.|\.(?!\d)")
 
 
 def topic_ids(path: Path) -> list[str]:
@@ -40,6 +50,7 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
                 problems.append(Problem(file, eid, f"related entry {rel!r} does not exist"))
         # Every number the Chinese answer states must come from a quote: no invented
         # phone numbers, dates or amounts. (Years and 12345 are allowed.)
+        problems += [Problem(file, eid, message) for message in _style_problems(entry)]
         quoted = " ".join(entry.source)
         for figure in set(_FIGURE_RE.findall(entry.answer.zh)):
             if figure not in quoted and figure not in ("12345", "2024", "2025") and not _in_title(figure, entry):
@@ -53,6 +64,32 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
 
 def _in_title(figure: str, entry) -> bool:
     return figure in entry.title.zh
+
+
+def _style_problems(entry) -> list[str]:
+    """Shanghainese words in the Chinese answer and title; half-width punctuation in the answer."""
+    problems = []
+    for field, text in (("answer", entry.answer.zh), ("title", entry.title.zh)):
+        if words := sorted(set(_DIALECT_RE.findall(text))):
+            problems.append(f"Chinese {field} uses Shanghainese {', '.join(words)}: write standard Chinese")
+    if marks := sorted(set(_ASCII_PUNCT_RE.findall(entry.answer.zh))):
+        problems.append(f"Chinese answer has half-width punctuation {' '.join(marks)}: use full-width (，。：？“”（）)")
+    return problems
+
+
+def quote_warnings(base: ContentBase) -> list[Problem]:
+    """Quotes whose “ ” do not pair up: the report lost a character there; cut the quote shorter."""
+    warnings = []
+    for eid, entry in base.entries.items():
+        for quote in entry.source:
+            depth = 0
+            for mark in re.findall("[“”]", quote):
+                depth += 1 if mark == "“" else -1
+                if depth < 0:
+                    break
+            if depth != 0:
+                warnings.append(Problem(base.files[eid], eid, f"quotation marks do not pair up in quote {quote!r}"))
+    return warnings
 
 
 def check_templates(base: ContentBase) -> list[Problem]:
@@ -142,6 +179,8 @@ def main(areas: str | None = None) -> int:
     for problem in problems:
         print(problem, flush=True)
     base, _ = read_content(areas_dir)
+    for warning in quote_warnings(base):
+        print(f"warning: {warning}", flush=True)
     print(f"{len(base.entries)} entries in {len(base.areas)} areas: "
           + ("OK" if not problems else f"{len(problems)} problem(s)"), file=sys.stderr)
     return 1 if problems else 0

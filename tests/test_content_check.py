@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from content.check import DEFAULT_TOPICS, run_check
-from content.loader import AREAS_DIR, REPORT_PATH
+from content.check import DEFAULT_TOPICS, quote_warnings, run_check
+from content.loader import AREAS_DIR, REPORT_PATH, read_content
+from handlers.router import answer_text
 
 ROOT = Path(__file__).resolve().parent.parent
+NEW_ENTRIES = ("old_sites_redevelopment", "illegal_structures_environment", "restaurant_fumes_chimney", "juwei_election",
+               "window_bars_removal", "after_school_service", "parks_green_space", "public_legal_services", "baojiaolou",
+               "quarter_hour_life_circle", "grid_system")
 
 
 @pytest.fixture
@@ -64,6 +68,50 @@ def test_invented_figure_is_reported(areas):
     assert any("elderly_milk_voucher: answer states '58881234'" in p for p in problems), problems
 
 
+def _prepend_to_answer(areas, entry_id: str, text: str) -> None:
+    path = areas / "elderly.yaml"
+    content = path.read_text("utf-8")
+    marker = "      zh: |\n"
+    start = content.index(marker, content.index(f"id: {entry_id}")) + len(marker)
+    path.write_text(content[:start] + f"        {text}\n" + content[start:], "utf-8")
+
+
+def test_shanghainese_in_an_answer_is_reported(areas):
+    _prepend_to_answer(areas, "elderly_milk_voucher", "牛奶券啥辰光发，几钿一张，阿拉也不晓得。")
+    problems = [str(p) for p in run_check(areas_dir=areas)]
+    assert "elderly.yaml: elderly_milk_voucher: Chinese answer uses Shanghainese 几钿, 啥, 辰光, 阿拉: write standard Chinese" \
+        in problems, problems
+
+
+def test_ordinary_words_that_contain_a_dialect_character_pass(areas):
+    _prepend_to_answer(areas, "elderly_milk_voucher", "树木采伐和讨伐不是上海话。")
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
+
+
+def test_half_width_punctuation_in_a_chinese_answer_is_reported(areas):
+    _prepend_to_answer(areas, "elderly_silver_insurance", "保险(银发无忧)的\"理赔\",请问居委会.金额2734.11万元。")
+    problems = [str(p) for p in run_check(areas_dir=areas)]
+    assert any(p.startswith("elderly.yaml: elderly_silver_insurance: Chinese answer has half-width punctuation")
+               and all(mark in p for mark in '"(),.') for p in problems), problems
+
+
+def test_quote_with_unpaired_quotation_marks_is_a_warning_not_a_problem(areas):
+    path = areas / "elderly.yaml"
+    text = path.read_text("utf-8")
+    glitch = "深化推进老伙伴”“老帮友等各类助老为老服务项目"  # the report lost the opening “ of 老伙伴
+    milk = "      - '发放高龄老人牛奶券2731张'"
+    path.write_text(text.replace(milk, f"{milk}\n      - '{glitch}'"), "utf-8")
+    base, _ = read_content(areas)
+    assert [str(w) for w in quote_warnings(base)] == [
+        f"elderly.yaml: elderly_milk_voucher: quotation marks do not pair up in quote {glitch!r}"]
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
+
+
+def test_the_shipped_quotes_pair_their_quotation_marks():
+    base, _ = read_content()
+    assert [str(w) for w in quote_warnings(base)] == []
+
+
 def test_schema_error_names_the_entry(areas):
     path = areas / "jobs.yaml"
     text = path.read_text("utf-8")
@@ -90,3 +138,33 @@ def test_the_report_copy_is_the_shared_report():
     if not shared.exists():
         pytest.skip("shared report not present")
     assert REPORT_PATH.read_text("utf-8") == shared.read_text("utf-8")
+
+
+# Each entry added for issue 11, asked as a resident would (not one of its sample questions),
+# through the real router: the model and the answer template.
+@pytest.mark.parametrize("question, lang, topic, says", [
+    ("卜蜂莲花关了介许多辰光，啥时候再开门？", "zh", "old_sites_redevelopment", "规划证券报大楼、卜蜂莲花的重新利用和开发"),
+    ("What are the plans for the Securities News building?", "en", "old_sites_redevelopment", "planning stage"),
+    ("阿拉小区雨污混接有人来查伐", "zh", "illegal_structures_environment", "111"),
+    ("饭店共用烟囱那个办法是怎么回事", "zh", "restaurant_fumes_chimney", "38.5%"),
+    ("居委会几时换届，阿拉好去投票伐", "zh", "juwei_election", "居委换届选举"),
+    ("屋里防盗窗一定要拆掉吗", "zh", "window_bars_removal", "2568"),
+    ("小学放学以后街道有课后服务吗", "zh", "after_school_service", "160余场"),
+    ("金石榴公园在啥地方", "zh", "parks_green_space", "蓝村园·金石榴公园"),
+    ("Any parks nearby for a walk with the kids?", "en", "parks_green_space", "Lancun Garden"),
+    ("哪里可以免费法律咨询", "zh", "public_legal_services", "公共法律服务"),
+    ("买的房子烂尾了，街道管伐", "zh", "baojiaolou", "保交楼"),
+    ("一刻钟便民生活圈里有点啥", "zh", "quarter_hour_life_circle", "一刻钟便民生活圈"),
+    ("我们楼的网格员是谁", "zh", "grid_system", "1+3+26+124+1416"),
+    ("Who is my grid worker?", "en", "grid_system", "1+3+26+124+1416"),
+])
+async def test_new_entries_answer_a_resident_question_through_the_router(core, question, lang, topic, says):
+    reply = await answer_text(question, lang, None, core)
+    assert (reply.kind, reply.topic) == ("answer", topic), (reply.kind, reply.topic, reply.candidates)
+    assert says in reply.messages[0].text
+
+
+def test_each_new_entry_has_varied_sample_questions(core):
+    for eid in NEW_ENTRIES:
+        questions = core.content.entries[eid].questions
+        assert len(questions.zh) >= 5 and len(questions.en) >= 3, eid
