@@ -137,7 +137,7 @@ def _ticket_samples() -> dict:
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
     from content.emergency import EMERGENCY_PATH, NATIONAL_NUMBERS, EmergencySigns
-    from content.features import SCOPE_PATH
+    from content.features import CUES_PATH, SCOPE_PATH, features_for
     from content.training import read_examples
 
     _, problems = read_examples(base)
@@ -147,6 +147,10 @@ def check_rules(base: ContentBase) -> list[Problem]:
             problems.append(Problem(SCOPE_PATH.name, "", "expected a mapping 'elsewhere' with 'places' and 'home'"))
     except yaml.YAMLError as exc:
         problems.append(Problem(SCOPE_PATH.name, "", f"not valid YAML: {exc}"))
+    try:
+        features_for()
+    except (yaml.YAMLError, TypeError, AttributeError, re.error) as exc:
+        problems.append(Problem(CUES_PATH.name, "", f"does not load: {exc}"))
     try:
         signs = EmergencySigns()
         for kind in [*signs.kinds, signs.general]:

@@ -8,10 +8,13 @@ never disagree. Features, each kept because cross-validation says it earns its p
 - English words (crudely stemmed) and word pairs;
 - pinyin syllable pairs of the Chinese characters, so a homophone typo (为棋 for 围棋) looks
   like the word meant;
-- a marker for another district or city named without Tangqiao (their services are not ours).
+- a marker for another district or city named without Tangqiao (their services are not ours);
+- the cues of content/cues.yaml (words of a greeting, an opinion, a complaint, a question about
+  an earlier report), one feature each, and a marker for a short message.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -20,14 +23,18 @@ from content.loader import CONTENT_DIR
 from content.normalize import en_words, has_han, normalize, pinyin_keys
 
 SCOPE_PATH = CONTENT_DIR / "scope.yaml"
+CUES_PATH = CONTENT_DIR / "cues.yaml"
+SHORT = 40  # characters: "谢谢" and "你好" are short, questions that start politely are not
 
 MAX_CHARS = 400  # a rambling message is read on its first 400 characters
 
 
 class Features:
-    def __init__(self, elsewhere: list[str] = (), home: list[str] = ()):
+    def __init__(self, elsewhere: list[str] = (), home: list[str] = (), cues: dict[str, list[str]] | None = None):
         self._elsewhere = [normalize(p) for p in elsewhere]
         self._home = [normalize(h) for h in home]
+        self._cues = [(f"x:{name}", re.compile("|".join(f"(?:{p})" for p in patterns)))
+                      for name, patterns in (cues or {}).items()]
 
     def __call__(self, text: str) -> list[str]:
         text = normalize(text)[:MAX_CHARS]
@@ -40,6 +47,9 @@ class Features:
         out += [f"p:{a}{b}" for a, b in zip(sounds, sounds[1:], strict=False)]
         if self.elsewhere(text):
             out.append("x:elsewhere")
+        out += [name for name, pattern in self._cues if pattern.search(text)]
+        if len(text) <= SHORT:
+            out.append("x:short")
         return out
 
     def elsewhere(self, text: str) -> bool:
@@ -47,8 +57,9 @@ class Features:
         return any(p in text for p in self._elsewhere) and not any(h in text for h in self._home)
 
 
-def features_for(scope_path: Path = SCOPE_PATH) -> Features:
-    """The features, with the places of content/scope.yaml."""
+def features_for(scope_path: Path = SCOPE_PATH, cues_path: Path = CUES_PATH) -> Features:
+    """The features, with the places of content/scope.yaml and the cues of content/cues.yaml."""
     scope = yaml.safe_load(scope_path.read_text(encoding="utf-8")) or {}
     elsewhere = scope.get("elsewhere", {})
-    return Features(elsewhere.get("places", []), elsewhere.get("home", []))
+    cues = yaml.safe_load(cues_path.read_text(encoding="utf-8")) or {}
+    return Features(elsewhere.get("places", []), elsewhere.get("home", []), cues)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from content.emergency import EMERGENCY_PATH, EmergencySigns, Kind
-from content.features import SCOPE_PATH, Features, features_for
+from content.features import CUES_PATH, SCOPE_PATH, Features, features_for
 from content.loader import AREAS_DIR, CONTENT_DIR, ContentBase
 
 KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_of_scope")
@@ -156,7 +156,7 @@ def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR)
     makes features and trains, and scikit-learn's version."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH,
+    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
              here / "features.py", here / "training.py", here / "model.py", here / "normalize.py", here / "emergency.py"]
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
