@@ -143,8 +143,8 @@ def check_rules(base: ContentBase) -> list[Problem]:
     _, problems = read_examples(base)
     try:
         scope = yaml.safe_load(SCOPE_PATH.read_text(encoding="utf-8"))
-        if not isinstance(scope, dict) or not isinstance(scope.get("elsewhere"), dict):
-            problems.append(Problem(SCOPE_PATH.name, "", "expected a mapping 'elsewhere' with 'places' and 'home'"))
+        if not isinstance(scope, dict) or not isinstance(scope.get("elsewhere"), dict) or not isinstance(scope.get("terms"), dict):
+            problems.append(Problem(SCOPE_PATH.name, "", "expected mappings 'terms' (zh, en) and 'elsewhere' (places, home)"))
     except yaml.YAMLError as exc:
         problems.append(Problem(SCOPE_PATH.name, "", f"not valid YAML: {exc}"))
     try:

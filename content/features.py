@@ -8,7 +8,8 @@ never disagree. Features, each kept because cross-validation says it earns its p
 - English words (crudely stemmed) and word pairs;
 - pinyin syllable pairs of the Chinese characters, so a homophone typo (为棋 for 围棋) looks
   like the word meant;
-- a marker for another district or city named without Tangqiao (their services are not ours);
+- a marker for another district or city named without Tangqiao (their services are not ours),
+  and one for a service the report does not cover (content/scope.yaml);
 - the cues of content/cues.yaml (words of a greeting, an opinion, a complaint, a question about
   an earlier report), one feature each, and a marker for a short message.
 """
@@ -30,8 +31,10 @@ MAX_CHARS = 400  # a rambling message is read on its first 400 characters
 
 
 class Features:
-    def __init__(self, elsewhere: list[str] = (), home: list[str] = (), cues: dict[str, list[str]] | None = None):
+    def __init__(self, elsewhere: list[str] = (), home: list[str] = (), cues: dict[str, list[str]] | None = None,
+                 out_of_scope: list[str] = ()):
         self._elsewhere = [normalize(p) for p in elsewhere]
+        self._out_of_scope = [normalize(t) for t in out_of_scope]
         self._home = [normalize(h) for h in home]
         self._cues = [(f"x:{name}", re.compile("|".join(f"(?:{p})" for p in patterns)))
                       for name, patterns in (cues or {}).items()]
@@ -47,6 +50,8 @@ class Features:
         out += [f"p:{a}{b}" for a, b in zip(sounds, sounds[1:], strict=False)]
         if self.elsewhere(text):
             out.append("x:elsewhere")
+        if any(term in text for term in self._out_of_scope):
+            out.append("x:out_of_scope")
         out += [name for name, pattern in self._cues if pattern.search(text)]
         if len(text) <= SHORT:
             out.append("x:short")
@@ -62,4 +67,5 @@ def features_for(scope_path: Path = SCOPE_PATH, cues_path: Path = CUES_PATH) -> 
     scope = yaml.safe_load(scope_path.read_text(encoding="utf-8")) or {}
     elsewhere = scope.get("elsewhere", {})
     cues = yaml.safe_load(cues_path.read_text(encoding="utf-8")) or {}
-    return Features(elsewhere.get("places", []), elsewhere.get("home", []), cues)
+    terms = scope.get("terms", {})
+    return Features(elsewhere.get("places", []), elsewhere.get("home", []), cues, terms.get("zh", []) + terms.get("en", []))
