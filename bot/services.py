@@ -8,8 +8,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bot.settings import Settings
-from content.loader import load_content
+from content.loader import REPORT_PATH, load_content
 from content.model import load_model
+from content.terms import ReportTerms
 from handlers.services import Services, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar
@@ -21,6 +22,7 @@ def build_core(default_language: str = "zh") -> Services:
     return Services(
         content=content,
         model=load_model(content),
+        terms=ReportTerms(REPORT_PATH.read_text(encoding="utf-8"), content),
         texts=Texts(),
         store=None,
         default_language=default_language,

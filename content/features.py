@@ -50,12 +50,17 @@ class Features:
         out += [f"p:{a}{b}" for a, b in zip(sounds, sounds[1:], strict=False)]
         if self.elsewhere(text):
             out.append("x:elsewhere")
-        if any(term in text for term in self._out_of_scope):
+        if self.out_of_scope(text, normalised=True):
             out.append("x:out_of_scope")
         out += [name for name, pattern in self._cues if pattern.search(text)]
         if len(text) <= SHORT:
             out.append("x:short")
         return out
+
+    def out_of_scope(self, text: str, normalised: bool = False) -> bool:
+        """`text` names a service the report does not cover, or another district."""
+        text = text if normalised else normalize(text)
+        return any(term in text for term in self._out_of_scope) or (not normalised and self.elsewhere(text))
 
     def elsewhere(self, text: str) -> bool:
         """`text` (normalised) names another district or city and not ours."""

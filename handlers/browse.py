@@ -48,10 +48,16 @@ def entry_reply(entry_id: str, lang: str, services: Services) -> Reply:
                  topic=entry.id, candidates=[entry.id])
 
 
-def fallback_reply(lang: str, services: Services, score: float = 0.0) -> Reply:
+def fallback_reply(lang: str, services: Services, score: float = 0.0, text: str = "") -> Reply:
+    """No answer. When the report names what was asked about (a programme, a place), say what it
+    says and that the details are not in it; "not in the report" only when it is not."""
     texts = services.texts
+    features = services.model.features
+    mention = None if not text or features.out_of_scope(text) else services.terms.mention(text)
     buttons = ((Button(texts.label("leave", lang), "leave"), Button(texts.label("menu", lang), "menu")),)
-    return Reply("fallback", [Outbound(texts.render("fallback", lang), buttons)], score=score)
+    if mention is not None and mention.entry is not None:
+        buttons = ((Button(services.content.entries[mention.entry].title.get(lang), f"topic:{mention.entry}"),), *buttons)
+    return Reply("fallback", [Outbound(texts.render("fallback", lang, mention=mention), buttons)], score=score)
 
 
 async def set_language(choice: str, resident: Resident | None, services: Services) -> Reply:

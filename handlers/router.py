@@ -169,7 +169,7 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         buttons = tuple((Button(e.title.get(lang), f"topic:{e.id}"),) for e in entries)
         text_html = texts.render("clarify", lang, entries=entries)
         return Reply("clarify", [Outbound(text_html, buttons)], candidates=u.candidates, score=u.score)
-    return browse.fallback_reply(lang, services, score=u.score)
+    return browse.fallback_reply(lang, services, score=u.score, text=text)
 
 
 async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:

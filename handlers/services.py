@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
 from content.model import Model
+from content.terms import ReportTerms
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
@@ -38,6 +39,7 @@ class TicketRules:
 class Services:
     content: ContentBase
     model: Model  # what a message means (content/model.py)
+    terms: ReportTerms  # what the report names, for an honest fallback
     texts: Texts
     store: Store | None  # None for `python -m bot ask`, which records nothing
     default_language: str = "zh"

@@ -26,7 +26,8 @@ def test_the_console_chat_answers_files_a_report_and_finds_it_after_a_restart(tm
     then a second process on the same file, where the first thing done with the database is
     /start with no migration to run and no ORM query before it (a Resident built by hand once
     failed there)."""
-    first = chat(tmp_path, "阿拉爷爷九十岁了,牛奶券到啥地方去领", "/report 小区门口的路灯坏了", "东方路100弄门口", "跳过", "跳过", "提交")
+    first = chat(tmp_path, "阿拉爷爷九十岁了,牛奶券到啥地方去领", "/report 小区门口的路灯坏了", "东方路100弄门口",
+                 "跳过", "跳过", "提交")
     assert "高龄老人牛奶券" in first and "据《塘桥街道2025年社代会报告》" in first  # the answer, cited
     number = re.search(r"TQ-\d{4}-\d{4}", first)
     assert number, first[-1500:]

@@ -166,3 +166,28 @@ def test_an_example_with_an_unknown_label_is_reported(tmp_path):
     _, problems = read_examples(load_content(), examples)
     assert [str(p) for p in problems] == ["examples/bad.jsonl:1: unknown label 'no_such_label'",
                                           'examples/bad.jsonl:2: not a JSON object with "q" and "label"']
+
+
+@pytest.mark.parametrize("question, term", [
+    ("星期五学堂在哪里报名", "星期五学堂"),  # named in the report, no entry, no details
+    ("悦读塘桥行走的家庭课堂怎么参加", "家庭课堂"),
+])
+async def test_what_the_report_names_without_details_is_said_so(core, question, term):
+    reply = await answer_text(question, "zh", None, core)
+    assert reply.kind == "fallback"
+    text = reply.messages[0].text
+    assert f"提到了“{term}”" in text and "没有这方面的内容" not in text
+    passage = text.split("<blockquote>")[1].split("</blockquote>")[0].strip("…")
+    assert passage in _report()  # quoted verbatim
+
+
+async def test_what_the_report_does_not_name_is_not_in_it(core):
+    for question in ["明天上海天气怎么样", "静安区的社区食堂在哪里"]:
+        reply = await answer_text(question, "zh", None, core)
+        assert reply.kind == "fallback" and "没有这方面的内容" in reply.messages[0].text
+
+
+def _report() -> str:
+    from content.loader import REPORT_PATH
+
+    return REPORT_PATH.read_text(encoding="utf-8")
