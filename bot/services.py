@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bot.settings import Settings
@@ -13,7 +15,9 @@ from content.model import load_model
 from content.terms import ReportTerms
 from handlers.services import Services, TicketRules
 from handlers.texts import Texts
-from handlers.workdays import Calendar
+from handlers.workdays import SHANGHAI, Calendar, official_calendar_ends
+
+log = logging.getLogger(__name__)
 
 
 def build_core(default_language: str = "zh") -> Services:
@@ -40,7 +44,7 @@ async def build_services(settings: Settings) -> Services:
         per_day=settings.tickets_per_day,
         response_days=settings.response_days,
         resolution_days=settings.resolution_days,
-        calendar=Calendar(settings.holidays, settings.extra_workdays),
+        calendar=working_calendar(settings),
     )
     services.staff = ListedStaff(settings.staff_ids)
 
@@ -65,6 +69,18 @@ def bot_identities(settings: Settings) -> dict[str, str]:
     the WeChat Official Account's AppID."""
     token = settings.telegram_bot_token
     return {"telegram": token.partition(":")[0] if token else "", "wechat": settings.wechat_app_id or ""}
+
+
+def working_calendar(settings: Settings, today: date | None = None) -> Calendar:
+    """The official calendar with the settings' overrides; a warning when it ends before next
+    month (time limits would then count Monday to Friday, public holidays included)."""
+    today = today or datetime.now(SHANGHAI).date()
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    ends = official_calendar_ends()
+    if ends < next_month and not any(d >= next_month for d in settings.holidays):
+        log.warning("the official holiday calendar (chinesecalendar) ends on %s: upgrade it, or set HOLIDAYS and "
+                    "WORKDAYS for %s, or time limits will count public holidays as working days", ends, next_month.year)
+    return Calendar(settings.holidays, settings.extra_workdays, settings.office_hours)
 
 
 def settle_heap() -> None:

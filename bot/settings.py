@@ -42,6 +42,7 @@ class Settings:
     resolution_days: int = 5
     holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
+    office_hours: tuple[time, time] = (time(9, 0), time(17, 0))  # Asia/Shanghai, working days
     export_day: int = 0  # Monday (datetime.weekday numbering)
     export_time: time = time(9, 0)  # Asia/Shanghai
     export_dir: str = "./var/exports"
@@ -101,11 +102,20 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         resolution_days=_integer("RESOLUTION_DAYS", get("RESOLUTION_DAYS") or "5", minimum=1),
         holidays=frozenset(_date("HOLIDAYS", v) for v in _items(get("HOLIDAYS"))),
         extra_workdays=frozenset(_date("WORKDAYS", v) for v in _items(get("WORKDAYS"))),
+        office_hours=_office_hours(get("OFFICE_HOURS") or "09:00-17:00"),
         export_day=_weekday(get("EXPORT_DAY") or "mon"),
         export_time=_clock(get("EXPORT_TIME") or "09:00"),
         export_dir=get("EXPORT_DIR") or "./var/exports",
         **_server_settings(get),
     )
+
+
+def _office_hours(value: str) -> tuple[time, time]:
+    opens, _, closes = value.partition("-")
+    hours = (_clock(opens.strip(), "OFFICE_HOURS"), _clock(closes.strip(), "OFFICE_HOURS")) if closes else None
+    if hours is None or hours[0] >= hours[1]:
+        raise SettingsError(f"OFFICE_HOURS must be HH:MM-HH:MM with the opening first, e.g. 09:00-17:00, got {value!r}")
+    return hours
 
 
 # -- the web server: Telegram webhook, WeChat Official Account callback, health ----------------
@@ -173,11 +183,11 @@ def _weekday(value: str) -> int:
     return WEEKDAYS.index(value.lower()[:3])
 
 
-def _clock(value: str) -> time:
+def _clock(value: str, name: str = "EXPORT_TIME") -> time:
     try:
         return time.fromisoformat(value)
     except ValueError:
-        raise SettingsError(f"EXPORT_TIME must be a time such as 09:00, got {value!r}") from None
+        raise SettingsError(f"{name} must be a time such as 09:00, got {value!r}") from None
 
 
 def _items(value: str | None) -> list[str]:

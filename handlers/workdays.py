@@ -1,27 +1,49 @@
-"""Time limits in working days, as Shanghai's 12345 counts them.
+"""Time limits in working days, as Shanghai's 12345 counts them, and working hours.
 
-Working days are Monday to Friday in Asia/Shanghai, minus public holidays, plus the weekend
-days that are worked instead (调休): both lists come from the settings. A limit of N working
-days ends at the same clock time N working days later.
+Working days are China's official calendar (the State Council's public holidays and the weekend
+days worked instead, 调休), as the `chinesecalendar` package carries it, in Asia/Shanghai.
+HOLIDAYS and WORKDAYS override it day by day, for a year the package does not know yet (it
+raises for such a year; we then count Monday to Friday) or a local change. A limit of N working
+days ends at the same clock time N working days later. Working hours, for the export's response
+and resolution times, are the office hours (OFFICE_HOURS, 9:00-17:00) of working days.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@lru_cache(maxsize=4096)
+def _official_workday(day: date) -> bool:
+    try:
+        return chinese_calendar.is_workday(day)
+    except NotImplementedError:  # a year the package has no data for: Monday to Friday
+        return day.weekday() < 5
+
+
+def official_calendar_ends() -> date:
+    """The last day the official calendar data covers (31 December of its last year)."""
+    return date(max(day.year for day in chinese_calendar.holidays), 12, 31)
 
 
 @dataclass(frozen=True)
 class Calendar:
     holidays: frozenset[date] = field(default_factory=frozenset)
     extra_workdays: frozenset[date] = field(default_factory=frozenset)
+    office_hours: tuple[time, time] = (time(9), time(17))
 
     def is_workday(self, day: date) -> bool:
         if day in self.extra_workdays:
             return True
-        return day.weekday() < 5 and day not in self.holidays
+        if day in self.holidays:
+            return False
+        return _official_workday(day)
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """`start` plus `days` working days. A start on a day off counts from the next
@@ -39,16 +61,19 @@ class Calendar:
         return local.astimezone(UTC)
 
     def working_hours_between(self, start: datetime, end: datetime) -> float:
-        """Hours between two times that fall on working days (whole days count 24 h)."""
+        """Office hours between two times: the part of each working day's office hours that
+        falls between them (a ticket filed at night and answered at 10:00 took one hour)."""
         if end <= start:
             return 0.0
+        opens, closes = self.office_hours
         total = timedelta()
-        cursor = start.astimezone(SHANGHAI)
-        end_local = end.astimezone(SHANGHAI)
-        while cursor < end_local:
-            next_midnight = (cursor + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-            stop = min(next_midnight, end_local)
-            if self.is_workday(cursor.date()):
-                total += stop - cursor
-            cursor = stop
+        day, last = start.astimezone(SHANGHAI).date(), end.astimezone(SHANGHAI).date()
+        while day <= last:
+            if self.is_workday(day):
+                office_start = datetime.combine(day, opens, SHANGHAI)
+                office_end = datetime.combine(day, closes, SHANGHAI)
+                overlap = min(end, office_end) - max(start, office_start)
+                if overlap > timedelta():
+                    total += overlap
+            day += timedelta(days=1)
         return total.total_seconds() / 3600
