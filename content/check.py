@@ -131,7 +131,9 @@ def _ticket_samples() -> dict:
                 tickets=[ticket], events=[event], describe=lambda e: e.kind, count=1, limit=5, text="答复<b>",
                 message="提醒", stage="response_late", category="噪音扰民", place="峨山路", photos=0, photo_count=1,
                 note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True,
-                advice=["拨打120"], specific=True, mention=None, alerted=True, channel="telegram", kinds="medical", numbers="120")
+                advice=["拨打120"], specific=True, mention=None, alerted=True, channel="telegram", kinds="medical", numbers="120",
+                what="relayed", category_of=str, age=lambda moment: "1小时", late=lambda t: True, by_status=[("new", 1)],
+                by_category=[("noise", 1)], overdue=0)
 
 
 def check_rules(base: ContentBase) -> list[Problem]:

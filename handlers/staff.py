@@ -43,12 +43,13 @@ USAGE = {
 }
 
 
-def _say(text: str) -> Reply:
-    return Reply("info", [Outbound(text)])
+def _say(services: Services, what: str, **values) -> Reply:
+    """One of the staff messages of content/templates/staff_says.j2."""
+    return Reply("info", [Outbound(services.texts.render("staff_says", "zh", what=what, **values))])
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _usage(services: Services, command: str, hint: str = "") -> Reply:
+    return _say(services, "usage", usage=USAGE.get(command, "/open"), hint=hint)
 
 
 def _status(services: Services, state: str, keyword: bool = False) -> str:
@@ -71,7 +72,7 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
     staff = services.staff is not None and await services.staff.is_staff(inbound.channel, inbound.user_id)
     if inbound.callback is not None or (inbound.text.startswith("/") and is_staff_command(inbound.text)):
         if not staff:
-            return _say(services.texts.render("staff_refused", "zh"))
+            return Reply("info", [Outbound(services.texts.render("staff_refused", "zh"))])
         return await (_button(inbound, services) if inbound.callback is not None else _command(inbound, services))
     if not staff:
         return Reply("info", [])
@@ -100,7 +101,7 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN):
             # the same reply again: our confirmation of the first was lost (a crash, a network
             # error) and the staff member sent it once more. The resident gets it once.
-            return _say(f"✅ 已转给 {ticket.number} 的居民。(这条答复之前已转达)")
+            return _say(services, "relayed", ticket=ticket, again=True)
         await tickets.add_event(session, ticket, actor, "reply", body)
         ticket.first_response_at = ticket.first_response_at or utcnow()
         ticket.awaiting_resident = ticket.status in OPEN_STATES
@@ -110,9 +111,8 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         for file_id in forwarded if queued else ():
             notify.to_resident(session, services, ticket, resident, "photo", "", photo=file_id)
     if not queued:
-        return _say(f"⚠️ {ticket.number}:居民已屏蔽本机器人,答复无法送达,已记入工单历史。")
-    lost = "(照片无法转发给微信居民,请用文字说明)" if photos and not forwarded else ""
-    return _say(f"✅ 已转给 {ticket.number} 的居民。{lost}")
+        return _say(services, "blocked", ticket=ticket)
+    return _say(services, "relayed", ticket=ticket, photos_lost=bool(photos and not forwarded))
 
 
 async def _command(inbound: Inbound, services: Services) -> Reply:
@@ -126,60 +126,60 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
     if command == "export":
         return await _export(args, services)
     if not args:
-        return _say(f"用法:{USAGE[command]}")
+        return _usage(services, command)
     async with services.store.transaction() as session:
         ticket = await tickets.find(session, args[0])
     if ticket is None:
-        return _say(f"没有找到工单 {_escape(args[0])}。")
+        return _say(services, "not_found", number=args[0])
     actor = _actor(inbound)
     if command == "ticket":
         return await _show(ticket, services)
     if command == "assign":
         name = " ".join(args[1:]).strip()
         if not name:
-            return _say(f"用法:{USAGE[command]}")
+            return _usage(services, command)
         async with services.store.transaction() as session:
             ticket = await session.get(Ticket, ticket.id)
             ticket.assignee = name[:64]
             session.add(ticket)
             await tickets.add_event(session, ticket, actor, "assign", name, public=False)
-        return _say(f"{ticket.number} 已交给 {_escape(name)} 承办。")
+        return _say(services, "assigned", ticket=ticket, assignee=name)
     if command == "status":
         state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
         if state not in tickets.STAFF_STATES or not note:
-            return _say(f"用法:{USAGE[command]}(说明必填,会发给居民)")
+            return _usage(services, command, "(说明必填,会发给居民)")
         return await change_status(ticket, state, note, actor, services)
     if command == "note":
         note = " ".join(args[1:]).strip()
         if not note:
-            return _say(f"用法:{USAGE[command]}")
+            return _usage(services, command)
         async with services.store.transaction() as session:
             await tickets.add_event(session, ticket, actor, "note", note, public=False)
-        return _say(f"已在 {ticket.number} 记下内部备注(不会发给居民)。")
+        return _say(services, "noted", ticket=ticket)
     if command == "dup":
         async with services.store.transaction() as session:
             target = await tickets.find(session, args[1]) if len(args) > 1 else None
         if target is None or target.id == ticket.id:
-            return _say(f"用法:{USAGE[command]}(M 是另一张工单)")
+            return _usage(services, command, "(M 是另一张工单)")
         return await mark_duplicate(ticket, target, actor, services)
     if command == "reopen":
         return await change_status(ticket, "in_progress", " ".join(args[1:]).strip() or "工单重新打开", actor, services)
     if command == "category":
         category = args[1] if len(args) > 1 else ""
         if category not in services.categories.by_id:
-            return _say(f"用法:{USAGE[command]};类别:{', '.join(services.categories.by_id)}")
+            return _usage(services, command, f";类别:{', '.join(services.categories.by_id)}")
         async with services.store.transaction() as session:
             ticket = await session.get(Ticket, ticket.id)
             await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
             ticket.category = category
             session.add(ticket)
-        return _say(f"{ticket.number} 类别改为 {services.categories.title(category, 'zh')}。")
+        return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
     if command == "reply":
         name = args[1] if len(args) > 1 else ""
         if name not in services.texts.canned():
-            return _say(f"用法:{USAGE[command]};模板:{', '.join(services.texts.canned())}")
+            return _usage(services, command, f";模板:{', '.join(services.texts.canned())}")
         return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
-    return _say(f"用法:{USAGE.get(command, '/open')}")
+    return _usage(services, command)
 
 
 async def _button(inbound: Inbound, services: Services) -> Reply:
@@ -200,12 +200,12 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
         try:
             before = await tickets.change_status(session, ticket, state, actor, note)
         except tickets.TransitionError:
-            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status, True)},"
-                        f"不能改为 {_status(services, state, True)}。")
+            return _say(services, "cannot_change", ticket=ticket, now=_status(services, ticket.status, True),
+                        wanted=_status(services, state, True))
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, note)
-    return _say(f"{ticket.number}:{_status(services, before)} → {_status(services, state, True)},已通知居民。")
+    return _say(services, "changed", ticket=ticket, before=_status(services, before), after=_status(services, state, True))
 
 
 async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: Services) -> Reply:
@@ -214,12 +214,13 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
         try:
             await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理")
         except tickets.TransitionError:
-            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status)},不能标为重复。")
+            return _say(services, "cannot_merge", ticket=ticket, now=_status(services, ticket.status))
         ticket.duplicate_of = target.id
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
     undo = ((Button("↩ 撤销合并", f"undup:{ticket.id}"),),)
-    return Reply("info", [Outbound(f"{ticket.number} 已合并到 {target.number},已通知居民。", undo)])
+    text = services.texts.render("staff_says", "zh", what="merged", ticket=ticket, target=target)
+    return Reply("info", [Outbound(text, undo)])
 
 
 async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Reply:
@@ -229,10 +230,10 @@ async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Repl
         try:
             back = await tickets.undo_duplicate(session, ticket, actor, note)
         except tickets.TransitionError:
-            return _say(f"{ticket.number} 当前状态是 {_status(services, ticket.status)},没有可撤销的合并。")
+            return _say(services, "cannot_unmerge", ticket=ticket, now=_status(services, ticket.status))
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, note)
-    return _say(f"{ticket.number} 已撤销合并,恢复为 {_status(services, back)},已通知居民。")
+    return _say(services, "unmerged", ticket=ticket, back=_status(services, back))
 
 
 def _age(moment: datetime) -> str:
@@ -240,53 +241,47 @@ def _age(moment: datetime) -> str:
     return f"{hours:.0f}小时" if hours < 48 else f"{hours / 24:.0f}天"
 
 
+def _views(services: Services) -> dict:
+    """What the list templates use to name a ticket's category and status."""
+    return dict(category_of=lambda c: services.categories.title(c, "zh"), status=lambda state: _status(services, state))
+
+
 async def _open(services: Services) -> Reply:
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
-    if not rows:
-        return _say("目前没有未办结的工单。")
     now = utcnow()
-    lines = ["<b>未办结工单</b>(最早的在前):"]
-    for t in rows:
-        late = " ⏰超时" if t.resolution_due < now or (t.first_response_at is None and t.response_due < now) else ""
-        lines.append(f"{t.id}. {t.number} · {services.categories.title(t.category, 'zh')} · {_status(services, t.status)} · "
-                     f"{_escape(t.place[:30])} · {_age(t.created_at)}{late}")
-    return _say("\n".join(lines))
+
+    def late(t: Ticket) -> bool:
+        return t.resolution_due < now or (t.first_response_at is None and t.response_due < now)
+
+    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=late, **_views(services))
+    return Reply("info", [Outbound(text)])
 
 
 async def _show(ticket: Ticket, services: Services) -> Reply:
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
-    lines = [f"<b>{ticket.number}</b> · {services.categories.title(ticket.category, 'zh')} · {_status(services, ticket.status)}"
-             + (f" · 承办 {_escape(ticket.assignee)}" if ticket.assignee else ""),
-             f"地点:{_escape(ticket.place)}", f"问题:{_escape(ticket.text)}"]
-    if ticket.phone:
-        lines.append(f"电话:{ticket.phone}")
-    if ticket.resident_blocked:
-        lines.append("⚠️ 居民已屏蔽本机器人,消息无法送达")
-    for e in events:
-        who = "居民" if e.actor == "resident" else e.actor
-        what = describe(e, services, "zh") if e.public else f"[内部] {e.kind}:{e.note}"
-        lines.append(f"· {services.texts.env.filters['when'](e.at)} {_escape(who)}:{_escape(what)}")
-    return _say("\n".join(lines))
+    text = services.texts.render("staff_ticket", "zh", ticket=ticket, events=events,
+                                 describe=lambda e: describe(e, services, "zh"), **_views(services))
+    return Reply("info", [Outbound(text)])
 
 
 async def _stats(services: Services) -> Reply:
     async with services.store.transaction() as session:
         figures = await tickets.stats(session)
-    by_status = ",".join(f"{_status(services, k)} {v}" for k, v in sorted(figures.by_status.items())) or "无"
-    by_category = ",".join(f"{services.categories.title(k, 'zh')} {v}" for k, v in
-                           sorted(figures.by_category.items(), key=lambda kv: -kv[1])) or "无"
-    return _say(f"<b>工单统计</b>\n按状态:{by_status}\n未办结按类别:{by_category}\n超过办结时限:{figures.overdue}")
+    text = services.texts.render("staff_stats", "zh", by_status=sorted(figures.by_status.items()),
+                                 by_category=sorted(figures.by_category.items(), key=lambda kv: -kv[1]),
+                                 overdue=figures.overdue, **_views(services))
+    return Reply("info", [Outbound(text)])
 
 
 async def _export(args: list[str], services: Services) -> Reply:
     if services.exporter is None:
-        return _say("此处不能导出。")
+        return _say(services, "no_export")
     try:
         start, end = reports.parse_range(args[0] if args else None, args[1] if len(args) > 1 else None,
                                          reports.today_in_shanghai(), names=("开始日期", "结束日期"))
     except reports.ExportInputError as exc:
-        return _say(f"用法:/export [开始日期 结束日期],日期格式 YYYY-MM-DD。{_escape(str(exc))}")
+        return _say(services, "export_usage", error=str(exc))
     await reports.post_export(services, start, end)
-    return _say(f"已生成 {start} 至 {end} 的导出,汇总和文件随后发到这里。")
+    return _say(services, "exporting", start=start, end=end)
