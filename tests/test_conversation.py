@@ -73,9 +73,13 @@ async def test_awkward_input_gets_a_clear_reply(services):
 
 
 async def test_resident_text_is_escaped_in_replies(services):
-    reply = await handle(said("建议 <b>多</b> 装 & 路灯"), services)
-    assert reply.kind == "opinion"
-    assert "<b>多</b>" not in reply.messages[0].text
+    """The report's summary shows what the resident typed: as text, never as markup."""
+    assert (await handle(said("楼道的路灯 <b>坏了</b> 一个星期 & 没人修", user="esc"), services)).kind == "complaint"
+    await handle(said("<i>峨山路</i>91弄", user="esc"), services)
+    await handle(said(callback="ik:skip", user="esc"), services)  # no photo
+    summary = (await handle(said(callback="ik:skip", user="esc"), services)).messages[0].text  # no phone
+    assert "&lt;b&gt;坏了&lt;/b&gt;" in summary and "&amp; 没人修" in summary and "&lt;i&gt;峨山路&lt;/i&gt;" in summary
+    assert "<b>坏了</b>" not in summary and "<i>峨山路</i>" not in summary
 
 
 async def test_console_chat_numbers_the_buttons(services):
