@@ -30,7 +30,7 @@ test-postgres: $(STAMP)  ## the test suite on SQLite and on a throw-away Postgre
 	bash scripts/test-postgres.sh
 
 bench: $(STAMP)      ## matcher latency and start-up time
-	$(BIN)/python -m bot bench match
+	$(BIN)/python -m bench match
 
 score: $(STAMP)      ## the dev-set score (needs ../shared)
 	$(BIN)/python ../shared/eval/score.py ../shared/eval/dev.jsonl

@@ -1,4 +1,5 @@
-"""`python -m bot`: run the bot, chat offline, ask from the shell, check content, benchmark.
+"""`python -m bot`: run the bot, chat offline, ask from the shell, check content, export.
+(The benchmarks are `python -m bench`, outside the installed package.)
 
     python -m bot                  Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat
     python -m bot run              the same
@@ -7,11 +8,6 @@
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
     python -m bot content check    validate the content base and examples; exit 1 on any problem
     python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions
-    python -m bot bench match      the model's latency and start-up time
-    python -m bot bench export     export time and memory on 100,000 tickets and opinions
-    python -m bot bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
-                                   the real bot against the fake Bot API: questions/s, tickets/s,
-                                   latency, memory, and a bare PTB echo bot as the ceiling
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
@@ -41,13 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     content = sub.add_parser("content", help="content base tools")
     content.add_argument("action", choices=["check", "eval"])
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
-    bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("what", choices=["match", "export", "e2e"])
-    bench.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
-    bench.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
-    bench.add_argument("--rounds", type=int, default=2, help="e2e: echo and question phases, alternating (default 2)")
-    bench.add_argument("--in-process", action="store_true",
-                       help="e2e: run the bot in the fake server's process and event loop (default: a process of its own)")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
     export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
     export.add_argument("--to", dest="end", metavar="YYYY-MM-DD", default=None, help="last day, inclusive (default: last Sunday)")
@@ -118,18 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         from content.check import main as check
 
         return check(args.areas)
-    if args.command == "bench" and args.what == "export":
-        from bot.bench_export import bench_export
-
-        return bench_export()
-    if args.command == "bench" and args.what == "e2e":
-        from bot.bench_e2e import bench_e2e
-
-        return bench_e2e(args.residents, args.seconds, in_process=args.in_process, rounds=args.rounds)
-    if args.command == "bench":
-        from bot.bench import bench_match
-
-        return bench_match()
     if args.command == "ask":
         from bot.ask import main as ask
 

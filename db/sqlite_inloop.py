@@ -5,7 +5,7 @@ Why not aiosqlite itself: it runs every call (cursor, execute, fetch, close, com
 thread of its own and wakes the event loop for each answer. Our statements take tens of
 microseconds inside SQLite; the hand-offs cost far more, and under load the worker threads
 preempt the loop thread thousands of times a second (~2,000 involuntary context switches/s).
-Measured with `python -m bot bench e2e` (200 residents, 2 cores, everything else equal):
+Measured with `python -m bench e2e` (200 residents, 2 cores, everything else equal):
 61 questions answered/s with aiosqlite, 93/s with this module.
 
 The price: a statement blocks the loop while it runs, so the engine keeps ONE connection

@@ -1,6 +1,6 @@
-"""`python -m bot bench e2e`: the real bot, end to end, against the fake Bot API on loopback.
+"""`python -m bench e2e`: the real bot, end to end, against the fake Bot API on loopback.
 
-    python -m bot bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
+    python -m bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
 
 Three kinds of phase, each with a fresh fake Bot API server, a fresh bot and (for our bot) a fresh
 SQLite file in a temporary folder, deleted at the end:
@@ -200,7 +200,7 @@ def child_main(config_json: str) -> int:
     return 0
 
 
-_CHILD = "import sys; from bot.bench_e2e import child_main; sys.exit(child_main(sys.argv[1]))"
+_CHILD = "import sys; from bench.e2e import child_main; sys.exit(child_main(sys.argv[1]))"
 
 
 class ChildBot:
@@ -436,7 +436,7 @@ async def workload() -> Workload:
     """Questions whose reply is one message and changes nothing (answers, clarifications,
     out-of-scope fallbacks, greetings), and texts the model takes for complaints; both
     sorted offline with the same model the bot uses."""
-    from bot.bench import DEV_SET
+    from bench.match import DEV_SET
     from bot.services import build_core
     from handlers.router import answer_text
 

@@ -1,4 +1,4 @@
-"""`python -m bot bench export`: how long the weekly export takes, and how much memory, at scale.
+"""`python -m bench export`: how long the weekly export takes, and how much memory, at scale.
 
 A fresh temporary SQLite database gets 100,000 tickets (with their events) and 100,000 opinions
 of realistic Chinese text, spread evenly over five weeks - the last of them last week, so that
@@ -296,7 +296,7 @@ def bench_export() -> int:
               "and the content base)")
         for formats in ("xlsx", "csv", "html", "xlsx,csv,html"):
             done = subprocess.run(
-                [sys.executable, "-c", "from bot.bench_export import child; child()", url, str(week[0]), str(week[1]),
+                [sys.executable, "-c", "from bench.export import child; child()", url, str(week[0]), str(week[1]),
                  str(folder / formats.replace(",", "-")), formats],
                 capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
             m = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""`python -m bot bench match`: the model's latency per message and start-up time, printed.
+"""`python -m bench match`: the model's latency per message and start-up time, printed.
 
 Questions: ../shared/eval/dev.jsonl when present, else every sample question of the content
 base. Start-up is measured in a fresh interpreter: imports, content loaded, model loaded from
