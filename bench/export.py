@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from db.clock import SHANGHAI
+
 TICKETS = OPINIONS = 100_000
 WEEKS = 5
 RESIDENTS = 25_000

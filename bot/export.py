@@ -29,12 +29,12 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.export_files import EVENTS, OPINIONS, SUMMARY, TICKETS, CsvOut, Hours, Outputs, Percent, XlsxOut
 from db import export_queries as q
+from db.clock import SHANGHAI
 from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_phone, mask_text
@@ -42,7 +42,6 @@ from handlers.reports import ExportInputError, parse_range, today_in_shanghai
 from handlers.texts import TEMPLATES_DIR, Texts
 from handlers.workdays import Calendar
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORMATS = ("xlsx", "csv", "html")
 HTML_TEMPLATE = "export/summary.html.j2"
 OPINION_EXAMPLES = 10  # the HTML shows this many opinions of each category; the workbook has all

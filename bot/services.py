@@ -13,9 +13,10 @@ from bot.settings import Settings
 from content.loader import REPORT_PATH, load_content
 from content.model import load_model
 from content.terms import ReportTerms
+from db.clock import SHANGHAI
 from handlers.services import Services, TicketRules
 from handlers.texts import Texts
-from handlers.workdays import SHANGHAI, Calendar, official_calendar_ends
+from handlers.workdays import Calendar, official_calendar_ends
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,12 @@
 """The tables. Times are stored in UTC."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from db.clock import utcnow
 
 
 class Resident(SQLModel, table=True):

@@ -6,7 +6,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 from sqlalchemy import func, update
@@ -14,9 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.clock import SHANGHAI
 from db.models import OPEN_STATES, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # Which status may follow which. "resolved" waits for the resident's rating, then "closed".
 TRANSITIONS = {

@@ -4,12 +4,10 @@ module picks the days and queues the summary and the files through the outbox.""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from db import outbox
+from db.clock import SHANGHAI
 from handlers.services import Services
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class ExportInputError(ValueError):

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from content.loader import CITATION, CONTENT_DIR
+from db.clock import SHANGHAI
 
 TEMPLATES_DIR = CONTENT_DIR / "templates"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def when(moment: datetime | None, lang: str = "zh") -> str:

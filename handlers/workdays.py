@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from db.clock import SHANGHAI
 
 
 @lru_cache(maxsize=4096)

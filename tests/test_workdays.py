@@ -8,7 +8,8 @@ import pytest
 
 from bot.services import working_calendar
 from bot.settings import SettingsError, load_settings
-from handlers.workdays import SHANGHAI, Calendar
+from db.clock import SHANGHAI
+from handlers.workdays import Calendar
 
 
 def shanghai(*args) -> datetime:
