@@ -12,7 +12,10 @@ What a resident sees, in a private chat with the bot:
   under the last one;
 - what the office sends later (a staff reply, a status notice with rating buttons) arrives
   through the outbox worker (bot/outbox.py, bot/channels/telegram_outbox.py), retried until
-  Telegram accepts it.
+  Telegram accepts it;
+- a reply Telegram refuses for a moment (a 429, a 5xx) is tried again; one it keeps refusing
+  arrives later, through the outbox. A private chat gets at most a message a second, and
+  nothing before a 429's retry_after is over (bot/channels/telegram_pacing.py).
 
 What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
 

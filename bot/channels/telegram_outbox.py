@@ -3,7 +3,8 @@
 `TelegramSender` delivers outbox rows (bot/outbox.py):
 
 - text as HTML, split at 4096 characters, the buttons under the last part; a photo by its
-  file id, the text as its caption (1024 characters; any rest follows as a message);
+  file id, the text as its caption (1024 characters; any rest follows as a message); a row
+  whose parts went out only in part goes on, when tried again, from the first one missing;
 - in the moderation chat, a message about a ticket goes where staff expect it: in a forum
   supergroup, into the ticket's own topic ("TQ-2611-0042 环境卫生"), created with its first
   message and created again if staff deleted or closed it, so no resident is lost; in an
@@ -13,8 +14,8 @@
   Refused(blocked=True); any other refusal -> Refused.
 
 `TelegramStaff` answers "is this user staff?": the ids in STAFF_IDS, and the members of the
-moderation chat (asked with getChatMember, remembered for 10 minutes, a "no" for 1 minute;
-an anonymous admin writes as the chat itself, and counts too).
+moderation chat (asked with getChatMember, twice if Telegram fails, remembered for 10 minutes,
+a "no" for 1 minute; an anonymous admin writes as the chat itself, and counts too).
 """
 from __future__ import annotations
 
