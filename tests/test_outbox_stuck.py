@@ -153,3 +153,27 @@ async def test_healthz_counts_the_rows_left_sending(office):
         await server.close()
     assert response.status == 200
     assert (health["outbox_backlog"], health["outbox_stuck"]) == (3, 1)
+
+
+async def test_a_send_that_takes_longer_than_the_lease_is_not_settled_as_interrupted(office):
+    ticket = await a_ticket(office)
+    sent: list[str] = []
+
+    class Slow:
+        async def send(self, row, ticket):
+            await asyncio.sleep(1.0)  # e.g. a document upload, or waiting out a chat's retry_after
+            sent.append(row.text)
+            return Sent("1")
+
+    worker = OutboxWorker(office.store, {"telegram": Slow()}, office, lease=timedelta(seconds=0.3))
+    stop, wake = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, wake, idle=0.05))  # it sweeps every 0.15 s
+    await queue(office, ("r1", "reply 1"), ticket=ticket)
+    wake.set()
+    try:
+        await eventually(lambda: sent, timeout=10, what="the slow send")
+        await eventually(lambda: states(office) == [("reply 1", "sent")], what="recording it")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    assert query_rows(office.store, "SELECT count(*) FROM outboxmessage WHERE purpose = 'alert'") == [(0,)]

@@ -128,3 +128,13 @@ async def test_after_a_429_nothing_goes_to_the_chat_before_its_retry_after_direc
     assert "塘桥" in replies and "明天上门" in replies and "/report" in replies
     assert refusals(server) == [("sendMessage", 429)]
     assert server.too_early == []
+
+
+async def test_the_apology_for_a_failure_inside_the_bot_gets_through_a_500(server, bot, monkeypatch):
+    def broken(_question):
+        raise RuntimeError("matcher exploded")
+
+    monkeypatch.setattr(bot.services.matcher, "match", broken)
+    server.fail_next("sendMessage", 500, chat_id=RESIDENT)
+    server.push_text(RESIDENT, "老人的牛奶券怎么领")
+    assert APOLOGY in (await next_message(server)).plain_text

@@ -159,7 +159,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     lang = "en" if user and (user.language_code or "").startswith("en") else services.default_language
     try:
-        await context.bot.send_message(chat.id, services.texts.render("error", lang))
+        await send_patiently(context.bot, chat.id, Outbound(services.texts.render("error", lang)))
     except Exception:  # noqa: BLE001 - the apology is best effort; the error is logged above
         log.warning("could not send the error notice to chat %s", chat.id)
 
@@ -470,10 +470,12 @@ def build_application(settings: Settings, services: Services | None = None,
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    if not isinstance(rate_limiter, ChatPacer):  # (a ChatPacer given, at its own pace, is used as it is)
+        rate_limiter = ChatPacer(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=0))
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
-        .rate_limiter(ChatPacer(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=0)))
+        .rate_limiter(rate_limiter)
         .concurrent_updates(True)
         .post_init(_post_init)
         .post_stop(_post_stop)
