@@ -74,9 +74,9 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
     taken = set(heads) | set(following)
     wanted = {chat: [i for i in ids if i in taken] for chat, ids in wanted.items()}
     by_id = {row.id: row for row in rows}
-    ready = {i for i, row in by_id.items() if row.state == "pending" and row.next_attempt_at <= now
-             and (row.claimed_until is None or row.claimed_until <= now)}
-    ids = _runs(wanted.values(), ready)
+    due = {i for i, row in by_id.items() if row.state == "pending" and row.next_attempt_at <= now
+           and (row.claimed_until is None or row.claimed_until <= now)}  # (the heads are, by the query)
+    ids = _runs(wanted.values(), due)
     if not ids:
         return []
     locked = set((await session.exec(
@@ -98,7 +98,6 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
         set_committed_value(by_id[i], "claimed_by", owner)
         set_committed_value(by_id[i], "claimed_until", now + lease)
     return [by_id[i] for i in sorted(kept)]
-
 
 
 def _due_runs(now: datetime, limit: int, channels: Collection[str] | None, skip_chats: Collection[str]):
@@ -193,15 +192,14 @@ async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: 
     return rows
 
 
-async def extend(session: AsyncSession, row_id: int, owner: str, now: datetime, lease: timedelta = LEASE) -> bool:
+async def extend(session: AsyncSession, row_id: int, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
     """Hold a row `owner` is sending until now + lease (while a send takes long)."""
-    result = await session.exec(
+    await session.exec(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id, OutboxMessage.state == "sending", OutboxMessage.claimed_by == owner)
         .values(claimed_until=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
 
 
 def mark_sent(row: OutboxMessage, message_id: str | None) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import (
@@ -67,6 +68,8 @@ from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
 from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
+from db import outbox
+from db.models import utcnow
 from handlers import chase, reports
 from handlers.router import handle
 from handlers.services import Services
@@ -283,8 +286,6 @@ async def send_patiently(bot: Bot, chat_id: int | str, part: Outbound, *, messag
 
 
 async def _still_deferred(services: Services, chat_id: int) -> bool:
-    from db import outbox
-
     async with services.store.transaction() as session:
         return await outbox.waiting(session, CHANNEL, chat_id, DEFERRED_PURPOSE)
 
@@ -293,11 +294,6 @@ async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_
     """The messages of a reply, queued in order (the worker wakes when this commits); the
     first is due in `wait` seconds. In a group each replies to the staff member's message, so
     in a forum it lands in the same topic."""
-    from datetime import timedelta
-
-    from db import outbox
-    from db.models import utcnow
-
     due = utcnow() + timedelta(seconds=wait)
     async with services.store.transaction() as session:
         for part in parts:
@@ -323,7 +319,7 @@ async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, mes
 
 def message_parts(outbound: Outbound) -> list[Outbound]:
     """An Outbound as Telegram messages: its text in parts of at most 4096 characters, the
-    buttons under the last one (none for a text without text)."""
+    buttons under the last one (none for an empty text)."""
     chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
     return [Outbound(chunk, outbound.buttons if number == len(chunks) else ())
             for number, chunk in enumerate(chunks, start=1)]
