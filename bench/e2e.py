@@ -31,7 +31,8 @@ Fair to both bots: the same fake server, polling (poll_interval=0, timeout=1 s),
 updates, concurrent_updates (read from build_application) and rate limiter: AIORateLimiter
 without Telegram's caps (30 messages/s overall, 20/min per group), else the benchmark would
 measure the limiter. Our bot also gets the per-resident throttle lifted (20 messages/min: the
-simulated residents type much faster than people) and TICKETS_PER_DAY raised.
+simulated residents type much faster than people), its ChatPacer without the one message a second
+per chat, and TICKETS_PER_DAY raised.
 
 By default each bot runs in a process of its own (`python -c ... child_main`), and this
 process holds the fake server and the residents: on a 2-core machine the fake server then
@@ -146,6 +147,7 @@ async def running_bot(config: BotConfig) -> AsyncIterator[Application]:
         application = echo_application(config)
     else:
         from bot.channels.telegram import build_application
+        from bot.channels.telegram_pacing import ChatPacer
         from bot.services import build_services, close_services
         from bot.settings import load_settings
         from handlers.throttle import Throttle
@@ -159,7 +161,7 @@ async def running_bot(config: BotConfig) -> AsyncIterator[Application]:
         })
         services = await build_services(settings)
         services.throttle = Throttle(limit=UNTHROTTLED)
-        application = build_application(settings, services, rate_limiter=bench_rate_limiter())
+        application = build_application(settings, services, rate_limiter=ChatPacer(bench_rate_limiter(), interval=0))
     try:
         await application.initialize()
         if application.post_init:

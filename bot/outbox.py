@@ -16,6 +16,12 @@ in the transaction that caused it (handlers/notify.py). This worker sends them:
 Delivery is at least once: a message sent just before a crash, but not yet marked, goes again
 after the restart.
 
+Nothing stays stuck: a row is marked "sending" before its request goes out, and the lease on it
+is renewed while the send takes long; the outcome is written with a few retries, and if the
+database still refuses, kept and written again at every round until it takes it. Every LEASE / 2
+the worker settles rows left "sending" whose lease is over (a process that died on PostgreSQL,
+a status write that never got through) as "unsure" and tells staff, so their chat goes on.
+
 Several workers (bot processes) may share one PostgreSQL database: each claims the rows it is
 about to send (db.outbox.claim: FOR UPDATE SKIP LOCKED, a lease of LEASE seconds), checks before
 each send that the row is still its own (renewing the lease), and gives back what it did not
@@ -32,8 +38,10 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from db import outbox, tickets
@@ -51,6 +59,7 @@ MAX_BACKOFF = 300.0  # seconds: the longest wait between two attempts without a 
 BATCH = 50  # rows read per round
 STOP_GRACE = 5.0  # seconds a chat may take to finish its current message when the worker stops
 ERROR_PAUSE = 5.0  # seconds a chat rests after the database failed to record an outcome
+WRITE_RETRIES = (0.2, 1.0, 3.0)  # seconds between the attempts to record an outcome, before it waits for the next round
 
 
 @dataclass(frozen=True)
@@ -96,19 +105,24 @@ ChatKey = tuple[str, str]  # (channel, chat id)
 
 
 class OutboxWorker:
-    def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH) -> None:
+    def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH,
+                 lease: timedelta = outbox.LEASE) -> None:
         self.store = store
         self.senders = dict(senders)
         self.services = services
         self.batch = batch
+        self.lease = lease
         self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"  # this worker, in the rows it claims
         self._next_retry: float | None = None  # monotonic time of the earliest retry scheduled
+        self._next_sweep = 0.0  # monotonic time to look for rows left "sending" again
+        self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}  # row id -> the write of its outcome
 
     # -- the loop ----------------------------------------------------------------------------
 
     async def run_once(self) -> int:
         """One round: every chat's due messages, chats side by side, each chat in order.
         Returns how many messages were delivered."""
+        await self._catch_up(sweep=True)
         batches = await self._due_by_chat(skip=())
         results = await asyncio.gather(*(self._deliver_chat(rows) for rows in batches.values()))
         return sum(results)
@@ -124,6 +138,7 @@ class OutboxWorker:
             while not stop.is_set():
                 wake.clear()
                 lanes = {key: lane for key, lane in lanes.items() if not lane.done()}
+                await self._catch_up(sweep=time.monotonic() >= self._next_sweep)
                 try:
                     for key, rows in (await self._due_by_chat(skip=lanes)).items():
                         lanes[key] = asyncio.create_task(self._deliver_chat(rows, halt), name=f"outbox {key[0]}:{key[1]}")
@@ -148,10 +163,33 @@ class OutboxWorker:
             async with self.store.transaction() as session:
                 if single:
                     await outbox.release_all(session)
-                for row in await outbox.settle_interrupted(session, utcnow(), all_of_them=single):
-                    await self._tell_staff_unsure(session, row)
+                await self._settle_interrupted(session, all_of_them=single)
         except Exception:
             log.exception("outbox: could not settle the messages of a previous run")
+
+    async def _catch_up(self, sweep: bool) -> None:
+        """Write the outcomes the database refused before; with `sweep`, settle the rows left
+        "sending" whose lease is over (whoever was sending them is gone)."""
+        for row_id, write in list(self._unrecorded.items()):
+            try:
+                await write()
+            except Exception as error:  # noqa: BLE001 - still refused: next round
+                log.debug("outbox: the outcome of message %s is still not recorded: %s", row_id, error)
+                return
+            log.warning("outbox: the outcome of message %s is recorded at last", row_id)
+            del self._unrecorded[row_id]
+        if not sweep:
+            return
+        self._next_sweep = time.monotonic() + self.lease.total_seconds() / 2
+        try:
+            async with self.store.transaction() as session:
+                await self._settle_interrupted(session, all_of_them=False)
+        except Exception:
+            log.exception("outbox: could not settle the messages left being sent")
+
+    async def _settle_interrupted(self, session, all_of_them: bool) -> None:
+        for row in await outbox.settle_interrupted(session, utcnow(), all_of_them, keep=self._unrecorded.keys()):
+            await self._tell_staff_unsure(session, row)
 
     async def _tell_staff_unsure(self, session, row: OutboxMessage) -> None:
         """A message that may or may not have gone out before a crash is not sent again (no
@@ -185,7 +223,7 @@ class OutboxWorker:
         skip = set(skip)
         async with self.store.transaction() as session:
             rows = await outbox.claim(session, utcnow(), self.owner, self.batch, channels=self.senders.keys(),
-                                      skip_chats={chat for _, chat in skip})
+                                      skip_chats={chat for _, chat in skip}, lease=self.lease)
         batches: dict[ChatKey, list[OutboxMessage]] = {}
         for row in rows:
             if (row.channel, row.chat_id) not in skip:
@@ -212,7 +250,7 @@ class OutboxWorker:
                 done += 1
                 if outcome == "sent":
                     delivered += 1
-                elif outcome in ("retry", "taken"):
+                elif outcome in ("retry", "taken", "unrecorded"):
                     break
         finally:
             await self._release(rows[done:])
@@ -231,42 +269,85 @@ class OutboxWorker:
 
     async def deliver(self, row: OutboxMessage) -> str:
         """Send one row and record the outcome: "sent", "retry", "failed" (or "gone": no
-        longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it)."""
+        longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it;
+        "unrecorded": the database would not take the outcome, written again at the next rounds)."""
         async with self.store.transaction() as session:
             row = await session.get(OutboxMessage, row.id)
             if row is None or row.state != "pending":
                 return "gone"
             now = utcnow()
-            if row.claimed_by != self.owner or row.claimed_until is None or row.claimed_until - now < outbox.LEASE / 2:
-                if not await outbox.renew(session, row.id, self.owner, now):  # ours for a whole lease, or not at all
+            if row.claimed_by != self.owner or row.claimed_until is None or row.claimed_until - now < self.lease / 2:
+                if not await outbox.renew(session, row.id, self.owner, now, self.lease):  # ours for a whole lease, or not at all
                     return "taken"
                 await session.refresh(row)
             outbox.start_sending(row)
             session.add(row)
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        async with self._holding(row):
+            outcome, write = await self._send(row, ticket)
+            return outcome if await self._record(row, write) else "unrecorded"
+
+    async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> tuple[str, Callable[[], Awaitable[None]]]:
+        """Send the row; the outcome, and the write that records it."""
         try:
             sent = await self.senders[row.channel].send(row, ticket)
         except RetryLater as error:
             delay = error.retry_after if error.retry_after is not None else backoff(row.attempts)
             log.warning("outbox: message %s to %s:%s waits %.1f s: %s", row.id, row.channel, row.chat_id,
                         delay, error.reason)
-            await self._record_retry(row, delay, error.reason)
-            return "retry"
+            return "retry", partial(self._record_retry, row, delay, error.reason)
         except Refused as error:
             log.warning("outbox: message %s to %s:%s refused: %s", row.id, row.channel, row.chat_id, error.reason)
-            await self._record_refusal(row, ticket, error)
-            return "failed"
+            return "failed", partial(self._record_refusal, row, ticket, error)
         except Exception as error:  # a bug in a sender must not lose the message: retry, loudly
             log.exception("outbox: sending message %s to %s:%s failed", row.id, row.channel, row.chat_id)
-            await self._record_retry(row, backoff(row.attempts), f"{type(error).__name__}: {error}")
-            return "retry"
+            return "retry", partial(self._record_retry, row, backoff(row.attempts), f"{type(error).__name__}: {error}")
+        return "sent", partial(self._record_delivery, row, ticket, sent)
+
+    async def _record(self, row: OutboxMessage, write: Callable[[], Awaitable[None]]) -> bool:
+        """Write an outcome, trying again a few times; if the database still refuses, the write
+        is kept for the next rounds (the row stays "sending", holding its chat, meanwhile)."""
+        for pause in (*WRITE_RETRIES, None):
+            try:
+                await write()
+                return True
+            except Exception:
+                if pause is None:
+                    break
+                log.warning("outbox: recording the outcome of message %s failed; again in %.1f s", row.id, pause,
+                            exc_info=True)
+                await asyncio.sleep(pause)
+        log.exception("outbox: the outcome of message %s could not be recorded; kept for the next rounds", row.id)
+        self._unrecorded[row.id] = write
+        return False
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, row: OutboxMessage) -> AsyncIterator[None]:
+        """Renew the lease on a row being sent while its send (and its record) take long, so
+        no worker settles it as interrupted meanwhile."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    async with self.store.transaction() as session:
+                        await outbox.extend(session, row.id, self.owner, utcnow(), self.lease)
+                except Exception:  # noqa: BLE001 - the next beat tries again
+                    log.warning("outbox: could not renew the lease on message %s", row.id, exc_info=True)
+
+        beat = asyncio.create_task(renew(), name=f"outbox lease {row.id}")
+        try:
+            yield
+        finally:
+            beat.cancel()
+
+    async def _record_delivery(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
         try:
             await self._record_sent(row, ticket, sent)
         except Exception:  # it went out: whatever else fails, it must not go out twice
             log.exception("outbox: message %s was sent, but recording what it belongs to failed", row.id)
             async with self.store.transaction() as session:
                 await _mark(session, row, outbox.mark_sent, sent.message_id)
-        return "sent"
 
     def _is_moderation(self, row: OutboxMessage) -> bool:
         rules = self.services.tickets

@@ -5,7 +5,7 @@
   gets its 200 at once.
 - `GET /wechat`: the Official Account console's URL check (echoes `echostr` when signed by
   WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
-- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "version": ...},
+- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N, "version": ...},
   or 503 naming what is wrong (the database is read, not just pinged).
 
 A malformed body gets 400 and a log line, an oversized one 413, anything unexpected 500 and a
@@ -122,7 +122,7 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"version": __version__}
     problems = []
     try:
-        body["outbox_backlog"] = await asyncio.wait_for(_outbox_backlog(services), HEALTH_TIMEOUT)
+        body["outbox_backlog"], body["outbox_stuck"] = await asyncio.wait_for(_outbox_figures(services), HEALTH_TIMEOUT)
         body["database"] = "ok"
     except Exception as exc:  # whatever the driver raises: the answer is "not healthy"
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -136,13 +136,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=503 if problems else 200)
 
 
-async def _outbox_backlog(services: Services) -> int:
+async def _outbox_figures(services: Services) -> tuple[int, int]:
+    """Messages waiting to be sent, and those left "sending" by a worker that is gone."""
     from db import outbox
+    from db.models import utcnow
 
     if services.store is None:
         raise RuntimeError("no database configured")
     async with services.store.transaction() as session:
-        return await outbox.backlog(session)
+        return await outbox.backlog(session), await outbox.stuck(session, utcnow())
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,7 +39,8 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(Button(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
-LEASE = timedelta(seconds=60)  # how long a claim holds: longer than any one send takes
+LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.outbox)
+OPEN = ("pending", "sending")  # a message being sent holds its chat: what comes after it waits
 
 
 def _free(now: datetime):
@@ -50,40 +51,34 @@ def _free(now: datetime):
 async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 50,
                 channels: Collection[str] | None = None, skip_chats: Collection[str] = (),
                 lease: timedelta = LEASE) -> list[OutboxMessage]:
-    """The due messages `owner` may send now, oldest first, claimed for it until now + lease.
+    """At most `limit` due messages `owner` may send now, claimed for it until now + lease:
+    the oldest open message of every chat whose turn it is (oldest first, up to `limit`
+    chats), then what follows them in those chats, oldest first, while there is room.
 
-    Each chat stays in order, across workers: a chat whose oldest pending message waits for a
-    retry, or is claimed by another worker (lease not over), or is being claimed by one right
-    now (locked), sends nothing newer. The rows are read, then locked `FOR UPDATE SKIP LOCKED`
-    (PostgreSQL; SQLite has no row locks and serialises writers) and marked in the same
-    transaction; of each chat only the unbroken run from its oldest pending message is kept.
-    `channels` limits it to the channels this worker has senders for; `skip_chats` leaves out chats it is sending to.
+    Each chat stays in order, across workers: a chat whose oldest open message waits for a
+    retry, or is being sent, or is claimed by another worker (lease not over), or is being
+    claimed by one right now (locked), sends nothing newer. The database picks each chat's
+    oldest open message (so a long backlog in one chat, waiting after a 429, never hides the
+    others); the rows are then locked `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has no row
+    locks and serialises writers) and marked in the same transaction; of each chat only the
+    unbroken run from its oldest open message is kept. `channels` limits it to the channels
+    this worker has senders for; `skip_chats` leaves out chats it is sending to.
     """
-    # a message being sent holds its chat too: what comes after it waits until it is settled
-    query = select(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
-    if channels is not None:
-        query = query.where(col(OutboxMessage.channel).in_(list(channels)))
-    if skip_chats:
-        query = query.where(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
-    rows = (await session.exec(query.order_by(OutboxMessage.id).limit(limit * 4))).all()
+    rows = (await session.exec(_due_runs(now, limit, channels, skip_chats))).all()
     wanted: dict[tuple[str, str], list[int]] = {}
-    blocked: set[tuple[str, str]] = set()
-    count = 0
-    for row in rows:
-        key = (row.channel, row.chat_id)
-        if key in blocked:
-            continue
-        if (row.state == "sending" or row.next_attempt_at > now
-                or (row.claimed_until is not None and row.claimed_until > now)):
-            blocked.add(key)
-            continue
-        wanted.setdefault(key, []).append(row.id)
-        count += 1
-        if count >= limit:
-            break
-    if not wanted:
+    for row in rows:  # oldest first: each chat's head, then as much of its run as fits
+        wanted.setdefault((row.channel, row.chat_id), []).append(row.id)
+    heads = sorted(ids[0] for ids in wanted.values())
+    room = limit - len(heads)
+    following = sorted(i for ids in wanted.values() for i in ids[1:])[:max(room, 0)]
+    taken = set(heads) | set(following)
+    wanted = {chat: [i for i in ids if i in taken] for chat, ids in wanted.items()}
+    by_id = {row.id: row for row in rows}
+    due = {i for i, row in by_id.items() if row.state == "pending" and row.next_attempt_at <= now
+           and (row.claimed_until is None or row.claimed_until <= now)}  # (the heads are, by the query)
+    ids = _runs(wanted.values(), due)
+    if not ids:
         return []
-    ids = [i for chat in wanted.values() for i in chat]
     locked = set((await session.exec(
         select(OutboxMessage.id).where(col(OutboxMessage.id).in_(ids), OutboxMessage.state == "pending", _free(now))
         .with_for_update(skip_locked=True)
@@ -99,11 +94,30 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
     kept = set(_runs(wanted.values(), claimed))
     if claimed - kept:  # SQLite: another connection claimed an older row meanwhile; give these back
         await release(session, claimed - kept, owner)
-    by_id = {row.id: row for row in rows}
     for i in kept:  # what the UPDATE wrote, without making the rows dirty
         set_committed_value(by_id[i], "claimed_by", owner)
         set_committed_value(by_id[i], "claimed_until", now + lease)
     return [by_id[i] for i in sorted(kept)]
+
+
+def _due_runs(now: datetime, limit: int, channels: Collection[str] | None, skip_chats: Collection[str]):
+    """The open messages, oldest first, of the (at most `limit`) chats whose oldest open message
+    is due and free, at most `limit` of each chat."""
+    scope = [col(OutboxMessage.state).in_(OPEN)]
+    if channels is not None:
+        scope.append(col(OutboxMessage.channel).in_(list(channels)))
+    if skip_chats:
+        scope.append(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
+    chat = (OutboxMessage.channel, OutboxMessage.chat_id)
+    heads = select(func.min(OutboxMessage.id).label("id")).where(*scope).group_by(*chat).subquery()
+    due = (select(OutboxMessage.channel, OutboxMessage.chat_id).join(heads, OutboxMessage.id == heads.c.id)
+           .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _free(now))
+           .order_by(OutboxMessage.id).limit(limit).subquery())
+    ranked = (select(OutboxMessage.id, func.row_number().over(partition_by=chat, order_by=OutboxMessage.id).label("n"))
+              .join(due, and_(OutboxMessage.channel == due.c.channel, OutboxMessage.chat_id == due.c.chat_id))
+              .where(*scope).subquery())
+    return (select(OutboxMessage).join(ranked, OutboxMessage.id == ranked.c.id).where(ranked.c.n <= limit)
+            .order_by(OutboxMessage.id))
 
 
 def _runs(chats: Iterable[list[int]], available: set[int]) -> list[int]:
@@ -159,19 +173,33 @@ def start_sending(row: OutboxMessage) -> None:
     row.state = "sending"
 
 
-async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: bool) -> list[OutboxMessage]:
+async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: bool,
+                             keep: Collection[int] = ()) -> list[OutboxMessage]:
     """Rows a dead process was sending: maybe delivered, maybe not. They become "unsure" -
     visible, not sent again - and are returned so staff can be told. `all_of_them` for a
-    database one process uses (SQLite, at start); otherwise only those whose lease is over."""
+    database one process uses (SQLite, at start); otherwise only those whose lease is over
+    (a live worker renews the lease of what it is sending), except the rows in `keep`."""
     query = select(OutboxMessage).where(OutboxMessage.state == "sending")
     if not all_of_them:
-        query = query.where(OutboxMessage.claimed_until < now)
+        query = query.where(_free(now))
+    if keep:
+        query = query.where(col(OutboxMessage.id).not_in(list(keep)))
     rows = list((await session.exec(query.with_for_update(skip_locked=True))).all())
     for row in rows:
         row.state, row.last_error = "unsure", "the process stopped while sending it"
         _unclaim(row)
         session.add(row)
     return rows
+
+
+async def extend(session: AsyncSession, row_id: int, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
+    """Hold a row `owner` is sending until now + lease (while a send takes long)."""
+    await session.exec(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.state == "sending", OutboxMessage.claimed_by == owner)
+        .values(claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_sent(row: OutboxMessage, message_id: str | None) -> None:
@@ -195,5 +223,21 @@ def mark_failed(row: OutboxMessage, error: str) -> None:
 
 async def backlog(session: AsyncSession) -> int:
     return (await session.exec(
-        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(("pending", "sending")))
+        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(OPEN))
     )).one()
+
+
+async def stuck(session: AsyncSession, now: datetime) -> int:
+    """Rows left "sending" whose lease is over: nobody is sending them, and their chat waits
+    until a worker settles them (it does, every LEASE / 2)."""
+    return (await session.exec(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "sending", _free(now))
+    )).one()
+
+
+async def waiting(session: AsyncSession, channel: str, chat_id: str | int, purpose: str) -> bool:
+    """Does the chat have an open message of this purpose?"""
+    return (await session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.channel == channel, OutboxMessage.chat_id == str(chat_id),
+                                       OutboxMessage.purpose == purpose, col(OutboxMessage.state).in_(OPEN)).limit(1)
+    )).first() is not None

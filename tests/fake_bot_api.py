@@ -35,9 +35,12 @@ Usage::
         [welcome] = await server.wait_for_messages(42, 1)
 
 `server.sent` lists every message accepted by sendMessage and sendPhoto; `server.calls` every
-request. `server.fail_next("sendMessage", 429, 2, retry_after=1)` makes the next two sendMessage
-calls fail like Telegram does (`chat_id=` limits that to the calls for one chat), and
-`server.on_request(callback)` lets a test look at the world the moment a request arrives.
+request (with the time it arrived). `server.fail_next("sendMessage", 429, 2, retry_after=1)` makes
+the next two sendMessage calls fail like Telegram does (`chat_id=` limits that to the calls for
+one chat), and `server.on_request(callback)` lets a test look at the world the moment a request
+arrives. Whatever sends to a chat before the retry_after of a 429 for it has passed is listed in
+`server.too_early`; `server.flood_control()` also refuses it, as Telegram does (429, the wait
+made longer), and refuses a message to a private chat sooner than a second after the last one.
 """
 from __future__ import annotations
 
@@ -397,6 +400,11 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int
+    at: float = 0.0  # time.monotonic() when it arrived
+
+
+# Methods that put something into the chat named by their chat_id (flood control counts them).
+_CHAT_METHODS = ("send", "copy", "forward", "createforumtopic")
 
 
 # Parameters that arrive JSON-encoded in form bodies, and parameters that are integers.
@@ -436,6 +444,10 @@ class FakeBotApi:
         self._callback_ids = itertools.count(1)
         self._callbacks: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[tuple[int, int | None, int | str | None]]] = {}
+        self.too_early: list[Call] = []  # requests to a chat before its retry_after was over
+        self._banned: dict[str, float] = {}  # chat id -> monotonic time its 429's retry_after is over
+        self._last_message: dict[str, float] = {}  # chat id -> when a message to it was last accepted
+        self._flood_interval: float | None = None  # flood control: seconds between messages to a private chat
         self.members: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> user -> ChatMember
         self.topics: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> thread id -> {"name", "state"}
         self.blocked: set[int | str] = set()  # users who blocked the bot
@@ -633,6 +645,11 @@ class FakeBotApi:
         self._callbacks[query_id] = {"query": query, "answered": False}
         return self.push_update({"callback_query": query})
 
+    def flood_control(self, interval: float = 1.0) -> None:
+        """Refuse like Telegram: a message to a private chat sooner than `interval` seconds after
+        the last one, and anything to a chat whose retry_after is not over (the wait made longer)."""
+        self._flood_interval = interval
+
     def fail_next(
         self, method: str, status: int, count: int = 1, retry_after: int | None = None, chat_id: int | str | None = None
     ) -> None:
@@ -688,30 +705,57 @@ class FakeBotApi:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params: dict[str, Any] = {}
+        arrived = time.monotonic()
         try:
             if request.match_info["token"] != self.token:
                 raise BotApiError("Unauthorized", 401)
             params = await _read_params(request)
             for hook in self._hooks:
                 hook(method, params)
+            self._flood_check(method, params, arrived)
             self._maybe_fail(method, params)
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise BotApiError("Not Found", 404)
             result = await handler(params)
         except BotApiError as error:
-            self.calls.append(Call(method, params, error.status))
+            self.calls.append(Call(method, params, error.status, arrived))
+            if error.status == 429 and method.lower().startswith(_CHAT_METHODS) and params.get("chat_id") is not None:
+                chat = str(params["chat_id"])
+                self._banned[chat] = max(self._banned.get(chat, 0.0), time.monotonic() + error.parameters["retry_after"])
             body: dict[str, Any] = {"ok": False, "error_code": error.status, "description": error.description}
             if error.parameters:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.status)
+        except ConnectionResetError:  # the client gave up on the request (PTB stopping its long poll): no call
+            return web.Response(status=499)
         except Exception as error:  # a bug in the fake: say so loudly
             log.exception("fake Bot API failed on %s", method)
-            self.calls.append(Call(method, params, 500))
+            self.calls.append(Call(method, params, 500, arrived))
             body = {"ok": False, "error_code": 500, "description": f"Internal Server Error: fake Bot API bug: {error!r}"}
             return web.json_response(body, status=500)
-        self.calls.append(Call(method, params, 200))
+        self.calls.append(Call(method, params, 200, arrived))
+        if method.lower().startswith(_CHAT_METHODS) and params.get("chat_id") is not None:
+            self._last_message[str(params["chat_id"])] = arrived
         return web.json_response({"ok": True, "result": result})
+
+    def _flood_check(self, method: str, params: dict[str, Any], arrived: float) -> None:
+        """Note a request to a chat whose retry_after is not over; under flood control, refuse
+        it (and one that comes too soon after the last message to a private chat)."""
+        chat = params.get("chat_id")
+        if chat is None or not method.lower().startswith(_CHAT_METHODS):
+            return
+        chat = str(chat)
+        left = self._banned.get(chat, 0.0) - arrived
+        if left > 0:
+            self.too_early.append(Call(method, params, 429, arrived))
+        if self._flood_interval is None:
+            return
+        if left > 0:  # Telegram makes the wait longer for those who do not wait
+            raise _too_many(int(left) + 2)
+        last = self._last_message.get(chat)
+        if chat.lstrip("-").isdigit() and int(chat) > 0 and last is not None and arrived - last < self._flood_interval:
+            raise _too_many(1)
 
     def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
         queue = self._failures.get(method.lower())
@@ -723,8 +767,7 @@ class FakeBotApi:
             return
         status, retry_after, _ = queue.pop(matching[0])
         if status == 429:
-            retry_after = 1 if retry_after is None else retry_after
-            raise BotApiError(f"Too Many Requests: retry after {retry_after}", 429, {"retry_after": retry_after})
+            raise _too_many(1 if retry_after is None else retry_after)
         descriptions = {
             400: "Bad Request: injected failure",
             401: "Unauthorized",
@@ -1033,6 +1076,10 @@ class FakeBotApi:
         message["edit_date"] = int(time.time())
         self._record_edit(message, message["text"], None)
         return message
+
+
+def _too_many(retry_after: int) -> BotApiError:
+    return BotApiError(f"Too Many Requests: retry after {retry_after}", 429, {"retry_after": retry_after})
 
 
 def _chat_member(user: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:

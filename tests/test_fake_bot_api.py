@@ -304,6 +304,21 @@ async def test_fail_next_then_recovers(server, call):
     assert len(server.sent) == 1
 
 
+async def test_what_comes_before_a_retry_after_is_over_is_noted_and_under_flood_control_refused(server, call):
+    server.add_chat(43, "private")
+    server.fail_next("sendMessage", 429, retry_after=5)
+    assert (await send(call, "one"))[0] == 429
+    assert (await send(call, "two"))[0] == 200  # accepted (the fake is lenient unless asked) but noted
+    assert (await call("sendMessage", json={"chat_id": 43, "text": "elsewhere"}))[0] == 200
+    assert [c.params["text"] for c in server.too_early] == ["two"]
+
+    server.flood_control()
+    status, body = await send(call, "three")
+    assert (status, body["parameters"]["retry_after"]) == (429, 6)  # the wait made longer
+    assert (await call("sendMessage", json={"chat_id": 43, "text": "at once"}))[0] == 429  # within a second
+    assert [m.plain_text for m in server.sent] == ["two", "elsewhere"]
+
+
 async def test_wait_for_messages_reads_like_a_conversation(server, call):
     await send(call, "one")
     await send(call, "two")

@@ -362,3 +362,36 @@ async def test_a_reply_to_a_resident_who_blocked_the_bot_fails_and_staff_are_tol
         assert "居民已屏蔽本机器人" in (await next_message(server, MODERATION)).plain_text
     assert refusals(server) == [("sendMessage", 403)]
 
+
+
+async def test_a_row_of_several_messages_goes_on_where_it_stopped(server, telegram_bot, office):
+    server.files.add("PHOTO-1")
+    text = "照片说明 " + "很长的说明。" * 300
+    photo_row = row(RESIDENT, text, photo="PHOTO-1")
+    sender = TelegramSender(telegram_bot, office)
+    server.fail_next("sendMessage", 500, chat_id=RESIDENT)  # the photo goes out, the rest of its text does not
+    with pytest.raises(RetryLater):
+        await sender.send(photo_row, None)
+    sent = await sender.send(photo_row, None)
+    photo, rest = server.sent  # the photo once
+    assert sent.message_id == str(photo.message_id) and photo.photo == "PHOTO-1"
+    assert photo.plain_text + rest.plain_text == text
+
+
+async def test_cards_topics_and_photos_get_through_faults_in_every_kind_of_send(server, database):
+    moderation_group(server, forum=True)
+    server.files.add("PHOTO-9")
+    async with running_bot(server, database, rate_limiter=fast_rate_limiter()):
+        server.fail_next("createForumTopic", 500)
+        server.fail_next("sendMessage", 429, retry_after=1, chat_id=MODERATION)
+        server.fail_next("sendPhoto", 500, chat_id=MODERATION)
+        server.fail_next("sendPhoto", 429, retry_after=1, chat_id=MODERATION)
+        await file_complaint(server, photo="PHOTO-9")
+        card, photo = await server.wait_for_messages(MODERATION, 2, timeout=20)
+        await all_sent(database)
+    assert "TQ-" in card.plain_text and photo.photo == "PHOTO-9"
+    assert card.thread_id == photo.thread_id and len(server.topics[MODERATION]) == 1
+    assert len(server.messages_to(MODERATION)) == 2  # each once
+    assert sorted(refusals(server)) == sorted([("createForumTopic", 500), ("sendMessage", 429), ("sendPhoto", 500),
+                                               ("sendPhoto", 429)])
+    assert server.too_early == []

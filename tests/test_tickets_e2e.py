@@ -273,7 +273,12 @@ async def test_staff_are_the_moderation_groups_members(server):
         assert await staff.is_staff("telegram", str(STAFF)) and not await staff.is_staff("telegram", "507")
         assert len([c for c in server.calls if c.method == "getChatMember"]) == asked  # remembered
         server.fail_next("getChatMember", 500)
+        assert await TelegramStaff(bot, MODERATION, frozenset()).is_staff("telegram", str(STAFF))  # asked again
+        server.fail_next("getChatMember", 500, 2)
         assert not await TelegramStaff(bot, MODERATION, frozenset()).is_staff("telegram", str(STAFF))  # no answer: no
+        staff._known[str(STAFF)] = (0.0, True)  # what it heard has expired
+        server.fail_next("getChatMember", 500, 2)
+        assert await staff.is_staff("telegram", str(STAFF))  # no answer: what it heard last
 
 
 # -- the weekly export -----------------------------------------------------------------------

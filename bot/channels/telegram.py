@@ -12,7 +12,10 @@ What a resident sees, in a private chat with the bot:
   under the last one;
 - what the office sends later (a staff reply, a status notice with rating buttons) arrives
   through the outbox worker (bot/outbox.py, bot/channels/telegram_outbox.py), retried until
-  Telegram accepts it.
+  Telegram accepts it;
+- a reply Telegram refuses for a moment (a 429, a 5xx) is tried again; one it keeps refusing
+  arrives later, through the outbox. A private chat gets at most a message a second, and
+  nothing before a 429's retry_after is over (bot/channels/telegram_pacing.py).
 
 What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import (
@@ -47,7 +51,7 @@ from telegram import (
     User,
 )
 from telegram.constants import MessageAttachmentType, ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -61,8 +65,11 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
+from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
 from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
+from db import outbox
+from db.models import utcnow
 from handlers import chase, reports
 from handlers.router import handle
 from handlers.services import Services
@@ -77,6 +84,10 @@ SERVICES = "services"
 SETTINGS = "settings"
 OWNS_SERVICES = "owns_services"  # True when post_init built the services (and post_shutdown closes them)
 OUTBOX = "outbox"  # (the worker's task, its stop event)
+DEFERRED = "deferred chats"  # chats with a reply in the outbox: their next replies follow it there
+
+DEFERRED_PURPOSE = "reply-later"  # the outbox rows of a reply Telegram did not take at once
+DIRECT_PAUSES = (0.5, 1.0)  # seconds between the tries of a reply message after a 5xx or a timeout
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
@@ -132,8 +143,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     try:
         await query.answer()
-    except BadRequest as error:  # too old (the bot was down) or answered already (delivered twice)
-        log.info("could not answer callback query %s: %s", query.id, error.message)
+    except TelegramError as error:  # too old (the bot was down), answered already (delivered twice), a 5xx ...
+        log.info("could not answer callback query %s: %s", query.id, error.message)  # the reply matters more
     chat = update.effective_chat
     on_card = chat is not None and str(chat.id) == context.bot_data[SERVICES].tickets.moderation_chat  # staff's buttons
     if chat is None or (chat.type != chat.PRIVATE and not on_card) or not query.data:
@@ -153,7 +164,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     lang = "en" if user and (user.language_code or "").startswith("en") else services.default_language
     try:
-        await context.bot.send_message(chat.id, services.texts.render("error", lang))
+        await send_patiently(context.bot, chat.id, Outbound(services.texts.render("error", lang)))
     except Exception:  # noqa: BLE001 - the apology is best effort; the error is logged above
         log.warning("could not send the error notice to chat %s", chat.id)
 
@@ -215,20 +226,82 @@ async def _respond(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: 
     reply = await handle(inbound, context.bot_data[SERVICES])
     chat = update.effective_chat
     if chat.type == chat.PRIVATE:
-        await send_reply(context.bot, chat.id, reply)
+        await deliver_reply(context, chat.id, reply)
     else:  # the moderation chat: answer in the same topic, quoting the staff member's message
-        await send_reply(context.bot, chat.id, reply, message_thread_id=int(inbound.thread_id) if inbound.thread_id else None,
-                         reply_to=inbound.message_id)
+        await deliver_reply(context, chat.id, reply, message_thread_id=int(inbound.thread_id) if inbound.thread_id else None,
+                            reply_to=inbound.message_id)
 
 
-async def send_reply(bot: Bot, chat_id: int | str, reply: Reply, *, message_thread_id: int | None = None,
-                     reply_to: str | int | None = None) -> list[Message]:
-    """Send every message of a reply, in order (the first one replying to `reply_to`)."""
-    sent: list[Message] = []
-    for outbound in reply.messages:
-        sent += await send_outbound(bot, chat_id, outbound, message_thread_id=message_thread_id,
-                                    reply_to=None if sent else reply_to)
-    return sent
+async def deliver_reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply, *,
+                        message_thread_id: int | None = None, reply_to: str | None = None) -> None:
+    """Send a handler's reply now, message by message; what Telegram will not take after a few
+    tries (a 429 to wait out longer than PATIENCE, 5xx, timeouts) goes to the outbox with the
+    rest of the reply, and the chat's next replies follow it there until it is delivered."""
+    services: Services = context.bot_data[SERVICES]
+    parts = [part for outbound in reply.messages for part in message_parts(outbound)]
+    deferred: set[int] = context.bot_data.setdefault(DEFERRED, set())
+    if chat_id in deferred:
+        if await _still_deferred(services, chat_id):
+            await _defer(services, chat_id, parts, reply_to, wait=0.0)
+            return
+        deferred.discard(chat_id)
+    for number, part in enumerate(parts):
+        first = reply_to if number == 0 else None
+        try:
+            await send_patiently(context.bot, chat_id, part, message_thread_id=message_thread_id, reply_to=first)
+        except NotNow as later:
+            if services.store is None:
+                raise
+            log.warning("reply to chat %s not delivered (%s): %d message(s) go to the outbox", chat_id, later,
+                        len(parts) - number)
+            await _defer(services, chat_id, parts[number:], reply_to, later.wait)
+            deferred.add(chat_id)
+            return
+
+
+class NotNow(Exception):  # noqa: N818 - what Telegram said
+    """Telegram did not take a message after a few tries; try again in `wait` seconds."""
+
+    def __init__(self, wait: float, reason: str) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+async def send_patiently(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
+                         reply_to: str | int | None = None) -> Message:
+    """One message, tried up to three times: after a 429 once its retry_after is over (if that
+    is within PATIENCE), after a 5xx or a timeout DIRECT_PAUSES later. Raises NotNow when
+    Telegram still does not take it; a refusal (400, 403, ...) is raised as it is."""
+    for pause in (*DIRECT_PAUSES, None):
+        try:
+            return await send_part(bot, chat_id, part, message_thread_id=message_thread_id, reply_to=reply_to)
+        except (BadRequest, Forbidden, ChatMigrated, InvalidToken):
+            raise  # trying again changes nothing
+        except RetryAfter as error:
+            failure, wait = error, retry_after_seconds(error)
+        except TelegramError as error:  # 5xx, timeouts, connection trouble
+            failure, wait = error, pause if pause is not None else DIRECT_PAUSES[-1]
+        if pause is None or wait > PATIENCE:
+            raise NotNow(wait, f"{type(failure).__name__}: {failure.message}") from failure
+        log.info("reply to chat %s: %s: %s; trying again in %.1f s", chat_id, type(failure).__name__, failure.message, wait)
+        await asyncio.sleep(wait)
+
+
+async def _still_deferred(services: Services, chat_id: int) -> bool:
+    async with services.store.transaction() as session:
+        return await outbox.waiting(session, CHANNEL, chat_id, DEFERRED_PURPOSE)
+
+
+async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_to: str | None, wait: float) -> None:
+    """The messages of a reply, queued in order (the worker wakes when this commits); the
+    first is due in `wait` seconds. In a group each replies to the staff member's message, so
+    in a forum it lands in the same topic."""
+    due = utcnow() + timedelta(seconds=wait)
+    async with services.store.transaction() as session:
+        for part in parts:
+            row = outbox.enqueue(session, CHANNEL, chat_id, DEFERRED_PURPOSE, part.text, buttons=part.buttons,
+                                 reply_to=reply_to)
+            row.next_attempt_at = due
 
 
 async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, message_thread_id: int | None = None,
@@ -236,25 +309,36 @@ async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, mes
     """Send one Outbound as HTML; a text over 4096 characters goes as several messages,
     the buttons under the last one. `message_thread_id`: the forum topic; `reply_to`: the
     message the first part replies to (sent anyway if that one was deleted)."""
-    chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
-    if not chunks:
+    parts = message_parts(outbound)
+    if not parts:
         log.warning("not sending a message without text to chat %s", chat_id)
-        return []
-    markup = inline_keyboard(outbound.buttons)
-    sent = []
-    for number, chunk in enumerate(chunks, start=1):
-        sent.append(
-            await bot.send_message(
-                chat_id=chat_id,
-                text=chunk,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup if number == len(chunks) else None,
-                link_preview_options=_NO_PREVIEW,
-                message_thread_id=message_thread_id,
-                reply_parameters=reply_parameters(reply_to) if number == 1 else None,
-            )
-        )
+    sent: list[Message] = []
+    for part in parts:
+        sent.append(await send_part(bot, chat_id, part, message_thread_id=message_thread_id,
+                                    reply_to=None if sent else reply_to))
     return sent
+
+
+def message_parts(outbound: Outbound) -> list[Outbound]:
+    """An Outbound as Telegram messages: its text in parts of at most 4096 characters, the
+    buttons under the last one (none for an empty text)."""
+    chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
+    return [Outbound(chunk, outbound.buttons if number == len(chunks) else ())
+            for number, chunk in enumerate(chunks, start=1)]
+
+
+async def send_part(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
+                    reply_to: str | int | None = None) -> Message:
+    """One message of at most 4096 characters, as HTML."""
+    return await bot.send_message(
+        chat_id=chat_id,
+        text=part.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=inline_keyboard(part.buttons),
+        link_preview_options=_NO_PREVIEW,
+        message_thread_id=message_thread_id,
+        reply_parameters=reply_parameters(reply_to),
+    )
 
 
 def reply_parameters(message_id: str | int | None) -> ReplyParameters | None:
@@ -278,7 +362,10 @@ def inline_keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarku
 async def set_commands(bot: Bot) -> None:
     """The command menu: Chinese by default, English for apps set to English."""
     for language, commands in BOT_COMMANDS.items():
-        await bot.set_my_commands([BotCommand(*c) for c in commands], language_code=language)
+        try:
+            await bot.set_my_commands([BotCommand(*c) for c in commands], language_code=language)
+        except TelegramError as error:  # the menu is a convenience: the bot works without it
+            log.warning("could not set the command menu (%s): %s", language or "default", error.message)
 
 
 async def _post_init(application: Application) -> None:
@@ -375,15 +462,18 @@ def build_application(settings: Settings, services: Services | None = None,
     (and `post_stop`, `post_shutdown` at the end) yourself when you run the application by hand.
 
     `rate_limiter` defaults to AIORateLimiter within Telegram's limits (30 messages a second,
-    20 a minute per group; a request hit by a 429 anyway waits and goes again, twice); tests
-    pass a faster one.
+    20 a minute per group); tests pass a faster one. Either way ChatPacer wraps it: one message
+    a second to a private chat, nothing to a chat before a 429's retry_after (who tries again
+    when is for the reply's sender and the outbox worker to decide).
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    if not isinstance(rate_limiter, ChatPacer):  # (a ChatPacer given, at its own pace, is used as it is)
+        rate_limiter = ChatPacer(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=0))
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
-        .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=2))
+        .rate_limiter(rate_limiter)
         .concurrent_updates(True)
         .post_init(_post_init)
         .post_stop(_post_stop)

@@ -3,7 +3,8 @@
 `TelegramSender` delivers outbox rows (bot/outbox.py):
 
 - text as HTML, split at 4096 characters, the buttons under the last part; a photo by its
-  file id, the text as its caption (1024 characters; any rest follows as a message);
+  file id, the text as its caption (1024 characters; any rest follows as a message); a row
+  whose parts went out only in part goes on, when tried again, from the first one missing;
 - in the moderation chat, a message about a ticket goes where staff expect it: in a forum
   supergroup, into the ticket's own topic ("TQ-2611-0042 环境卫生"), created with its first
   message and created again if staff deleted or closed it, so no resident is lost; in an
@@ -13,24 +14,24 @@
   Refused(blocked=True); any other refusal -> Refused.
 
 `TelegramStaff` answers "is this user staff?": the ids in STAFF_IDS, and the members of the
-moderation chat (asked with getChatMember, remembered for 10 minutes, a "no" for 1 minute;
-an anonymous admin writes as the chat itself, and counts too).
+moderation chat (asked with getChatMember, twice if Telegram fails, remembered for 10 minutes,
+a "no" for 1 minute; an anonymous admin writes as the chat itself, and counts too).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-import warnings
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from telegram import Bot, ChatMember, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.common import split_text
-from bot.channels.telegram import CHANNEL, inline_keyboard, send_outbound
+from bot.channels.telegram import CHANNEL, inline_keyboard, message_parts, send_part
+from bot.channels.telegram_pacing import retry_after_seconds
 from bot.outbox import Refused, RetryLater, Sent
 from db.models import OutboxMessage, Ticket
 from db.outbox import buttons_of
@@ -49,14 +50,6 @@ _TOPIC_GONE = ("message thread not found", "topic_deleted", "topic_closed", "top
 _RECIPIENT_GONE = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")
 
 
-def retry_after_seconds(error: RetryAfter) -> float:
-    """RetryAfter.retry_after is an int today and a timedelta in PTB's future; either way, seconds."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 def topic_gone(error: BadRequest) -> bool:
     return any(words in error.message.lower() for words in _TOPIC_GONE)
 
@@ -70,8 +63,18 @@ class TelegramSender:
         self._forum: dict[str, tuple[float, bool]] = {}  # chat id -> (checked at, is a forum)
         self._topics: dict[int, str] = {}  # ticket id -> topic created but not yet stored
         self._no_topics: dict[str, float] = {}  # chat id -> until when not to try creating topics
+        self._begun: dict[int, tuple[Message, int]] = {}  # row id -> its first message, how many went out
 
     async def send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
+        try:
+            sent = await self._translated(row, ticket)
+        except Refused:
+            self._begun.pop(row.id, None)  # not tried again
+            raise
+        self._begun.pop(row.id, None)
+        return sent
+
+    async def _translated(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
         try:
             return await self._send(row, ticket)
         except RetryAfter as error:
@@ -142,31 +145,47 @@ class TelegramSender:
         return thread
 
     async def _post(self, row: OutboxMessage, thread: str | None = None, reply_to: str | None = None) -> Message:
-        thread_id = int(thread) if thread else None
+        """Send the row's messages; returns the first. A row of several messages (a long text,
+        a photo whose text does not fit its caption) that failed part way goes on, when tried
+        again, from the first message that did not go out."""
+        steps = self._steps(row, int(thread) if thread else None, reply_to)
+        first, done = self._begun.get(row.id, (None, 0))
+        for number, step in enumerate(steps[done:], start=done + 1):
+            message = await step()
+            first = first or message
+            self._begun[row.id] = (first, number)
+        if first is None:
+            raise Refused("the message has no text")
+        return first
+
+    def _steps(self, row: OutboxMessage, thread_id: int | None, reply_to: str | None) -> list[Callable[[], Awaitable[Message]]]:
+        """The requests that send the row, in order."""
         if row.document:
-            path = Path(row.document)
-            if not path.is_file():
-                raise Refused(f"the file {path.name} is gone")
-            with path.open("rb") as file:
-                return await self.bot.send_document(row.chat_id, document=file, filename=path.name,
-                                                    caption=row.text or None, parse_mode=ParseMode.HTML,
-                                                    message_thread_id=thread_id)
+            return [lambda: self._send_document(row, thread_id)]
+        captions = split_text(row.text, CAPTION_LIMIT) if row.photo and row.text.strip() else []
+        rest = "\n".join(captions[1:]) if row.photo else row.text  # a text too long for a caption goes on in messages
+        parts = message_parts(Outbound(rest, buttons_of(row)))
+        steps: list[Callable[[], Awaitable[Message]]] = []
         if row.photo:
-            captions = split_text(row.text, CAPTION_LIMIT) if row.text.strip() else []
-            rest = "\n".join(captions[1:])  # a text too long for a caption goes on in a message
-            message = await self.bot.send_photo(
+            steps.append(lambda: self.bot.send_photo(
                 row.chat_id, photo=row.photo, caption=captions[0] if captions else None,
                 parse_mode=ParseMode.HTML if captions else None, message_thread_id=thread_id,
-                reply_parameters=_reply(reply_to), reply_markup=None if rest else inline_keyboard(buttons_of(row)),
-            )
-            if rest:
-                await send_outbound(self.bot, row.chat_id, Outbound(rest, buttons_of(row)), message_thread_id=thread_id)
-            return message
-        sent = await send_outbound(self.bot, row.chat_id, Outbound(row.text, buttons_of(row)),
-                                   message_thread_id=thread_id, reply_to=reply_to)
-        if not sent:
-            raise Refused("the message has no text")
-        return sent[0]
+                reply_parameters=_reply(reply_to), reply_markup=None if parts else inline_keyboard(buttons_of(row)),
+            ))
+        for part in parts:
+            first = not steps
+            steps.append(lambda part=part, first=first: send_part(
+                self.bot, row.chat_id, part, message_thread_id=thread_id, reply_to=reply_to if first else None))
+        return steps
+
+    async def _send_document(self, row: OutboxMessage, thread_id: int | None) -> Message:
+        path = Path(row.document)
+        if not path.is_file():
+            raise Refused(f"the file {path.name} is gone")
+        with path.open("rb") as file:
+            return await self.bot.send_document(row.chat_id, document=file, filename=path.name,
+                                                caption=row.text or None, parse_mode=ParseMode.HTML,
+                                                message_thread_id=thread_id)
 
 
 def _reply(message_id: str | None) -> ReplyParameters | None:
@@ -180,6 +199,7 @@ class TelegramStaff:
 
     YES_SECONDS = 600.0
     NO_SECONDS = 60.0
+    RETRY_PAUSE = 0.5  # seconds before asking Telegram again
     MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
 
     def __init__(self, bot: Bot, moderation_chat_id: int | str | None, staff_ids: frozenset[int] | set[int]) -> None:
@@ -198,14 +218,25 @@ class TelegramStaff:
         known = self._known.get(user_id)
         if known is not None and known[0] > time.monotonic():
             return known[1]
-        try:
-            member = await self.bot.get_chat_member(self.chat_id, int(user_id))
-        except Exception as error:  # noqa: BLE001 - no answer is no staff power
-            log.warning("cannot check whether %s is in the moderation chat: %s", user_id, error)
-            return False
+        member = await self._member(user_id)
+        if member is None:  # no answer: the last one we had, else no staff power
+            return known is not None and known[1]
         staff = not member.user.is_bot and (
             member.status in self.MEMBER_STATUSES
             or (member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False)))
         )
         self._known[user_id] = (time.monotonic() + (self.YES_SECONDS if staff else self.NO_SECONDS), staff)
         return staff
+
+    async def _member(self, user_id: str) -> ChatMember | None:
+        """Their membership of the moderation chat, asked twice if Telegram fails (5xx, 429)."""
+        for pause in (self.RETRY_PAUSE, None):
+            try:
+                return await self.bot.get_chat_member(self.chat_id, int(user_id))
+            except Exception as error:  # noqa: BLE001 - no answer is no staff power
+                transient = isinstance(error, RetryAfter | NetworkError) and not isinstance(error, BadRequest)
+                if not transient or pause is None:
+                    log.warning("cannot check whether %s is in the moderation chat: %s", user_id, error)
+                    return None
+            await asyncio.sleep(pause)
+        return None
