@@ -132,9 +132,9 @@ async def test_after_a_429_nothing_goes_to_the_chat_before_its_retry_after_direc
 
 async def test_the_apology_for_a_failure_inside_the_bot_gets_through_a_500(server, bot, monkeypatch):
     def broken(_question):
-        raise RuntimeError("matcher exploded")
+        raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(bot.services.matcher, "match", broken)
+    monkeypatch.setattr(bot.services.model, "understand", broken)
     server.fail_next("sendMessage", 500, chat_id=RESIDENT)
     server.push_text(RESIDENT, "老人的牛奶券怎么领")
     assert APOLOGY in (await next_message(server)).plain_text
