@@ -138,12 +138,7 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         name = " ".join(args[1:]).strip()
         if not name:
             return _usage(services, command)
-        async with services.store.transaction() as session:
-            ticket = await session.get(Ticket, ticket.id)
-            ticket.assignee = name[:64]
-            session.add(ticket)
-            await tickets.add_event(session, ticket, actor, "assign", name, public=False)
-        return _say(services, "assigned", ticket=ticket, assignee=name)
+        return await assign(ticket, name, actor, services)
     if command == "status":
         state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
         if state not in tickets.STAFF_STATES or not note:
@@ -153,9 +148,7 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         note = " ".join(args[1:]).strip()
         if not note:
             return _usage(services, command)
-        async with services.store.transaction() as session:
-            await tickets.add_event(session, ticket, actor, "note", note, public=False)
-        return _say(services, "noted", ticket=ticket)
+        return await add_note(ticket, note, actor, services)
     if command == "dup":
         async with services.store.transaction() as session:
             target = await tickets.find(session, args[1]) if len(args) > 1 else None
@@ -192,6 +185,23 @@ async def _button(inbound: Inbound, services: Services) -> Reply:
     if kind == "undup" and len(found) == 1 and found[0] is not None:
         return await undo_duplicate(found[0], _actor(inbound), services)
     return Reply("info", [])
+
+
+async def assign(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
+    """Who handles the ticket: an internal event, the resident is not told."""
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        ticket.assignee = name[:64]
+        session.add(ticket)
+        await tickets.add_event(session, ticket, actor, "assign", name, public=False)
+    return _say(services, "assigned", ticket=ticket, assignee=name)
+
+
+async def add_note(ticket: Ticket, note: str, actor: str, services: Services) -> Reply:
+    """An internal note, never sent to the resident."""
+    async with services.store.transaction() as session:
+        await tickets.add_event(session, ticket, actor, "note", note, public=False)
+    return _say(services, "noted", ticket=ticket)
 
 
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:
@@ -250,11 +260,8 @@ async def _open(services: Services) -> Reply:
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
     now = utcnow()
-
-    def late(t: Ticket) -> bool:
-        return t.resolution_due < now or (t.first_response_at is None and t.response_due < now)
-
-    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=late, **_views(services))
+    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=lambda t: tickets.is_late(t, now),
+                                 **_views(services))
     return Reply("info", [Outbound(text)])
 
 

@@ -3,9 +3,22 @@ loopback against the application `python -m bot serve` runs, with the real SQLit
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.export import Pseudonyms
+from bot.settings import load_settings
+from bot.web import build_web_app
+from db import accounts, tickets
+from db.models import Ticket, utcnow
+from tests.conftest import query_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -41,3 +54,213 @@ def query_rows_sqlite(database: Path, sql: str) -> list[tuple]:
 
     with sqlite3.connect(database) as conn:
         return conn.execute(sql).fetchall()
+
+
+# -- the web console over real HTTP ----------------------------------------------------------
+
+
+class Browser:
+    """An HTTP client with cookies (loopback addresses included) against the running app."""
+
+    def __init__(self, server: TestServer):
+        self.server = server
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def get(self, path: str, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.get(self.url(path), allow_redirects=False, **kw) as response:
+            return response.status, await response.text(), response
+
+    async def post(self, path: str, data: dict, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.post(self.url(path), data=data, allow_redirects=False, **kw) as response:
+            return response.status, await response.text(), response
+
+    async def login(self, name: str = "wang", password: str = PASSWORD, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        _, form, _ = await self.get("/staff/login")
+        return await self.post("/staff/login", {"username": name, "password": password, "csrf": csrf_of(form)}, **kw)
+
+    async def csrf(self, path: str = "/staff/") -> str:
+        status, html, _ = await self.get(path)
+        assert status == 200, html
+        return csrf_of(html)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+async def console(services):
+    """The application of `python -m bot serve` on loopback, two accounts (wang, li), a browser."""
+    async with services.store.transaction() as session:
+        await accounts.add(session, "wang", PASSWORD, admin=True)
+        await accounts.add(session, "li", PASSWORD)
+    server = TestServer(build_web_app(load_settings({}), services), host="127.0.0.1", port=0)
+    await server.start_server()
+    browser = Browser(server)
+    yield browser
+    await browser.http.close()
+    await server.close()
+
+
+async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
+                     category="facilities", user="r1") -> Ticket:
+    resident = await services.store.resident("telegram", user)
+    now = utcnow()
+    due = now - timedelta(hours=1) if late else now + timedelta(days=5)
+    async with services.store.transaction() as session:
+        ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
+                                      chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
+                                      response_due=due, resolution_due=due)
+    return ticket
+
+
+def rows(services, sql, *args):
+    return query_rows(services.store, sql, *args)
+
+
+async def test_without_a_session_every_page_leads_to_the_login(console, services):
+    ticket = await new_ticket(services)
+    for path in ("/staff/", f"/staff/tickets/{ticket.number}"):
+        status, _, response = await console.get(path)
+        assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, _, response = await console.post(f"/staff/tickets/{ticket.number}/reply", {"text": "hi", "csrf": "x"})
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, html, _ = await console.get("/staff/login")
+    assert status == 200 and 'name="username"' in html and 'name="password"' in html and "<script" not in html
+
+
+async def test_a_wrong_password_is_refused_and_the_right_one_opens_a_session_cookie(console, services):
+    status, html, _ = await console.login(password="not the password")
+    assert status == 401 and "Wrong name or password" in html
+    assert "tq_staff" not in {c.key for c in console.http.cookie_jar}
+    status, _, response = await console.login()
+    assert (status, response.headers["Location"]) == (303, "/staff/")
+    cookie = response.cookies["tq_staff"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/staff/"
+    assert not cookie["secure"]  # plain http on loopback: a Secure cookie would never come back
+    assert 0 < int(cookie["max-age"]) <= 8 * 3600
+    (stored,), = rows(services, "select token_hash from staffsession")
+    assert stored != cookie.value and len(stored) == 64  # only the token's digest is kept
+    status, html, _ = await console.get("/staff/")
+    assert status == 200 and "wang" in html
+
+
+async def test_behind_an_https_proxy_the_cookie_is_secure(console):
+    status, _, response = await console.login(headers={"X-Forwarded-Proto": "https"})
+    assert status == 303 and response.cookies["tq_staff"]["secure"]
+
+
+async def test_a_post_without_the_sessions_csrf_token_is_refused(console, services):
+    ticket = await new_ticket(services)
+    _, form, _ = await console.get("/staff/login")
+    status, _, _ = await console.post("/staff/login", {"username": "wang", "password": PASSWORD})
+    assert status == 403  # the login form too carries its token
+    assert (await console.login())[0] == 303
+    for token in ({}, {"csrf": "forged"}, {"csrf": csrf_of(form)}):  # none, a wrong one, the login form's
+        status, _, _ = await console.post(f"/staff/tickets/{ticket.number}/reply", {"text": "您好", **token})
+        assert status == 403
+    assert rows(services, "select count(*) from ticketevent where kind = 'reply'") == [(0,)]
+    assert rows(services, "select count(*) from outboxmessage where purpose = 'reply'") == [(0,)]
+
+
+async def test_failed_logins_are_limited_per_account_and_per_address(console):
+    for _ in range(5):
+        assert (await console.login(password="guess guess guess"))[0] == 401
+    status, html, _ = await console.login()  # the right password, too late
+    assert status == 429 and "Too many attempts" in html
+    assert (await console.login("li"))[0] == 303  # another account from the same address
+    console.http.cookie_jar.clear()  # signed out again
+    for n in range(14):  # 5 + 14 + 1 = 20 failures from this address
+        assert (await console.login(f"nobody{n}"))[0] == 401
+    assert (await console.login("li", "wrong wrong wrong"))[0] == 401
+    assert (await console.login("li"))[0] == 429
+
+
+async def test_a_disabled_account_cannot_sign_in_and_its_session_ends(console, services):
+    assert (await console.login("li"))[0] == 303
+    async with services.store.transaction() as session:
+        await accounts.disable(session, "li")
+    status, _, response = await console.get("/staff/")
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, html, _ = await console.login("li")
+    assert status == 401 and "Wrong name or password" in html
+
+
+async def test_logout_ends_the_session(console, services):
+    await console.login()
+    token = await console.csrf()
+    status, _, response = await console.post("/staff/logout", {"csrf": token})
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    assert rows(services, "select count(*) from staffsession") == [(0,)]
+    assert (await console.get("/staff/"))[0] == 303
+
+
+async def test_the_queue_masks_phones_marks_overdue_tickets_and_filters(console, services):
+    fresh = await new_ticket(services, category="fumes", user="r1")
+    late = await new_ticket(services, text="垃圾房三天没清运了 <b>臭</b>", phone=None, late=True, user="r2")
+    await console.login()
+    status, html, _ = await console.get("/staff/")
+    assert status == 200
+    assert "13812345678" not in html and "138****5678" in html  # the phone column
+    assert "139 1234 5678" not in html and "139****5678" in html  # a number inside the text
+    assert "&lt;b&gt;臭&lt;/b&gt;" in html and "<b>臭</b>" not in html
+    assert html.index(late.number) < html.index(fresh.number)  # soonest deadline first
+    late_row = re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{late.number}", html)
+    assert late_row and not re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{fresh.number}", html)
+    assert "超时 Overdue: 1" in html
+    overdue = (await console.get("/staff/?overdue=1"))[1]
+    assert late.number in overdue and fresh.number not in overdue
+    fumes = (await console.get("/staff/?category=fumes"))[1]
+    assert fresh.number in fumes and late.number not in fumes
+    for query in (late.number, "垃圾房", str(late.id)):
+        found = (await console.get("/staff/", params={"q": query}))[1]
+        assert late.number in found and fresh.number not in found
+    assert fresh.number not in (await console.get("/staff/?status=resolved"))[1]
+
+
+async def test_a_reply_from_the_console_goes_to_the_resident_through_the_outbox(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    status, html, _ = await console.post(f"{path}/reply", {"text": "明天上午电工上门更换", "csrf": await console.csrf(path)})
+    assert status == 200 and "已转给" in html
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'reply'")
+    assert chat == "r1" and "明天上午电工上门更换" in text
+    assert rows(services, "select actor, note from ticketevent where kind = 'reply'") == [("web:wang", "明天上午电工上门更换")]
+    assert rows(services, "select first_response_at is not null from ticket") == [(1,)]
+    page = (await console.get(path))[1]
+    assert "web:wang" in page and "明天上午电工上门更换" in page
+    assert Pseudonyms(b"k").actor("web:wang", 1) == "工作人员 wang"  # the export names the account as staff
+
+
+async def test_a_status_change_from_the_console_tells_the_resident(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    token = await console.csrf(path)
+    status, html, _ = await console.post(f"{path}/status", {"state": "resolved", "text": "", "csrf": token})
+    assert status == 400 and "Choose a status" in html  # the note to the resident is required
+    status, html, _ = await console.post(f"{path}/status", {"state": "in_progress", "text": "已派人查看", "csrf": token})
+    assert status == 200 and "已通知居民" in html
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'status'")
+    assert chat == "r1" and "已派人查看" in text
+    assert rows(services, "select actor, from_status, to_status from ticketevent where kind = 'status'") == [
+        ("web:wang", "new", "in_progress")]
+    status, html, _ = await console.post(f"{path}/status", {"state": "acknowledged", "text": "再看看", "csrf": token})
+    assert "不能改为" in html and rows(services, "select status from ticket") == [("in_progress",)]
+
+
+async def test_notes_and_assignment_stay_internal(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    token = await console.csrf(path)
+    await console.post(f"{path}/note", {"text": "需城管配合", "csrf": token})
+    await console.post(f"{path}/assign", {"text": "li", "csrf": token})
+    assert rows(services, "select actor, kind, note, public from ticketevent where kind in ('note', 'assign') order by id") == [
+        ("web:wang", "note", "需城管配合", 0), ("web:wang", "assign", "li", 0)]
+    assert rows(services, "select assignee from ticket") == [("li",)]
+    assert rows(services, "select count(*) from outboxmessage") == [(0,)]

@@ -1,0 +1,249 @@
+"""The staff web console under /staff/, on the application of `python -m bot serve`.
+
+Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
+- `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
+- `GET /staff/`: the queue: counts by status, filters (status, category, overdue), search
+- `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
+  action reply, status, note or assign: the same functions as the moderation chat's commands
+  (handlers/staff.py), the actor being "web:<account>"
+
+A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
+cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
+at logout. Every POST carries the session's CSRF token (the login form: a token of its own
+cookie). Failed logins are counted per account and per address: over the limit, even the right
+password is refused until the window has passed.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from ipaddress import ip_address
+
+from aiohttp import web
+from markupsafe import Markup
+
+from db import accounts, tickets
+from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
+from handlers import staff
+from handlers.masking import mask_phone, mask_text
+from handlers.services import Services
+from handlers.tickets import describe
+
+log = logging.getLogger(__name__)
+
+COOKIE = "tq_staff"
+LOGIN_COOKIE = "tq_login"  # the login form's CSRF token: there is no session yet to bind it to
+ACCOUNT_LIMIT = 5  # failed logins of one account name within the window
+ADDRESS_LIMIT = 20  # failed logins from one address within the window
+LIMIT_WINDOW = timedelta(minutes=15)
+HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+}
+ACTIONS = ("reply", "status", "note", "assign")
+ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
+CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
+FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def setup(app: web.Application) -> None:
+    """Add the console's routes to the application of bot/web.py."""
+    app.router.add_get("/staff", _to_queue)
+    app.router.add_get("/staff/login", login_form)
+    app.router.add_post("/staff/login", login)
+    app.router.add_post("/staff/logout", signed_in(logout))
+    app.router.add_get("/staff/", signed_in(queue))
+    app.router.add_get("/staff/tickets/{number}", signed_in(ticket_page))
+    app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
+
+
+async def _to_queue(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/staff/")
+
+
+def _see_other(location: str) -> web.Response:
+    """A redirect to return (not raise), for one that sets cookies."""
+    return web.Response(status=303, headers={"Location": location, **HEADERS})
+
+
+def _services(request: web.Request) -> Services:
+    from bot.web import SERVICES
+
+    return request.app[SERVICES]
+
+
+def _from_proxy(request: web.Request, header: str) -> str | None:
+    """A header set by the reverse proxy in front of us (nginx on this machine); ignored from anyone else."""
+    try:
+        local = ip_address(request.remote or "").is_loopback
+    except ValueError:
+        local = False
+    return request.headers.get(header) if local else None
+
+
+def _address(request: web.Request) -> str:
+    return _from_proxy(request, "X-Real-IP") or request.remote or "?"
+
+
+def _https(request: web.Request) -> bool:
+    return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
+
+
+def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
+    services = _services(request)
+    texts = services.texts
+    html = texts.env.get_template(f"console/{template}.html").render(
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
+        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
+        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
+        **values)
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def signed_in(handler: Handler) -> Handler:
+    """Only for a live session (else to the login page); a POST only with the session's CSRF token."""
+    async def checked(request: web.Request) -> web.StreamResponse:
+        async with _services(request).store.transaction() as session:
+            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
+        if found is None:
+            raise web.HTTPSeeOther("/staff/login")
+        row, request[ACCOUNT] = found
+        request[CSRF] = row.csrf
+        if request.method == "POST":
+            request[FORM] = form = await request.post()
+            if not hmac.compare_digest(str(form.get("csrf", "")).encode(), row.csrf.encode()):
+                log.warning("staff console: POST %s without the session's CSRF token, from %s", request.path, _address(request))
+                raise web.HTTPForbidden(text="CSRF token missing or wrong")
+        return await handler(request)
+
+    return checked
+
+
+# -- signing in ------------------------------------------------------------------------------
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    async with _services(request).store.transaction() as session:
+        if await accounts.signed_in(session, request.cookies.get(COOKIE, "")):
+            raise web.HTTPSeeOther("/staff/")
+    return _login_page(request)
+
+
+def _login_page(request: web.Request, status: int = 200, problem: str = "", name: str = "") -> web.Response:
+    token = secrets.token_urlsafe(32)
+    request[CSRF] = token
+    response = page(request, "login", status, problem=problem, name=name)
+    _set_cookie(request, response, LOGIN_COOKIE, token, path="/staff/login")
+    return response
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, path: str = "/staff/",
+                max_age: int | None = None) -> None:
+    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="Strict", secure=_https(request))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
+    keys = (f"account:{name}", f"address:{_address(request)}")
+    async with _services(request).store.transaction() as session:
+        since = utcnow() - LIMIT_WINDOW
+        if (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
+                or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT):
+            log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
+            return _login_page(request, 429, "too_many", name)
+        account = await accounts.authenticate(session, name, password)
+        if account is None:
+            await accounts.record_failure(session, *keys)
+        else:
+            token = await accounts.open_session(session, account)
+    if account is None:
+        log.info("staff console: failed login of %r from %s", name, _address(request))
+        return _login_page(request, 401, "wrong", name)
+    log.info("staff console: %s signed in from %s", account.name, _address(request))
+    response = _see_other("/staff/")
+    _set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.del_cookie(LOGIN_COOKIE, path="/staff/login")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    async with _services(request).store.transaction() as session:
+        await accounts.close_session(session, request.cookies.get(COOKIE, ""))
+    response = _see_other("/staff/login")
+    response.del_cookie(COOKIE, path="/staff/")
+    return response
+
+
+# -- the queue and a ticket ------------------------------------------------------------------
+
+
+async def queue(request: web.Request) -> web.Response:
+    services = _services(request)
+    query = request.query
+    status = query.get("status", "open")
+    states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
+    category = query.get("category") if query.get("category") in services.categories.by_id else None
+    overdue, search = query.get("overdue") == "1", query.get("q", "")[:100]
+    now = utcnow()
+    async with services.store.transaction() as session:
+        figures = await tickets.stats(session, now)
+        rows = await tickets.queue(session, states, category, now if overdue else None, search)
+    return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
+                categories=list(services.categories.by_id), chosen=dict(status=status, category=category or "",
+                                                                        overdue=overdue, q=search),
+                late=lambda t: tickets.is_late(t, now), mask_text=mask_text, mask_phone=mask_phone)
+
+
+async def _ticket(request: web.Request) -> Ticket:
+    async with _services(request).store.transaction() as session:
+        ticket = await tickets.find(session, request.match_info["number"])
+    if ticket is None:
+        raise web.HTTPNotFound(text="no such ticket")
+    return ticket
+
+
+async def ticket_page(request: web.Request, done: str = "", problem: str = "", status: int = 200) -> web.Response:
+    services = _services(request)
+    ticket = await _ticket(request)
+    async with services.store.transaction() as session:
+        events = await tickets.history(session, ticket.id, public_only=False)
+    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem,
+                done=Markup(done),  # what staff.py answered: made by its autoescaping templates
+                describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
+                photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES)
+
+
+async def ticket_action(request: web.Request) -> web.Response:
+    """Reply, status, note, assign: the moderation chat's functions, with the account as the actor."""
+    services, form, account = _services(request), request[FORM], request[ACCOUNT]
+    action = request.match_info["action"]
+    text = str(form.get("text", "")).strip()[:2000]
+    ticket = await _ticket(request)
+    if action not in ACTIONS:
+        raise web.HTTPNotFound(text="no such action")
+    state = str(form.get("state", ""))
+    if not text or (action == "status" and state not in tickets.STAFF_STATES):
+        return await ticket_page(request, problem=action, status=400)
+    actor = _actor(account)
+    if action == "reply":
+        reply = await staff.relay_reply(ticket, text, actor, services)
+    elif action == "status":
+        reply = await staff.change_status(ticket, state, text, actor, services)
+    elif action == "note":
+        reply = await staff.add_note(ticket, text, actor, services)
+    else:
+        reply = await staff.assign(ticket, text, actor, services)
+    return await ticket_page(request, reply.messages[0].text if reply.messages else "")
+
+
+def _actor(account: StaffAccount) -> str:
+    return f"web:{account.name}"
