@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
 from handlers import notify, reports
@@ -108,11 +110,20 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         session.add(ticket)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
                                     services.texts.render("staff_reply", lang, ticket=ticket, text=body))
+        _tell_the_chat(session, services, ticket, actor, "reply", body)
         for file_id in forwarded if queued else ():
             notify.to_resident(session, services, ticket, resident, "photo", "", photo=file_id)
     if not queued:
         return _say(services, "blocked", ticket=ticket)
     return _say(services, "relayed", ticket=ticket, photos_lost=bool(photos and not forwarded))
+
+
+def _tell_the_chat(session: AsyncSession, services: Services, ticket: Ticket, actor: str, what: str, text: str) -> None:
+    """What staff did outside the moderation chat (in the web console) goes under the ticket's
+    card there, so those working in Telegram see it; what they did in the chat, all saw."""
+    if not actor.startswith("staff:"):
+        notify.to_staff(session, services, ticket, "console",
+                        services.texts.render("staff_console", "zh", ticket=ticket, actor=actor, what=what, text=text))
 
 
 async def _command(inbound: Inbound, services: Services) -> Reply:
@@ -215,6 +226,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, note)
+        _tell_the_chat(session, services, ticket, actor, "status", note)
     return _say(services, "changed", ticket=ticket, before=_status(services, before), after=_status(services, state, True))
 
 

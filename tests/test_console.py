@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from bot.settings import load_settings
 from bot.web import build_web_app
 from db import accounts, tickets
 from db.models import Ticket, utcnow
+from handlers.services import TicketRules
 from tests.conftest import query_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
+MODERATION_CHAT = "-1001"
 
 
 def staff_cli(database: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
@@ -97,6 +100,7 @@ async def console(services):
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
+    services = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
     server = TestServer(build_web_app(load_settings({}), services), host="127.0.0.1", port=0)
     await server.start_server()
     browser = Browser(server)
@@ -229,6 +233,8 @@ async def test_a_reply_from_the_console_goes_to_the_resident_through_the_outbox(
     assert status == 200 and "已转给" in html
     (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'reply'")
     assert chat == "r1" and "明天上午电工上门更换" in text
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'console'")
+    assert chat == MODERATION_CHAT and "web:wang" in text and "明天上午电工上门更换" in text  # Telegram staff see it
     assert rows(services, "select actor, note from ticketevent where kind = 'reply'") == [("web:wang", "明天上午电工上门更换")]
     assert rows(services, "select first_response_at is not null from ticket") == [(1,)]
     page = (await console.get(path))[1]
@@ -247,6 +253,8 @@ async def test_a_status_change_from_the_console_tells_the_resident(console, serv
     assert status == 200 and "已通知居民" in html
     (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'status'")
     assert chat == "r1" and "已派人查看" in text
+    (text,), = rows(services, "select text from outboxmessage where purpose = 'console'")
+    assert "处理中" in text and "已派人查看" in text
     assert rows(services, "select actor, from_status, to_status from ticketevent where kind = 'status'") == [
         ("web:wang", "new", "in_progress")]
     status, html, _ = await console.post(f"{path}/status", {"state": "acknowledged", "text": "再看看", "csrf": token})
@@ -264,3 +272,12 @@ async def test_notes_and_assignment_stay_internal(console, services):
         ("web:wang", "note", "需城管配合", 0), ("web:wang", "assign", "li", 0)]
     assert rows(services, "select assignee from ticket") == [("li",)]
     assert rows(services, "select count(*) from outboxmessage") == [(0,)]
+
+
+async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services):
+    from handlers import staff
+
+    office = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
+    ticket = await new_ticket(services)
+    await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
+    assert rows(services, "select chat_id, purpose from outboxmessage") == [("r1", "reply")]
