@@ -1,9 +1,11 @@
 """The staff web console (bot/console.py): accounts from the command line, then real HTTP on
-loopback against the application `python -m bot serve` runs, with the real SQLite file."""
+loopback against the application `python -m bot serve` runs, with the real SQLite file, and one
+test in Debian's Chromium driven by Playwright (skipped when either is absent)."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -281,3 +283,57 @@ async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services)
     ticket = await new_ticket(services)
     await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
     assert rows(services, "select chat_id, purpose from outboxmessage") == [("r1", "reply")]
+
+
+# -- in a real browser -----------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def page(console):
+    """A page of Debian's Chromium driven by Playwright (no browser download); skips without them."""
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.async_api")
+    async with playwright.async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        await browser.close()
+
+
+async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(console, page, services):
+    fresh = await new_ticket(services, text="楼道路灯坏了,联系我 13912345678", user="r1")
+    late = await new_ticket(services, text="垃圾房三天没清运", category="sanitation", late=True, user="r2")
+    await page.goto(console.url("/staff/"))
+    assert page.url.endswith("/staff/login")
+    await page.fill("input[name=username]", "wang")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/staff/")
+    late_row = page.locator("tr", has_text=late.number)
+    assert await late_row.get_attribute("class") == "late" and "超时" in await late_row.inner_text()
+    assert "139****5678" in await page.locator("tr", has_text=fresh.number).inner_text()
+
+    await page.check("input[name=overdue]")
+    await page.click("form[method=get] button[type=submit]")
+    await page.wait_for_url("**overdue=1**")
+    assert await page.locator("tr", has_text=fresh.number).count() == 0
+
+    await page.goto(console.url("/staff/"))
+    await page.click(f"text={fresh.number}")
+    await page.wait_for_url(f"**/staff/tickets/{fresh.number}")
+    await page.fill("form[action$='/reply'] textarea", "明天上午电工上门更换")
+    await page.click("form[action$='/reply'] button")
+    await page.wait_for_selector("p.done")
+    assert "web:wang" in await page.locator("table").nth(1).inner_text()
+
+    await page.select_option("form[action$='/status'] select", "resolved")
+    await page.fill("form[action$='/status'] textarea", "灯已换好")
+    await page.click("form[action$='/status'] button")
+    await page.wait_for_selector("p.done")
+    assert "已办结" in await page.locator("h1").inner_text()
+    sent = rows(services, "select chat_id, purpose from outboxmessage order by id")
+    assert sent == [("r1", "reply"), (MODERATION_CHAT, "console"), ("r1", "status"), (MODERATION_CHAT, "console")]
