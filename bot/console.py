@@ -6,6 +6,10 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, status, note or assign: the same functions as the moderation chat's commands
   (handlers/staff.py), the actor being "web:<account>"
+- `GET /staff/opinions?days=7`: residents' opinions by category, newest first
+- `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
+  weekly export's own code (bot/export.py)
+- `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
 
 A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
 cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
@@ -21,6 +25,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from ipaddress import ip_address
+from pathlib import Path
 
 from aiohttp import web
 from markupsafe import Markup
@@ -44,6 +49,8 @@ HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 ACTIONS = ("reply", "status", "note", "assign")
+MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
+OPINIONS_SHOWN = 50  # of each category, the newest
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
 CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
 FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
@@ -60,6 +67,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/staff/", signed_in(queue))
     app.router.add_get("/staff/tickets/{number}", signed_in(ticket_page))
     app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
+    app.router.add_get("/staff/opinions", signed_in(opinions))
+    app.router.add_get("/staff/dashboard", signed_in(dashboard))
+    app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
 
 
 async def _to_queue(request: web.Request) -> web.StreamResponse:
@@ -105,8 +115,9 @@ def page(request: web.Request, template: str, status: int = 200, **values) -> we
     return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
 
 
-def signed_in(handler: Handler) -> Handler:
-    """Only for a live session (else to the login page); a POST only with the session's CSRF token."""
+def signed_in(handler: Handler, admin: bool = False) -> Handler:
+    """Only for a live session (else to the login page), of an administrator with `admin`; a
+    POST only with the session's CSRF token."""
     async def checked(request: web.Request) -> web.StreamResponse:
         async with _services(request).store.transaction() as session:
             found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
@@ -114,6 +125,8 @@ def signed_in(handler: Handler) -> Handler:
             raise web.HTTPSeeOther("/staff/login")
         row, request[ACCOUNT] = found
         request[CSRF] = row.csrf
+        if admin and not request[ACCOUNT].is_admin:
+            raise web.HTTPForbidden(text="for administrators only")
         if request.method == "POST":
             request[FORM] = form = await request.post()
             if not hmac.compare_digest(str(form.get("csrf", "")).encode(), row.csrf.encode()):
@@ -247,3 +260,44 @@ async def ticket_action(request: web.Request) -> web.Response:
 
 def _actor(account: StaffAccount) -> str:
     return f"web:{account.name}"
+
+
+# -- opinions, figures, accounts -------------------------------------------------------------
+
+
+async def opinions(request: web.Request) -> web.Response:
+    """The opinions of the last `days` days, by category (most first), newest first in each."""
+    from bot.export import opinion_category_title
+    from db import export_queries
+
+    services = _services(request)
+    days = int(request.query["days"]) if request.query.get("days", "").isdigit() else 7
+    days = min(max(days, 1), MAX_OPINION_DAYS)
+    hi = utcnow()
+    lo = hi - timedelta(days=days)
+    async with services.store.engine.connect() as conn:
+        by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
+        groups = [(opinion_category_title(category, services), count,
+                   await export_queries.opinion_examples(conn, lo, hi, category, OPINIONS_SHOWN))
+                  for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """This week so far (Monday to today, Shanghai) against the same days of last week: the
+    weekly export's figures and its HTML summary, computed now."""
+    from bot.export import build_export, render_html
+    from bot.web import SETTINGS
+    from handlers.reports import today_in_shanghai
+
+    services, now, today = _services(request), utcnow(), today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    result = await build_export(services.store, services, monday, today, Path(request.app[SETTINGS].export_dir),
+                                formats=(), now=now)
+    return web.Response(text=render_html(result.summary, [], now), content_type="text/html", headers=HEADERS)
+
+
+async def account_list(request: web.Request) -> web.Response:
+    async with _services(request).store.transaction() as session:
+        rows = await accounts.all_accounts(session)
+    return page(request, "accounts", accounts=rows)

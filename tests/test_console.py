@@ -97,13 +97,14 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-async def console(services):
+async def console(services, tmp_path):
     """The application of `python -m bot serve` on loopback, two accounts (wang, li), a browser."""
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
     services = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
-    server = TestServer(build_web_app(load_settings({}), services), host="127.0.0.1", port=0)
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports")})
+    server = TestServer(build_web_app(settings, services), host="127.0.0.1", port=0)
     await server.start_server()
     browser = Browser(server)
     yield browser
@@ -283,6 +284,44 @@ async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services)
     ticket = await new_ticket(services)
     await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
     assert rows(services, "select chat_id, purpose from outboxmessage") == [("r1", "reply")]
+
+
+async def test_the_accounts_page_is_for_administrators_only(console):
+    await console.login("li")
+    status, _, _ = await console.get("/staff/accounts")
+    assert status == 403
+    console.http.cookie_jar.clear()
+    await console.login("wang")
+    status, html, _ = await console.get("/staff/accounts")
+    assert status == 200 and "<td>li</td>" in html
+
+
+async def test_opinions_by_category_newest_first_phones_masked(console, services):
+    resident = await services.store.resident("telegram", "r1")
+    first = await services.store.add_opinion(resident.id, "希望多开几次居民议事会", category="participation")
+    await services.store.add_opinion(resident.id, "议事会能不能晚上开,电话13812345678", category="participation")
+    await services.store.add_opinion(resident.id, "宝宝屋周六也能开放就好了", category="childcare")
+    old = await services.store.add_opinion(resident.id, "去年的意见", category="childcare")
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=10), old)
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(hours=1), first)
+    await console.login()
+    status, html, _ = await console.get("/staff/opinions")
+    assert status == 200
+    assert re.search(r"<h2>[^<]* × 2</h2>", html) and re.search(r"<h2>[^<]* × 1</h2>", html)
+    assert html.index("× 2") < html.index("× 1")  # the commonest category first
+    assert html.index("议事会能不能晚上开") < html.index("希望多开几次居民议事会")  # newest first
+    assert "138****5678" in html and "13812345678" not in html
+    assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
+
+
+async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
+    await new_ticket(services, user="r1")
+    await new_ticket(services, user="r2", text="垃圾房三天没清运")
+    await console.login()
+    status, html, _ = await console.get("/staff/dashboard")
+    assert status == 200 and "塘桥街道居民服务周报" in html
+    assert '<div class="value">0 / 2</div>' in html  # opinions / tickets of this week
+    assert "<svg" in html and "<script" not in html
 
 
 # -- in a real browser -----------------------------------------------------------------------
