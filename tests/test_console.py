@@ -196,6 +196,13 @@ async def test_a_disabled_account_cannot_sign_in_and_its_session_ends(console, s
     assert status == 401 and "Wrong name or password" in html
 
 
+async def test_an_expired_session_leads_to_the_login(console, services):
+    await console.login()
+    assert (await console.get("/staff/"))[0] == 200
+    rows(services, "update staffsession set expires_at = ?", utcnow() - timedelta(seconds=1))
+    status, _, response = await console.get("/staff/")
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+
 async def test_logout_ends_the_session(console, services):
     await console.login()
     token = await console.csrf()
