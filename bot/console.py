@@ -4,8 +4,8 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
 - `GET /staff/`: the queue: counts by status, filters (status, category, overdue), search
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
-  action reply, status, note or assign: the same functions as the moderation chat's commands
-  (handlers/staff.py), the actor being "web:<account>"
+  action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
+  as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
 - `GET /staff/opinions?days=7`: residents' opinions by category, newest first
 - `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
   weekly export's own code (bot/export.py)
@@ -36,6 +36,7 @@ from handlers import staff
 from handlers.masking import mask_phone, mask_text
 from handlers.services import Services
 from handlers.tickets import describe
+from handlers.types import Reply
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
-ACTIONS = ("reply", "status", "note", "assign")
 MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
 OPINIONS_SHOWN = 50  # of each category, the newest
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
@@ -232,30 +232,66 @@ async def ticket_page(request: web.Request, done: str = "", problem: str = "", s
     return page(request, "ticket", status, ticket=ticket, events=events, problem=problem,
                 done=Markup(done),  # what staff.py answered: made by its autoescaping templates
                 describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
-                photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES)
+                photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
+                categories=list(services.categories.by_id))
 
 
 async def ticket_action(request: web.Request) -> web.Response:
-    """Reply, status, note, assign: the moderation chat's functions, with the account as the actor."""
-    services, form, account = _services(request), request[FORM], request[ACCOUNT]
-    action = request.match_info["action"]
-    text = str(form.get("text", "")).strip()[:2000]
-    ticket = await _ticket(request)
-    if action not in ACTIONS:
+    """A form of the ticket page, done by the moderation chat's function (handlers/staff.py)
+    with the account as the actor; a form missing what it needs gets the page with a hint."""
+    services, form = _services(request), request[FORM]
+    action = ACTIONS.get(request.match_info["action"])
+    if action is None:
         raise web.HTTPNotFound(text="no such action")
-    state = str(form.get("state", ""))
-    if not text or (action == "status" and state not in tickets.STAFF_STATES):
-        return await ticket_page(request, problem=action, status=400)
-    actor = _actor(account)
-    if action == "reply":
-        reply = await staff.relay_reply(ticket, text, actor, services)
-    elif action == "status":
-        reply = await staff.change_status(ticket, state, text, actor, services)
-    elif action == "note":
-        reply = await staff.add_note(ticket, text, actor, services)
-    else:
-        reply = await staff.assign(ticket, text, actor, services)
+    ticket = await _ticket(request)
+    reply = await action(ticket, {k: str(v).strip()[:2000] for k, v in form.items()}, _actor(request[ACCOUNT]), services)
+    if reply is None:
+        return await ticket_page(request, problem=request.match_info["action"], status=400)
     return await ticket_page(request, reply.messages[0].text if reply.messages else "")
+
+
+async def _reply(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.relay_reply(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _canned(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    name = form.get("name", "")
+    return await staff.canned_reply(ticket, name, actor, services) if name in services.texts.canned() else None
+
+
+async def _status(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    state, note = form.get("state", ""), form.get("text", "")
+    return await staff.change_status(ticket, state, note, actor, services) if note and state in tickets.STAFF_STATES else None
+
+
+async def _note(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.add_note(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _assign(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.assign(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _category(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    category = form.get("category", "")
+    return await staff.change_category(ticket, category, actor, services) if category in services.categories.by_id else None
+
+
+async def _duplicate(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    """Merge into the ticket named in `text` (its number or short id)."""
+    async with services.store.transaction() as session:
+        target = await tickets.find(session, form.get("text") or "0")
+    if target is None or target.id == ticket.id:
+        return None
+    return await staff.mark_duplicate(ticket, target, actor, services)
+
+
+async def _unmerge(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.undo_duplicate(ticket, actor, services)
+
+
+ACTIONS = {"reply": _reply, "canned": _canned, "status": _status, "note": _note, "assign": _assign,
+           "category": _category, "duplicate": _duplicate, "unmerge": _unmerge}
 
 
 def _actor(account: StaffAccount) -> str:

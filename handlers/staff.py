@@ -172,17 +172,12 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         category = args[1] if len(args) > 1 else ""
         if category not in services.categories.by_id:
             return _usage(services, command, f";类别:{', '.join(services.categories.by_id)}")
-        async with services.store.transaction() as session:
-            ticket = await session.get(Ticket, ticket.id)
-            await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
-            ticket.category = category
-            session.add(ticket)
-        return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
+        return await change_category(ticket, category, actor, services)
     if command == "reply":
         name = args[1] if len(args) > 1 else ""
         if name not in services.texts.canned():
             return _usage(services, command, f";模板:{', '.join(services.texts.canned())}")
-        return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
+        return await canned_reply(ticket, name, actor, services)
     return _usage(services, command)
 
 
@@ -213,6 +208,21 @@ async def add_note(ticket: Ticket, note: str, actor: str, services: Services) ->
     async with services.store.transaction() as session:
         await tickets.add_event(session, ticket, actor, "note", note, public=False)
     return _say(services, "noted", ticket=ticket)
+
+
+async def change_category(ticket: Ticket, category: str, actor: str, services: Services) -> Reply:
+    """Staff correct the guessed category (an internal event)."""
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
+        ticket.category = category
+        session.add(ticket)
+    return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
+
+
+async def canned_reply(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
+    """One of content/templates/canned/ as a staff reply."""
+    return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
 
 
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:

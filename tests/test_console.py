@@ -293,6 +293,28 @@ async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services)
     assert rows(services, "select chat_id, purpose from outboxmessage") == [("r1", "reply")]
 
 
+async def test_canned_reply_category_and_duplicate_through_the_chats_functions(console, services):
+    first = await new_ticket(services, user="r1")
+    second = await new_ticket(services, user="r2", text="楼道路灯又坏了")
+    await console.login()
+    path = f"/staff/tickets/{second.number}"
+    token = await console.csrf(path)
+    assert (await console.post(f"{path}/canned", {"name": "no such template", "csrf": token}))[0] == 400
+    assert (await console.post(f"{path}/canned", {"name": "received", "csrf": token}))[0] == 200
+    assert rows(services, "select chat_id from outboxmessage where purpose = 'reply'") == [("r2",)]
+    assert (await console.post(f"{path}/category", {"category": "nonsense", "csrf": token}))[0] == 400
+    await console.post(f"{path}/category", {"category": "property", "csrf": token})
+    assert rows(services, "select category from ticket where id = ?", second.id) == [("property",)]
+    assert (await console.post(f"{path}/duplicate", {"text": second.number, "csrf": token}))[0] == 400  # itself
+    status, html, _ = await console.post(f"{path}/duplicate", {"text": first.number, "csrf": token})
+    assert status == 200 and "撤销合并" in html
+    assert rows(services, "select status, duplicate_of from ticket where id = ?", second.id) == [("duplicate", first.id)]
+    await console.post(f"{path}/unmerge", {"csrf": token})
+    assert rows(services, "select status, duplicate_of from ticket where id = ?", second.id) == [("new", None)]
+    assert rows(services, "select distinct actor from ticketevent where ticket_id = ? and actor != 'resident'", second.id) == [
+        ("web:wang",)]
+    assert (await console.post(f"{path}/explode", {"csrf": token}))[0] == 404
+
 async def test_the_accounts_page_is_for_administrators_only(console):
     await console.login("li")
     status, _, _ = await console.get("/staff/accounts")
