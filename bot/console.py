@@ -9,6 +9,7 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/opinions?days=7`: residents' opinions by category, newest first
 - `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
   weekly export's own code (bot/export.py)
+- `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
 
 A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
@@ -69,6 +70,9 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
     app.router.add_get("/staff/opinions", signed_in(opinions))
     app.router.add_get("/staff/dashboard", signed_in(dashboard))
+    app.router.add_get("/staff/exports", signed_in(exports))
+    app.router.add_post("/staff/exports", signed_in(new_export))
+    app.router.add_get("/staff/exports/{name}", signed_in(export_file))
     app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
 
 
@@ -331,6 +335,44 @@ async def dashboard(request: web.Request) -> web.Response:
     result = await build_export(services.store, services, monday, today, Path(request.app[SETTINGS].export_dir),
                                 formats=(), now=now)
     return web.Response(text=render_html(result.summary, [], now), content_type="text/html", headers=HEADERS)
+
+
+def _export_files(request: web.Request) -> list[Path]:
+    """The files of EXPORT_DIR, newest first."""
+    from bot.web import SETTINGS
+
+    folder = Path(request.app[SETTINGS].export_dir)
+    found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []
+    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
+
+
+async def exports(request: web.Request, problem: str = "", made: list[Path] | None = None, status: int = 200) -> web.Response:
+    return page(request, "exports", status, files=_export_files(request), problem=problem, made=made or [],
+                can_export=_services(request).exporter is not None)
+
+
+async def new_export(request: web.Request) -> web.Response:
+    """The export of the days asked for, made as the weekly one is (in a process of its own)."""
+    from handlers.reports import ExportInputError, parse_range, today_in_shanghai
+
+    services, form = _services(request), request[FORM]
+    if services.exporter is None:
+        return await exports(request, "no_export", status=503)
+    try:
+        start, end = parse_range(str(form.get("from", "")).strip() or None, str(form.get("to", "")).strip() or None,
+                                 today_in_shanghai(), names=("from", "to"))
+    except ExportInputError as exc:
+        return await exports(request, str(exc), status=400)
+    result = await services.exporter(start, end)
+    return await exports(request, made=result.files)
+
+
+async def export_file(request: web.Request) -> web.StreamResponse:
+    """One of the listed files, by its name alone: nothing outside EXPORT_DIR can be named."""
+    found = next((p for p in _export_files(request) if p.name == request.match_info["name"]), None)
+    if found is None:
+        raise web.HTTPNotFound(text="no such export file")
+    return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
 
 
 async def account_list(request: web.Request) -> web.Response:

@@ -16,10 +16,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.export import Pseudonyms
+from bot.export import Pseudonyms, build_export
 from bot.settings import load_settings
 from bot.web import build_web_app
 from db import accounts, tickets
+from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
 from handlers.services import TicketRules
 from tests.conftest import query_rows
@@ -102,8 +103,12 @@ async def console(services, tmp_path):
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
-    services = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
     settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports")})
+
+    async def export(start, end):  # in this process (the bot's own exporter starts a child with services of its own)
+        return await build_export(services.store, services, start, end, Path(settings.export_dir))
+
+    services = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT), exporter=export)
     server = TestServer(build_web_app(settings, services), host="127.0.0.1", port=0)
     await server.start_server()
     browser = Browser(server)
@@ -315,6 +320,26 @@ async def test_canned_reply_category_and_duplicate_through_the_chats_functions(c
     assert rows(services, "select distinct actor from ticketevent where ticket_id = ? and actor != 'resident'", second.id) == [
         ("web:wang",)]
     assert (await console.post(f"{path}/explode", {"csrf": token}))[0] == 404
+
+async def test_exports_of_any_days_are_made_and_downloaded_and_nothing_else(console, services, tmp_path):
+    await new_ticket(services)
+    await console.login()
+    status, html, _ = await console.get("/staff/exports")
+    assert status == 200 and "No export files yet" in html
+    token = csrf_of(html)
+    status, html, _ = await console.post("/staff/exports", {"from": "2026-13-01", "to": "", "csrf": token})
+    assert status == 400 and "Wrong dates" in html
+    today = utcnow().astimezone(SHANGHAI).date().isoformat()
+    status, html, _ = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
+    assert status == 200
+    name = f"tangqiao-{today.replace('-', '')}-{today.replace('-', '')}-summary.html"
+    assert f'href="/staff/exports/{name}"' in html
+    status, body, response = await console.get(f"/staff/exports/{name}")
+    assert status == 200 and "塘桥街道居民服务周报" in body
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    (tmp_path / "secret.txt").write_text("not an export")
+    for other in ("..%2Fsecret.txt", "%2E%2E%2Fbot.db", "bot.db"):
+        assert (await console.get(f"/staff/exports/{other}"))[0] == 404
 
 async def test_the_accounts_page_is_for_administrators_only(console):
     await console.login("li")
