@@ -62,6 +62,21 @@ def query_rows_sqlite(database: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+async def test_the_readmes_two_commands_open_the_console_of_a_served_bot(tmp_path):
+    """`python -m bot staff add`, then `python -m bot serve` in a process of its own: sign in, see the queue."""
+    from tests.test_wechat import serving
+
+    database = tmp_path / "bot.db"
+    assert staff_cli(database, "add", "wang", "--password-stdin", password=PASSWORD).returncode == 0
+    with serving(tmp_path, f"sqlite:///{database}") as (_, base):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{base}/staff/") as response:  # redirected to the login form
+                assert str(response.url).endswith("/staff/login")
+                token = csrf_of(await response.text())
+            async with http.post(f"{base}/staff/login", data={"username": "wang", "password": PASSWORD, "csrf": token}) as response:
+                assert response.status == 200 and str(response.url).endswith("/staff/")
+                assert "No tickets match" in await response.text()
+
 # -- the web console over real HTTP ----------------------------------------------------------
 
 
