@@ -89,6 +89,8 @@ class Pseudonyms:
         if actor.startswith("staff:"):
             staff_id, _, name = actor[len("staff:"):].partition(" ")
             return f"工作人员 {mask_text(name.strip())}" if name.strip() else f"工作人员 S-{self._digest(f'staff:{staff_id}')}"
+        if actor.startswith("web:"):  # an account of the staff web console
+            return f"工作人员 {mask_text(actor[len('web:'):])}"
         return f"其他 X-{self._digest(actor)}"
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import __version__
+from bot import __version__, console
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from handlers.services import Services
@@ -167,6 +167,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/wechat", wechat_verify)
     app.router.add_post("/wechat", wechat_receive)
     app.router.add_get("/healthz", healthz)
+    console.setup(app)  # the staff web console, /staff/ (bot/console.py)
     app.on_cleanup.append(_close_wechat)
     return app
 

@@ -197,3 +197,36 @@ class WeChatNonce(SQLModel, table=True):
     timestamp: int = Field(primary_key=True, sa_type=BigInteger)
     nonce: str = Field(primary_key=True, max_length=64)
     body: str = Field(max_length=64)  # SHA-256, hex
+
+
+# -- the staff web console (bot/console.py) --------------------------------------------------
+
+
+class StaffAccount(SQLModel, table=True):
+    """A member of staff who signs in to the web console (`python -m bot staff add`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    password_hash: str = Field(max_length=256)  # argon2id, with its salt and parameters
+    is_admin: bool = False
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a
+    copy of the database opens no session."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="staffaccount.id", index=True)
+    csrf: str = Field(max_length=64)  # every POST of this session carries it
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed console login, by account name and by address: recent ones limit further tries."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, index=True)  # "account:<name>" or "address:<ip>"
+    at: datetime = Field(default_factory=utcnow, index=True)

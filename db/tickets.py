@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,6 +58,11 @@ async def next_number(session: AsyncSession, now: datetime) -> str:
         .returning(TicketCounter.last)
     )).scalar_one()
     return f"TQ-{month}-{last:04d}"
+
+
+def is_staff_actor(actor: str) -> bool:
+    """An event's actor is a member of staff: "staff:<telegram id> <name>" or "web:<account>"."""
+    return actor.startswith(("staff:", "web:"))
 
 
 async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str, note: str = "",
@@ -175,6 +180,27 @@ async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
     )).all())
 
 
+async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, category: str | None = None,
+                late_at: datetime | None = None, search: str = "", limit: int = 200) -> list[Ticket]:
+    """The staff console's list: tickets in these states (all when empty), of this category,
+    past a time limit at `late_at` (see is_late), matching `search` (a short id when all digits, else
+    a number or words of the text or place), soonest resolution deadline first."""
+    query = select(Ticket)
+    if states:
+        query = query.where(col(Ticket.status).in_(states))
+    if category:
+        query = query.where(Ticket.category == category)
+    if late_at is not None:
+        query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
+            Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))
+    if (search := search.strip()).isdigit():
+        query = query.where(Ticket.id == int(search))
+    elif search:
+        query = query.where(or_(Ticket.number == search.upper(), col(Ticket.text).contains(search, autoescape=True),
+                                col(Ticket.place).contains(search, autoescape=True)))
+    return list((await session.exec(query.order_by(Ticket.resolution_due, Ticket.id).limit(limit))).all())
+
+
 async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",
                         public: bool = True) -> str:
     """Move the ticket to `to`, recording the event; returns the status it had."""
@@ -183,7 +209,7 @@ async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: s
         raise TransitionError(f"{ticket.number}: {before} -> {to} is not allowed")
     now = utcnow()
     ticket.status = to
-    if to != "new" and ticket.first_response_at is None and actor.startswith("staff"):
+    if to != "new" and ticket.first_response_at is None and is_staff_actor(actor):
         ticket.first_response_at = now
     if to == "resolved":
         ticket.resolved_at = now
@@ -221,6 +247,12 @@ async def by_relay(session: AsyncSession, chat_id: str, message_id: str) -> Tick
 
 async def by_thread(session: AsyncSession, thread_id: str) -> Ticket | None:
     return (await session.exec(select(Ticket).where(Ticket.thread_id == thread_id))).first()
+
+
+def is_late(ticket: Ticket, now: datetime) -> bool:
+    """An open ticket past a time limit: resolution, or a first response not yet given."""
+    return ticket.status in OPEN_STATES and (
+        ticket.resolution_due < now or (ticket.first_response_at is None and ticket.response_due < now))
 
 
 @dataclass

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
 from handlers import notify, reports
@@ -108,11 +110,20 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         session.add(ticket)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
                                     services.texts.render("staff_reply", lang, ticket=ticket, text=body))
+        _tell_the_chat(session, services, ticket, actor, "reply", body)
         for file_id in forwarded if queued else ():
             notify.to_resident(session, services, ticket, resident, "photo", "", photo=file_id)
     if not queued:
         return _say(services, "blocked", ticket=ticket)
     return _say(services, "relayed", ticket=ticket, photos_lost=bool(photos and not forwarded))
+
+
+def _tell_the_chat(session: AsyncSession, services: Services, ticket: Ticket, actor: str, what: str, text: str) -> None:
+    """What staff did outside the moderation chat (in the web console) goes under the ticket's
+    card there, so those working in Telegram see it; what they did in the chat, all saw."""
+    if not actor.startswith("staff:"):
+        notify.to_staff(session, services, ticket, "console",
+                        services.texts.render("staff_console", "zh", ticket=ticket, actor=actor, what=what, text=text))
 
 
 async def _command(inbound: Inbound, services: Services) -> Reply:
@@ -138,12 +149,7 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         name = " ".join(args[1:]).strip()
         if not name:
             return _usage(services, command)
-        async with services.store.transaction() as session:
-            ticket = await session.get(Ticket, ticket.id)
-            ticket.assignee = name[:64]
-            session.add(ticket)
-            await tickets.add_event(session, ticket, actor, "assign", name, public=False)
-        return _say(services, "assigned", ticket=ticket, assignee=name)
+        return await assign(ticket, name, actor, services)
     if command == "status":
         state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
         if state not in tickets.STAFF_STATES or not note:
@@ -153,9 +159,7 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         note = " ".join(args[1:]).strip()
         if not note:
             return _usage(services, command)
-        async with services.store.transaction() as session:
-            await tickets.add_event(session, ticket, actor, "note", note, public=False)
-        return _say(services, "noted", ticket=ticket)
+        return await add_note(ticket, note, actor, services)
     if command == "dup":
         async with services.store.transaction() as session:
             target = await tickets.find(session, args[1]) if len(args) > 1 else None
@@ -168,17 +172,12 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         category = args[1] if len(args) > 1 else ""
         if category not in services.categories.by_id:
             return _usage(services, command, f";类别:{', '.join(services.categories.by_id)}")
-        async with services.store.transaction() as session:
-            ticket = await session.get(Ticket, ticket.id)
-            await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
-            ticket.category = category
-            session.add(ticket)
-        return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
+        return await change_category(ticket, category, actor, services)
     if command == "reply":
         name = args[1] if len(args) > 1 else ""
         if name not in services.texts.canned():
             return _usage(services, command, f";模板:{', '.join(services.texts.canned())}")
-        return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
+        return await canned_reply(ticket, name, actor, services)
     return _usage(services, command)
 
 
@@ -194,6 +193,38 @@ async def _button(inbound: Inbound, services: Services) -> Reply:
     return Reply("info", [])
 
 
+async def assign(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
+    """Who handles the ticket: an internal event, the resident is not told."""
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        ticket.assignee = name[:64]
+        session.add(ticket)
+        await tickets.add_event(session, ticket, actor, "assign", name, public=False)
+    return _say(services, "assigned", ticket=ticket, assignee=name)
+
+
+async def add_note(ticket: Ticket, note: str, actor: str, services: Services) -> Reply:
+    """An internal note, never sent to the resident."""
+    async with services.store.transaction() as session:
+        await tickets.add_event(session, ticket, actor, "note", note, public=False)
+    return _say(services, "noted", ticket=ticket)
+
+
+async def change_category(ticket: Ticket, category: str, actor: str, services: Services) -> Reply:
+    """Staff correct the guessed category (an internal event)."""
+    async with services.store.transaction() as session:
+        ticket = await session.get(Ticket, ticket.id)
+        await tickets.add_event(session, ticket, actor, "category", f"{ticket.category} -> {category}", public=False)
+        ticket.category = category
+        session.add(ticket)
+    return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
+
+
+async def canned_reply(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
+    """One of content/templates/canned/ as a staff reply."""
+    return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
+
+
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
@@ -205,6 +236,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
         notify.status_notice(session, services, ticket, resident, note)
+        _tell_the_chat(session, services, ticket, actor, "status", note)
     return _say(services, "changed", ticket=ticket, before=_status(services, before), after=_status(services, state, True))
 
 
@@ -250,11 +282,8 @@ async def _open(services: Services) -> Reply:
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
     now = utcnow()
-
-    def late(t: Ticket) -> bool:
-        return t.resolution_due < now or (t.first_response_at is None and t.response_due < now)
-
-    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=late, **_views(services))
+    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=lambda t: tickets.is_late(t, now),
+                                 **_views(services))
     return Reply("info", [Outbound(text)])
 
 

@@ -1,0 +1,381 @@
+"""The staff web console under /staff/, on the application of `python -m bot serve`.
+
+Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
+- `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
+- `GET /staff/`: the queue: counts by status, filters (status, category, overdue), search
+- `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
+  action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
+  as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
+- `GET /staff/opinions?days=7`: residents' opinions by category, newest first
+- `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
+  weekly export's own code (bot/export.py)
+- `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
+- `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
+
+A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
+cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
+at logout. Every POST carries the session's CSRF token (the login form: a token of its own
+cookie). Failed logins are counted per account and per address: over the limit, even the right
+password is refused until the window has passed.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from ipaddress import ip_address
+from pathlib import Path
+
+from aiohttp import web
+from markupsafe import Markup
+
+from db import accounts, tickets
+from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
+from handlers import staff
+from handlers.masking import mask_phone, mask_text
+from handlers.services import Services
+from handlers.tickets import describe
+from handlers.types import Reply
+
+log = logging.getLogger(__name__)
+
+COOKIE = "tq_staff"
+LOGIN_COOKIE = "tq_login"  # the login form's CSRF token: there is no session yet to bind it to
+ACCOUNT_LIMIT = 5  # failed logins of one account name within the window
+ADDRESS_LIMIT = 20  # failed logins from one address within the window
+LIMIT_WINDOW = timedelta(minutes=15)
+HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+}
+MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
+OPINIONS_SHOWN = 50  # of each category, the newest
+ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
+CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
+FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def setup(app: web.Application) -> None:
+    """Add the console's routes to the application of bot/web.py."""
+    app.router.add_get("/staff", _to_queue)
+    app.router.add_get("/staff/login", login_form)
+    app.router.add_post("/staff/login", login)
+    app.router.add_post("/staff/logout", signed_in(logout))
+    app.router.add_get("/staff/", signed_in(queue))
+    app.router.add_get("/staff/tickets/{number}", signed_in(ticket_page))
+    app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
+    app.router.add_get("/staff/opinions", signed_in(opinions))
+    app.router.add_get("/staff/dashboard", signed_in(dashboard))
+    app.router.add_get("/staff/exports", signed_in(exports))
+    app.router.add_post("/staff/exports", signed_in(new_export))
+    app.router.add_get("/staff/exports/{name}", signed_in(export_file))
+    app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
+
+
+async def _to_queue(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/staff/")
+
+
+def _see_other(location: str) -> web.Response:
+    """A redirect to return (not raise), for one that sets cookies."""
+    return web.Response(status=303, headers={"Location": location, **HEADERS})
+
+
+def _services(request: web.Request) -> Services:
+    from bot.web import SERVICES
+
+    return request.app[SERVICES]
+
+
+def _from_proxy(request: web.Request, header: str) -> str | None:
+    """A header set by the reverse proxy in front of us (nginx on this machine); ignored from anyone else."""
+    try:
+        local = ip_address(request.remote or "").is_loopback
+    except ValueError:
+        local = False
+    return request.headers.get(header) if local else None
+
+
+def _address(request: web.Request) -> str:
+    return _from_proxy(request, "X-Real-IP") or request.remote or "?"
+
+
+def _https(request: web.Request) -> bool:
+    return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
+
+
+def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
+    services = _services(request)
+    texts = services.texts
+    html = texts.env.get_template(f"console/{template}.html").render(
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
+        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
+        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
+        **values)
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def signed_in(handler: Handler, admin: bool = False) -> Handler:
+    """Only for a live session (else to the login page), of an administrator with `admin`; a
+    POST only with the session's CSRF token."""
+    async def checked(request: web.Request) -> web.StreamResponse:
+        async with _services(request).store.transaction() as session:
+            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
+        if found is None:
+            raise web.HTTPSeeOther("/staff/login")
+        row, request[ACCOUNT] = found
+        request[CSRF] = row.csrf
+        if admin and not request[ACCOUNT].is_admin:
+            raise web.HTTPForbidden(text="for administrators only")
+        if request.method == "POST":
+            request[FORM] = form = await request.post()
+            if not hmac.compare_digest(str(form.get("csrf", "")).encode(), row.csrf.encode()):
+                log.warning("staff console: POST %s without the session's CSRF token, from %s", request.path, _address(request))
+                raise web.HTTPForbidden(text="CSRF token missing or wrong")
+        return await handler(request)
+
+    return checked
+
+
+# -- signing in ------------------------------------------------------------------------------
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    async with _services(request).store.transaction() as session:
+        if await accounts.signed_in(session, request.cookies.get(COOKIE, "")):
+            raise web.HTTPSeeOther("/staff/")
+    return _login_page(request)
+
+
+def _login_page(request: web.Request, status: int = 200, problem: str = "", name: str = "") -> web.Response:
+    token = secrets.token_urlsafe(32)
+    request[CSRF] = token
+    response = page(request, "login", status, problem=problem, name=name)
+    _set_cookie(request, response, LOGIN_COOKIE, token, path="/staff/login")
+    return response
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, path: str = "/staff/",
+                max_age: int | None = None) -> None:
+    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="Strict", secure=_https(request))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
+    keys = (f"account:{name}", f"address:{_address(request)}")
+    async with _services(request).store.transaction() as session:
+        since = utcnow() - LIMIT_WINDOW
+        if (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
+                or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT):
+            log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
+            return _login_page(request, 429, "too_many", name)
+        account = await accounts.authenticate(session, name, password)
+        if account is None:
+            await accounts.record_failure(session, *keys)
+        else:
+            token = await accounts.open_session(session, account)
+    if account is None:
+        log.info("staff console: failed login of %r from %s", name, _address(request))
+        return _login_page(request, 401, "wrong", name)
+    log.info("staff console: %s signed in from %s", account.name, _address(request))
+    response = _see_other("/staff/")
+    _set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.del_cookie(LOGIN_COOKIE, path="/staff/login")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    async with _services(request).store.transaction() as session:
+        await accounts.close_session(session, request.cookies.get(COOKIE, ""))
+    response = _see_other("/staff/login")
+    response.del_cookie(COOKIE, path="/staff/")
+    return response
+
+
+# -- the queue and a ticket ------------------------------------------------------------------
+
+
+async def queue(request: web.Request) -> web.Response:
+    services = _services(request)
+    query = request.query
+    status = query.get("status", "open")
+    states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
+    category = query.get("category") if query.get("category") in services.categories.by_id else None
+    overdue, search = query.get("overdue") == "1", query.get("q", "")[:100]
+    now = utcnow()
+    async with services.store.transaction() as session:
+        figures = await tickets.stats(session, now)
+        rows = await tickets.queue(session, states, category, now if overdue else None, search)
+    return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
+                categories=list(services.categories.by_id), chosen=dict(status=status, category=category or "",
+                                                                        overdue=overdue, q=search),
+                late=lambda t: tickets.is_late(t, now), mask_text=mask_text, mask_phone=mask_phone)
+
+
+async def _ticket(request: web.Request) -> Ticket:
+    async with _services(request).store.transaction() as session:
+        ticket = await tickets.find(session, request.match_info["number"])
+    if ticket is None:
+        raise web.HTTPNotFound(text="no such ticket")
+    return ticket
+
+
+async def ticket_page(request: web.Request, done: str = "", problem: str = "", status: int = 200) -> web.Response:
+    services = _services(request)
+    ticket = await _ticket(request)
+    async with services.store.transaction() as session:
+        events = await tickets.history(session, ticket.id, public_only=False)
+    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem,
+                done=Markup(done),  # what staff.py answered: made by its autoescaping templates
+                describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
+                photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
+                categories=list(services.categories.by_id))
+
+
+async def ticket_action(request: web.Request) -> web.Response:
+    """A form of the ticket page, done by the moderation chat's function (handlers/staff.py)
+    with the account as the actor; a form missing what it needs gets the page with a hint."""
+    services, form = _services(request), request[FORM]
+    action = ACTIONS.get(request.match_info["action"])
+    if action is None:
+        raise web.HTTPNotFound(text="no such action")
+    ticket = await _ticket(request)
+    reply = await action(ticket, {k: str(v).strip()[:2000] for k, v in form.items()}, _actor(request[ACCOUNT]), services)
+    if reply is None:
+        return await ticket_page(request, problem=request.match_info["action"], status=400)
+    return await ticket_page(request, reply.messages[0].text if reply.messages else "")
+
+
+async def _reply(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.relay_reply(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _canned(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    name = form.get("name", "")
+    return await staff.canned_reply(ticket, name, actor, services) if name in services.texts.canned() else None
+
+
+async def _status(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    state, note = form.get("state", ""), form.get("text", "")
+    return await staff.change_status(ticket, state, note, actor, services) if note and state in tickets.STAFF_STATES else None
+
+
+async def _note(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.add_note(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _assign(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.assign(ticket, form["text"], actor, services) if form.get("text") else None
+
+
+async def _category(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    category = form.get("category", "")
+    return await staff.change_category(ticket, category, actor, services) if category in services.categories.by_id else None
+
+
+async def _duplicate(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    """Merge into the ticket named in `text` (its number or short id)."""
+    async with services.store.transaction() as session:
+        target = await tickets.find(session, form.get("text") or "0")
+    if target is None or target.id == ticket.id:
+        return None
+    return await staff.mark_duplicate(ticket, target, actor, services)
+
+
+async def _unmerge(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
+    return await staff.undo_duplicate(ticket, actor, services)
+
+
+ACTIONS = {"reply": _reply, "canned": _canned, "status": _status, "note": _note, "assign": _assign,
+           "category": _category, "duplicate": _duplicate, "unmerge": _unmerge}
+
+
+def _actor(account: StaffAccount) -> str:
+    return f"web:{account.name}"
+
+
+# -- opinions, figures, accounts -------------------------------------------------------------
+
+
+async def opinions(request: web.Request) -> web.Response:
+    """The opinions of the last `days` days, by category (most first), newest first in each."""
+    from bot.export import opinion_category_title
+    from db import export_queries
+
+    services = _services(request)
+    days = int(request.query["days"]) if request.query.get("days", "").isdigit() else 7
+    days = min(max(days, 1), MAX_OPINION_DAYS)
+    hi = utcnow()
+    lo = hi - timedelta(days=days)
+    async with services.store.engine.connect() as conn:
+        by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
+        groups = [(opinion_category_title(category, services), count,
+                   await export_queries.opinion_examples(conn, lo, hi, category, OPINIONS_SHOWN))
+                  for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """This week so far (Monday to today, Shanghai) against the same days of last week: the
+    weekly export's figures and its HTML summary, computed now."""
+    from bot.export import build_export, render_html
+    from bot.web import SETTINGS
+    from handlers.reports import today_in_shanghai
+
+    services, now, today = _services(request), utcnow(), today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    result = await build_export(services.store, services, monday, today, Path(request.app[SETTINGS].export_dir),
+                                formats=(), now=now)
+    return web.Response(text=render_html(result.summary, [], now), content_type="text/html", headers=HEADERS)
+
+
+def _export_files(request: web.Request) -> list[Path]:
+    """The files of EXPORT_DIR, newest first."""
+    from bot.web import SETTINGS
+
+    folder = Path(request.app[SETTINGS].export_dir)
+    found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []
+    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
+
+
+async def exports(request: web.Request, problem: str = "", made: list[Path] | None = None, status: int = 200) -> web.Response:
+    return page(request, "exports", status, files=_export_files(request), problem=problem, made=made or [],
+                can_export=_services(request).exporter is not None)
+
+
+async def new_export(request: web.Request) -> web.Response:
+    """The export of the days asked for, made as the weekly one is (in a process of its own)."""
+    from handlers.reports import ExportInputError, parse_range, today_in_shanghai
+
+    services, form = _services(request), request[FORM]
+    if services.exporter is None:
+        return await exports(request, "no_export", status=503)
+    try:
+        start, end = parse_range(str(form.get("from", "")).strip() or None, str(form.get("to", "")).strip() or None,
+                                 today_in_shanghai(), names=("from", "to"))
+    except ExportInputError as exc:
+        return await exports(request, str(exc), status=400)
+    result = await services.exporter(start, end)
+    return await exports(request, made=result.files)
+
+
+async def export_file(request: web.Request) -> web.StreamResponse:
+    """One of the listed files, by its name alone: nothing outside EXPORT_DIR can be named."""
+    found = next((p for p in _export_files(request) if p.name == request.match_info["name"]), None)
+    if found is None:
+        raise web.HTTPNotFound(text="no such export file")
+    return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
+
+
+async def account_list(request: web.Request) -> web.Response:
+    async with _services(request).store.transaction() as session:
+        rows = await accounts.all_accounts(session)
+    return page(request, "accounts", accounts=rows)

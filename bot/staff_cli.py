@@ -1,0 +1,44 @@
+"""`python -m bot staff add|passwd|list|disable`: the accounts of the staff web console."""
+from __future__ import annotations
+
+import getpass
+import sys
+
+from db import accounts
+from db.store import Store
+
+
+def read_password(from_stdin: bool) -> str:
+    """The first line of stdin (for scripts), or typed twice at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise accounts.AccountError("the two passwords differ")
+    return first
+
+
+async def run(url: str, action: str, name: str | None, admin: bool, password_stdin: bool) -> int:
+    store = await Store.open(url)
+    try:
+        async with store.transaction() as session:
+            if action == "list":
+                for account in await accounts.all_accounts(session):
+                    flags = [f for f, on in (("admin", account.is_admin), ("disabled", account.disabled)) if on]
+                    print(f"{account.name}\t{','.join(flags) or '-'}\tsince {account.created_at:%Y-%m-%d}")
+                return 0
+            if not name:
+                raise accounts.AccountError(f"staff {action} needs a NAME")
+            if action == "add":
+                await accounts.add(session, name, read_password(password_stdin), admin=admin)
+            elif action == "passwd":
+                await accounts.set_password(session, name, read_password(password_stdin))
+            else:
+                await accounts.disable(session, name)
+        print(f"{action}: {name}: done")
+        return 0
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()

@@ -1,0 +1,132 @@
+"""Staff accounts of the web console: passwords (argon2id), server-side sessions and the
+record of failed logins. Each function takes the session of the caller's transaction."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import LoginFailure, StaffAccount, StaffSession, utcnow
+
+HASHER = PasswordHasher()  # argon2id with the library's recommended parameters
+MIN_PASSWORD = 10
+SESSION_LIFETIME = timedelta(hours=8)  # one working day; then sign in again
+# a hash to verify against when the name is unknown, so an unknown name takes as long as a wrong password
+_NO_ACCOUNT = HASHER.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A name taken or unknown, a password too short: the message says which."""
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+    return password
+
+
+async def by_name(session: AsyncSession, name: str) -> StaffAccount | None:
+    return (await session.exec(select(StaffAccount).where(StaffAccount.name == name))).first()
+
+
+async def add(session: AsyncSession, name: str, password: str, admin: bool = False) -> StaffAccount:
+    name = name.strip()
+    if not name or len(name) > 64 or any(c.isspace() for c in name):
+        raise AccountError("the name must be 1-64 characters without spaces")
+    if await by_name(session, name) is not None:
+        raise AccountError(f"an account named {name} exists already")
+    account = StaffAccount(name=name, password_hash=HASHER.hash(check_password(password)), is_admin=admin)
+    session.add(account)
+    return account
+
+
+async def _existing(session: AsyncSession, name: str) -> StaffAccount:
+    account = await by_name(session, name)
+    if account is None:
+        raise AccountError(f"no account named {name}")
+    return account
+
+
+async def set_password(session: AsyncSession, name: str, password: str) -> StaffAccount:
+    """A new password (also enables a disabled account); its open sessions end."""
+    account = await _existing(session, name)
+    account.password_hash, account.disabled = HASHER.hash(check_password(password)), False
+    session.add(account)
+    await end_sessions(session, account.id)
+    return account
+
+
+async def disable(session: AsyncSession, name: str) -> StaffAccount:
+    """The account can no longer sign in, and its open sessions end now."""
+    account = await _existing(session, name)
+    account.disabled = True
+    session.add(account)
+    await end_sessions(session, account.id)
+    return account
+
+
+async def all_accounts(session: AsyncSession) -> list[StaffAccount]:
+    return list((await session.exec(select(StaffAccount).order_by(StaffAccount.name))).all())
+
+
+async def authenticate(session: AsyncSession, name: str, password: str) -> StaffAccount | None:
+    """The enabled account with this name and password, or None."""
+    account = await by_name(session, name)
+    try:
+        HASHER.verify(account.password_hash if account else _NO_ACCOUNT, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if account is None or account.disabled:
+        return None
+    if HASHER.check_needs_rehash(account.password_hash):
+        account.password_hash = HASHER.hash(password)
+        session.add(account)
+    return account
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(session: AsyncSession, account: StaffAccount) -> str:
+    """A new signed-in session; returns the token for the cookie (only its digest is stored)."""
+    token, now = secrets.token_urlsafe(32), utcnow()
+    session.add(StaffSession(token_hash=_digest(token), account_id=account.id, csrf=secrets.token_urlsafe(32),
+                             created_at=now, expires_at=now + SESSION_LIFETIME))
+    await session.exec(delete(StaffSession).where(StaffSession.expires_at < now))  # the expired ones of anybody
+    return token
+
+
+async def signed_in(session: AsyncSession, token: str) -> tuple[StaffSession, StaffAccount] | None:
+    """The live session of this cookie token and its enabled account, or None."""
+    if not token:
+        return None
+    row = (await session.exec(select(StaffSession, StaffAccount).join(StaffAccount).where(
+        StaffSession.token_hash == _digest(token), StaffSession.expires_at > utcnow(),
+        StaffAccount.disabled == False))).first()  # noqa: E712
+    return (row[0], row[1]) if row else None
+
+
+async def close_session(session: AsyncSession, token: str) -> None:
+    await session.exec(delete(StaffSession).where(StaffSession.token_hash == _digest(token)))
+
+
+async def end_sessions(session: AsyncSession, account_id: int) -> None:
+    await session.exec(delete(StaffSession).where(StaffSession.account_id == account_id))
+
+
+async def failures_since(session: AsyncSession, key: str, since: datetime) -> int:
+    return (await session.exec(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.key == key, LoginFailure.at > since))).one()
+
+
+async def record_failure(session: AsyncSession, *keys: str) -> None:
+    now = utcnow()
+    session.add_all(LoginFailure(key=key[:128], at=now) for key in keys)
+    await session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - timedelta(days=1)))

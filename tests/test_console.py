@@ -1,0 +1,448 @@
+"""The staff web console (bot/console.py): accounts from the command line, then real HTTP on
+loopback against the application `python -m bot serve` runs, with the real SQLite file, and one
+test in Debian's Chromium driven by Playwright (skipped when either is absent)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.export import Pseudonyms, build_export
+from bot.settings import load_settings
+from bot.web import build_web_app
+from db import accounts, tickets
+from db.clock import SHANGHAI
+from db.models import Ticket, utcnow
+from handlers.services import TicketRules
+from tests.conftest import query_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+MODERATION_CHAT = "-1001"
+
+
+def staff_cli(database: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    return subprocess.run([sys.executable, "-m", "bot", "staff", *args], input=password and password + "\n",
+                          capture_output=True, text=True, env=env, cwd=database.parent, timeout=60)
+
+
+def test_staff_accounts_from_the_command_line(tmp_path):
+    database = tmp_path / "bot.db"
+    assert staff_cli(database, "add", "wang", "--admin", "--password-stdin", password=PASSWORD).returncode == 0
+    assert staff_cli(database, "add", "li", "--password-stdin", password=PASSWORD).returncode == 0
+    again = staff_cli(database, "add", "li", "--password-stdin", password=PASSWORD)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    short = staff_cli(database, "add", "zhao", "--password-stdin", password="short")
+    assert short.returncode == 1 and "at least 10" in short.stderr
+    (stored,), = query_rows_sqlite(database, "select password_hash from staffaccount where name = 'li'")
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert staff_cli(database, "disable", "li").returncode == 0
+    assert staff_cli(database, "passwd", "nobody", "--password-stdin", password=PASSWORD).returncode == 1
+    listed = staff_cli(database, "list").stdout.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [["li", "disabled"], ["wang", "admin"]]
+    assert staff_cli(database, "passwd", "li", "--password-stdin", password=PASSWORD + "!").returncode == 0
+    assert query_rows_sqlite(database, "select disabled from staffaccount where name = 'li'") == [(0,)]
+
+
+def query_rows_sqlite(database: Path, sql: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_the_readmes_two_commands_open_the_console_of_a_served_bot(tmp_path):
+    """`python -m bot staff add`, then `python -m bot serve` in a process of its own: sign in, see the queue."""
+    from tests.test_wechat import serving
+
+    database = tmp_path / "bot.db"
+    assert staff_cli(database, "add", "wang", "--password-stdin", password=PASSWORD).returncode == 0
+    with serving(tmp_path, f"sqlite:///{database}") as (_, base):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{base}/staff/") as response:  # redirected to the login form
+                assert str(response.url).endswith("/staff/login")
+                token = csrf_of(await response.text())
+            async with http.post(f"{base}/staff/login", data={"username": "wang", "password": PASSWORD, "csrf": token}) as response:
+                assert response.status == 200 and str(response.url).endswith("/staff/")
+                assert "No tickets match" in await response.text()
+
+# -- the web console over real HTTP ----------------------------------------------------------
+
+
+class Browser:
+    """An HTTP client with cookies (loopback addresses included) against the running app."""
+
+    def __init__(self, server: TestServer):
+        self.server = server
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def get(self, path: str, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.get(self.url(path), allow_redirects=False, **kw) as response:
+            return response.status, await response.text(), response
+
+    async def post(self, path: str, data: dict, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.post(self.url(path), data=data, allow_redirects=False, **kw) as response:
+            return response.status, await response.text(), response
+
+    async def login(self, name: str = "wang", password: str = PASSWORD, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+        _, form, _ = await self.get("/staff/login")
+        return await self.post("/staff/login", {"username": name, "password": password, "csrf": csrf_of(form)}, **kw)
+
+    async def csrf(self, path: str = "/staff/") -> str:
+        status, html, _ = await self.get(path)
+        assert status == 200, html
+        return csrf_of(html)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+async def console(services, tmp_path):
+    """The application of `python -m bot serve` on loopback, two accounts (wang, li), a browser."""
+    async with services.store.transaction() as session:
+        await accounts.add(session, "wang", PASSWORD, admin=True)
+        await accounts.add(session, "li", PASSWORD)
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports")})
+
+    async def export(start, end):  # in this process (the bot's own exporter starts a child with services of its own)
+        return await build_export(services.store, services, start, end, Path(settings.export_dir))
+
+    services = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT), exporter=export)
+    server = TestServer(build_web_app(settings, services), host="127.0.0.1", port=0)
+    await server.start_server()
+    browser = Browser(server)
+    yield browser
+    await browser.http.close()
+    await server.close()
+
+
+async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
+                     category="facilities", user="r1") -> Ticket:
+    resident = await services.store.resident("telegram", user)
+    now = utcnow()
+    due = now - timedelta(hours=1) if late else now + timedelta(days=5)
+    async with services.store.transaction() as session:
+        ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
+                                      chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
+                                      response_due=due, resolution_due=due)
+    return ticket
+
+
+def rows(services, sql, *args):
+    return query_rows(services.store, sql, *args)
+
+
+async def test_without_a_session_every_page_leads_to_the_login(console, services):
+    ticket = await new_ticket(services)
+    for path in ("/staff/", f"/staff/tickets/{ticket.number}"):
+        status, _, response = await console.get(path)
+        assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, _, response = await console.post(f"/staff/tickets/{ticket.number}/reply", {"text": "hi", "csrf": "x"})
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, html, _ = await console.get("/staff/login")
+    assert status == 200 and 'name="username"' in html and 'name="password"' in html and "<script" not in html
+
+
+async def test_a_wrong_password_is_refused_and_the_right_one_opens_a_session_cookie(console, services):
+    status, html, _ = await console.login(password="not the password")
+    assert status == 401 and "Wrong name or password" in html
+    assert "tq_staff" not in {c.key for c in console.http.cookie_jar}
+    status, _, response = await console.login()
+    assert (status, response.headers["Location"]) == (303, "/staff/")
+    cookie = response.cookies["tq_staff"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/staff/"
+    assert not cookie["secure"]  # plain http on loopback: a Secure cookie would never come back
+    assert 0 < int(cookie["max-age"]) <= 8 * 3600
+    (stored,), = rows(services, "select token_hash from staffsession")
+    assert stored != cookie.value and len(stored) == 64  # only the token's digest is kept
+    status, html, _ = await console.get("/staff/")
+    assert status == 200 and "wang" in html
+
+
+async def test_behind_an_https_proxy_the_cookie_is_secure(console):
+    status, _, response = await console.login(headers={"X-Forwarded-Proto": "https"})
+    assert status == 303 and response.cookies["tq_staff"]["secure"]
+
+
+async def test_a_post_without_the_sessions_csrf_token_is_refused(console, services):
+    ticket = await new_ticket(services)
+    _, form, _ = await console.get("/staff/login")
+    status, _, _ = await console.post("/staff/login", {"username": "wang", "password": PASSWORD})
+    assert status == 403  # the login form too carries its token
+    assert (await console.login())[0] == 303
+    for token in ({}, {"csrf": "forged"}, {"csrf": csrf_of(form)}):  # none, a wrong one, the login form's
+        status, _, _ = await console.post(f"/staff/tickets/{ticket.number}/reply", {"text": "您好", **token})
+        assert status == 403
+    assert rows(services, "select count(*) from ticketevent where kind = 'reply'") == [(0,)]
+    assert rows(services, "select count(*) from outboxmessage where purpose = 'reply'") == [(0,)]
+
+
+async def test_failed_logins_are_limited_per_account_and_per_address(console):
+    for _ in range(5):
+        assert (await console.login(password="guess guess guess"))[0] == 401
+    status, html, _ = await console.login()  # the right password, too late
+    assert status == 429 and "Too many attempts" in html
+    assert (await console.login("li"))[0] == 303  # another account from the same address
+    console.http.cookie_jar.clear()  # signed out again
+    for n in range(14):  # 5 + 14 + 1 = 20 failures from this address
+        assert (await console.login(f"nobody{n}"))[0] == 401
+    assert (await console.login("li", "wrong wrong wrong"))[0] == 401
+    assert (await console.login("li"))[0] == 429
+
+
+async def test_a_disabled_account_cannot_sign_in_and_its_session_ends(console, services):
+    assert (await console.login("li"))[0] == 303
+    async with services.store.transaction() as session:
+        await accounts.disable(session, "li")
+    status, _, response = await console.get("/staff/")
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    status, html, _ = await console.login("li")
+    assert status == 401 and "Wrong name or password" in html
+
+
+async def test_an_expired_session_leads_to_the_login(console, services):
+    await console.login()
+    assert (await console.get("/staff/"))[0] == 200
+    rows(services, "update staffsession set expires_at = ?", utcnow() - timedelta(seconds=1))
+    status, _, response = await console.get("/staff/")
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+
+async def test_logout_ends_the_session(console, services):
+    await console.login()
+    token = await console.csrf()
+    status, _, response = await console.post("/staff/logout", {"csrf": token})
+    assert (status, response.headers["Location"]) == (303, "/staff/login")
+    assert rows(services, "select count(*) from staffsession") == [(0,)]
+    assert (await console.get("/staff/"))[0] == 303
+
+
+async def test_the_queue_masks_phones_marks_overdue_tickets_and_filters(console, services):
+    fresh = await new_ticket(services, category="fumes", user="r1")
+    late = await new_ticket(services, text="垃圾房三天没清运了 <b>臭</b>", phone=None, late=True, user="r2")
+    await console.login()
+    status, html, _ = await console.get("/staff/")
+    assert status == 200
+    assert "13812345678" not in html and "138****5678" in html  # the phone column
+    assert "139 1234 5678" not in html and "139****5678" in html  # a number inside the text
+    assert "&lt;b&gt;臭&lt;/b&gt;" in html and "<b>臭</b>" not in html
+    assert html.index(late.number) < html.index(fresh.number)  # soonest deadline first
+    late_row = re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{late.number}", html)
+    assert late_row and not re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{fresh.number}", html)
+    assert "超时 Overdue: 1" in html
+    overdue = (await console.get("/staff/?overdue=1"))[1]
+    assert late.number in overdue and fresh.number not in overdue
+    fumes = (await console.get("/staff/?category=fumes"))[1]
+    assert fresh.number in fumes and late.number not in fumes
+    for query in (late.number, "垃圾房", str(late.id)):
+        found = (await console.get("/staff/", params={"q": query}))[1]
+        assert late.number in found and fresh.number not in found
+    assert fresh.number not in (await console.get("/staff/?status=resolved"))[1]
+
+
+async def test_a_reply_from_the_console_goes_to_the_resident_through_the_outbox(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    status, html, _ = await console.post(f"{path}/reply", {"text": "明天上午电工上门更换", "csrf": await console.csrf(path)})
+    assert status == 200 and "已转给" in html
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'reply'")
+    assert chat == "r1" and "明天上午电工上门更换" in text
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'console'")
+    assert chat == MODERATION_CHAT and "web:wang" in text and "明天上午电工上门更换" in text  # Telegram staff see it
+    assert rows(services, "select actor, note from ticketevent where kind = 'reply'") == [("web:wang", "明天上午电工上门更换")]
+    assert rows(services, "select first_response_at is not null from ticket") == [(1,)]
+    page = (await console.get(path))[1]
+    assert "web:wang" in page and "明天上午电工上门更换" in page
+    assert Pseudonyms(b"k").actor("web:wang", 1) == "工作人员 wang"  # the export names the account as staff
+
+
+async def test_a_status_change_from_the_console_tells_the_resident(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    token = await console.csrf(path)
+    status, html, _ = await console.post(f"{path}/status", {"state": "resolved", "text": "", "csrf": token})
+    assert status == 400 and "Choose a status" in html  # the note to the resident is required
+    status, html, _ = await console.post(f"{path}/status", {"state": "in_progress", "text": "已派人查看", "csrf": token})
+    assert status == 200 and "已通知居民" in html
+    (chat, text), = rows(services, "select chat_id, text from outboxmessage where purpose = 'status'")
+    assert chat == "r1" and "已派人查看" in text
+    (text,), = rows(services, "select text from outboxmessage where purpose = 'console'")
+    assert "处理中" in text and "已派人查看" in text
+    assert rows(services, "select actor, from_status, to_status from ticketevent where kind = 'status'") == [
+        ("web:wang", "new", "in_progress")]
+    status, html, _ = await console.post(f"{path}/status", {"state": "acknowledged", "text": "再看看", "csrf": token})
+    assert "不能改为" in html and rows(services, "select status from ticket") == [("in_progress",)]
+
+
+async def test_notes_and_assignment_stay_internal(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    token = await console.csrf(path)
+    await console.post(f"{path}/note", {"text": "需城管配合", "csrf": token})
+    await console.post(f"{path}/assign", {"text": "li", "csrf": token})
+    assert rows(services, "select actor, kind, note, public from ticketevent where kind in ('note', 'assign') order by id") == [
+        ("web:wang", "note", "需城管配合", 0), ("web:wang", "assign", "li", 0)]
+    assert rows(services, "select assignee from ticket") == [("li",)]
+    assert rows(services, "select count(*) from outboxmessage") == [(0,)]
+
+
+async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services):
+    from handlers import staff
+
+    office = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
+    ticket = await new_ticket(services)
+    await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
+    assert rows(services, "select chat_id, purpose from outboxmessage") == [("r1", "reply")]
+
+
+async def test_canned_reply_category_and_duplicate_through_the_chats_functions(console, services):
+    first = await new_ticket(services, user="r1")
+    second = await new_ticket(services, user="r2", text="楼道路灯又坏了")
+    await console.login()
+    path = f"/staff/tickets/{second.number}"
+    token = await console.csrf(path)
+    assert (await console.post(f"{path}/canned", {"name": "no such template", "csrf": token}))[0] == 400
+    assert (await console.post(f"{path}/canned", {"name": "received", "csrf": token}))[0] == 200
+    assert rows(services, "select chat_id from outboxmessage where purpose = 'reply'") == [("r2",)]
+    assert (await console.post(f"{path}/category", {"category": "nonsense", "csrf": token}))[0] == 400
+    await console.post(f"{path}/category", {"category": "property", "csrf": token})
+    assert rows(services, "select category from ticket where id = ?", second.id) == [("property",)]
+    assert (await console.post(f"{path}/duplicate", {"text": second.number, "csrf": token}))[0] == 400  # itself
+    status, html, _ = await console.post(f"{path}/duplicate", {"text": first.number, "csrf": token})
+    assert status == 200 and f'<form method="post" action="{path}/unmerge">' in html
+    assert re.search(r"<title>[^<]*</title>", html)  # the forms are in the page, not in its title
+    assert rows(services, "select status, duplicate_of from ticket where id = ?", second.id) == [("duplicate", first.id)]
+    await console.post(f"{path}/unmerge", {"csrf": token})
+    assert rows(services, "select status, duplicate_of from ticket where id = ?", second.id) == [("new", None)]
+    assert rows(services, "select distinct actor from ticketevent where ticket_id = ? and actor != 'resident'", second.id) == [
+        ("web:wang",)]
+    assert (await console.post(f"{path}/explode", {"csrf": token}))[0] == 404
+
+async def test_exports_of_any_days_are_made_and_downloaded_and_nothing_else(console, services, tmp_path):
+    await new_ticket(services)
+    await console.login()
+    status, html, _ = await console.get("/staff/exports")
+    assert status == 200 and "No export files yet" in html
+    token = csrf_of(html)
+    status, html, _ = await console.post("/staff/exports", {"from": "2026-13-01", "to": "", "csrf": token})
+    assert status == 400 and "Wrong dates" in html
+    today = utcnow().astimezone(SHANGHAI).date().isoformat()
+    status, html, _ = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
+    assert status == 200
+    name = f"tangqiao-{today.replace('-', '')}-{today.replace('-', '')}-summary.html"
+    assert f'href="/staff/exports/{name}"' in html
+    status, body, response = await console.get(f"/staff/exports/{name}")
+    assert status == 200 and "塘桥街道居民服务周报" in body
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    (tmp_path / "secret.txt").write_text("not an export")
+    for other in ("..%2Fsecret.txt", "%2E%2E%2Fbot.db", "bot.db"):
+        assert (await console.get(f"/staff/exports/{other}"))[0] == 404
+
+async def test_the_accounts_page_is_for_administrators_only(console):
+    await console.login("li")
+    status, _, _ = await console.get("/staff/accounts")
+    assert status == 403
+    console.http.cookie_jar.clear()
+    await console.login("wang")
+    status, html, _ = await console.get("/staff/accounts")
+    assert status == 200 and "<td>li</td>" in html
+
+
+async def test_opinions_by_category_newest_first_phones_masked(console, services):
+    resident = await services.store.resident("telegram", "r1")
+    first = await services.store.add_opinion(resident.id, "希望多开几次居民议事会", category="participation")
+    await services.store.add_opinion(resident.id, "议事会能不能晚上开,电话13812345678", category="participation")
+    await services.store.add_opinion(resident.id, "宝宝屋周六也能开放就好了", category="childcare")
+    old = await services.store.add_opinion(resident.id, "去年的意见", category="childcare")
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=10), old)
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(hours=1), first)
+    await console.login()
+    status, html, _ = await console.get("/staff/opinions")
+    assert status == 200
+    assert re.search(r"<h2>[^<]* × 2</h2>", html) and re.search(r"<h2>[^<]* × 1</h2>", html)
+    assert html.index("× 2") < html.index("× 1")  # the commonest category first
+    assert html.index("议事会能不能晚上开") < html.index("希望多开几次居民议事会")  # newest first
+    assert "138****5678" in html and "13812345678" not in html
+    assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
+
+
+async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
+    await new_ticket(services, user="r1")
+    await new_ticket(services, user="r2", text="垃圾房三天没清运")
+    await console.login()
+    status, html, _ = await console.get("/staff/dashboard")
+    assert status == 200 and "塘桥街道居民服务周报" in html
+    assert '<div class="value">0 / 2</div>' in html  # opinions / tickets of this week
+    assert "<svg" in html and "<script" not in html
+
+
+# -- in a real browser -----------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def page(console):
+    """A page of Debian's Chromium driven by Playwright (no browser download); skips without them."""
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.async_api")
+    async with playwright.async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        await browser.close()
+
+
+async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(console, page, services):
+    fresh = await new_ticket(services, text="楼道路灯坏了,联系我 13912345678", user="r1")
+    late = await new_ticket(services, text="垃圾房三天没清运", category="sanitation", late=True, user="r2")
+    await page.goto(console.url("/staff/"))
+    assert page.url.endswith("/staff/login")
+    await page.fill("input[name=username]", "wang")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/staff/")
+    late_row = page.locator("tr", has_text=late.number)
+    assert await late_row.get_attribute("class") == "late" and "超时" in await late_row.inner_text()
+    assert "139****5678" in await page.locator("tr", has_text=fresh.number).inner_text()
+
+    await page.check("input[name=overdue]")
+    await page.click("form[method=get] button[type=submit]")
+    await page.wait_for_url("**overdue=1**")
+    assert await page.locator("tr", has_text=fresh.number).count() == 0
+
+    await page.goto(console.url("/staff/"))
+    await page.click(f"text={fresh.number}")
+    await page.wait_for_url(f"**/staff/tickets/{fresh.number}")
+    await page.fill("form[action$='/reply'] textarea", "明天上午电工上门更换")
+    await page.click("form[action$='/reply'] button")
+    await page.wait_for_selector("p.done")
+    assert "web:wang" in await page.locator("table").nth(1).inner_text()
+
+    await page.select_option("form[action$='/status'] select", "resolved")
+    await page.fill("form[action$='/status'] textarea", "灯已换好")
+    await page.click("form[action$='/status'] button")
+    await page.wait_for_selector("p.done")
+    assert "已办结" in await page.locator("h1").inner_text()
+    sent = rows(services, "select chat_id, purpose from outboxmessage order by id")
+    assert sent == [("r1", "reply"), (MODERATION_CHAT, "console"), ("r1", "status"), (MODERATION_CHAT, "console")]
