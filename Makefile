@@ -18,9 +18,11 @@ run: $(STAMP)        ## Telegram when TELEGRAM_BOT_TOKEN is set, else the offlin
 chat: $(STAMP)       ## the offline console chat
 	$(BIN)/python -m bot chat
 
-test: $(STAMP)       ## lint, content check, then the test suite (on CI or with WITH_POSTGRES=1 also on PostgreSQL)
+test: $(STAMP)       ## lint, content check, then the test suite (on CI, or with WITH_BROWSER=1 / WITH_POSTGRES=1, with Chromium and on PostgreSQL too)
 	$(BIN)/ruff check .
 	$(BIN)/python -m bot content check
+	@if [ -n "$(CI)" ] || [ "$(WITH_BROWSER)" = 1 ]; then bash scripts/install-chromium.sh; \
+	else echo "(the browser test needs Debian's chromium: WITH_BROWSER=1 make test installs it)"; fi
 	$(BIN)/python -m pytest
 	@if [ -n "$(CI)" ] || [ "$(WITH_POSTGRES)" = 1 ]; then \
 		echo "bash scripts/test-postgres.sh -m both_databases"; bash scripts/test-postgres.sh -m both_databases; \
