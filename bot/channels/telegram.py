@@ -156,6 +156,20 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("could not send the error notice to chat %s", chat.id)
 
 
+def malformed(update: Update) -> str | None:
+    """What makes an update unusable (Telegram always sends these parts), or None: a message
+    without its chat, or a private chat's message without its sender, would raise in PTB's
+    filters and our handlers."""
+    message = update.message or update.edited_message
+    if message is None:
+        return None
+    if message.chat is None:
+        return "a message without a chat"
+    if message.chat.type == message.chat.PRIVATE and message.from_user is None:
+        return "a private message without a sender"
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Translation between Telegram and the router
 # --------------------------------------------------------------------------------------------
