@@ -119,7 +119,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     """An update from Telegram: checked, queued for the application, answered at once."""
     from telegram import Update
 
-    from bot.channels.telegram import malformed
+    from bot.channels.telegram_inbox import malformed
 
     application = request.app[TELEGRAM]
     if application is None:

@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import migrations, models, sqlite_inloop  # noqa: F401  (models registers the tables on SQLModel.metadata)
 
-
 # An execution option: how a transaction on SQLite begins. IMMEDIATE (the default) takes the
 # write lock at once, so a transaction that reads and then writes never finds its reads
 # overtaken by another process (which SQLite could only answer with an error), and it waits

@@ -27,11 +27,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(server: FakeBotApi, tmp_path) -> AsyncIterator[str]:
-    """serve() with the Telegram webhook on a free port; yields its base URL."""
+async def serving(server: FakeBotApi, tmp_path, database_url: str | None = None) -> AsyncIterator[str]:
+    """serve() with the Telegram webhook on a free port (on a fresh SQLite file unless
+    `database_url` is given); yields its base URL."""
     port = free_port()
-    settings = load_settings({"TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_BASE_URL": server.base_url,
-                              "WEBHOOK_SECRET": SECRET, "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_BASE_URL": server.base_url, "WEBHOOK_SECRET": SECRET,
+                              "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'web.db'}",
                               "HOST": "127.0.0.1", "PORT": str(port)})
     stop = asyncio.Event()
     task = asyncio.create_task(bot_web.serve(settings, stop))

@@ -23,7 +23,10 @@ What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
 - staff are the members of that chat and the ids in STAFF_IDS (`TelegramStaff`); anyone
   else gets a polite refusal for a staff command, wherever they type it.
 
-Other groups and edited messages are ignored. post_init starts the outbox worker (woken
+Every update is stored before Telegram is told it arrived, and handled again if the process
+dies first; one chat's updates are handled one at a time, in order, different chats' at once
+(bot/channels/telegram_inbox.py). Other groups and edited messages are ignored. post_init
+handles again what a dead process left in the inbox, and starts the outbox worker (woken
 after every handled update) and a job that chases tickets every 5 minutes
 (`handlers.chase.run`); post_stop / post_shutdown stop the worker. All the decisions are in
 `handlers/`; this module only translates between Telegram and the router.
@@ -61,6 +64,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
+from bot.channels.telegram_inbox import REPLAY_EVERY, ChatProcessor, Inbox, InboxQueue
 from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
 from handlers import chase, reports
@@ -77,6 +81,7 @@ SERVICES = "services"
 SETTINGS = "settings"
 OWNS_SERVICES = "owns_services"  # True when post_init built the services (and post_shutdown closes them)
 OUTBOX = "outbox"  # (the worker's task, its stop event)
+INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
@@ -154,20 +159,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_message(chat.id, services.texts.render("error", lang))
     except Exception:  # noqa: BLE001 - the apology is best effort; the error is logged above
         log.warning("could not send the error notice to chat %s", chat.id)
-
-
-def malformed(update: Update) -> str | None:
-    """What makes an update unusable (Telegram always sends these parts), or None: a message
-    without its chat, or a private chat's message without its sender, would raise in PTB's
-    filters and our handlers."""
-    message = update.message or update.edited_message
-    if message is None:
-        return None
-    if message.chat is None:
-        return "a message without a chat"
-    if message.chat.type == message.chat.PRIVATE and message.from_user is None:
-        return "a private message without a sender"
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,6 +294,9 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data[SERVICES]
     if settings.moderation_chat_id is not None:
         services.staff = TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
+    inbox: Inbox = application.bot_data[INBOX]
+    inbox.store = services.store
+    await inbox.replay(application.update_queue, application.bot)  # before any new update: they came first
     await set_commands(application.bot)
     start_outbox(application)
     _schedule_jobs(application)
@@ -361,6 +355,7 @@ def _schedule_jobs(application: Application) -> None:
         return
     settings: Settings = application.bot_data[SETTINGS]
     application.job_queue.run_repeating(_chase, interval=CHASE_EVERY, first=CHASE_FIRST, name="chase tickets")
+    application.job_queue.run_repeating(_replay_inbox, interval=REPLAY_EVERY, name="replay the inbox")
     if settings.moderation_chat_id is not None:
         at = settings.export_time.replace(tzinfo=SHANGHAI)
         days = ((settings.export_day + 1) % 7,)  # PTB counts days from Sunday = 0
@@ -369,6 +364,11 @@ def _schedule_jobs(application: Application) -> None:
 
 async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
     await chase.run(context.bot_data[SERVICES])
+
+
+async def _replay_inbox(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Updates another process (on PostgreSQL) died with, once their lease has passed."""
+    await context.bot_data[INBOX].replay(context.application.update_queue, context.bot)
 
 
 async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -392,11 +392,13 @@ def build_application(settings: Settings, services: Services | None = None,
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    inbox = Inbox()
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .rate_limiter(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=2))
-        .concurrent_updates(True)
+        .update_queue(InboxQueue(inbox))  # an update is stored before it is acknowledged
+        .concurrent_updates(ChatProcessor(inbox))  # one update at a time per chat, chats concurrently
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -405,6 +407,7 @@ def build_application(settings: Settings, services: Services | None = None,
         builder = builder.base_url(settings.telegram_base_url)  # PTB appends the token
     application = builder.build()
     application.bot_data[SETTINGS] = settings
+    application.bot_data[INBOX] = inbox
     if services is not None:
         application.bot_data[SERVICES] = services
 
