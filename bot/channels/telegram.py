@@ -372,8 +372,19 @@ async def _replay_inbox(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Last week's export, posted to the moderation chat with its summary."""
-    await reports.weekly(context.bot_data[SERVICES])
+    """Last week's export, posted to the moderation chat with its summary, once: every bot
+    process sharing a PostgreSQL database runs this job, and the first to claim the week's key
+    (as an update's, db.store.Store.claim_update) posts it."""
+    services: Services = context.bot_data[SERVICES]
+    key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
+    if not await services.store.claim_update(key):
+        log.info("the weekly export is posted by another process")
+        return
+    try:
+        await reports.weekly(services)
+    except BaseException:
+        await services.store.release_update(key)  # not posted: a later run may
+        raise
 
 
 def build_application(settings: Settings, services: Services | None = None,
