@@ -89,8 +89,14 @@ class Inbox:
                 log.error("giving up update %s: %d processes died handling it", kept.key, kept.attempts - 1)
                 await inbox.done(self.store.engine, kept.key)
                 continue
+            try:
+                update = Update.de_json(json.loads(kept.payload), bot)
+            except Exception:  # noqa: BLE001 - stored by an older version, say: it must not stop the start
+                log.exception("dropping update %s from the inbox: it cannot be read", kept.key)
+                await inbox.done(self.store.engine, kept.key)
+                continue
             await self.store.release_update(kept.key)  # its handling did not finish: not a repeat
-            await asyncio.Queue.put(queue, Update.de_json(json.loads(kept.payload), bot))  # kept already
+            await asyncio.Queue.put(queue, update)  # kept already
             replayed += 1
         if replayed:
             log.warning("handling again %d update(s) a stopped process had received", replayed)
