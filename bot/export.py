@@ -35,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bot.export_files import EVENTS, OPINIONS, SUMMARY, TICKETS, CsvOut, Hours, Outputs, Percent, XlsxOut
 from db import export_queries as q
 from db.clock import SHANGHAI
+from db.engine import reading
 from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_phone, mask_text
@@ -284,7 +285,7 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
 
     rows = {}
     try:
-        async with store.engine.connect() as conn:
+        async with reading(store.engine).connect() as conn:  # seconds of reads: not holding the write lock
             times = TimeFigures()
             if outputs:
                 rows[OPINIONS.key] = await _opinion_sheet(conn, outputs, lo, hi, pseudonyms, services)

@@ -8,8 +8,10 @@
 - `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N, "version": ...},
   or 503 naming what is wrong (the database is read, not just pinged).
 
-A malformed body gets 400 and a log line, an oversized one 413, anything unexpected 500 and a
-log line with the traceback: never a traceback page.
+A malformed body (deeply nested JSON included) gets 400 and a log line, an oversized one 413,
+anything unexpected 500 and a log line with the traceback: never a traceback page. A request
+whose headers or body have not arrived within READ_TIMEOUT is closed (408 once its headers are
+in); the `Server` header names no versions.
 
 `serve(settings)` runs it all: the services, the PTB Application (started without polling; the
 webhook is set when WEBHOOK_URL is), the outbox worker with the Telegram and WeChat senders, the
@@ -41,6 +43,8 @@ MAX_BODY = 1024 * 1024  # a Telegram update; WeChat has its own, smaller cap
 HEALTH_TIMEOUT = 3.0  # seconds the database may take to answer /healthz
 SHUTDOWN_TIMEOUT = 10.0  # seconds requests under way get to finish when the server stops
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers, and then its body
+SERVER_NAME = "tangqiao-bot"  # the Server header: aiohttp's default names Python's and its own version
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
@@ -50,6 +54,42 @@ WECHAT = web.AppKey("wechat", object)  # the WeChatChannel, or None
 
 class BadRequestBody(ValueError):
     """A body that is not what the endpoint takes (not JSON, not an update, ...)."""
+
+
+@web.middleware
+async def read_deadline(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A body not whole within READ_TIMEOUT: the handler (still reading it) is stopped and the
+    connection closed with 408. (Headers that never finish are closed by the runner's
+    keepalive_timeout, which aiohttp also applies to a connection's first request.)"""
+    if not request.body_exists or request.content.is_eof():
+        return await handler(request)
+    task = asyncio.current_task()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        if not request.content.is_eof():
+            expired = True
+            task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(READ_TIMEOUT, expire)
+    try:
+        return await handler(request)
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        task.uncancel()
+        log.warning("%s %s: body not received within %s s, from %s", request.method, request.path, READ_TIMEOUT,
+                    request.remote)
+        response = web.Response(status=408, text="request timeout")
+        response.force_close()
+        return response
+    finally:
+        timer.cancel()
+
+
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
 
 
 @web.middleware
@@ -79,6 +119,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     """An update from Telegram: checked, queued for the application, answered at once."""
     from telegram import Update
 
+    from bot.channels.telegram_inbox import malformed
+
     application = request.app[TELEGRAM]
     if application is None:
         raise web.HTTPNotFound(text="no Telegram bot here")
@@ -91,12 +133,16 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         data = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
         raise BadRequestBody("not JSON") from None
+    except RecursionError:  # nested deeper than Python's recursion limit: no update looks like that
+        raise BadRequestBody("JSON nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise BadRequestBody("not a Telegram update")
     try:
         update = Update.de_json(data, application.bot)
     except Exception as exc:  # PTB's parsing of a malformed update: KeyError, TypeError, ...
         raise BadRequestBody(f"not a Telegram update: {type(exc).__name__}") from None
+    if problem := malformed(update):
+        raise BadRequestBody(f"not a Telegram update: {problem}")
     await application.update_queue.put(update)
     return web.Response(text="ok")
 
@@ -158,7 +204,8 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     `wechat` to share a channel you built); /telegram when a PTB application is given."""
     if wechat is None and settings.wechat_token:
         wechat = WeChatChannel(settings, services)
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors])
+    app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
     app[SERVICES] = services
     app[TELEGRAM] = telegram_application
@@ -217,7 +264,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await _start_telegram(telegram_app, settings, worker_task, worker_stop)
 
         runner = web.AppRunner(build_web_app(settings, services, telegram_app, wechat=wechat),
-                               shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+                               shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None,
+                               # headers not whole, an idle connection, a body left unread after the answer
+                               keepalive_timeout=READ_TIMEOUT, lingering_time=READ_TIMEOUT)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

@@ -128,6 +128,19 @@ class ProcessedUpdate(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class InboxUpdate(SQLModel, table=True):
+    """An update received and acknowledged (or about to be) but not yet handled to the end: it
+    is written before Telegram is told (the webhook's 200, the next getUpdates offset) and
+    deleted once handled, so one a process died with is handled again (db/inbox.py)."""
+
+    key: str = Field(primary_key=True, max_length=128)  # as ProcessedUpdate's: "telegram:u:<update id>"
+    payload: str  # the update as Telegram sent it (JSON)
+    received_at: datetime = Field(default_factory=utcnow)
+    claimed_by: str = Field(max_length=32)  # the process handling it
+    claimed_until: datetime = Field(index=True)  # after this, another process may take it over
+    attempts: int = 0  # times it was taken over after a process died with it
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to deliver: written in the same transaction as what caused it, sent by the
     outbox worker, retried until delivered or refused for good."""

@@ -10,14 +10,58 @@ Measured with `python -m bench e2e` (200 residents, 2 cores, everything else equ
 
 The price: a statement blocks the loop while it runs, so the engine keeps ONE connection
 (db/engine.py): sessions queue for it instead of meeting SQLite's write lock on a second
-connection of ours, which in this thread would stall everything for busy_timeout. The
-export, seconds of reading and writing, runs in a child process (bot/services.py).
+connection of ours. The export, seconds of reading and writing, runs in a child process
+(bot/services.py).
+
+Another process may hold the write lock (`python -m bot db upgrade`, the export making its
+secret): SQLite's own busy handler would sleep in this thread, freezing every endpoint. So the
+connection has no busy timeout, and a statement SQLite answers "busy" is tried again after an
+asyncio sleep, for up to LOCK_WAIT seconds. That is safe because every transaction begins with
+BEGIN IMMEDIATE (db/engine.py): only its first statement waits for the lock, before it read
+anything. (SQLITE_BUSY_SNAPSHOT, a read snapshot overtaken by another writer, is not retried:
+only the whole transaction could be.)
+
+The connection is opened with isolation_level=None, so that sqlite3 never begins or commits a
+transaction on its own (its legacy mode: reads outside any transaction, a SAVEPOINT that
+commits); SQLAlchemy's "begin" event emits BEGIN instead, as SQLAlchemy's documentation
+recommends for pysqlite and aiosqlite.
 """
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+LOCK_WAIT = 5.0  # seconds a statement waits for another process's lock (SQLite's busy timeout was 5 s)
+_RETRY_FIRST, _RETRY_MOST = 0.001, 0.05  # seconds between two tries: doubling, up to this
+_BUSY_SNAPSHOT = sqlite3.SQLITE_BUSY | (2 << 8)  # the extended code: retrying the statement cannot help
+T = TypeVar("T")
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY and code != _BUSY_SNAPSHOT
+
+
+async def _patiently(call: Callable[[], T]) -> T:
+    """`call()`, tried again (after an asyncio sleep, not a blocking one) while the database is
+    locked by another process, for up to LOCK_WAIT seconds."""
+    try:
+        return call()
+    except sqlite3.OperationalError as error:
+        if not _busy(error):
+            raise
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + LOCK_WAIT, _RETRY_FIRST
+    while True:
+        await asyncio.sleep(pause)
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _busy(error) or loop.time() >= deadline:
+                raise
+        pause = min(pause * 2, _RETRY_MOST)
 
 
 class Cursor:
@@ -51,11 +95,12 @@ class Cursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict = ()) -> Cursor:
-        self._cursor.execute(sql, parameters)
+        await _patiently(lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict]) -> Cursor:
-        self._cursor.executemany(sql, parameters)
+        parameters = list(parameters)  # tried again: an iterator would be used up
+        await _patiently(lambda: self._cursor.executemany(sql, parameters))
         return self
 
     async def fetchone(self):
@@ -88,7 +133,7 @@ class Connection:
         self._connection.create_function(*args, **kwargs)
 
     async def commit(self) -> None:
-        self._connection.commit()
+        await _patiently(self._connection.commit)
 
     async def rollback(self) -> None:
         self._connection.rollback()
@@ -106,7 +151,8 @@ def creator(database: str):
     """The `async_creator` for create_async_engine: a connection to `database` (a path or ":memory:")."""
 
     async def connect() -> Connection:
-        # check_same_thread off as the dialect sets it for files: the pool, not the thread, owns it
-        return Connection(sqlite3.connect(database, check_same_thread=False))
+        # check_same_thread off as the dialect sets it for files: the pool, not the thread, owns it;
+        # isolation_level None: transactions are begun by db/engine.py's "begin" listener, not sqlite3
+        return Connection(sqlite3.connect(database, check_same_thread=False, isolation_level=None))
 
     return connect

@@ -48,7 +48,9 @@ def _buttons(services: Services, lang: str, *actions: str) -> tuple[tuple[Button
 
 
 async def _load(session: AsyncSession, resident: Resident) -> Intake | None:
-    return await session.get(Intake, resident.id)
+    # locked until the step's transaction ends: two messages of one resident handled at once
+    # (an album on WeChat, two processes) change it one after the other, nothing overwritten
+    return await session.get(Intake, resident.id, with_for_update=True)
 
 
 async def start(inbound: Inbound, lang: str, resident: Resident, services: Services, first_text: str = "") -> Reply:

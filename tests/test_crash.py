@@ -24,7 +24,10 @@ its progress, each with a seeded occurrence (k) and delay:
 - reply:   the moment Telegram accepts the k-th staff reply the bot forwards to a resident;
 - confirm: while the bot sends the staff the k-th "✅ 已转给": that message is lost with it;
 - number:  while the bot sends a resident the k-th ticket number: that message is lost with it;
-- update:  a few ms after getUpdates handed the bot the k-th "Submit" press or staff message.
+- update:  a few ms after getUpdates handed the bot the k-th "Submit" press or staff message;
+- acked:   the moment the bot's next getUpdates confirms (offset) the k-th "Submit" press or
+           staff message to Telegram, which so forgets it: the bot must have stored it, and
+           handles it after the restart (nobody has to send it again).
 After each kill, with the bot down, what was committed must be whole: valid intake rows, every
 ticket with its card in the outbox, every staff reply event with its outbox message, every
 number shown to a resident stored as theirs. Then the bot is started again.
@@ -37,7 +40,9 @@ At the end, with the bot running and nothing moving any more:
   row "pending" (it will be sent: so it must not have been delivered already), or in any other
   state than "sent" and "failed" (the outbox saying it is not sure whether it went out);
 - no intake row is left broken, and a resident can start a report and /cancel it;
-- Telegram refused nothing.
+- Telegram refused nothing;
+- what the bot had confirmed to Telegram when it was killed (the acked kill) was handled after
+  the restart: nobody had to send it again.
 What pending rows remain, and why people had to repeat themselves, is printed (pytest -s).
 
 CRASH_SEED=<n> runs another seed (the seed and the kill plan are printed). About 30 s.
@@ -71,7 +76,7 @@ STAFF = 501  # its member, also in STAFF_IDS
 FIRST_RESIDENT = 2001
 RESIDENTS = 8
 COMPLAINTS = 2  # each, one after the other
-KINDS = ("time", "card", "reply", "confirm", "number", "update")  # see the module's docstring
+KINDS = ("time", "card", "reply", "confirm", "number", "update", "acked")  # see the module's docstring
 KILLS = len(KINDS)
 
 QUIET = 3.0  # seconds of the bot being up without an answer, after which a person sends again
@@ -270,6 +275,8 @@ class Simulation:
         self.kills: list[Kill] = []
         self.returned_updates: dict[int, set[int]] = defaultdict(set)  # update id -> the bot runs that got it
         self.dropped: list[str] = []  # messages the bot was sending when it was killed: they never arrived
+        self.awaiting_ack: tuple[int, str] | None = None  # (update id, what): the acked kill's update
+        self.acked: list[tuple[int, str]] = []  # (update id, what) confirmed to Telegram by a bot killed then
         self.started = time.monotonic()
         self.failure: BaseException | None = None
         self._install_triggers()
@@ -291,7 +298,14 @@ class Simulation:
 
     def _on_request(self, method: str, params: dict[str, Any]) -> None:
         kill = self.kill
-        if kill is None or kill.fired or self.bot.down or method.lower() != "sendmessage":
+        if kill is None or kill.fired or self.bot.down:
+            return
+        if method.lower() == "getupdates" and self.awaiting_ack and int(params.get("offset") or 0) > self.awaiting_ack[0]:
+            self.acked.append(self.awaiting_ack)  # the fake forgets it as it answers this request
+            self._fire(kill, f"{self.awaiting_ack[1]}, and the bot confirmed it to Telegram")
+            self.awaiting_ack = None
+            return
+        if method.lower() != "sendmessage":
             return
         chat, text = str(params.get("chat_id")), str(params.get("text") or "")
         number = NUMBER.search(text)
@@ -319,6 +333,11 @@ class Simulation:
                 self._count(kill, f"getUpdates handed over the Submit of {query_['from']['id']}")
             elif kill.kind == "update" and message.get("chat", {}).get("id") == MODERATION:
                 self._count(kill, f"getUpdates handed over the staff message {message.get('text', '')!r}")
+            elif kill.kind == "acked" and not self.awaiting_ack and (
+                    query_.get("data") == "ik:submit" or message.get("chat", {}).get("id") == MODERATION):
+                kill.seen += 1
+                if kill.seen == kill.nth:  # killed when the bot confirms it (_on_request)
+                    self.awaiting_ack = (update["update_id"], f"getUpdates handed over update {update['update_id']}")
 
     def _count(self, kill: Kill, what: str, drop: tuple[str, str] | None = None) -> None:
         """One more event of the kill's kind; at the nth, kill. `drop`: (chat, text) of the
@@ -355,7 +374,7 @@ class Simulation:
                 await asyncio.sleep(POLL)
             await self.bot.wait_dead()
             at = time.monotonic() - self.started
-            self.kill = None
+            self.kill, self.awaiting_ack = None, None
             self.kills.append(kill)
             print(f"kill {number} at {at:5.1f} s: {kill.kind} #{kill.nth}: {kill.fired}")
             check_database(self, f"after kill {number} ({kill.kind}: {kill.fired})")
@@ -672,6 +691,9 @@ def final_problems(sim: Simulation) -> tuple[list[str], list[str]]:
                and not (c.status == 502 and c.params.get("text") in sim.dropped)]  # lost with the killed bot
     if refused:
         problems.append(f"Telegram refused requests: {refused}")
+    for update_id, what in sim.acked:
+        if again := [who for who, repeated, _ in sim.repeated if repeated == update_id]:
+            problems.append(f"update {update_id} ({what}) was never handled: {', '.join(again)} had to send it again")
     failed = query(database, "SELECT id, purpose, last_error FROM outboxmessage WHERE state = 'failed'")
     if failed:
         problems.append(f"outbox messages failed for good: {failed}")

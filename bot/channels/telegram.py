@@ -26,7 +26,10 @@ What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
 - staff are the members of that chat and the ids in STAFF_IDS (`TelegramStaff`); anyone
   else gets a polite refusal for a staff command, wherever they type it.
 
-Other groups and edited messages are ignored. post_init starts the outbox worker (woken
+Every update is stored before Telegram is told it arrived, and handled again if the process
+dies first; one chat's updates are handled one at a time, in order, different chats' at once
+(bot/channels/telegram_inbox.py). Other groups and edited messages are ignored. post_init
+handles again what a dead process left in the inbox, and starts the outbox worker (woken
 after every handled update) and a job that chases tickets every 5 minutes
 (`handlers.chase.run`); post_stop / post_shutdown stop the worker. All the decisions are in
 `handlers/`; this module only translates between Telegram and the router.
@@ -65,6 +68,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
+from bot.channels.telegram_inbox import REPLAY_EVERY, ChatProcessor, Inbox, InboxQueue
 from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
 from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
@@ -88,6 +92,7 @@ DEFERRED = "deferred chats"  # chats with a reply in the outbox: their next repl
 
 DEFERRED_PURPOSE = "reply-later"  # the outbox rows of a reply Telegram did not take at once
 DIRECT_PAUSES = (0.5, 1.0)  # seconds between the tries of a reply message after a 5xx or a timeout
+INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
@@ -378,6 +383,9 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data[SERVICES]
     if settings.moderation_chat_id is not None:
         services.staff = TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
+    inbox: Inbox = application.bot_data[INBOX]
+    inbox.store = services.store
+    await inbox.replay(application.update_queue, application.bot)  # before any new update: they came first
     await set_commands(application.bot)
     start_outbox(application)
     _schedule_jobs(application)
@@ -436,6 +444,7 @@ def _schedule_jobs(application: Application) -> None:
         return
     settings: Settings = application.bot_data[SETTINGS]
     application.job_queue.run_repeating(_chase, interval=CHASE_EVERY, first=CHASE_FIRST, name="chase tickets")
+    application.job_queue.run_repeating(_replay_inbox, interval=REPLAY_EVERY, name="replay the inbox")
     if settings.moderation_chat_id is not None:
         at = settings.export_time.replace(tzinfo=SHANGHAI)
         days = ((settings.export_day + 1) % 7,)  # PTB counts days from Sunday = 0
@@ -446,9 +455,25 @@ async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
     await chase.run(context.bot_data[SERVICES])
 
 
+async def _replay_inbox(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Updates another process (on PostgreSQL) died with, once their lease has passed."""
+    await context.bot_data[INBOX].replay(context.application.update_queue, context.bot)
+
+
 async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Last week's export, posted to the moderation chat with its summary."""
-    await reports.weekly(context.bot_data[SERVICES])
+    """Last week's export, posted to the moderation chat with its summary, once: every bot
+    process sharing a PostgreSQL database runs this job, and the first to claim the week's key
+    (as an update's, db.store.Store.claim_update) posts it."""
+    services: Services = context.bot_data[SERVICES]
+    key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
+    if not await services.store.claim_update(key):
+        log.info("the weekly export is posted by another process")
+        return
+    try:
+        await reports.weekly(services)
+    except BaseException:
+        await services.store.release_update(key)  # not posted: a later run may
+        raise
 
 
 def build_application(settings: Settings, services: Services | None = None,
@@ -470,11 +495,13 @@ def build_application(settings: Settings, services: Services | None = None,
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     if not isinstance(rate_limiter, ChatPacer):  # (a ChatPacer given, at its own pace, is used as it is)
         rate_limiter = ChatPacer(rate_limiter if rate_limiter is not None else AIORateLimiter(max_retries=0))
+    inbox = Inbox()
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .rate_limiter(rate_limiter)
-        .concurrent_updates(True)
+        .update_queue(InboxQueue(inbox))  # an update is stored before it is acknowledged
+        .concurrent_updates(ChatProcessor(inbox))  # one update at a time per chat, chats concurrently
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -483,6 +510,7 @@ def build_application(settings: Settings, services: Services | None = None,
         builder = builder.base_url(settings.telegram_base_url)  # PTB appends the token
     application = builder.build()
     application.bot_data[SETTINGS] = settings
+    application.bot_data[INBOX] = inbox
     if services is not None:
         application.bot_data[SERVICES] = services
 
