@@ -40,7 +40,6 @@ import asyncio
 import logging
 import warnings
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from telegram import (
     Bot,
@@ -73,6 +72,7 @@ from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_second
 from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
 from db import outbox
+from db.clock import SHANGHAI
 from db.models import utcnow
 from handlers import chase, reports
 from handlers.router import handle
@@ -96,7 +96,7 @@ INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 OUTBOX_STOP_TIMEOUT = 10.0
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
 CHASE_FIRST = 60.0  # the first run, shortly after start-up
 
