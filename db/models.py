@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.clock import utcnow
@@ -141,6 +141,15 @@ class InboxUpdate(SQLModel, table=True):
     attempts: int = 0  # times it was taken over after a process died with it
 
 
+class OutboxFile(SQLModel, table=True):
+    """A file to send (the weekly export's), kept in the database rather than on the disk of the
+    host that made it: any process sharing the database can send it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to deliver: written in the same transaction as what caused it, sent by the
     outbox worker, retried until delivered or refused for good."""
@@ -153,7 +162,8 @@ class OutboxMessage(SQLModel, table=True):
     text: str = Field(default="", max_length=8192)
     buttons: str = Field(default="[]", max_length=4096)  # JSON [[[label, data], ...], ...]
     photo: str | None = Field(default=None, max_length=256)  # a platform file id
-    document: str | None = Field(default=None, max_length=512)  # a file on disk (the weekly export)
+    document: str | None = Field(default=None, max_length=512)  # the file's name (the weekly export)
+    document_id: int | None = Field(default=None, foreign_key="outboxfile.id")  # its content, in the database
     reply_to: str | None = Field(default=None, max_length=32)
     state: str = Field(default="pending", max_length=8, index=True)  # pending, sent, failed
     attempts: int = 0

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import OutboxMessage, utcnow
+from db.models import OutboxFile, OutboxMessage, utcnow
 from handlers.types import Button
 
 QUEUED = "outbox queued"  # the session info key enqueue sets
@@ -24,15 +24,30 @@ QUEUED = "outbox queued"  # the session info key enqueue sets
 
 def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: str, text: str = "",
             buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None,
-            ticket_id: int | None = None, reply_to: str | None = None, document: str | None = None) -> OutboxMessage:
+            ticket_id: int | None = None, reply_to: str | None = None, document: str | None = None,
+            document_id: int | None = None) -> OutboxMessage:
     row = OutboxMessage(
         channel=channel, chat_id=str(chat_id), purpose=purpose, text=text, photo=photo, document=document,
+        document_id=document_id,
         ticket_id=ticket_id,
         reply_to=reply_to, buttons=json.dumps([[[b.label, b.data] for b in row] for row in buttons], ensure_ascii=False),
     )
     session.add(row)
     session.info[QUEUED] = True  # Store.transaction wakes the worker once this commits
     return row
+
+
+async def attach(session: AsyncSession, content: bytes) -> int:
+    """Keep a file to send in the database (any process may send it); its id for enqueue()."""
+    file = OutboxFile(content=content)
+    session.add(file)
+    await session.flush()
+    return file.id
+
+
+async def file_content(session: AsyncSession, file_id: int) -> bytes | None:
+    file = await session.get(OutboxFile, file_id)
+    return file.content if file is not None else None
 
 
 def buttons_of(row: OutboxMessage) -> tuple[tuple[Button, ...], ...]:

@@ -4,6 +4,7 @@ module picks the days and queues the summary and the files through the outbox.""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from db import outbox
 from db.clock import SHANGHAI
@@ -53,8 +54,10 @@ async def post_export(services: Services, start: date, end: date) -> str:
     if rules.moderation_chat is not None:
         async with services.store.transaction() as session:
             outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "export", result.chat_text)
-            for path in result.files:
-                outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "export", document=str(path))
+            for path in result.files:  # the files' content goes in the database: any process may send them
+                file_id = await outbox.attach(session, Path(path).read_bytes())
+                outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "export",
+                               document=Path(path).name, document_id=file_id)
     return result.chat_text
 
 

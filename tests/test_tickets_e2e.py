@@ -313,3 +313,29 @@ async def test_export_on_request_is_for_staff_only(server, database, tmp_path):
         assert "已生成" in started.plain_text
         files = await server.wait_for_messages(MODERATION, 7, timeout=20)
         assert sum(1 for f in files if f.document) == 6
+
+
+async def test_export_files_made_on_one_host_are_sent_by_another(server, database, tmp_path):
+    """The files travel in the database, not as paths: a process that never had them sends them."""
+    import shutil
+    from datetime import date
+
+    from bot.services import build_services, close_services
+    from bot.settings import load_settings
+    from handlers.reports import post_export
+
+    maker = tmp_path / "host-a"
+    settings = load_settings({"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "MODERATION_CHAT_ID": str(MODERATION),
+                              "EXPORT_DIR": str(maker)})
+    services = await build_services(settings)
+    try:
+        await post_export(services, date(2026, 11, 23), date(2026, 11, 29))
+    finally:
+        await close_services(services)
+    shutil.rmtree(maker)  # gone from this host: only the database has the files now
+    moderation_group(server)
+    async with running_bot(server, database, EXPORT_DIR=str(tmp_path / "host-b")):
+        summary, *files = await server.wait_for_messages(MODERATION, 7, timeout=20)
+        assert summary.document is None and len(files) == 6
+        assert all(f.document[1] for f in files)  # the content arrived, not an empty upload
+        assert all(f.document[0].startswith("tangqiao-20261123-20261129") for f in files)

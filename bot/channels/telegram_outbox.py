@@ -33,6 +33,7 @@ from bot.channels.common import split_text
 from bot.channels.telegram import CHANNEL, inline_keyboard, message_parts, send_part
 from bot.channels.telegram_pacing import retry_after_seconds
 from bot.outbox import Refused, RetryLater, Sent
+from db import outbox
 from db.models import OutboxMessage, Ticket
 from db.outbox import buttons_of
 from handlers.services import Services
@@ -179,13 +180,18 @@ class TelegramSender:
         return steps
 
     async def _send_document(self, row: OutboxMessage, thread_id: int | None) -> Message:
-        path = Path(row.document)
-        if not path.is_file():
-            raise Refused(f"the file {path.name} is gone")
-        with path.open("rb") as file:
-            return await self.bot.send_document(row.chat_id, document=file, filename=path.name,
-                                                caption=row.text or None, parse_mode=ParseMode.HTML,
-                                                message_thread_id=thread_id)
+        if row.document_id is not None:
+            async with self.services.store.transaction() as session:
+                content = await outbox.file_content(session, row.document_id)
+            name = row.document or "export"
+        else:  # a row queued before the files were kept in the database: a path on this host
+            path = Path(row.document)
+            content, name = (path.read_bytes() if path.is_file() else None), path.name
+        if content is None:
+            raise Refused(f"the file {name} is gone")
+        return await self.bot.send_document(row.chat_id, document=content, filename=name,
+                                            caption=row.text or None, parse_mode=ParseMode.HTML,
+                                            message_thread_id=thread_id)
 
 
 def _reply(message_id: str | None) -> ReplyParameters | None:
