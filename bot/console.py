@@ -171,20 +171,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
     keys = (f"account:{name}", f"address:{_address(request)}")
-    async with _services(request).store.transaction() as session:
+    store = _services(request).store
+    async with store.transaction() as session:
         since = utcnow() - LIMIT_WINDOW
-        if (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
-                or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT):
-            log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
-            return _login_page(request, 429, "too_many", name)
-        account = await accounts.authenticate(session, name, password)
-        if account is None:
+        limited = (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
+                   or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT)
+        account = None if limited else await accounts.by_name(session, name)
+    if limited:
+        log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
+        return _login_page(request, 429, "too_many", name)
+    if not await accounts.password_matches(account, password):
+        async with store.transaction() as session:
             await accounts.record_failure(session, *keys)
-        else:
-            token = await accounts.open_session(session, account)
-    if account is None:
         log.info("staff console: failed login of %r from %s", name, _address(request))
         return _login_page(request, 401, "wrong", name)
+    async with store.transaction() as session:
+        token = await accounts.open_session(session, account)
     log.info("staff console: %s signed in from %s", account.name, _address(request))
     response = _see_other("/staff/")
     _set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
