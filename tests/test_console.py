@@ -25,6 +25,7 @@ from db.models import Ticket, utcnow
 from handlers.services import TicketRules
 from tests.conftest import query_rows
 
+pytestmark = pytest.mark.both_databases
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 MODERATION_CHAT = "-1001"
