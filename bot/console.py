@@ -2,7 +2,8 @@
 
 Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
-- `GET /staff/`: the queue: counts by status, filters (status, category, overdue), search
+- `GET /staff/`: the queue: counts by status, filters (status, category, due soon or overdue,
+  assigned to me), search
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
@@ -34,6 +35,7 @@ from markupsafe import Markup
 from db import accounts, tickets
 from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
 from handlers import staff
+from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
 from handlers.services import Services
 from handlers.tickets import describe
@@ -211,15 +213,19 @@ async def queue(request: web.Request) -> web.Response:
     status = query.get("status", "open")
     states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
     category = query.get("category") if query.get("category") in services.categories.by_id else None
-    overdue, search = query.get("overdue") == "1", query.get("q", "")[:100]
+    due, search, mine = query.get("due", ""), query.get("q", "")[:100], query.get("mine") == "1"
     now = utcnow()
+    late_at = {"overdue": now, "soon": now + SOON}.get(due)  # "soon": due within SOON, or overdue already
+    name = request[ACCOUNT].name
     async with services.store.transaction() as session:
         figures = await tickets.stats(session, now)
-        rows = await tickets.queue(session, states, category, now if overdue else None, search)
+        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else ())
     return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
-                categories=list(services.categories.by_id), chosen=dict(status=status, category=category or "",
-                                                                        overdue=overdue, q=search),
-                late=lambda t: tickets.is_late(t, now), mask_text=mask_text, mask_phone=mask_phone)
+                categories=list(services.categories.by_id),
+                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine),
+                late=lambda t: tickets.is_late(t, now),
+                soon=lambda t: tickets.is_late(t, now + SOON) and not tickets.is_late(t, now),
+                mask_text=mask_text, mask_phone=mask_phone)
 
 
 async def _ticket(request: web.Request) -> Ticket:

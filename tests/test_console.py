@@ -134,10 +134,10 @@ async def console(services, tmp_path):
 
 
 async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
-                     category="facilities", user="r1") -> Ticket:
+                     category="facilities", user="r1", due_in=timedelta(days=5)) -> Ticket:
     resident = await services.store.resident("telegram", user)
     now = utcnow()
-    due = now - timedelta(hours=1) if late else now + timedelta(days=5)
+    due = now - timedelta(hours=1) if late else now + due_in
     async with services.store.transaction() as session:
         ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
                                       chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
@@ -246,8 +246,12 @@ async def test_the_queue_masks_phones_marks_overdue_tickets_and_filters(console,
     late_row = re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{late.number}", html)
     assert late_row and not re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{fresh.number}", html)
     assert "超时 Overdue: 1" in html
-    overdue = (await console.get("/staff/?overdue=1"))[1]
+    overdue = (await console.get("/staff/?due=overdue"))[1]
     assert late.number in overdue and fresh.number not in overdue
+    soon = await new_ticket(services, text="电梯异响", phone=None, due_in=timedelta(hours=1), user="r3")
+    due_soon = (await console.get("/staff/?due=soon"))[1]
+    assert soon.number in due_soon and late.number in due_soon and fresh.number not in due_soon
+    assert re.search(rf"<tr class=\"soon\">\s*<td><a [^>]*>{soon.number}", due_soon)
     fumes = (await console.get("/staff/?category=fumes"))[1]
     assert fresh.number in fumes and late.number not in fumes
     for query in (late.number, "垃圾房", str(late.id)):
@@ -302,6 +306,10 @@ async def test_notes_and_assignment_stay_internal(console, services):
     assert rows(services, "select actor, kind, note, public from ticketevent where kind in ('note', 'assign') order by id") == [
         ("web:wang", "note", "需城管配合", 0), ("web:wang", "assign", "li", 0)]
     assert rows(services, "select assignee from ticket") == [("li",)]
+    other = await new_ticket(services, user="r2", text="另一件事")
+    await console.post(f"/staff/tickets/{other.number}/assign", {"text": "wang", "csrf": token})
+    mine = (await console.get("/staff/?mine=1"))[1]
+    assert other.number in mine and ticket.number not in mine
     assert rows(services, "select count(*) from outboxmessage") == [(0,)]
 
 
@@ -427,9 +435,9 @@ async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(con
     assert await late_row.get_attribute("class") == "late" and "超时" in await late_row.inner_text()
     assert "139****5678" in await page.locator("tr", has_text=fresh.number).inner_text()
 
-    await page.check("input[name=overdue]")
+    await page.select_option("select[name=due]", "overdue")
     await page.click("form[method=get] button[type=submit]")
-    await page.wait_for_url("**overdue=1**")
+    await page.wait_for_url("**due=overdue**")
     assert await page.locator("tr", has_text=fresh.number).count() == 0
 
     await page.goto(console.url("/staff/"))
