@@ -7,7 +7,7 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
-- `GET /staff/opinions?days=7`: residents' opinions by category, newest first
+- `GET /staff/opinions?days=7`: residents' opinions by category, similar ones together as themes
 - `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
   weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
@@ -38,6 +38,7 @@ from handlers import staff
 from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
 from handlers.services import Services
+from handlers.themes import themes
 from handlers.tickets import describe
 from handlers.types import Reply
 
@@ -53,7 +54,7 @@ HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
-OPINIONS_SHOWN = 50  # of each category, the newest
+THEMED = 2000  # of each category, the newest opinions grouped into themes
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
 CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
 FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
@@ -314,7 +315,8 @@ def _actor(account: StaffAccount) -> str:
 
 
 async def opinions(request: web.Request) -> web.Response:
-    """The opinions of the last `days` days, by category (most first), newest first in each."""
+    """The opinions of the last `days` days, by category (most first), similar ones together as
+    themes (handlers/themes.py), the largest first."""
     from bot.export import opinion_category_title
     from db import export_queries
 
@@ -326,7 +328,7 @@ async def opinions(request: web.Request) -> web.Response:
     async with services.store.engine.connect() as conn:
         by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
         groups = [(opinion_category_title(category, services), count,
-                   await export_queries.opinion_examples(conn, lo, hi, category, OPINIONS_SHOWN))
+                   themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
                   for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
     return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
 

@@ -375,10 +375,12 @@ async def test_the_accounts_page_is_for_administrators_only(console):
     assert status == 200 and "<td>li</td>" in html
 
 
-async def test_opinions_by_category_newest_first_phones_masked(console, services):
+async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console, services):
     resident = await services.store.resident("telegram", "r1")
     first = await services.store.add_opinion(resident.id, "希望多开几次居民议事会", category="participation")
     await services.store.add_opinion(resident.id, "议事会能不能晚上开,电话13812345678", category="participation")
+    await services.store.add_opinion(resident.id, "居民议事会能不能多开几次", category="participation")
+    await services.store.add_opinion(resident.id, "希望多开几次居民议事会!", category="participation")
     await services.store.add_opinion(resident.id, "宝宝屋周六也能开放就好了", category="childcare")
     old = await services.store.add_opinion(resident.id, "去年的意见", category="childcare")
     rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=10), old)
@@ -386,10 +388,12 @@ async def test_opinions_by_category_newest_first_phones_masked(console, services
     await console.login()
     status, html, _ = await console.get("/staff/opinions")
     assert status == 200
-    assert re.search(r"<h2>[^<]* × 2</h2>", html) and re.search(r"<h2>[^<]* × 1</h2>", html)
-    assert html.index("× 2") < html.index("× 1")  # the commonest category first
-    assert html.index("议事会能不能晚上开") < html.index("希望多开几次居民议事会")  # newest first
-    assert "138****5678" in html and "13812345678" not in html
+    assert html.index(" × 4</h2>") < html.index(" × 1</h2>")  # the commonest category first
+    theme = re.search(r"<li><b>希望多开几次居民议事会!</b> × 3 .*?</ul>", html, re.S)  # the newest names the theme
+    assert theme and "居民议事会能不能多开几次" in theme.group() and "希望多开几次居民议事会</li>" in theme.group()
+    assert "<li><b>议事会能不能晚上开,电话138****5678</b> × 1" in html  # not like the others; phone masked
+    assert html.index("× 3") < html.index("议事会能不能晚上开")  # the largest theme first
+    assert "13812345678" not in html
     assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
 
 
