@@ -242,7 +242,8 @@ async def ticket_page(request: web.Request, done: str = "", problem: str = "", s
     ticket = await _ticket(request)
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
-    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem,
+        linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
+    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem, who=lambda a: _who(a, linked),
                 done=Markup(done),  # what staff.py answered: made by its autoescaping templates
                 describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
@@ -309,6 +310,17 @@ ACTIONS = {"reply": _reply, "canned": _canned, "status": _status, "note": _note,
 
 def _actor(account: StaffAccount) -> str:
     return f"web:{account.name}"
+
+
+def _who(actor: str, linked: dict[str, str]) -> str:
+    """An event's actor as the console shows it: one member by their account's name, whether they
+    acted here ("web:<name>") or in the moderation chat ("staff:<Telegram id> ..." of a linked id)."""
+    if actor.startswith("web:"):
+        return f"{actor[len('web:'):]} (网页 web)"
+    telegram_id = actor[len("staff:"):].partition(" ")[0] if actor.startswith("staff:") else None
+    if telegram_id in linked:
+        return f"{linked[telegram_id]} (Telegram)"
+    return "居民 resident" if actor == "resident" else actor
 
 
 # -- opinions, figures, accounts -------------------------------------------------------------

@@ -72,6 +72,16 @@ async def disable(session: AsyncSession, name: str) -> StaffAccount:
     return account
 
 
+async def link_telegram(session: AsyncSession, name: str, user_id: str) -> StaffAccount:
+    """The account's Telegram user id: the console names its actions in the moderation chat by the account."""
+    if not user_id.isdigit():
+        raise AccountError("a Telegram user id is a number")
+    account = await _existing(session, name)
+    account.telegram_user_id = user_id
+    session.add(account)
+    return account
+
+
 async def all_accounts(session: AsyncSession) -> list[StaffAccount]:
     return list((await session.exec(select(StaffAccount).order_by(StaffAccount.name))).all())
 

@@ -22,6 +22,7 @@ from bot.web import build_web_app
 from db import accounts, tickets
 from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
+from handlers import staff
 from handlers.services import TicketRules
 from tests.conftest import query_rows
 
@@ -50,8 +51,11 @@ def test_staff_accounts_from_the_command_line(tmp_path):
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert staff_cli(database, "disable", "li").returncode == 0
     assert staff_cli(database, "passwd", "nobody", "--password-stdin", password=PASSWORD).returncode == 1
+    assert staff_cli(database, "link", "wang", "--telegram-id", "12345").returncode == 0
+    assert staff_cli(database, "link", "wang", "--telegram-id", "@wang").returncode == 1
     listed = staff_cli(database, "list").stdout.splitlines()
     assert [line.split("\t")[:2] for line in listed] == [["li", "disabled"], ["wang", "admin"]]
+    assert listed[1].endswith("telegram 12345")
     assert staff_cli(database, "passwd", "li", "--password-stdin", password=PASSWORD + "!").returncode == 0
     assert query_rows_sqlite(database, "select disabled from staffaccount where name = 'li'") == [(0,)]
 
@@ -272,8 +276,13 @@ async def test_a_reply_from_the_console_goes_to_the_resident_through_the_outbox(
     assert chat == MODERATION_CHAT and "web:wang" in text and "明天上午电工上门更换" in text  # Telegram staff see it
     assert rows(services, "select actor, note from ticketevent where kind = 'reply'") == [("web:wang", "明天上午电工上门更换")]
     assert rows(services, "select first_response_at is not null from ticket") == [(1,)]
+    await staff.relay_reply(ticket, "电工已到", "staff:7 @wang_tg", services)  # the same member, in the moderation chat
+    await staff.relay_reply(ticket, "我也看看", "staff:8 @zhang", services)  # someone without an account
+    async with services.store.transaction() as session:
+        await accounts.link_telegram(session, "wang", "7")
     page = (await console.get(path))[1]
-    assert "web:wang" in page and "明天上午电工上门更换" in page
+    assert "<td>wang (网页 web)</td>" in page and "明天上午电工上门更换" in page
+    assert "<td>wang (Telegram)</td>" in page and "<td>staff:8 @zhang</td>" in page
     assert Pseudonyms(b"k").actor("web:wang", 1) == "工作人员 wang"  # the export names the account as staff
 
 
@@ -314,8 +323,6 @@ async def test_notes_and_assignment_stay_internal(console, services):
 
 
 async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services):
-    from handlers import staff
-
     office = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
     ticket = await new_ticket(services)
     await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
@@ -450,7 +457,7 @@ async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(con
     await page.fill("form[action$='/reply'] textarea", "明天上午电工上门更换")
     await page.click("form[action$='/reply'] button")
     await page.wait_for_selector("p.done")
-    assert "web:wang" in await page.locator("table").nth(1).inner_text()
+    assert "wang (网页 web)" in await page.locator("table").nth(1).inner_text()
 
     await page.select_option("form[action$='/status'] select", "resolved")
     await page.fill("form[action$='/status'] textarea", "灯已换好")
