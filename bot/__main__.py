@@ -11,7 +11,8 @@
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
-    python -m bot staff add NAME [--admin] [--password-stdin] | passwd NAME | list | disable NAME
+    python -m bot staff add NAME [--admin] [--password-stdin] [--telegram-id ID] | passwd NAME | link NAME --telegram-id ID
+                                   | list | disable NAME
                                    the accounts of the staff web console (/staff/)
 """
 from __future__ import annotations
@@ -47,10 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     database = sub.add_parser("db", help="database tools")
     database.add_argument("action", choices=["upgrade"], help="apply the migrations (db/migrations) to DATABASE_URL")
     staff = sub.add_parser("staff", help="accounts of the staff web console")
-    staff.add_argument("action", choices=["add", "passwd", "list", "disable"])
+    staff.add_argument("action", choices=["add", "passwd", "link", "list", "disable"])
     staff.add_argument("name", nargs="?", help="the account's name (not for list)")
     staff.add_argument("--admin", action="store_true", help="with add: an administrator")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    staff.add_argument("--telegram-id", default=None, help="with add or link: the member's Telegram user id")
     return parser
 
 
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "staff":
         from bot.staff_cli import run as staff
 
-        return asyncio.run(staff(settings.database_url, args.action, args.name, args.admin, args.password_stdin))
+        return asyncio.run(staff(settings.database_url, args.action, args.name, args.admin, args.password_stdin,
+                                 args.telegram_id))
     if args.command == "serve":
         import errno
         from dataclasses import replace

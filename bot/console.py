@@ -2,11 +2,12 @@
 
 Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
-- `GET /staff/`: the queue: counts by status, filters (status, category, overdue), search
+- `GET /staff/`: the queue: counts by status, filters (status, category, due soon or overdue,
+  assigned to me), search
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
-- `GET /staff/opinions?days=7`: residents' opinions by category, newest first
+- `GET /staff/opinions?days=7`: residents' opinions by category, similar ones together as themes
 - `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
   weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
@@ -34,8 +35,10 @@ from markupsafe import Markup
 from db import accounts, tickets
 from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
 from handlers import staff
+from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
 from handlers.services import Services
+from handlers.themes import themes
 from handlers.tickets import describe
 from handlers.types import Reply
 
@@ -51,7 +54,7 @@ HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
-OPINIONS_SHOWN = 50  # of each category, the newest
+THEMED = 2000  # of each category, the newest opinions grouped into themes
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
 CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
 FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
@@ -171,20 +174,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
     keys = (f"account:{name}", f"address:{_address(request)}")
-    async with _services(request).store.transaction() as session:
+    store = _services(request).store
+    async with store.transaction() as session:
         since = utcnow() - LIMIT_WINDOW
-        if (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
-                or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT):
-            log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
-            return _login_page(request, 429, "too_many", name)
-        account = await accounts.authenticate(session, name, password)
-        if account is None:
+        limited = (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
+                   or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT)
+        account = None if limited else await accounts.by_name(session, name)
+    if limited:
+        log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
+        return _login_page(request, 429, "too_many", name)
+    if not await accounts.password_matches(account, password):
+        async with store.transaction() as session:
             await accounts.record_failure(session, *keys)
-        else:
-            token = await accounts.open_session(session, account)
-    if account is None:
         log.info("staff console: failed login of %r from %s", name, _address(request))
         return _login_page(request, 401, "wrong", name)
+    async with store.transaction() as session:
+        token = await accounts.open_session(session, account)
     log.info("staff console: %s signed in from %s", account.name, _address(request))
     response = _see_other("/staff/")
     _set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
@@ -209,15 +214,19 @@ async def queue(request: web.Request) -> web.Response:
     status = query.get("status", "open")
     states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
     category = query.get("category") if query.get("category") in services.categories.by_id else None
-    overdue, search = query.get("overdue") == "1", query.get("q", "")[:100]
+    due, search, mine = query.get("due", ""), query.get("q", "")[:100], query.get("mine") == "1"
     now = utcnow()
+    late_at = {"overdue": now, "soon": now + SOON}.get(due)  # "soon": due within SOON, or overdue already
+    name = request[ACCOUNT].name
     async with services.store.transaction() as session:
         figures = await tickets.stats(session, now)
-        rows = await tickets.queue(session, states, category, now if overdue else None, search)
+        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else ())
     return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
-                categories=list(services.categories.by_id), chosen=dict(status=status, category=category or "",
-                                                                        overdue=overdue, q=search),
-                late=lambda t: tickets.is_late(t, now), mask_text=mask_text, mask_phone=mask_phone)
+                categories=list(services.categories.by_id),
+                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine),
+                late=lambda t: tickets.is_late(t, now),
+                soon=lambda t: tickets.is_late(t, now + SOON) and not tickets.is_late(t, now),
+                mask_text=mask_text, mask_phone=mask_phone)
 
 
 async def _ticket(request: web.Request) -> Ticket:
@@ -233,7 +242,8 @@ async def ticket_page(request: web.Request, done: str = "", problem: str = "", s
     ticket = await _ticket(request)
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
-    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem,
+        linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
+    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem, who=lambda a: _who(a, linked),
                 done=Markup(done),  # what staff.py answered: made by its autoescaping templates
                 describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
@@ -302,11 +312,23 @@ def _actor(account: StaffAccount) -> str:
     return f"web:{account.name}"
 
 
+def _who(actor: str, linked: dict[str, str]) -> str:
+    """An event's actor as the console shows it: one member by their account's name, whether they
+    acted here ("web:<name>") or in the moderation chat ("staff:<Telegram id> ..." of a linked id)."""
+    if actor.startswith("web:"):
+        return f"{actor[len('web:'):]} (网页 web)"
+    telegram_id = actor[len("staff:"):].partition(" ")[0] if actor.startswith("staff:") else None
+    if telegram_id in linked:
+        return f"{linked[telegram_id]} (Telegram)"
+    return "居民 resident" if actor == "resident" else actor
+
+
 # -- opinions, figures, accounts -------------------------------------------------------------
 
 
 async def opinions(request: web.Request) -> web.Response:
-    """The opinions of the last `days` days, by category (most first), newest first in each."""
+    """The opinions of the last `days` days, by category (most first), similar ones together as
+    themes (handlers/themes.py), the largest first."""
     from bot.export import opinion_category_title
     from db import export_queries
 
@@ -318,7 +340,7 @@ async def opinions(request: web.Request) -> web.Response:
     async with services.store.engine.connect() as conn:
         by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
         groups = [(opinion_category_title(category, services), count,
-                   await export_queries.opinion_examples(conn, lo, hi, category, OPINIONS_SHOWN))
+                   themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
                   for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
     return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
 

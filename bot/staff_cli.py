@@ -1,4 +1,4 @@
-"""`python -m bot staff add|passwd|list|disable`: the accounts of the staff web console."""
+"""`python -m bot staff add|passwd|link|list|disable`: the accounts of the staff web console."""
 from __future__ import annotations
 
 import getpass
@@ -18,19 +18,25 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-async def run(url: str, action: str, name: str | None, admin: bool, password_stdin: bool) -> int:
+async def run(url: str, action: str, name: str | None, admin: bool, password_stdin: bool, telegram_id: str | None = None) -> int:
     store = await Store.open(url)
     try:
         async with store.transaction() as session:
             if action == "list":
                 for account in await accounts.all_accounts(session):
                     flags = [f for f, on in (("admin", account.is_admin), ("disabled", account.disabled)) if on]
-                    print(f"{account.name}\t{','.join(flags) or '-'}\tsince {account.created_at:%Y-%m-%d}")
+                    telegram = f"\ttelegram {account.telegram_user_id}" if account.telegram_user_id else ""
+                    print(f"{account.name}\t{','.join(flags) or '-'}\tsince {account.created_at:%Y-%m-%d}{telegram}")
                 return 0
             if not name:
                 raise accounts.AccountError(f"staff {action} needs a NAME")
             if action == "add":
                 await accounts.add(session, name, read_password(password_stdin), admin=admin)
+                if telegram_id:
+                    await session.flush()
+                    await accounts.link_telegram(session, name, telegram_id)
+            elif action == "link":
+                await accounts.link_telegram(session, name, telegram_id or "")
             elif action == "passwd":
                 await accounts.set_password(session, name, read_password(password_stdin))
             else:

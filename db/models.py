@@ -233,6 +233,7 @@ class StaffAccount(SQLModel, table=True):
     password_hash: str = Field(max_length=256)  # argon2id, with its salt and parameters
     is_admin: bool = False
     disabled: bool = False
+    telegram_user_id: str | None = Field(default=None, max_length=32)  # the same person in the moderation chat
     created_at: datetime = Field(default_factory=utcnow)
 
 

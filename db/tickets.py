@@ -181,11 +181,15 @@ async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
 
 
 async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, category: str | None = None,
-                late_at: datetime | None = None, search: str = "", limit: int = 200) -> list[Ticket]:
+                late_at: datetime | None = None, search: str = "", assignees: tuple[str, ...] = (),
+                limit: int = 200) -> list[Ticket]:
     """The staff console's list: tickets in these states (all when empty), of this category,
     past a time limit at `late_at` (see is_late), matching `search` (a short id when all digits, else
-    a number or words of the text or place), soonest resolution deadline first."""
+    a number or words of the text or place), assigned to one of `assignees` when given, soonest
+    resolution deadline first."""
     query = select(Ticket)
+    if assignees:
+        query = query.where(col(Ticket.assignee).in_(assignees))
     if states:
         query = query.where(col(Ticket.status).in_(states))
     if category:

@@ -22,9 +22,11 @@ from bot.web import build_web_app
 from db import accounts, tickets
 from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
+from handlers import staff
 from handlers.services import TicketRules
 from tests.conftest import query_rows
 
+pytestmark = pytest.mark.both_databases
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 MODERATION_CHAT = "-1001"
@@ -49,8 +51,11 @@ def test_staff_accounts_from_the_command_line(tmp_path):
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert staff_cli(database, "disable", "li").returncode == 0
     assert staff_cli(database, "passwd", "nobody", "--password-stdin", password=PASSWORD).returncode == 1
+    assert staff_cli(database, "link", "wang", "--telegram-id", "12345").returncode == 0
+    assert staff_cli(database, "link", "wang", "--telegram-id", "@wang").returncode == 1
     listed = staff_cli(database, "list").stdout.splitlines()
     assert [line.split("\t")[:2] for line in listed] == [["li", "disabled"], ["wang", "admin"]]
+    assert listed[1].endswith("telegram 12345")
     assert staff_cli(database, "passwd", "li", "--password-stdin", password=PASSWORD + "!").returncode == 0
     assert query_rows_sqlite(database, "select disabled from staffaccount where name = 'li'") == [(0,)]
 
@@ -133,10 +138,10 @@ async def console(services, tmp_path):
 
 
 async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
-                     category="facilities", user="r1") -> Ticket:
+                     category="facilities", user="r1", due_in=timedelta(days=5)) -> Ticket:
     resident = await services.store.resident("telegram", user)
     now = utcnow()
-    due = now - timedelta(hours=1) if late else now + timedelta(days=5)
+    due = now - timedelta(hours=1) if late else now + due_in
     async with services.store.transaction() as session:
         ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
                                       chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
@@ -245,8 +250,12 @@ async def test_the_queue_masks_phones_marks_overdue_tickets_and_filters(console,
     late_row = re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{late.number}", html)
     assert late_row and not re.search(rf"<tr class=\"late\">\s*<td><a [^>]*>{fresh.number}", html)
     assert "超时 Overdue: 1" in html
-    overdue = (await console.get("/staff/?overdue=1"))[1]
+    overdue = (await console.get("/staff/?due=overdue"))[1]
     assert late.number in overdue and fresh.number not in overdue
+    soon = await new_ticket(services, text="电梯异响", phone=None, due_in=timedelta(hours=1), user="r3")
+    due_soon = (await console.get("/staff/?due=soon"))[1]
+    assert soon.number in due_soon and late.number in due_soon and fresh.number not in due_soon
+    assert re.search(rf"<tr class=\"soon\">\s*<td><a [^>]*>{soon.number}", due_soon)
     fumes = (await console.get("/staff/?category=fumes"))[1]
     assert fresh.number in fumes and late.number not in fumes
     for query in (late.number, "垃圾房", str(late.id)):
@@ -267,8 +276,13 @@ async def test_a_reply_from_the_console_goes_to_the_resident_through_the_outbox(
     assert chat == MODERATION_CHAT and "web:wang" in text and "明天上午电工上门更换" in text  # Telegram staff see it
     assert rows(services, "select actor, note from ticketevent where kind = 'reply'") == [("web:wang", "明天上午电工上门更换")]
     assert rows(services, "select first_response_at is not null from ticket") == [(1,)]
+    await staff.relay_reply(ticket, "电工已到", "staff:7 @wang_tg", services)  # the same member, in the moderation chat
+    await staff.relay_reply(ticket, "我也看看", "staff:8 @zhang", services)  # someone without an account
+    async with services.store.transaction() as session:
+        await accounts.link_telegram(session, "wang", "7")
     page = (await console.get(path))[1]
-    assert "web:wang" in page and "明天上午电工上门更换" in page
+    assert "<td>wang (网页 web)</td>" in page and "明天上午电工上门更换" in page
+    assert "<td>wang (Telegram)</td>" in page and "<td>staff:8 @zhang</td>" in page
     assert Pseudonyms(b"k").actor("web:wang", 1) == "工作人员 wang"  # the export names the account as staff
 
 
@@ -301,12 +315,14 @@ async def test_notes_and_assignment_stay_internal(console, services):
     assert rows(services, "select actor, kind, note, public from ticketevent where kind in ('note', 'assign') order by id") == [
         ("web:wang", "note", "需城管配合", 0), ("web:wang", "assign", "li", 0)]
     assert rows(services, "select assignee from ticket") == [("li",)]
+    other = await new_ticket(services, user="r2", text="另一件事")
+    await console.post(f"/staff/tickets/{other.number}/assign", {"text": "wang", "csrf": token})
+    mine = (await console.get("/staff/?mine=1"))[1]
+    assert other.number in mine and ticket.number not in mine
     assert rows(services, "select count(*) from outboxmessage") == [(0,)]
 
 
 async def test_a_reply_in_the_moderation_chat_is_not_echoed_back_to_it(services):
-    from handlers import staff
-
     office = replace(services, tickets=TicketRules(moderation_chat=MODERATION_CHAT))
     ticket = await new_ticket(services)
     await staff.relay_reply(ticket, "收到", "staff:7 @wang", office)
@@ -366,10 +382,12 @@ async def test_the_accounts_page_is_for_administrators_only(console):
     assert status == 200 and "<td>li</td>" in html
 
 
-async def test_opinions_by_category_newest_first_phones_masked(console, services):
+async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console, services):
     resident = await services.store.resident("telegram", "r1")
     first = await services.store.add_opinion(resident.id, "希望多开几次居民议事会", category="participation")
     await services.store.add_opinion(resident.id, "议事会能不能晚上开,电话13812345678", category="participation")
+    await services.store.add_opinion(resident.id, "居民议事会能不能多开几次", category="participation")
+    await services.store.add_opinion(resident.id, "希望多开几次居民议事会!", category="participation")
     await services.store.add_opinion(resident.id, "宝宝屋周六也能开放就好了", category="childcare")
     old = await services.store.add_opinion(resident.id, "去年的意见", category="childcare")
     rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=10), old)
@@ -377,10 +395,12 @@ async def test_opinions_by_category_newest_first_phones_masked(console, services
     await console.login()
     status, html, _ = await console.get("/staff/opinions")
     assert status == 200
-    assert re.search(r"<h2>[^<]* × 2</h2>", html) and re.search(r"<h2>[^<]* × 1</h2>", html)
-    assert html.index("× 2") < html.index("× 1")  # the commonest category first
-    assert html.index("议事会能不能晚上开") < html.index("希望多开几次居民议事会")  # newest first
-    assert "138****5678" in html and "13812345678" not in html
+    assert html.index(" × 4</h2>") < html.index(" × 1</h2>")  # the commonest category first
+    theme = re.search(r"<li><b>希望多开几次居民议事会!</b> × 3 .*?</ul>", html, re.S)  # the newest names the theme
+    assert theme and "居民议事会能不能多开几次" in theme.group() and "希望多开几次居民议事会</li>" in theme.group()
+    assert "<li><b>议事会能不能晚上开,电话138****5678</b> × 1" in html  # not like the others; phone masked
+    assert html.index("× 3") < html.index("议事会能不能晚上开")  # the largest theme first
+    assert "13812345678" not in html
     assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
 
 
@@ -426,9 +446,9 @@ async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(con
     assert await late_row.get_attribute("class") == "late" and "超时" in await late_row.inner_text()
     assert "139****5678" in await page.locator("tr", has_text=fresh.number).inner_text()
 
-    await page.check("input[name=overdue]")
+    await page.select_option("select[name=due]", "overdue")
     await page.click("form[method=get] button[type=submit]")
-    await page.wait_for_url("**overdue=1**")
+    await page.wait_for_url("**due=overdue**")
     assert await page.locator("tr", has_text=fresh.number).count() == 0
 
     await page.goto(console.url("/staff/"))
@@ -437,7 +457,7 @@ async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(con
     await page.fill("form[action$='/reply'] textarea", "明天上午电工上门更换")
     await page.click("form[action$='/reply'] button")
     await page.wait_for_selector("p.done")
-    assert "web:wang" in await page.locator("table").nth(1).inner_text()
+    assert "wang (网页 web)" in await page.locator("table").nth(1).inner_text()
 
     await page.select_option("form[action$='/status'] select", "resolved")
     await page.fill("form[action$='/status'] textarea", "灯已换好")

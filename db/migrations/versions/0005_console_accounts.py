@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column('password_hash', sa.String(length=256), nullable=False),
         sa.Column('is_admin', sa.Boolean(), nullable=False),
         sa.Column('disabled', sa.Boolean(), nullable=False),
+        sa.Column('telegram_user_id', sa.String(length=32), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('name'),
