@@ -52,6 +52,7 @@ async def test_an_update_a_dead_process_left_in_the_inbox_is_handled_at_the_next
     server._updates.remove(update)  # Telegram forgot it: the dead process had confirmed it
     key = update_key(update["update_id"])
     store = await Store.open(database_url)
+    store.bots["telegram"] = server.token.partition(":")[0]  # the same bot as the one restarted below
     try:  # as the dead process left it: kept, its lease passed, claimed by the router, unanswered
         await inbox.keep(store.engine, key, json.dumps(update), "4242-deadbeef", utcnow() - inbox.LEASE - timedelta(minutes=1))
         assert await store.claim_update(key)
@@ -63,7 +64,8 @@ async def test_an_update_a_dead_process_left_in_the_inbox_is_handled_at_the_next
         answer = await next_message(server, RESIDENT)
         assert "/lang" in answer.plain_text
         await eventually(lambda: not query_rows(running.services.store, "SELECT key FROM inboxupdate"), what="emptying the inbox")
-        assert query_rows(running.services.store, "SELECT key FROM processedupdate") == [(key,)]
+        # handled once: the one claim is the dead process's (keys are kept as digests, issue 12 item 3)
+        assert query_rows(running.services.store, "SELECT key FROM processedupdate") == [(running.services.store._digest(key),)]
 
 
 async def test_the_webhook_answers_200_only_once_the_update_is_stored(server, tmp_path, database_url, gate):
