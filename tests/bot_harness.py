@@ -125,3 +125,19 @@ async def file_complaint(server: FakeBotApi, user: int = RESIDENT, text: str = "
     confirm = await press(server, user, phone, "ik:skip")
     assert "ik:submit" in confirm.callback_data(), confirm.plain_text
     return await press(server, user, confirm, "ik:submit")
+
+
+async def until_listening(http, base: str, server_task: asyncio.Task, tries: int = 200) -> None:
+    """Wait until a server started as a task answers /healthz with 200 (it must not have ended)."""
+    import aiohttp
+
+    for _ in range(tries):
+        try:
+            async with http.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        assert not server_task.done(), server_task
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{base} did not start listening")

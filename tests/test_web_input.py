@@ -14,6 +14,7 @@ import pytest
 
 from bot import web as bot_web
 from bot.settings import load_settings
+from tests.bot_harness import until_listening
 from tests.fake_bot_api import FakeBotApi
 
 SECRET = "s3cret-token"
@@ -39,15 +40,7 @@ async def serving(server: FakeBotApi, tmp_path, database_url: str | None = None)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):  # until it listens
-                try:
-                    async with http.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert not task.done(), task
-                await asyncio.sleep(0.05)
+            await until_listening(http, base, task)
         yield base
     finally:
         stop.set()

@@ -38,6 +38,7 @@ from bot.settings import load_settings
 from bot.web import build_web_app
 from handlers.router import handle
 from handlers.types import Button, Inbound, Outbound, Reply
+from tests.bot_harness import until_listening
 
 TOKEN = "spamtest"
 APP_ID = "wx2c2769f8efd9abc2"
@@ -594,15 +595,7 @@ async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches
         server = asyncio.create_task(serve(settings, stop))
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):  # until it listens
-                try:
-                    async with http.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert not server.done(), server
-                await asyncio.sleep(0.05)
+            await until_listening(http, base, server)
 
             async def say(xml: str) -> str:
                 async with http.post(f"{base}/wechat", params=signed_query(), data=xml) as response:
