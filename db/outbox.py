@@ -8,8 +8,9 @@ clause is left out there, and SQLite's single writer serialises the claims.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,13 +18,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import OutboxFile, OutboxMessage, utcnow
-from handlers.types import Button
 
+
+class Choice(NamedTuple):
+    """A button as the database keeps it (the handlers' Button is made from it by the channels)."""
+
+    label: str
+    data: str
+
+
+Rows = Sequence[Sequence[Any]]  # rows of anything with .label and .data (the handlers' Button)
 QUEUED = "outbox queued"  # the session info key enqueue sets
 
 
 def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: str, text: str = "",
-            buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None,
+            buttons: Rows = (), photo: str | None = None,
             ticket_id: int | None = None, reply_to: str | None = None, document: str | None = None,
             document_id: int | None = None) -> OutboxMessage:
     row = OutboxMessage(
@@ -50,8 +59,8 @@ async def file_content(session: AsyncSession, file_id: int) -> bytes | None:
     return file.content if file is not None else None
 
 
-def buttons_of(row: OutboxMessage) -> tuple[tuple[Button, ...], ...]:
-    return tuple(tuple(Button(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
+def buttons_of(row: OutboxMessage) -> tuple[tuple[Choice, ...], ...]:
+    return tuple(tuple(Choice(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
 LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.outbox)

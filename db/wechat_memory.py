@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import Intake, Resident, WeChatChoices, WeChatNonce, utcnow
-from handlers.types import Button
+from db.outbox import Choice
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -28,15 +28,15 @@ def _insert(store: Store, table):
     return (postgresql if store.engine.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-def _dump(choices: Sequence[Button]) -> str:
+def _dump(choices: Sequence[Any]) -> str:
     return json.dumps([[button.label, button.data] for button in choices], ensure_ascii=False)
 
 
-def _load(stored: str) -> tuple[Button, ...]:
-    return tuple(Button(label, data) for label, data in json.loads(stored))
+def _load(stored: str) -> tuple[Choice, ...]:
+    return tuple(Choice(label, data) for label, data in json.loads(stored))
 
 
-async def shown(store: Store, openid: str) -> tuple[tuple[Button, ...], tuple[Button, ...] | None, bool]:
+async def shown(store: Store, openid: str) -> tuple[tuple[Choice, ...], tuple[Choice, ...] | None, bool]:
     """The choices of the last reply to the resident, those of a notice sent after it (None when
     there was none), and whether a report of theirs is under way."""
     reporting = exists().where(_INTAKE.c.resident_id == _RESIDENT.c.id, _RESIDENT.c.channel == "wechat",
@@ -50,7 +50,7 @@ async def shown(store: Store, openid: str) -> tuple[tuple[Button, ...], tuple[Bu
     return _load(reply), None if notice is None else _load(notice), bool(under_way)
 
 
-async def remember_reply(store: Store, openid: str, choices: Sequence[Button]) -> None:
+async def remember_reply(store: Store, openid: str, choices: Sequence[Any]) -> None:
     """A reply was shown: its choices replace the last reply's, and any notice's are past."""
     async with store.engine.begin() as conn:
         if not choices:
@@ -61,7 +61,7 @@ async def remember_reply(store: Store, openid: str, choices: Sequence[Button]) -
                            .on_conflict_do_update(index_elements=[_CHOICES.c.openid], set_=values))
 
 
-async def remember_notice(store: Store, openid: str, choices: Sequence[Button]) -> None:
+async def remember_notice(store: Store, openid: str, choices: Sequence[Any]) -> None:
     """A notice was sent (a staff message, the rating question): its choices, maybe none, replace
     an earlier notice's; the reply's stay."""
     values = {"notice": _dump(choices), "at": utcnow()}

@@ -20,6 +20,11 @@ TELEGRAM_TEXT_LIMIT = 4096
 _NOT_A_WORD = re.compile(r"[\W_]+")
 
 
+def as_buttons(rows: Sequence[Sequence]) -> tuple[tuple[Button, ...], ...]:
+    """Buttons as the database keeps them (db.outbox.Choice: label, data) -> the handlers' Button."""
+    return tuple(tuple(Button(choice.label, choice.data) for choice in row) for row in rows)
+
+
 def choice_number(text: str) -> int | None:
     """The number a resident typed to pick a choice ("2", "２", " 2 "), else None."""
     text = unicodedata.normalize("NFKC", text).strip().rstrip(".。")

@@ -29,7 +29,7 @@ from telegram import Bot, ChatMember, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.channels.common import split_text
+from bot.channels.common import as_buttons, split_text
 from bot.channels.telegram import CHANNEL, inline_keyboard, message_parts, send_part
 from bot.channels.telegram_pacing import retry_after_seconds
 from bot.outbox import Refused, RetryLater, Sent
@@ -165,13 +165,13 @@ class TelegramSender:
             return [lambda: self._send_document(row, thread_id)]
         captions = split_text(row.text, CAPTION_LIMIT) if row.photo and row.text.strip() else []
         rest = "\n".join(captions[1:]) if row.photo else row.text  # a text too long for a caption goes on in messages
-        parts = message_parts(Outbound(rest, buttons_of(row)))
+        parts = message_parts(Outbound(rest, as_buttons(buttons_of(row))))
         steps: list[Callable[[], Awaitable[Message]]] = []
         if row.photo:
             steps.append(lambda: self.bot.send_photo(
                 row.chat_id, photo=row.photo, caption=captions[0] if captions else None,
                 parse_mode=ParseMode.HTML if captions else None, message_thread_id=thread_id,
-                reply_parameters=_reply(reply_to), reply_markup=None if parts else inline_keyboard(buttons_of(row)),
+                reply_parameters=_reply(reply_to), reply_markup=None if parts else inline_keyboard(as_buttons(buttons_of(row))),
             ))
         for part in parts:
             first = not steps

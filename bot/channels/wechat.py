@@ -48,7 +48,7 @@ import defusedxml.ElementTree as SafeET
 from aiohttp import web
 from defusedxml import DefusedXmlException
 
-from bot.channels.common import picked, split_text
+from bot.channels.common import as_buttons, picked, split_text
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, cdata, check_signature, fresh
 from bot.settings import DEFAULT_WECHAT_API_BASE, Settings
 from db import wechat_memory as memory
@@ -217,7 +217,8 @@ async def pick(store: Store, openid: str, text: str) -> Button | None:
     """The button a resident typed the number or label of: among the notice's choices when it
     was the last thing they were shown and no report is under way, else among the last reply's."""
     reply, notice, reporting = await memory.shown(store, openid)
-    return picked(text, reply if notice is None or reporting else notice)
+    choices = reply if notice is None or reporting else notice
+    return picked(text, [Button(c.label, c.data) for c in choices])
 
 
 async def remember(store: Store, openid: str, choices: Sequence[Button], *, notice: bool) -> None:
@@ -582,7 +583,7 @@ class WeChatSender:
         api = self.wechat.api
         if api is None:
             raise Refused("WECHAT_APP_ID / WECHAT_APP_SECRET are not set: no customer-service messages", False)
-        text, choices = render([Outbound(row.text, buttons_of(row))])
+        text, choices = render([Outbound(row.text, as_buttons(buttons_of(row)))])
         if row.photo:
             log.info("outbox %s: a photo cannot be sent to WeChat; the text goes alone", row.id)
         result: dict[str, Any] = {}
