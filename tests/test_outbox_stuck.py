@@ -100,12 +100,13 @@ async def test_a_row_left_sending_by_a_process_that_died_is_settled_without_a_re
     sender = Recorder()
     worker = OutboxWorker(office.store, {"telegram": sender}, office, lease=timedelta(seconds=0.4))
     stop, wake = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(worker.run(stop, wake, idle=0.05))
     await queue(office, ("warm-up", "first"))
-    await eventually(lambda: sender.sent, what="the worker running")
-    # another process took "reply 1", marked it sending, and died; its lease runs out in a moment
+    # another process took "reply 1", marked it sending, and died; its lease runs out in a moment.
+    # (Set up before this worker starts: were it running, it could claim "reply 1" itself first.)
     await queue(office, ("r1", "reply 1"), ("r1", "reply 2"), ticket=ticket)
     await change(office, "reply 1", state="sending", claimed_by="dead-process", claimed_until=utcnow() + timedelta(seconds=0.2))
+    running = asyncio.create_task(worker.run(stop, wake, idle=0.05))
+    await eventually(lambda: sender.sent, what="the worker running")
     wake.set()
     try:
         await eventually(lambda: ("r1", "reply 2") in sender.sent, timeout=10, what="the chat going on")
