@@ -148,8 +148,8 @@ async def running_bot(config: BotConfig) -> AsyncIterator[Application]:
     else:
         from bot.channels.telegram import build_application
         from bot.channels.telegram_pacing import ChatPacer
-        from bot.services import build_services, close_services
         from bot.settings import load_settings
+        from bot.startup import build_services, close_services
         from handlers.throttle import Throttle
 
         settings = load_settings({  # explicit: never the .env of a real deployment
@@ -439,7 +439,7 @@ async def workload() -> Workload:
     out-of-scope fallbacks, greetings), and texts the model takes for complaints; both
     sorted offline with the same model the bot uses."""
     from bench.match import DEV_SET
-    from bot.services import build_core
+    from bot.startup import build_core
     from handlers.router import answer_text
 
     services = build_core()

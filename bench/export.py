@@ -265,7 +265,7 @@ async def _measure(url: str, start: date, end: date, out: Path, formats: list[st
     from dataclasses import replace
 
     from bot.export import build_export
-    from bot.services import build_core
+    from bot.startup import build_core
     from db.store import Store
 
     store = await Store.open(url)

@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.services import build_core
+from bot.startup import build_core
 from content.check import DEFAULT_TOPICS
 from handlers.router import answer_text
 
 DEV_SET = DEFAULT_TOPICS.parent / "dev.jsonl"
 _STARTUP = (
-    "import time; t = time.perf_counter(); from bot.services import build_core; "
+    "import time; t = time.perf_counter(); from bot.startup import build_core; "
     "s = build_core(); s.model.understand('老人牛奶券怎么领'); print(time.perf_counter() - t)"
 )
 

@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 
-from bot.services import build_core
+from bot.startup import build_core
 from handlers.router import answer_text, pick_language
 from handlers.types import Inbound, plain_text
 

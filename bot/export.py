@@ -537,7 +537,7 @@ def run_export(settings, start: date, end: date, out: Path, formats: tuple[str, 
 
 
 async def _run(settings, start: date, end: date, out: Path, formats: tuple[str, ...]) -> ExportResult:
-    from bot.services import build_services, close_services
+    from bot.startup import build_services, close_services
 
     services = await build_services(settings)
     try:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import __version__, console
+from bot import __version__, staff_console
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from handlers.services import Services
@@ -214,7 +214,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/wechat", wechat_verify)
     app.router.add_post("/wechat", wechat_receive)
     app.router.add_get("/healthz", healthz)
-    console.setup(app)  # the staff web console, /staff/ (bot/console.py)
+    staff_console.setup(app)  # the staff web console, /staff/ (bot/staff_console.py)
     app.on_cleanup.append(_close_wechat)
     return app
 
@@ -227,8 +227,8 @@ async def _close_wechat(app: web.Application) -> None:
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
     from bot.channels.wechat import WeChatSender
-    from bot.outbox import OutboxWorker
-    from bot.services import build_services, close_services, settle_heap
+    from bot.delivery import OutboxWorker
+    from bot.startup import build_services, close_services, settle_heap
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -222,7 +222,7 @@ class WeChatNonce(SQLModel, table=True):
     body: str = Field(max_length=64)  # SHA-256, hex
 
 
-# -- the staff web console (bot/console.py) --------------------------------------------------
+# -- the staff web console (bot/staff_console.py) --------------------------------------------------
 
 
 class StaffAccount(SQLModel, table=True):

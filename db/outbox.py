@@ -1,4 +1,4 @@
-"""The outbox: messages written with what caused them, delivered by bot/outbox.py.
+"""The outbox: messages written with what caused them, delivered by bot/delivery.py.
 
 Several bot processes may share one PostgreSQL database: a worker `claim`s the rows it is about
 to send (a lease: claimed_by, claimed_until), so no row goes out twice, and a crashed worker's
@@ -63,7 +63,7 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Choice, ...], ...]:
     return tuple(tuple(Choice(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
-LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.outbox)
+LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.delivery)
 OPEN = ("pending", "sending")  # a message being sent holds its chat: what comes after it waits
 
 

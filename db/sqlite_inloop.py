@@ -11,7 +11,7 @@ Measured with `python -m bench e2e` (200 residents, 2 cores, everything else equ
 The price: a statement blocks the loop while it runs, so the engine keeps ONE connection
 (db/engine.py): sessions queue for it instead of meeting SQLite's write lock on a second
 connection of ours. The export, seconds of reading and writing, runs in a child process
-(bot/services.py).
+(bot/startup.py).
 
 Another process may hold the write lock (`python -m bot db upgrade`, the export making its
 secret): SQLite's own busy handler would sleep in this thread, freezing every endpoint. So the

@@ -1,6 +1,6 @@
 """Messages that leave through the outbox: ticket cards and notes to the moderation chat,
 staff replies and status notices to residents. Each is written in the caller's transaction,
-so it exists exactly when the change that caused it does; bot/outbox.py delivers it."""
+so it exists exactly when the change that caused it does; bot/delivery.py delivers it."""
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, complaint, emergency, privacy, staff, tickets
+from handlers import browse, complaint, emergency, my_tickets, privacy, staff
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -104,11 +104,11 @@ async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, 
             return reply
         awaiting = resident.awaiting or ""
         if awaiting.startswith("comment:") and inbound.text.strip():
-            return await tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)
+            return await my_tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)
         wanted = state.awaited or awaiting.startswith("followup:")
         if wanted and (inbound.text.strip() or inbound.photos) and (
-                ticket := await tickets.followup_target(inbound, resident, services)) is not None:
-            return await tickets.add_followup(ticket, inbound, lang, resident, services)
+                ticket := await my_tickets.followup_target(inbound, resident, services)) is not None:
+            return await my_tickets.add_followup(ticket, inbound, lang, resident, services)
         if awaiting == "message" and inbound.text.strip():
             await store.add_opinion(resident.id, inbound.text.strip(), inbound.channel,
                                     opinion_category(inbound.text, services))
@@ -157,7 +157,7 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         return Reply("complaint", [Outbound(texts.render(step, lang, pin=False))], score=100)
     if kind == "ticket_status":
         if services.store and resident is not None:
-            return await tickets.list_tickets(lang, resident, services)
+            return await my_tickets.list_tickets(lang, resident, services)
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
     if kind == "answer":
@@ -181,13 +181,13 @@ async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, ser
         if data == "report":
             return await complaint.start(inbound, lang, resident, services)
         if data == "mytickets":
-            return await tickets.list_tickets(lang, resident, services)
+            return await my_tickets.list_tickets(lang, resident, services)
         if kind == "tk":
-            return await tickets.show(rest, lang, resident, services)
+            return await my_tickets.show(rest, lang, resident, services)
         if kind == "tkadd":
-            return await tickets.ask_followup(rest, lang, resident, services)
+            return await my_tickets.ask_followup(rest, lang, resident, services)
         if kind in ("rate", "unsolved"):
-            return await tickets.rate(data, lang, resident, services)
+            return await my_tickets.rate(data, lang, resident, services)
         if data == "forget:yes":
             return await privacy.forget(inbound, lang, resident, services)
         if data == "forget:no":
@@ -221,7 +221,7 @@ async def _on_command(inbound: Inbound, lang: str, resident: Resident | None, se
     if command == "forgetme" and store and resident is not None:
         return privacy.ask(lang, services)
     if command == "mytickets" and store and resident is not None:
-        return await tickets.list_tickets(lang, resident, services)
+        return await my_tickets.list_tickets(lang, resident, services)
     if command == "opinion":
         if not argument:
             return await browse.on_button("leave", lang, resident, services)

@@ -1,4 +1,4 @@
-"""What handlers need, built once by the composition root (bot/services.py)."""
+"""What handlers need, built once by the composition root (bot/startup.py)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

@@ -31,8 +31,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
 from handlers import notify, reports
+from handlers.my_tickets import describe
 from handlers.services import Services
-from handlers.tickets import describe
 from handlers.types import Button, Inbound, Outbound, Reply
 
 TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")

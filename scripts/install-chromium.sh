@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's Chromium for the staff console's browser test (tests/test_console.py drives it with
+# Debian's Chromium for the staff console's browser test (tests/test_staff_console.py drives it with
 # Playwright through executable_path; Playwright's own browser download cannot work here).
 # Installs the `chromium` package with apt-get when it is missing; does nothing otherwise.
 set -euo pipefail

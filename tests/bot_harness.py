@@ -14,8 +14,8 @@ from typing import Any
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 
 from bot.channels.telegram import build_application
-from bot.services import build_services, close_services
 from bot.settings import load_settings
+from bot.startup import build_services, close_services
 from tests.fake_bot_api import FakeBotApi, SentMessage
 
 MODERATION = -1001234567890  # the moderation supergroup

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.services import build_core
+from bot.startup import build_core
 from db.store import Store
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "").strip()

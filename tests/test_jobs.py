@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from bot.channels.telegram import SERVICES, _weekly_export
-from bot.services import build_services, close_services
 from bot.settings import load_settings
+from bot.startup import build_services, close_services
 from tests.conftest import query_rows
 
 pytestmark = pytest.mark.both_databases

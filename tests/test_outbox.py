@@ -17,7 +17,7 @@ from sqlmodel import select
 from telegram import Bot
 
 from bot.channels.telegram_outbox import TelegramSender
-from bot.outbox import OutboxWorker, Refused, RetryLater, Sent, backoff
+from bot.delivery import OutboxWorker, Refused, RetryLater, Sent, backoff
 from db import outbox, tickets
 from db.models import Opinion, OutboxMessage, RelayMessage, Ticket, TicketEvent, utcnow
 from handlers.router import handle

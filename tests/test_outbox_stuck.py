@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-import bot.outbox
-from bot.outbox import OutboxWorker, Sent
+import bot.delivery
+from bot.delivery import OutboxWorker, Sent
 from bot.settings import load_settings
 from bot.web import build_web_app
 from db import outbox, tickets
@@ -120,7 +120,7 @@ async def test_a_row_left_sending_by_a_process_that_died_is_settled_without_a_re
 
 
 async def test_a_status_write_the_database_refuses_is_written_again_and_the_chat_goes_on(office, monkeypatch):
-    monkeypatch.setattr(bot.outbox, "WRITE_RETRIES", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(bot.delivery, "WRITE_RETRIES", (0.01, 0.01, 0.01))
     refusals = iter(range(9))  # each attempt is two writes (with what it belongs to, then alone): 4 attempts, and one more
 
     def flaky_mark_sent(row, message_id, real=outbox.mark_sent):

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
-from bot.outbox import OutboxWorker, RetryLater, Sent
+from bot.delivery import OutboxWorker, RetryLater, Sent
 from bot.settings import SettingsError, normalise_database_url
 from db import migrations, outbox, tickets
 from db.engine import make_engine

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import SQLModel
 
-from bot.services import ListedStaff, build_services, close_services
 from bot.settings import load_settings
+from bot.startup import ListedStaff, build_services, close_services
 from db.models import utcnow
 from handlers import chase
 from handlers.masking import erase_numbers, mask_text

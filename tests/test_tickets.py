@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.services import ListedStaff
+from bot.startup import ListedStaff
 from db.models import utcnow
 from db.store import Store
 from handlers import chase

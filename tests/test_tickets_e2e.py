@@ -322,8 +322,8 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
     import shutil
     from datetime import date
 
-    from bot.services import build_services, close_services
     from bot.settings import load_settings
+    from bot.startup import build_services, close_services
     from handlers.reports import post_export
 
     maker = tmp_path / "host-a"

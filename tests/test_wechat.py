@@ -397,7 +397,7 @@ async def test_a_long_reply_goes_through_the_api_in_parts_in_order(callback, api
 
 async def test_the_outbox_sender_maps_wechat_answers(callback, api):
     from bot.channels.wechat import WeChatSender
-    from bot.outbox import Refused, RetryLater
+    from bot.delivery import Refused, RetryLater
     from db.models import OutboxMessage
 
     sender = WeChatSender(callback.channel)
@@ -579,7 +579,7 @@ async def until_delivered(http: aiohttp.ClientSession, base: str) -> None:
 
 
 async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches_the_resident(api, tmp_path):
-    pytest.importorskip("bot.outbox")
+    pytest.importorskip("bot.delivery")
     from bot.web import serve
     from tests.fake_bot_api import FakeBotApi
 

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from bot.channels.wechat import WeChatSender
-from bot.services import ListedStaff
+from bot.startup import ListedStaff
 from db.models import OutboxMessage
 from db.store import Store
 from handlers.router import handle

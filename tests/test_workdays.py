@@ -6,8 +6,8 @@ from datetime import date, datetime, time
 
 import pytest
 
-from bot.services import working_calendar
 from bot.settings import SettingsError, load_settings
+from bot.startup import working_calendar
 from db.clock import SHANGHAI
 from handlers.workdays import Calendar
 

@@ -55,7 +55,7 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
 
 async def run_console(settings: Settings) -> None:
-    from bot.services import build_services, close_services
+    from bot.startup import build_services, close_services
 
     services = await build_services(settings)
     print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_shown}). Ctrl-D to quit.\n")

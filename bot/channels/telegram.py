@@ -11,7 +11,7 @@ What a resident sees, in a private chat with the bot:
 - a reply longer than Telegram's 4096 characters arrives as several messages, the buttons
   under the last one;
 - what the office sends later (a staff reply, a status notice with rating buttons) arrives
-  through the outbox worker (bot/outbox.py, bot/channels/telegram_outbox.py), retried until
+  through the outbox worker (bot/delivery.py, bot/channels/telegram_outbox.py), retried until
   Telegram accepts it;
 - a reply Telegram refuses for a moment (a 429, a 5xx) is tried again; one it keeps refusing
   arrives later, through the outbox. A private chat gets at most a message a second, and
@@ -69,8 +69,8 @@ from telegram.warnings import PTBUserWarning
 from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.channels.telegram_inbox import REPLAY_EVERY, ChatProcessor, Inbox, InboxQueue
 from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
-from bot.services import build_services, close_services, settle_heap
 from bot.settings import Settings
+from bot.startup import build_services, close_services, settle_heap
 from db import outbox
 from db.clock import SHANGHAI
 from db.models import utcnow
@@ -405,7 +405,7 @@ async def _post_shutdown(application: Application) -> None:
 def start_outbox(application: Application) -> None:
     """Run the outbox worker in the background, with this application's bot (and rate limiter)."""
     from bot.channels.telegram_outbox import TelegramSender
-    from bot.outbox import OutboxWorker
+    from bot.delivery import OutboxWorker
 
     services: Services = application.bot_data[SERVICES]
     if services.store is None or OUTBOX in application.bot_data:

@@ -1,6 +1,6 @@
 """Telegram's side of the outbox, and who counts as staff on Telegram.
 
-`TelegramSender` delivers outbox rows (bot/outbox.py):
+`TelegramSender` delivers outbox rows (bot/delivery.py):
 
 - text as HTML, split at 4096 characters, the buttons under the last part; a photo by its
   file id, the text as its caption (1024 characters; any rest follows as a message); a row
@@ -32,7 +32,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from bot.channels.common import as_buttons, split_text
 from bot.channels.telegram import CHANNEL, inline_keyboard, message_parts, send_part
 from bot.channels.telegram_pacing import retry_after_seconds
-from bot.outbox import Refused, RetryLater, Sent
+from bot.delivery import Refused, RetryLater, Sent
 from db import outbox
 from db.models import OutboxMessage, Ticket
 from db.outbox import buttons_of

@@ -577,7 +577,7 @@ class WeChatSender:
         self.wechat = wechat
 
     async def send(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
-        from bot.outbox import Refused, RetryLater, Sent
+        from bot.delivery import Refused, RetryLater, Sent
         from db.outbox import buttons_of
 
         api = self.wechat.api

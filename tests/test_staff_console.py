@@ -1,4 +1,4 @@
-"""The staff web console (bot/console.py): accounts from the command line, then real HTTP on
+"""The staff web console (bot/staff_console.py): accounts from the command line, then real HTTP on
 loopback against the application `python -m bot serve` runs, with the real SQLite file, and one
 test in Debian's Chromium driven by Playwright (skipped when either is absent)."""
 from __future__ import annotations

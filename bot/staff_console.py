@@ -37,9 +37,9 @@ from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
 from handlers import staff
 from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
+from handlers.my_tickets import describe
 from handlers.services import Services
 from handlers.themes import themes
-from handlers.tickets import describe
 from handlers.types import Reply
 
 log = logging.getLogger(__name__)
