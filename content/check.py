@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 from jinja2 import TemplateError
 
+from content.emergency import NATIONAL_NUMBERS
 from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
 
 DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
@@ -49,11 +50,11 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
             if rel not in base.entries:
                 problems.append(Problem(file, eid, f"related entry {rel!r} does not exist"))
         # Every number the Chinese answer states must come from a quote: no invented
-        # phone numbers, dates or amounts. (Years and 12345 are allowed.)
+        # phone numbers, dates or amounts. (Years, 12345 and the national emergency lines are allowed.)
         problems += [Problem(file, eid, message) for message in _style_problems(entry)]
         quoted = " ".join(entry.source)
         for figure in set(_FIGURE_RE.findall(entry.answer.zh)):
-            if figure not in quoted and figure not in ("12345", "2024", "2025") and not _in_title(figure, entry):
+            if figure not in quoted and figure not in ("12345", "2024", "2025", *NATIONAL_NUMBERS) and not _in_title(figure, entry):
                 problems.append(Problem(file, eid, f"answer states {figure!r}, which none of its source quotes contains"))
     if topics is not None:
         for tid in topics:
@@ -138,7 +139,7 @@ def _ticket_samples() -> dict:
 
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
-    from content.emergency import EMERGENCY_PATH, NATIONAL_NUMBERS, EmergencySigns
+    from content.emergency import EMERGENCY_PATH, EmergencySigns
     from content.features import CUES_PATH, SCOPE_PATH, features_for
     from content.training import read_examples
 
