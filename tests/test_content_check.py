@@ -68,6 +68,13 @@ def test_invented_figure_is_reported(areas):
     assert any("elderly_milk_voucher: answer states '58881234'" in p for p in problems), problems
 
 
+def test_the_national_emergency_lines_are_not_invented_figures(areas):
+    _prepend_to_answer(areas, "elderly_milk_voucher", "老人摔倒了请拨打120，被骗了拨打110或96110，着火拨打119。")
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
+    _prepend_to_answer(areas, "elderly_milk_voucher", "也可拨打962110。")  # a number that only looks like one
+    assert any("answer states '962110'" in str(p) for p in run_check(areas_dir=areas))
+
+
 def _prepend_to_answer(areas, entry_id: str, text: str) -> None:
     path = areas / "elderly.yaml"
     content = path.read_text("utf-8")
