@@ -226,7 +226,7 @@ async def _close_wechat(app: web.Application) -> None:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
-    from bot.channels.wechat import WeChatSender
+    from bot.channels.wechat_sender import WeChatSender
     from bot.delivery import OutboxWorker
     from bot.startup import build_services, close_services, settle_heap
 
@@ -249,7 +249,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         wechat = WeChatChannel(settings, services) if settings.wechat_token else None
         senders: dict[str, Any] = {}
         if wechat is not None:
-            senders["wechat"] = WeChatSender(wechat)
+            senders["wechat"] = WeChatSender(wechat.api, wechat.store)
         if settings.telegram_bot_token:
             from bot.channels.telegram import build_application
             from bot.channels.telegram_outbox import TelegramSender

@@ -32,8 +32,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
-from bot.channels.wechat import WeChatChannel, parse_xml, pick, render, split_bytes
+from bot.channels.wechat import WeChatChannel
+from bot.channels.wechat_choices import pick
 from bot.channels.wechat_crypto import MessageCrypto, signature
+from bot.channels.wechat_xml import parse_xml, render, split_bytes
 from bot.settings import load_settings
 from bot.web import build_web_app
 from handlers.router import handle
@@ -396,11 +398,11 @@ async def test_a_long_reply_goes_through_the_api_in_parts_in_order(callback, api
 
 
 async def test_the_outbox_sender_maps_wechat_answers(callback, api):
-    from bot.channels.wechat import WeChatSender
+    from bot.channels.wechat_sender import WeChatSender
     from bot.delivery import Refused, RetryLater
     from db.models import OutboxMessage
 
-    sender = WeChatSender(callback.channel)
+    sender = WeChatSender(callback.channel.api, callback.channel.store)
     row = OutboxMessage(id=9, channel="wechat", chat_id=RESIDENT, purpose="status", text="<b>TQ-2611-0001</b> 已办结 &amp; 谢谢",
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
     sent = await sender.send(row, None)
