@@ -32,6 +32,7 @@ from aiohttp import web
 from bot import __version__, staff_console
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
+from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
 from handlers.services import Services
 
 if TYPE_CHECKING:
@@ -46,10 +47,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers, and then its body
 SERVER_NAME = "tangqiao-bot"  # the Server header: aiohttp's default names Python's and its own version
 
-SETTINGS = web.AppKey("settings", Settings)
-SERVICES = web.AppKey("services", Services)
-TELEGRAM = web.AppKey("telegram", object)  # the PTB Application, or None
-WECHAT = web.AppKey("wechat", object)  # the WeChatChannel, or None
 
 
 class BadRequestBody(ValueError):
@@ -228,6 +225,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
     from bot.channels.wechat_sender import WeChatSender
     from bot.delivery import OutboxWorker
+    from bot.jobs import export_in_child
     from bot.startup import build_services, close_services, settle_heap
 
     stop = stop or asyncio.Event()
@@ -240,7 +238,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread, or not Unix
             pass
 
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     telegram_app = None
     runner: web.AppRunner | None = None
     worker_task: asyncio.Task[None] | None = None

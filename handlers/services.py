@@ -24,6 +24,10 @@ class StaffDirectory(Protocol):
     async def is_staff(self, channel: str, user_id: str) -> bool: ...
 
 
+# Makes the export of a week (first day, last day): bot/export.py's, run in a child process.
+Exporter = Callable[[date, date], Awaitable[Any]]
+
+
 @dataclass(frozen=True)
 class TicketRules:
     moderation_channel: str = "telegram"
@@ -47,4 +51,4 @@ class Services:
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
-    exporter: Callable[[date, date], Awaitable[Any]] | None = None  # bot/export.py's build_export, bound
+    exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)

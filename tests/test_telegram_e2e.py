@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from bot.channels.common import split_text
-from bot.channels.telegram import send_outbound
+from bot.channels.telegram_send import send_outbound
 from handlers.types import Button, Outbound
 from tests.bot_harness import running_bot
 from tests.fake_bot_api import FakeBotApi, parse_html

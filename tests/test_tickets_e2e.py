@@ -322,6 +322,7 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
     import shutil
     from datetime import date
 
+    from bot.jobs import export_in_child
     from bot.settings import load_settings
     from bot.startup import build_services, close_services
     from handlers.reports import post_export
@@ -329,7 +330,7 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
     maker = tmp_path / "host-a"
     settings = load_settings({"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "MODERATION_CHAT_ID": str(MODERATION),
                               "EXPORT_DIR": str(maker)})
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     try:
         await post_export(services, date(2026, 11, 23), date(2026, 11, 29))
     finally:

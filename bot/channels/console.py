@@ -55,9 +55,10 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
 
 async def run_console(settings: Settings) -> None:
+    from bot.jobs import export_in_child
     from bot.startup import build_services, close_services
 
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_shown}). Ctrl-D to quit.\n")
     try:
         await chat(services)

@@ -44,16 +44,12 @@ from datetime import timedelta
 from telegram import (
     Bot,
     BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
-    ReplyParameters,
     Update,
     User,
 )
-from telegram.constants import MessageAttachmentType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.constants import MessageAttachmentType
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -66,9 +62,11 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.channels.telegram_inbox import REPLAY_EVERY, ChatProcessor, Inbox, InboxQueue
-from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
+from bot.channels.telegram_outbox import TelegramSender, TelegramStaff
+from bot.channels.telegram_pacing import ChatPacer
+from bot.channels.telegram_send import CHANNEL, NotNow, message_parts, send_patiently
+from bot.jobs import export_in_child
 from bot.settings import Settings
 from bot.startup import build_services, close_services, settle_heap
 from db import outbox
@@ -77,11 +75,9 @@ from db.models import utcnow
 from handlers import chase, reports
 from handlers.router import handle
 from handlers.services import Services
-from handlers.types import Button, Inbound, Outbound, Reply
+from handlers.types import Inbound, Outbound, Reply
 
 log = logging.getLogger(__name__)
-
-CHANNEL = "telegram"
 
 # Keys of Application.bot_data.
 SERVICES = "services"
@@ -91,7 +87,6 @@ OUTBOX = "outbox"  # (the worker's task, its stop event)
 DEFERRED = "deferred chats"  # chats with a reply in the outbox: their next replies follow it there
 
 DEFERRED_PURPOSE = "reply-later"  # the outbox rows of a reply Telegram did not take at once
-DIRECT_PAUSES = (0.5, 1.0)  # seconds between the tries of a reply message after a 5xx or a timeout
 INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
 
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
@@ -108,8 +103,6 @@ BOT_COMMANDS = {
     None: [("start", "打开分类菜单"), ("help", "使用说明"), ("lang", "切换中文 / English")],
     "en": [("start", "Open the menu"), ("help", "How to use this assistant"), ("lang", "Switch 中文 / English")],
 }
-
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 # New messages only: edits are left alone.
 _NEW_MESSAGES = filters.UpdateType.MESSAGE
@@ -264,34 +257,6 @@ async def deliver_reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply:
             return
 
 
-class NotNow(Exception):  # noqa: N818 - what Telegram said
-    """Telegram did not take a message after a few tries; try again in `wait` seconds."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-async def send_patiently(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
-                         reply_to: str | int | None = None) -> Message:
-    """One message, tried up to three times: after a 429 once its retry_after is over (if that
-    is within PATIENCE), after a 5xx or a timeout DIRECT_PAUSES later. Raises NotNow when
-    Telegram still does not take it; a refusal (400, 403, ...) is raised as it is."""
-    for pause in (*DIRECT_PAUSES, None):
-        try:
-            return await send_part(bot, chat_id, part, message_thread_id=message_thread_id, reply_to=reply_to)
-        except (BadRequest, Forbidden, ChatMigrated, InvalidToken):
-            raise  # trying again changes nothing
-        except RetryAfter as error:
-            failure, wait = error, retry_after_seconds(error)
-        except TelegramError as error:  # 5xx, timeouts, connection trouble
-            failure, wait = error, pause if pause is not None else DIRECT_PAUSES[-1]
-        if pause is None or wait > PATIENCE:
-            raise NotNow(wait, f"{type(failure).__name__}: {failure.message}") from failure
-        log.info("reply to chat %s: %s: %s; trying again in %.1f s", chat_id, type(failure).__name__, failure.message, wait)
-        await asyncio.sleep(wait)
-
-
 async def _still_deferred(services: Services, chat_id: int) -> bool:
     async with services.store.transaction() as session:
         return await outbox.waiting(session, CHANNEL, chat_id, DEFERRED_PURPOSE)
@@ -309,56 +274,6 @@ async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_
             row.next_attempt_at = due
 
 
-async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, message_thread_id: int | None = None,
-                        reply_to: str | int | None = None) -> list[Message]:
-    """Send one Outbound as HTML; a text over 4096 characters goes as several messages,
-    the buttons under the last one. `message_thread_id`: the forum topic; `reply_to`: the
-    message the first part replies to (sent anyway if that one was deleted)."""
-    parts = message_parts(outbound)
-    if not parts:
-        log.warning("not sending a message without text to chat %s", chat_id)
-    sent: list[Message] = []
-    for part in parts:
-        sent.append(await send_part(bot, chat_id, part, message_thread_id=message_thread_id,
-                                    reply_to=None if sent else reply_to))
-    return sent
-
-
-def message_parts(outbound: Outbound) -> list[Outbound]:
-    """An Outbound as Telegram messages: its text in parts of at most 4096 characters, the
-    buttons under the last one (none for an empty text)."""
-    chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
-    return [Outbound(chunk, outbound.buttons if number == len(chunks) else ())
-            for number, chunk in enumerate(chunks, start=1)]
-
-
-async def send_part(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
-                    reply_to: str | int | None = None) -> Message:
-    """One message of at most 4096 characters, as HTML."""
-    return await bot.send_message(
-        chat_id=chat_id,
-        text=part.text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=inline_keyboard(part.buttons),
-        link_preview_options=_NO_PREVIEW,
-        message_thread_id=message_thread_id,
-        reply_parameters=reply_parameters(reply_to),
-    )
-
-
-def reply_parameters(message_id: str | int | None) -> ReplyParameters | None:
-    """Reply to `message_id`, or just send when it was deleted meanwhile."""
-    if not message_id:
-        return None
-    return ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
-
-
-def inline_keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    """Rows of Buttons as an inline keyboard whose callback_data is the Button's data."""
-    keyboard = [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows if row]
-    return InlineKeyboardMarkup(keyboard) if keyboard else None
-
-
 # --------------------------------------------------------------------------------------------
 # The application
 # --------------------------------------------------------------------------------------------
@@ -374,11 +289,9 @@ async def set_commands(bot: Bot) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    from bot.channels.telegram_outbox import TelegramStaff  # imports this module
-
     settings: Settings = application.bot_data[SETTINGS]
     if SERVICES not in application.bot_data:
-        application.bot_data[SERVICES] = await build_services(settings)
+        application.bot_data[SERVICES] = await build_services(settings, exporter=export_in_child(settings))
         application.bot_data[OWNS_SERVICES] = True
     services: Services = application.bot_data[SERVICES]
     if settings.moderation_chat_id is not None:
@@ -404,7 +317,6 @@ async def _post_shutdown(application: Application) -> None:
 
 def start_outbox(application: Application) -> None:
     """Run the outbox worker in the background, with this application's bot (and rate limiter)."""
-    from bot.channels.telegram_outbox import TelegramSender
     from bot.delivery import OutboxWorker
 
     services: Services = application.bot_data[SERVICES]
