@@ -14,6 +14,7 @@ from typing import Any
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 
 from bot.channels.telegram import build_application
+from bot.jobs import export_in_child
 from bot.settings import load_settings
 from bot.startup import build_services, close_services
 from tests.fake_bot_api import FakeBotApi, SentMessage
@@ -45,7 +46,7 @@ async def running_bot(server: FakeBotApi, database: Path, rate_limiter: BaseRate
         **({"MODERATION_CHAT_ID": str(MODERATION)} if moderation else {}),
         **env,
     })
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     app = build_application(settings, services, rate_limiter=rate_limiter)
     await app.initialize()
     try:
