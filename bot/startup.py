@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from bot.channels.traits import CHANNELS
 from bot.settings import Settings
 from content.loader import REPORT_PATH, load_content
 from content.model_cache import load_model
@@ -27,6 +28,7 @@ def build_core(default_language: str = "zh") -> Services:
         terms=ReportTerms(REPORT_PATH.read_text(encoding="utf-8"), content),
         texts=Texts(),
         store=None,
+        channels=CHANNELS,
         default_language=default_language,
     )
 

@@ -1,7 +1,7 @@
 """What handlers need, built once by the composition root (bot/startup.py)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,6 +12,7 @@ from content.terms import ReportTerms
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
+from handlers.types import ChannelTraits
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
@@ -51,4 +52,12 @@ class Services:
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
+    channels: Mapping[str, ChannelTraits] = field(default_factory=dict)  # what each channel can do
     exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)
+
+    def can(self, channel: str) -> ChannelTraits:
+        """What `channel` can do; an unknown channel, nothing special."""
+        return self.channels.get(channel, _NOTHING)
+
+
+_NOTHING = ChannelTraits()
