@@ -32,10 +32,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
+from bot.channels.common import numbered
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat_choices import pick
 from bot.channels.wechat_crypto import MessageCrypto, signature
-from bot.channels.wechat_xml import parse_xml, render, split_bytes
+from bot.channels.wechat_xml import parse_xml, split_bytes
 from bot.settings import load_settings
 from bot.web import build_web_app
 from handlers.router import handle
@@ -260,7 +261,7 @@ async def callback(make_callback):
 async def expected_reply(services, **what: Any) -> str:
     """What the router says to another resident, rendered as WeChat text (the oracle)."""
     reply = await handle(Inbound("console", "oracle", "oracle", **what), services)
-    return render(reply.messages)[0]
+    return numbered(reply.messages)[0]
 
 
 @pytest.fixture

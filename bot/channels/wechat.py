@@ -38,10 +38,11 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from bot.channels.common import numbered
 from bot.channels.wechat_api import UNREACHABLE, WeChatApi, WeChatApiError, WeChatUnavailable
 from bot.channels.wechat_choices import pick, remember
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, check_signature, fresh
-from bot.channels.wechat_xml import CHANNEL, BadMessage, parse_xml, read_body, render, split_bytes, text_reply_xml, to_inbound
+from bot.channels.wechat_xml import CHANNEL, BadMessage, parse_xml, read_body, split_bytes, text_reply_xml, to_inbound
 from bot.settings import Settings
 from db import outbox
 from db import wechat_memory as memory
@@ -213,7 +214,7 @@ class WeChatChannel:
         try:
             async with self._user_lock(inbound.user_id):
                 messages = await self._handle(inbound)
-                text, choices = render(messages)
+                text, choices = numbered(messages)
                 if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
                     await remember(self.store, inbound.user_id, choices, notice=False)
             job.chunks = split_bytes(text) if text else []

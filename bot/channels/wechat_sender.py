@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.channels.common import as_buttons
+from bot.channels.common import as_buttons, numbered
 from bot.channels.wechat_api import BUSY, TOKEN_STALE, UNREACHABLE, WeChatApi, WeChatApiError, WeChatUnavailable
 from bot.channels.wechat_choices import remember
-from bot.channels.wechat_xml import CHANNEL, render, split_bytes
+from bot.channels.wechat_xml import CHANNEL, split_bytes
 from handlers.types import Outbound
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class WeChatSender:
         api = self.api
         if api is None:
             raise Refused("WECHAT_APP_ID / WECHAT_APP_SECRET are not set: no customer-service messages", False)
-        text, choices = render([Outbound(row.text, as_buttons(buttons_of(row)))])
+        text, choices = numbered([Outbound(row.text, as_buttons(buttons_of(row)))])
         if row.photo:
             log.info("outbox %s: a photo cannot be sent to WeChat; the text goes alone", row.id)
         result: dict[str, Any] = {}

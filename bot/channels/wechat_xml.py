@@ -1,5 +1,5 @@
 """WeChat's message format: a callback's XML read into an Inbound, replies written as XML and
-plain text cut to WeChat's 2048 bytes, buttons shown as numbered choices.
+plain text cut to WeChat's 2048 bytes.
 
 DTDs, entities and external references are refused (billion laughs, XXE), as is a body over
 MAX_BODY bytes.
@@ -7,7 +7,6 @@ MAX_BODY bytes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -18,7 +17,7 @@ from defusedxml import DefusedXmlException
 
 from bot.channels.common import split_text
 from bot.channels.wechat_crypto import cdata
-from handlers.types import Button, Inbound, Outbound, plain_text
+from handlers.types import Inbound
 
 CHANNEL = "wechat"
 MAX_BODY = 64 * 1024  # a callback is a few hundred bytes; anything near this is not WeChat
@@ -93,19 +92,6 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
 
 def _with(inbound: Inbound, **values: Any) -> Inbound:
     return replace(inbound, **values)
-
-
-def render(messages: Sequence[Outbound]) -> tuple[str, list[Button]]:
-    """Plain text of the messages, their buttons listed as numbered choices, and the choices."""
-    parts, choices = [], []
-    for message in messages:
-        lines = [plain_text(message.text).strip()]
-        for row in message.buttons:
-            for button in row:
-                choices.append(button)
-                lines.append(f"[{len(choices)}] {button.label}")
-        parts.append("\n".join(line for line in lines if line))
-    return "\n\n".join(part for part in parts if part), choices
 
 
 def split_bytes(text: str, limit: int = TEXT_LIMIT) -> list[str]:
