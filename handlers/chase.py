@@ -1,9 +1,9 @@
 """Time limits: chase (催办) tickets in the moderation chat, and close resolved ones nobody rated.
 
-`run()` is called every few minutes (the Telegram channel's JobQueue); it also forgets the keys
-of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it
-posts a chase when a limit is about to pass (within SOON) and when it has passed, once per
-ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
+`run()` is called every few minutes (bot/jobs.py, whatever the channels); it also forgets the
+keys of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it posts a chase
+(and records it in the ticket's log) when a limit is about to pass (within SOON) and when it
+has passed, once per ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
 two bot processes running it at once (one PostgreSQL database) post each chase once: the second
 insert of the same (ticket, stage) waits for the first and is refused by the primary key.
 """
@@ -45,9 +45,11 @@ async def run(services: Services, now: datetime | None = None) -> int:
         try:
             async with services.store.transaction() as session:
                 await tickets.add_chase(session, ticket.id, stage, now)
-                notify.to_staff(session, services, ticket, "chase", services.texts.render(
-                    "staff_chase", "zh", ticket=ticket, stage=stage,
-                    category=services.categories.title(ticket.category, "zh")))
+                text = services.texts.render("staff_chase", "zh", ticket=ticket, stage=stage,
+                                             category=services.categories.title(ticket.category, "zh"))
+                # in the ticket's log (the staff web console) as well as the moderation chat, if there is one
+                await tickets.add_event(session, ticket, "system", "chase", text, public=False)
+                notify.to_staff(session, services, ticket, "chase", text)
             posted += 1
         except tickets.AlreadyChased:
             continue

@@ -40,8 +40,11 @@ class TicketRules:
     reopen_days: int = 7  # a low rating within this many days reopens the ticket
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Built once, completely, by the composition root (bot/startup.py); a variant is a
+    dataclasses.replace."""
+
     content: ContentBase
     model: Model  # what a message means (content/model.py)
     terms: ReportTerms  # what the report names, for an honest fallback
