@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ from bot.settings import load_settings
 from bot.web import build_web_app
 from handlers.router import handle
 from handlers.types import Button, Inbound, Outbound, Reply
-from tests.bot_harness import until_listening
+from tests.bot_harness import free_port, until_listening
 
 TOKEN = "spamtest"
 APP_ID = "wx2c2769f8efd9abc2"
@@ -563,12 +562,6 @@ async def test_healthz_reports_the_database_and_503_when_it_cannot_be_read(callb
 
 MODERATION_CHAT = -1001234567890
 STAFF = 777
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def until_delivered(http: aiohttp.ClientSession, base: str) -> None:
