@@ -1,4 +1,5 @@
-"""Jobs every bot process runs, when several share one database: done once."""
+"""The periodic jobs (bot/jobs.py): done once when several processes share one database, and
+run by a server without Telegram."""
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,10 @@ WeChat's side is played by the test: it signs (and in safe mode encrypts) the ca
 as WeChat does, and a fake WeChat API server on loopback answers stable_token and the
 customer-service message API. Everything between is production code: bot/web.py ->
 bot/channels/wechat.py -> handlers.router -> content, templates, SQLite.
+
+(700 lines: the WeChat side and our web app are set up here once for the conversations, the
+5-second rule and the outbox sender below, and for test_wechat_choices and test_wechat_replay,
+which import them; forged callbacks and numbered choices have files of their own.)
 """
 from __future__ import annotations
 

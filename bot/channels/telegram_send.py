@@ -51,21 +51,6 @@ async def send_patiently(bot: Bot, chat_id: int | str, part: Outbound, *, messag
         await asyncio.sleep(wait)
 
 
-async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, message_thread_id: int | None = None,
-                        reply_to: str | int | None = None) -> list[Message]:
-    """Send one Outbound as HTML; a text over 4096 characters goes as several messages,
-    the buttons under the last one. `message_thread_id`: the forum topic; `reply_to`: the
-    message the first part replies to (sent anyway if that one was deleted)."""
-    parts = message_parts(outbound)
-    if not parts:
-        log.warning("not sending a message without text to chat %s", chat_id)
-    sent: list[Message] = []
-    for part in parts:
-        sent.append(await send_part(bot, chat_id, part, message_thread_id=message_thread_id,
-                                    reply_to=None if sent else reply_to))
-    return sent
-
-
 def message_parts(outbound: Outbound) -> list[Outbound]:
     """An Outbound as Telegram messages: its text in parts of at most 4096 characters, the
     buttons under the last one (none for an empty text)."""

@@ -1,4 +1,4 @@
-"""The WeChat Official Account (公众号) channel: the message callback and the customer-service API.
+"""The WeChat Official Account (公众号) channel: the message callback, and how each reply goes out.
 
 What a resident sees, chatting with the Official Account:
 
