@@ -370,6 +370,7 @@ def build_application(settings: Settings, services: Services | None = None,
         .token(settings.telegram_bot_token)
         .rate_limiter(rate_limiter)
         .update_queue(InboxQueue(inbox))  # an update is stored before it is acknowledged
+        .job_queue(None)  # the periodic jobs are bot/jobs.py's, whatever the channels
         .concurrent_updates(ChatProcessor(inbox))  # one update at a time per chat, chats concurrently
         .post_init(_post_init)
         .post_stop(_post_stop)
