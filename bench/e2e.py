@@ -42,568 +42,68 @@ in this process and event loop instead (the way tests/bot_harness.py does), to c
 The fake server is tests/fake_bot_api.py, imported (not copied) from the tests package, so
 run this from the project folder. It is subclassed only to hand each accepted message to the
 waiting resident and to keep memory flat under load (refused calls are kept, the rest counted).
+
+This module runs the phases and prints the report; the bots and their processes' figures are in
+bench/e2e_bots.py, the fake server's load (the residents and what they say) in bench/e2e_load.py.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import os
 import platform
-import random
-import re
-import resource
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import telegram
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.e2e_bots import (
+    MODERATION,
+    POLL_INTERVAL,
+    POLL_TIMEOUT,
+    ROOT,
+    TICKETS_PER_DAY,
+    TOKEN,
+    BenchError,
+    BotConfig,
+    ChildBot,
+    InProcessBot,
+    Meter,
+)
+from bench.e2e_load import (
+    DIALOG_STEPS,
+    RAMP,
+    REPLY_TIMEOUT,
+    TICKET_NUMBER,
+    Tally,
+    Window,
+    ask_questions,
+    bench_server_class,
+    file_complaints,
+    workload,
+)
 
 DEFAULT_RESIDENTS = 200
 DEFAULT_SECONDS = 10.0
 DEFAULT_ROUNDS = 2  # echo and questions alternate: the share is not one noisy pair
-RAMP = 1.0  # residents start at random moments of the first second: no burst of 200 connections
-# at once in PTB's httpx pool (a connection pool that large makes every request slower until
-# httpx prunes the idle ones after 5 s)
 WARMUP = 3.0  # seconds of load before measuring: first contacts, caches, connection pools
-POLL_INTERVAL = 0.0
-POLL_TIMEOUT = 1  # seconds a getUpdates waits when nothing is pending
-REPLY_TIMEOUT = 30.0  # a resident gives up on a reply after this long (reported; should never happen)
 WARMUP_LIMIT = 40.0  # complaints: the longest warm-up (see file_complaints)
 START_TIMEOUT = 60.0  # from launching a bot to its first getUpdates
-STOP_TIMEOUT = 30.0  # for a bot to stop once told to
 OUTBOX_TIMEOUT = 30.0  # for the last card to reach the moderation chat after the last ticket
 TELEGRAM_CEILING = 30  # messages a second Telegram lets one bot send (its broadcast limit)
 AIM = 0.60  # our question throughput as a share of the echo bot's
 
-TOKEN = "123456:TEST-token_for-the-fake-api"
-MODERATION = -1001234567890  # an ordinary supergroup: cards as messages, alerts as replies to them
 FIRST_RESIDENT = 10_001
-UNTHROTTLED = 1_000_000_000  # Throttle limit for the benchmark: the check runs, never trips
-TICKETS_PER_DAY = 1_000_000
-TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")
-DIALOG_STEPS = 5  # complaint, place, skip photos, skip phone, submit
 
-GREETINGS = [("你好", "zh"), ("您好,在吗", "zh"), ("谢谢", "zh"), ("hello", "en"), ("thanks!", "en")]
-OUT_OF_SCOPE = [("今天人民币对美元汇率是多少", "zh"), ("推荐一部好看的电影", "zh"),
-                ("What's the weather in Beijing tomorrow?", "en"), ("Who won the football match last night?", "en")]
-COMPLAINTS = ["楼道里的路灯坏了一个星期了,晚上黑漆漆的", "小区门口的垃圾好几天没人清运了,臭得要命",
-              "楼下的窨井盖松动了,走上去哐当响,很危险", "隔壁装修每天早上七点就开始电钻,吵得没法休息"]
-ROADS = ["峨山路", "塘桥路", "蓝村路", "南泉路", "浦东南路", "东方路", "张杨路", "浦建路"]
 
 
-class BenchError(Exception):
-    """The benchmark could not run (a bot did not start or stop, a resident got no reply, ...)."""
-
-
-# --------------------------------------------------------------------------------------------
-# The bot side: run in a child process (child_main) or in this one (--in-process)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BotConfig:
-    kind: str  # "echo" or "ours"
-    base_url: str
-    database_url: str = ""
-    concurrent_updates: int = 256
-    allowed_updates: tuple[str, ...] = ("message", "callback_query")
-    token: str = TOKEN
-
-
-def bench_rate_limiter() -> AIORateLimiter:
-    """PTB's limiter with Telegram's caps off (0 = no limit), retries as in production."""
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=2)
-
-
-def echo_application(config: BotConfig) -> Application:
-    """The framework's ceiling: one MessageHandler that sends the text back."""
-
-    async def echo(update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await context.bot.send_message(update.effective_chat.id, update.message.text)
-
-    application = (ApplicationBuilder().token(config.token).base_url(config.base_url)
-                   .rate_limiter(bench_rate_limiter()).concurrent_updates(config.concurrent_updates).build())
-    application.add_handler(MessageHandler(filters.TEXT, echo))
-    return application
-
-
-@contextlib.asynccontextmanager
-async def running_bot(config: BotConfig) -> AsyncIterator[Application]:
-    """A bot polling the fake server, started and stopped as run_polling does it."""
-    services = None
-    if config.kind == "echo":
-        application = echo_application(config)
-    else:
-        from bot.channels.telegram import build_application
-        from bot.channels.telegram_pacing import ChatPacer
-        from bot.settings import load_settings
-        from bot.startup import build_services, close_services
-        from handlers.throttle import Throttle
-
-        settings = load_settings({  # explicit: never the .env of a real deployment
-            "TELEGRAM_BOT_TOKEN": config.token,
-            "TELEGRAM_BASE_URL": config.base_url,
-            "DATABASE_URL": config.database_url,
-            "MODERATION_CHAT_ID": str(MODERATION),
-            "TICKETS_PER_DAY": str(TICKETS_PER_DAY),
-        })
-        services = await build_services(settings)
-        services.throttle = Throttle(limit=UNTHROTTLED)
-        application = build_application(settings, services, rate_limiter=ChatPacer(bench_rate_limiter(), interval=0))
-    try:
-        await application.initialize()
-        if application.post_init:
-            await application.post_init(application)
-        await application.start()
-        await application.updater.start_polling(poll_interval=POLL_INTERVAL, timeout=POLL_TIMEOUT,
-                                                allowed_updates=list(config.allowed_updates))
-        yield application
-    finally:
-        if application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
-            if application.post_stop:
-                await application.post_stop(application)
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
-        if services is not None:
-            await close_services(services)
-
-
-def child_main(config_json: str) -> int:
-    """The bot process: run until stdin closes, then print {"max_rss_kb": ...} on stdout."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    config = BotConfig(**json.loads(config_json))
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        stdin = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-        async with running_bot(config):
-            await stdin.read()  # EOF: the parent is done (or gone)
-
-    asyncio.run(run())
-    with contextlib.suppress(BrokenPipeError):  # the parent is gone
-        print(json.dumps({"max_rss_kb": _max_rss_kb()}), flush=True)
-    return 0
-
-
-_CHILD = "import sys; from bench.e2e import child_main; sys.exit(child_main(sys.argv[1]))"
-
-
-class ChildBot:
-    """A bot in a process of its own; it stops when its stdin closes."""
-
-    where = "a process of its own"
-
-    def __init__(self) -> None:
-        self.process: asyncio.subprocess.Process | None = None
-        self._stderr = tempfile.TemporaryFile()
-
-    async def start(self, config: BotConfig) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _CHILD, json.dumps(asdict(config)), cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._stderr)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def exited(self) -> None:
-        await self.process.wait()
-
-    async def stop(self) -> dict[str, Any]:
-        self.process.stdin.close()  # the child's signal to stop
-        try:
-            out, _ = await asyncio.wait_for(self.process.communicate(), STOP_TIMEOUT)
-        except TimeoutError:
-            self.kill()
-            raise BenchError(f"the bot did not stop within {STOP_TIMEOUT:.0f} s; killed") from None
-        lines = out.decode(errors="replace").strip().splitlines()
-        if self.process.returncode != 0 or not lines:
-            raise BenchError(f"the bot exited with status {self.process.returncode}:\n{self.log_tail()}")
-        return json.loads(lines[-1])
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-
-    def problems(self) -> list[str]:
-        """What the bot logged at WARNING or above (the first line of each record)."""
-        self._stderr.seek(0)
-        return [line.decode(errors="replace").rstrip() for line in self._stderr
-                if line.split(b" ", 1)[0] in (b"WARNING", b"ERROR", b"CRITICAL")]
-
-    def log_tail(self, lines: int = 30) -> str:
-        self._stderr.seek(0)
-        return b"".join(self._stderr.readlines()[-lines:]).decode(errors="replace")
-
-
-class _Problems(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-
-
-class InProcessBot:
-    """The bot in this process and event loop, beside the fake server and the residents."""
-
-    where = "this process and event loop, beside the fake server and the residents"
-
-    def __init__(self) -> None:
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._problems = _Problems()
-
-    async def start(self, config: BotConfig) -> None:
-        logging.getLogger().addHandler(self._problems)
-
-        async def run() -> None:
-            async with running_bot(config):
-                await self._stop.wait()
-
-        self._task = asyncio.create_task(run(), name=f"{config.kind} bot")
-
-    @property
-    def pid(self) -> int:
-        return os.getpid()
-
-    async def exited(self) -> None:
-        await asyncio.shield(self._task)
-
-    async def stop(self) -> dict[str, Any]:
-        self._stop.set()
-        try:
-            await asyncio.wait_for(self._task, STOP_TIMEOUT)
-        except TimeoutError:
-            raise BenchError(f"the bot did not stop within {STOP_TIMEOUT:.0f} s") from None
-        finally:
-            logging.getLogger().removeHandler(self._problems)
-        return {}
-
-    def kill(self) -> None:
-        self._stop.set()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
-    def problems(self) -> list[str]:
-        return list(self._problems.lines)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self._problems.lines[-lines:])
-
-
-# --------------------------------------------------------------------------------------------
-# Process figures (Linux /proc; "n/a" elsewhere)
-# --------------------------------------------------------------------------------------------
-
-
-def _max_rss_kb() -> int:
-    """This process's peak RSS. On Linux VmHWM, not ru_maxrss: that one also counts the
-    parent's memory copied by fork before exec, here the whole benchmark's."""
-    if (peak := _status_kb(os.getpid(), "VmHWM")) is not None:
-        return peak
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
-
-
-def _rss_kb(pid: int) -> int | None:
-    return _status_kb(pid, "VmRSS")
-
-
-def _status_kb(pid: int, name: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{name}:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (all its threads)."""
-    if pid == os.getpid():
-        return time.process_time()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-class Meter:
-    """The bot's RSS, sampled from start-up on; the CPU of the bot and of this process over
-    the measured window (shares of one core)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.rss_start = _rss_kb(pid)
-        self.rss_peak = self.rss_start
-        self.bot_cpu: float | None = None
-        self.own_cpu: float | None = None
-        self._marks: tuple[float, float | None, float] | None = None
-        self._sampler = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        while (rss := _rss_kb(self.pid)) is not None:
-            self.rss_peak = max(self.rss_peak or 0, rss)
-            await asyncio.sleep(0.1)
-
-    def window_opens(self) -> None:
-        self._marks = (time.perf_counter(), _cpu_seconds(self.pid), time.process_time())
-
-    def window_closes(self) -> None:
-        began, bot0, own0 = self._marks
-        span, bot1 = time.perf_counter() - began, _cpu_seconds(self.pid)
-        self.bot_cpu = (bot1 - bot0) / span if bot0 is not None and bot1 is not None else None
-        self.own_cpu = (time.process_time() - own0) / span
-
-    def stop(self) -> None:
-        self._sampler.cancel()
-
-
-# --------------------------------------------------------------------------------------------
-# The fake Bot API, and what the residents say
-# --------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _bench_server_class():
-    from tests.fake_bot_api import Call, FakeBotApi, SentMessage
-
-    class RefusedCalls(list):
-        """server.calls under load: counts every call, keeps only the refused ones."""
-
-        total = 0
-
-        def append(self, call: Call) -> None:
-            self.total += 1
-            if call.status != 200:
-                super().append(call)
-
-    class BenchBotApi(FakeBotApi):
-        """The strict fake Bot API; each accepted message goes to its chat's inbox at once,
-        stamped with the time, instead of piling up in `sent`."""
-
-        def __init__(self) -> None:
-            super().__init__(TOKEN)
-            self.calls = RefusedCalls()
-            self.inboxes: dict[int | str, asyncio.Queue[tuple[float, SentMessage]]] = {}
-            self.polled = asyncio.Event()  # the bot's first getUpdates: it is ready
-            self.on_request(self._on_request)
-
-        def inbox(self, chat_id: int | str) -> asyncio.Queue[tuple[float, SentMessage]]:
-            return self.inboxes.setdefault(chat_id, asyncio.Queue())
-
-        def _on_request(self, method: str, params: dict[str, Any]) -> None:
-            if method.lower() == "getupdates":
-                self.polled.set()
-
-        def _record(self, message: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-            result = super()._record(message, *args, **kwargs)
-            sent = self.sent.pop()
-            self.inbox(sent.chat_id).put_nowait((time.perf_counter(), sent))
-            return result
-
-    return BenchBotApi
-
-
-@dataclass
-class Workload:
-    questions: list[tuple[str, str]]  # (text, language)
-    mix: dict[str, int]  # reply kind -> how many of the questions get it
-    complaints: list[str]
-    source: str
-
-
-async def workload() -> Workload:
-    """Questions whose reply is one message and changes nothing (answers, clarifications,
-    out-of-scope fallbacks, greetings), and texts the model takes for complaints; both
-    sorted offline with the same model the bot uses."""
-    from bench.match import DEV_SET
-    from bot.startup import build_core
-    from handlers.router import answer_text
-
-    services = build_core()
-    if DEV_SET.exists():
-        rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
-        candidates = [(r["q"], r.get("lang") or "zh") for r in rows]
-        source = f"{DEV_SET.name} ({len(rows)} questions)"
-    else:
-        entries = services.content.entries.values()
-        candidates = [(q, "zh") for e in entries for q in e.questions.zh] + [(q, "en") for e in entries for q in e.questions.en]
-        source = "the content base's sample questions"
-    candidates += GREETINGS + OUT_OF_SCOPE
-    questions, mix = [], {}
-    for text, lang in candidates:
-        reply = await answer_text(text, lang, None, services)
-        if reply.kind in ("answer", "clarify", "fallback", "greeting") and len(reply.messages) == 1:
-            questions.append((text, lang))
-            mix[reply.kind] = mix.get(reply.kind, 0) + 1
-    def complaint(text: str) -> bool:
-        return services.model.understand(text).kind == "complaint"
-
-    complaints = [text for text, _ in candidates if complaint(text)]
-    complaints += [t for t in COMPLAINTS if complaint(t) and t not in complaints]
-    if not questions or not complaints:
-        raise BenchError("no usable questions or complaint texts")
-    return Workload(questions, mix, complaints, source)
-
-
-# --------------------------------------------------------------------------------------------
-# The residents
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Window:
-    """The measured seconds: residents go on until `end` (unknown until warm-up is over)."""
-
-    start: float = float("inf")
-    end: float = float("inf")
-
-    def open(self, seconds: float) -> None:
-        self.start = time.perf_counter()
-        self.end = self.start + seconds
-
-    def __contains__(self, moment: float) -> bool:
-        return self.start <= moment <= self.end
-
-
-@dataclass
-class Tally:
-    residents: int
-    replies: list[tuple[float, float]] = field(default_factory=list)  # (update queued, reply accepted)
-    dialogs: list[tuple[float, float]] = field(default_factory=list)  # (first message queued, ticket number accepted)
-    tickets: list[str] = field(default_factory=list)  # every ticket number shown to a resident
-    duplicates: int = 0  # of them, reports merged with an open ticket
-    timeouts: int = 0
-    extra: int = 0  # messages nobody waited for
-    failed: list[str] = field(default_factory=list)  # unexpected replies in a dialog (the first words)
-    last_ticket: float = 0.0
-    warm: asyncio.Event = field(default_factory=asyncio.Event)  # every resident has gone through a dialog's worth of steps
-    _steps: dict[int, int] = field(default_factory=dict)  # exchanges per resident
-    _warmed: set[int] = field(default_factory=set)  # residents with DIALOG_STEPS exchanges (or who stopped)
-
-    def stepped(self, user: int, stopped: bool = False) -> None:
-        self._steps[user] = self._steps.get(user, 0) + (not stopped)
-        if (stopped or self._steps[user] >= DIALOG_STEPS) and user not in self._warmed:
-            self._warmed.add(user)
-            if len(self._warmed) >= self.residents:
-                self.warm.set()
-
-
-class _NoReply(Exception):
-    """A reply did not arrive within REPLY_TIMEOUT."""
-
-
-class _Astray(Exception):
-    """A dialog step got a reply other than the expected one."""
-
-
-async def _exchange(inbox: asyncio.Queue, tally: Tally, push, expect: str | None = None, user: int | None = None):
-    """Queue one update (`push()`), wait for its reply; (accepted at, message).
-
-    `expect`: a button the reply must carry."""
-    sent = time.perf_counter()
-    push()
-    try:
-        stamp, message = await asyncio.wait_for(inbox.get(), REPLY_TIMEOUT)
-    except TimeoutError:
-        tally.timeouts += 1
-        raise _NoReply from None
-    tally.replies.append((sent, stamp))
-    if user is not None:
-        tally.stepped(user)
-    if expect is not None and expect not in message.callback_data():
-        raise _Astray(message.plain_text[:60])
-    return stamp, message
-
-
-async def ask_questions(server, user: int, questions: list[tuple[str, str]], window: Window, tally: Tally) -> None:
-    """Closed loop: a question, its answer, the next question, until the window closes."""
-    rng = random.Random(user)
-    inbox = server.inbox(user)
-    await asyncio.sleep(rng.random() * RAMP)
-    while time.perf_counter() < window.end:
-        text, lang = rng.choice(questions)
-        try:
-            await _exchange(inbox, tally, functools.partial(server.push_text, user, text,
-                                                            language_code="en" if lang == "en" else "zh-hans"))
-        except _NoReply:
-            return
-        while not inbox.empty():  # a reply of more than one message: none is expected
-            inbox.get_nowait()
-            tally.extra += 1
-
-
-async def file_complaints(server, user: int, complaints: list[str], window: Window, tally: Tally) -> None:
-    """Whole dialogs, one after the other: complaint -> where -> photos: skip -> phone: skip
-    -> submit -> the ticket number, until the window closes (the dialog under way is dropped).
-
-    Residents start out of step: the first says hello 0 to 4 times (by its number), so that once
-    each has gone through five exchanges, as many residents are at each step of a dialog and
-    the tickets come out evenly, not in waves."""
-    rng = random.Random(user)
-    inbox = server.inbox(user)
-    await asyncio.sleep(rng.random() * RAMP)
-    try:
-        for _ in range(user % DIALOG_STEPS):
-            await _exchange(inbox, tally, functools.partial(server.push_text, user, "你好"), user=user)
-        await _dialogs(server, user, complaints, window, tally, rng, inbox)
-    except _NoReply:
-        pass  # the bot is not answering: stop rather than pile up
-    finally:
-        tally.stepped(user, stopped=True)  # (if the resident gave up early, warm-up does not wait for it)
-
-
-async def _dialogs(server, user: int, complaints: list[str], window: Window, tally: Tally, rng: random.Random,
-                   inbox: asyncio.Queue) -> None:
-    def say(words: str, expect: str | None = None):
-        return _exchange(inbox, tally, functools.partial(server.push_text, user, words), expect, user)
-
-    def press(message, data: str, expect: str | None = None):
-        return _exchange(inbox, tally, functools.partial(server.push_callback, user, data, message.message_id), expect, user)
-
-    while time.perf_counter() < window.end:
-        started = time.perf_counter()
-        place = f"{rng.choice(ROADS)}{rng.randint(1, 999)}弄{rng.randint(1, 60)}号"
-        try:
-            await say(rng.choice(complaints))  # "where is it?"
-            _, photos = await say(place, "ik:skip")  # photos: [skip] [cancel]
-            _, phone = await press(photos, "ik:skip", "ik:skip")  # phone: [skip] [cancel]
-            _, summary = await press(phone, "ik:skip", "ik:submit")  # the summary: [submit] [edit ...] [cancel]
-            done_at, done = await press(summary, "ik:submit")  # the ticket number
-            if not (numbers := TICKET_NUMBER.findall(done.plain_text)):
-                raise _Astray(done.plain_text[:60])
-        except _Astray as astray:
-            tally.failed.append(str(astray))
-            if len(tally.failed) > 50:
-                return
-            await say("/cancel")
-            continue
-        tally.dialogs.append((started, done_at))
-        tally.tickets.append(numbers[-1])  # a merged report names the open ticket first, its own last
-        tally.duplicates += len(set(numbers)) > 1
-        tally.last_ticket = max(tally.last_ticket, done_at)
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,7 +141,7 @@ class Result:
 async def run_phase(name: str, kind: str, residents: int, seconds: float, in_process: bool, config: dict[str, Any],
                     work, database: Path | None = None, until_first_dialog: bool = False) -> Result:
     """A fresh fake server and bot; the residents' warm-up, then `seconds` measured."""
-    server = _bench_server_class()()
+    server = bench_server_class()()
     await server.start()
     bot = InProcessBot() if in_process else ChildBot()
     try:
@@ -785,7 +285,7 @@ def bench_e2e(residents: int = DEFAULT_RESIDENTS, seconds: float = DEFAULT_SECON
         print("error: --residents and --rounds must be at least 1 and --seconds more than 0", file=sys.stderr)
         return 2
     try:
-        _bench_server_class()
+        bench_server_class()
     except ImportError as error:
         print(f"error: bench e2e needs the fake Bot API of the tests package (run it from {ROOT}): {error}",
               file=sys.stderr)

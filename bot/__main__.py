@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "content":
         from content.check import main as check
+        from handlers.texts_check import check_templates
 
-        return check(args.areas)
+        return check(args.areas, checks=(check_templates,))
     if args.command == "ask":
         from bot.ask import main as ask
 

@@ -89,7 +89,7 @@ def _see_other(location: str) -> web.Response:
 
 
 def _services(request: web.Request) -> Services:
-    from bot.web import SERVICES
+    from bot.web_keys import SERVICES
 
     return request.app[SERVICES]
 
@@ -349,7 +349,7 @@ async def dashboard(request: web.Request) -> web.Response:
     """This week so far (Monday to today, Shanghai) against the same days of last week: the
     weekly export's figures and its HTML summary, computed now."""
     from bot.export import build_export, render_html
-    from bot.web import SETTINGS
+    from bot.web_keys import SETTINGS
     from handlers.reports import today_in_shanghai
 
     services, now, today = _services(request), utcnow(), today_in_shanghai()
@@ -361,7 +361,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
 def _export_files(request: web.Request) -> list[Path]:
     """The files of EXPORT_DIR, newest first."""
-    from bot.web import SETTINGS
+    from bot.web_keys import SETTINGS
 
     folder = Path(request.app[SETTINGS].export_dir)
     found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []

@@ -1,20 +1,18 @@
 """Build the services every handler uses, once, at start-up."""
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
+from bot.channels.traits import CHANNELS
 from bot.settings import Settings
 from content.loader import REPORT_PATH, load_content
-from content.model import load_model
+from content.model_cache import load_model
 from content.terms import ReportTerms
 from db.clock import SHANGHAI
-from handlers.services import Services, TicketRules
+from handlers.services import Exporter, Services, StaffDirectory, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar, official_calendar_ends
 
@@ -30,39 +28,34 @@ def build_core(default_language: str = "zh") -> Services:
         terms=ReportTerms(REPORT_PATH.read_text(encoding="utf-8"), content),
         texts=Texts(),
         store=None,
+        channels=CHANNELS,
         default_language=default_language,
     )
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, exporter: Exporter | None = None,
+                         staff: StaffDirectory | None = None) -> Services:
+    """Everything handlers use, with the database. `exporter`: how /export and the weekly job
+    make the export (bot/jobs.py's export_in_child for the bot; none in the export's own child
+    process). `staff`: who counts as staff (the Telegram channel's TelegramStaff asks the
+    moderation chat); by default the ids in STAFF_IDS."""
     from db.store import Store  # SQLAlchemy costs 0.3 s of import; `ask` and benchmarks skip it
 
-    services = build_core(settings.bot_language)
-    services.store = await Store.open(settings.database_url)
-    services.store.bots = bot_identities(settings)
-    services.tickets = TicketRules(
-        moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,
-        per_day=settings.tickets_per_day,
-        response_days=settings.response_days,
-        resolution_days=settings.resolution_days,
-        calendar=working_calendar(settings),
+    store = await Store.open(settings.database_url)
+    store.bots = bot_identities(settings)
+    return replace(
+        build_core(settings.bot_language),
+        store=store,
+        tickets=TicketRules(
+            moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,
+            per_day=settings.tickets_per_day,
+            response_days=settings.response_days,
+            resolution_days=settings.resolution_days,
+            calendar=working_calendar(settings),
+        ),
+        staff=staff or ListedStaff(settings.staff_ids),
+        exporter=exporter,
     )
-    services.staff = ListedStaff(settings.staff_ids)
-
-    async def export(start, end):
-        # In a process of its own: the export is seconds of CPU (the workbook) and long reads, which
-        # in this process would hold up every resident's reply (SQLite runs in the loop's thread).
-        from bot.export import run_export
-
-        loop = asyncio.get_running_loop()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return await loop.run_in_executor(pool, run_export, settings, start, end, Path(settings.export_dir))
-        finally:
-            pool.shutdown(wait=False)
-
-    services.exporter = export
-    return services
 
 
 def bot_identities(settings: Settings) -> dict[str, str]:

@@ -32,6 +32,7 @@ from aiohttp import web
 from bot import __version__, staff_console
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
+from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
 from handlers.services import Services
 
 if TYPE_CHECKING:
@@ -46,10 +47,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers, and then its body
 SERVER_NAME = "tangqiao-bot"  # the Server header: aiohttp's default names Python's and its own version
 
-SETTINGS = web.AppKey("settings", Settings)
-SERVICES = web.AppKey("services", Services)
-TELEGRAM = web.AppKey("telegram", object)  # the PTB Application, or None
-WECHAT = web.AppKey("wechat", object)  # the WeChatChannel, or None
 
 
 class BadRequestBody(ValueError):
@@ -225,9 +222,13 @@ async def _close_wechat(app: web.Application) -> None:
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly."""
-    from bot.channels.wechat import WeChatSender
-    from bot.delivery import OutboxWorker
+    """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly.
+
+    The composition, once: the Telegram application (when TELEGRAM_BOT_TOKEN is set), the
+    services (its moderation chat's members as staff), the WeChat channel, then this process's
+    background work (bot/jobs.py: one outbox worker for every channel, the periodic jobs)."""
+    from bot.channels.wechat_sender import WeChatSender
+    from bot.jobs import Background, export_in_child
     from bot.startup import build_services, close_services, settle_heap
 
     stop = stop or asyncio.Event()
@@ -240,28 +241,30 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread, or not Unix
             pass
 
-    services = await build_services(settings)
     telegram_app = None
+    if settings.telegram_bot_token:
+        from bot.channels import telegram
+
+        telegram_app = telegram.build_application(settings)
+    services = await build_services(settings, exporter=export_in_child(settings),
+                                    staff=telegram.telegram_staff(telegram_app, settings) if telegram_app else None)
     runner: web.AppRunner | None = None
-    worker_task: asyncio.Task[None] | None = None
-    worker_stop = asyncio.Event()
+    background: Background | None = None
     try:
         wechat = WeChatChannel(settings, services) if settings.wechat_token else None
         senders: dict[str, Any] = {}
+        replay = None
         if wechat is not None:
-            senders["wechat"] = WeChatSender(wechat)
-        if settings.telegram_bot_token:
-            from bot.channels.telegram import build_application
-            from bot.channels.telegram_outbox import TelegramSender
-
-            telegram_app = build_application(settings, services)
-            await telegram_app.initialize()
-            senders["telegram"] = TelegramSender(telegram_app.bot, services)
-        # one worker for every channel
-        worker = OutboxWorker(services.store, senders, services)
-        worker_task = asyncio.create_task(worker.run(worker_stop, services.store.queued), name="outbox worker")
+            senders["wechat"] = WeChatSender(wechat.api, wechat.store)
         if telegram_app is not None:
-            await _start_telegram(telegram_app, settings, worker_task, worker_stop)
+            telegram.use_services(telegram_app, services)
+            await telegram_app.initialize()
+            senders["telegram"] = telegram.sender(telegram_app)
+            replay = telegram.replay_inbox(telegram_app)
+        background = Background(services, settings, senders, replay=replay)
+        background.start()
+        if telegram_app is not None:
+            await _start_telegram(telegram_app, settings)
 
         runner = web.AppRunner(build_web_app(settings, services, telegram_app, wechat=wechat),
                                shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None,
@@ -280,25 +283,21 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if runner is not None:
             await runner.cleanup()  # stop listening, finish requests, then the WeChat late replies
         if telegram_app is not None:
-            await _stop_telegram(telegram_app)  # queued updates handled; its post_stop stops the worker
-        worker_stop.set()
-        if worker_task is not None:
-            await asyncio.gather(worker_task, return_exceptions=True)
+            await _stop_telegram(telegram_app)  # queued updates handled
+        if background is not None:
+            await background.stop()
         await close_services(services)
         for sig in handled:
             loop.remove_signal_handler(sig)
         log.info("stopped")
 
 
-async def _start_telegram(application: Application, settings: Settings, worker_task: asyncio.Task[None],
-                          worker_stop: asyncio.Event) -> None:
-    """Start the PTB application without polling; set the webhook when WEBHOOK_URL is set."""
+async def _start_telegram(application: Application, settings: Settings) -> None:
+    """Start the PTB application without polling (not its post_init: the runner is `serve`);
+    set the webhook when WEBHOOK_URL is set."""
     from bot.channels import telegram
 
-    # The worker goes where post_init looks for one, so it starts no other, and post_stop stops it.
-    application.bot_data[telegram.OUTBOX] = (worker_task, worker_stop)
-    if application.post_init is not None:
-        await application.post_init(application)  # command menu, staff, chase job
+    await telegram.start_channel(application)  # the inbox left by a dead process, the command menu
     await application.start()
     if settings.webhook_url:
         await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,

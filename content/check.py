@@ -5,8 +5,10 @@ Checks: every area file parses and fits the schema; entry ids are unique; every 
 source quote is found verbatim in content/source/report.txt; every figure an answer states is in
 one of its quotes; Chinese answers and titles are in standard written Chinese (no Shanghainese
 such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
-from have known labels; the emergency advice names no number but the national emergency lines;
-every template renders for every entry. Exit status 1 on any problem.
+from have known labels; the emergency advice names no number but the national emergency lines.
+That every template renders for every entry is handlers/texts_check.py's part, which
+`python -m bot content check` adds (the templates render with the handlers' values). Exit status 1
+on any problem.
 
 Warnings (printed, exit status unaffected): a quote whose quotation marks do not pair up, which
 usually means the report lost characters there and the quote should be cut around the glitch.
@@ -17,15 +19,16 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
-from jinja2 import TemplateError
 
 from content.emergency import NATIONAL_NUMBERS
 from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
 
 DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
+Check = Callable[[ContentBase], list[Problem]]  # a further check of the content base
 _FIGURE_RE = re.compile(r"\d+(?:\.\d+)?")
 # Residents may write Shanghainese; the bot answers in standard Chinese. Words that are
 # Shanghainese (or chat) only, not parts of ordinary Mandarin words; 伐 only at a clause's end.
@@ -93,50 +96,6 @@ def quote_warnings(base: ContentBase) -> list[Problem]:
     return warnings
 
 
-def check_templates(base: ContentBase) -> list[Problem]:
-    from handlers.texts import Texts
-
-    problems = []
-    texts = Texts()
-    entries = list(base.entries.values())
-    values = dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
-                  thanks=False, helpful=False, **_ticket_samples())
-    for name in texts.names():
-        for lang in ("zh", "en"):
-            try:
-                texts.render(name, lang, **values)
-                if name == "answer":
-                    for entry in entries:
-                        texts.render(name, lang, entry=entry)
-            except TemplateError as exc:
-                problems.append(Problem(f"templates/{name}.j2", "", f"does not render ({lang}): {exc}"))
-    for key, label in texts.labels.items():
-        for lang in ("zh", "en"):
-            if not str(label.get(lang, "")).strip():
-                problems.append(Problem("templates/labels.yaml", key, f"no {lang} label"))
-    return problems
-
-
-def _ticket_samples() -> dict:
-    """Values the ticket templates are rendered with, shaped like the real ones."""
-    from datetime import UTC, datetime
-
-    from db.models import Intake, Ticket, TicketEvent
-
-    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
-    ticket = Ticket(id=1, number="TQ-2611-0001", source_key="x", resident_id=1, channel="telegram", chat_id="1",
-                    category="noise", text="<楼下>半夜施工 & 噪音", place="峨山路1号", phone="13800001234", status="resolved",
-                    created_at=now, response_due=now, resolution_due=now, latitude=31.2, longitude=121.5)
-    event = TicketEvent(ticket_id=1, actor="resident", kind="created", at=now, note="")
-    return dict(ticket=ticket, older=ticket, intake=Intake(resident_id=1, step="confirm", text="噪音", phone=None),
-                tickets=[ticket], events=[event], describe=lambda e: e.kind, count=1, limit=5, text="答复<b>",
-                message="提醒", stage="response_late", category="噪音扰民", place="峨山路", photos=0, photo_count=1,
-                note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True,
-                advice=["拨打120"], specific=True, mention=None, alerted=True, channel="telegram", kinds="medical", numbers="120",
-                what="relayed", category_of=str, age=lambda moment: "1小时", late=lambda t: True, by_status=[("new", 1)],
-                by_category=[("noise", 1)], overdue=0)
-
-
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
     from content.emergency import EMERGENCY_PATH, EmergencySigns
@@ -167,22 +126,26 @@ def check_rules(base: ContentBase) -> list[Problem]:
     return problems
 
 
-def run_check(areas_dir: Path = AREAS_DIR, report_path: Path = REPORT_PATH, topics_path: Path | None = None) -> list[Problem]:
+def run_check(areas_dir: Path = AREAS_DIR, report_path: Path = REPORT_PATH, topics_path: Path | None = None,
+              checks: Sequence[Check] = ()) -> list[Problem]:
+    """The content's problems, and those `checks` find with it (the templates: `python -m bot
+    content check` adds handlers/texts_check.py's, which renders them as the bot does)."""
     base, problems = read_content(areas_dir)
     report = report_path.read_text(encoding="utf-8")
     topics = topic_ids(topics_path) if topics_path and topics_path.exists() else None
     problems += check_entries(base, report, topics)
-    problems += check_templates(base)
     problems += check_rules(base)
+    for check in checks:
+        problems += check(base)
     return problems
 
 
-def main(areas: str | None = None) -> int:
+def main(areas: str | None = None, checks: Sequence[Check] = ()) -> int:
     areas_dir = Path(areas) if areas else AREAS_DIR
     topics_path = Path(os.environ.get("TOPICS_JSON", DEFAULT_TOPICS))
     if not topics_path.exists():
         print(f"note: {topics_path} not found; topic coverage not checked", file=sys.stderr)
-    problems = run_check(areas_dir=areas_dir, topics_path=topics_path)
+    problems = run_check(areas_dir=areas_dir, topics_path=topics_path, checks=checks)
     for problem in problems:
         print(problem, flush=True)
     base, _ = read_content(areas_dir)

@@ -8,25 +8,22 @@ the entries' sample questions and titles and on the labelled messages in content
 and its thresholds are chosen by cross-validation. The bot only applies it: the trained
 vocabulary, idf and weights are kept as arrays, so a message costs a dictionary look-up per
 feature and one small matrix product, and start-up needs no scikit-learn (1 s to import).
-The arrays are cached under the content's hash (see `cache_dir`); on a miss, or when the
-content changed, the model is trained again (a few seconds) and the cache written.
+The arrays are cached under the content's hash (content/model_cache.py).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from content.emergency import EMERGENCY_PATH, EmergencySigns, Kind
-from content.features import CUES_PATH, SCOPE_PATH, Features, features_for
-from content.loader import AREAS_DIR, CONTENT_DIR, ContentBase
+from content.emergency import EmergencySigns, Kind
+from content.features import Features
+from content.loader import CONTENT_DIR
 
 KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_of_scope")
 SPEAKING_KINDS = ("complaint", "opinion", "ticket_status", "greeting")  # kinds the router acts on
@@ -131,41 +128,3 @@ class Model:
         with np.load(path) as data:
             return cls(features, signs, data["classes"].tolist(), str(data["vocabulary"]).split("\n"), data["idf"],
                        data["weights"], data["intercept"], Thresholds(**json.loads(str(data["thresholds"]))))
-
-
-def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
-    """The model for this content: from the cache, else trained now (and cached)."""
-    features, signs = features_for(), EmergencySigns()
-    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
-    try:
-        return Model.load(path, features, signs)
-    except (OSError, ValueError, KeyError):
-        pass  # not trained yet for this content (or a damaged file): train
-    from content.training import train  # scikit-learn: 1 s of import, only when training
-
-    model = train(content)
-    try:
-        model.save(path)
-    except OSError as exc:
-        log.warning("could not cache the trained model in %s: %s", path.parent, exc)
-    return model
-
-
-def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
-    """What the trained model depends on: the content, the examples, scope.yaml, the code that
-    makes features and trains, and scikit-learn's version."""
-    digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
-             here / "features.py", here / "training.py", here / "model.py", here / "normalize.py", here / "emergency.py"]
-    for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(metadata.version("scikit-learn").encode())
-    return digest.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    """TANGQIAO_CACHE_DIR, else $XDG_CACHE_HOME/tangqiao-bot, else ~/.cache/tangqiao-bot."""
-    if configured := os.environ.get("TANGQIAO_CACHE_DIR"):
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tangqiao-bot"

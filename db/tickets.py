@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.clock import SHANGHAI
-from db.models import OPEN_STATES, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
+from db.models import OPEN_STATES, Chase, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
 
 # Which status may follow which. "resolved" waits for the resident's rating, then "closed".
 TRANSITIONS = {
@@ -177,6 +177,33 @@ async def recent_reply(session: AsyncSession, ticket_id: int, actor: str, note: 
 async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
     return list((await session.exec(
         select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)).order_by(Ticket.id).limit(limit)
+    )).all())
+
+
+async def all_open(session: AsyncSession) -> list[Ticket]:
+    """Every open ticket (the chase looks at each one's time limits)."""
+    return list((await session.exec(select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)))).all())
+
+
+class AlreadyChased(Exception):  # noqa: N818 - a state, not a failure
+    """This stage of this ticket was chased before (by this process or another)."""
+
+
+async def add_chase(session: AsyncSession, ticket_id: int, stage: str, at: datetime) -> None:
+    """Record the chase of a ticket's stage; AlreadyChased when it was recorded before: the
+    primary key refuses the second insert, which on PostgreSQL waits for the first process's."""
+    session.add(Chase(ticket_id=ticket_id, stage=stage, at=at))
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise AlreadyChased(f"ticket {ticket_id}: {stage}") from exc
+
+
+async def resolved_before(session: AsyncSession, cutoff: datetime) -> list[Ticket]:
+    """Resolved tickets not rated since `cutoff`, locked (PostgreSQL) so that two bot processes
+    running the chase at once do not both close one."""
+    return list((await session.exec(
+        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < cutoff).with_for_update(skip_locked=True)
     )).all())
 
 

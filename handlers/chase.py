@@ -1,9 +1,9 @@
 """Time limits: chase (催办) tickets in the moderation chat, and close resolved ones nobody rated.
 
-`run()` is called every few minutes (the Telegram channel's JobQueue); it also forgets the keys
-of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it
-posts a chase when a limit is about to pass (within SOON) and when it has passed, once per
-ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
+`run()` is called every few minutes (bot/jobs.py, whatever the channels); it also forgets the
+keys of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it posts a chase
+(and records it in the ticket's log) when a limit is about to pass (within SOON) and when it
+has passed, once per ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
 two bot processes running it at once (one PostgreSQL database) post each chase once: the second
 insert of the same (ticket, stage) waits for the first and is refused by the primary key.
 """
@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-
 from db import tickets
-from db.models import OPEN_STATES, Chase, Ticket, utcnow
+from db.models import Ticket, utcnow
 from handlers import notify
 from handlers.services import Services
 
@@ -43,18 +40,18 @@ async def run(services: Services, now: datetime | None = None) -> int:
     now = now or utcnow()
     posted = 0
     async with services.store.transaction() as session:
-        open_rows = (await session.exec(select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)))).all()
-        due = [(t, stage) for t in open_rows for stage in stages_due(t, now)]
+        due = [(t, stage) for t in await tickets.all_open(session) for stage in stages_due(t, now)]
     for ticket, stage in due:
         try:
             async with services.store.transaction() as session:
-                session.add(Chase(ticket_id=ticket.id, stage=stage, at=now))
-                await session.flush()  # the primary key refuses a second chase of the same stage
-                notify.to_staff(session, services, ticket, "chase", services.texts.render(
-                    "staff_chase", "zh", ticket=ticket, stage=stage,
-                    category=services.categories.title(ticket.category, "zh")))
+                await tickets.add_chase(session, ticket.id, stage, now)
+                text = services.texts.render("staff_chase", "zh", ticket=ticket, stage=stage,
+                                             category=services.categories.title(ticket.category, "zh"))
+                # in the ticket's log (the staff web console) as well as the moderation chat, if there is one
+                await tickets.add_event(session, ticket, "system", "chase", text, public=False)
+                notify.to_staff(session, services, ticket, "chase", text)
             posted += 1
-        except IntegrityError:
+        except tickets.AlreadyChased:
             continue
     await close_unrated(services, now)
     await services.store.purge_updates(now - KEEP_UPDATE_KEYS)
@@ -65,10 +62,7 @@ async def close_unrated(services: Services, now: datetime) -> int:
     """Resolved tickets the resident did not rate within the reopen window are closed."""
     cutoff = now - timedelta(days=services.tickets.reopen_days)
     async with services.store.transaction() as session:
-        # Locked (PostgreSQL), so two bot processes running this at once do not both close one ticket.
-        stale = (await session.exec(
-            select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < cutoff)
-            .with_for_update(skip_locked=True))).all()
+        stale = await tickets.resolved_before(session, cutoff)
         for ticket in stale:
             await tickets.change_status(session, ticket, "closed", "system", "居民未评价,自动关闭", public=True)
     return len(stale)

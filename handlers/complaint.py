@@ -99,7 +99,7 @@ def _take_attachments(intake: Intake, inbound: Inbound) -> None:
 
 def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **values) -> Reply:
     texts = services.texts
-    pin = inbound.channel in ("telegram", "wechat")
+    pin = services.can(inbound.channel).location_pins
     # The free-text steps have no buttons: on WeChat and the console buttons are numbered
     # choices, and a resident typing "1" as a building number must not press one.
     if intake.step in ("what", "edit_what"):

@@ -1,7 +1,7 @@
 """What handlers need, built once by the composition root (bot/startup.py)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,6 +12,7 @@ from content.terms import ReportTerms
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
+from handlers.types import ChannelTraits
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
@@ -22,6 +23,10 @@ class StaffDirectory(Protocol):
     """Who may use staff commands: members of the moderation chat and the listed staff ids."""
 
     async def is_staff(self, channel: str, user_id: str) -> bool: ...
+
+
+# Makes the export of a week (first day, last day): bot/export.py's, run in a child process.
+Exporter = Callable[[date, date], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,11 @@ class TicketRules:
     reopen_days: int = 7  # a low rating within this many days reopens the ticket
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Built once, completely, by the composition root (bot/startup.py); a variant is a
+    dataclasses.replace."""
+
     content: ContentBase
     model: Model  # what a message means (content/model.py)
     terms: ReportTerms  # what the report names, for an honest fallback
@@ -47,4 +55,12 @@ class Services:
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
-    exporter: Callable[[date, date], Awaitable[Any]] | None = None  # bot/export.py's build_export, bound
+    channels: Mapping[str, ChannelTraits] = field(default_factory=dict)  # what each channel can do
+    exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)
+
+    def can(self, channel: str) -> ChannelTraits:
+        """What `channel` can do; an unknown channel, nothing special."""
+        return self.channels.get(channel, _NOTHING)
+
+
+_NOTHING = ChannelTraits()

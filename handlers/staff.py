@@ -93,8 +93,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
 
 async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services, photos: tuple[str, ...] = ()) -> Reply:
     """A staff reply: into the ticket's history and, through the outbox, to the resident.
-    Photos go along to Telegram residents (the file ids are Telegram's own)."""
-    forwarded = photos if ticket.channel == "telegram" else ()
+    Photos go along to residents of a channel that takes the moderation chat's (Telegram's file ids)."""
+    forwarded = photos if services.can(ticket.channel).staff_photos else ()
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         resident = await session.get(Resident, ticket.resident_id)

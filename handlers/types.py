@@ -24,6 +24,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class ChannelTraits:
+    """What a channel can do, where a handler's reply depends on it. The table of the channels
+    is the composition root's (bot/channels/traits.py), so a new channel needs no handler edit."""
+
+    location_pins: bool = False  # its residents can send a location pin
+    staff_photos: bool = False  # photos staff send in the moderation chat (Telegram file ids) reach its residents
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One thing a resident did: sent text, a /command, or pressed a button."""
 

@@ -4,6 +4,7 @@ moderation supergroup and a staff member in it: what test_tickets_e2e.py and tes
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,9 +14,8 @@ from typing import Any
 
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 
-from bot.channels.telegram import build_application
+from bot.channels.telegram import SERVICES, build_application
 from bot.settings import load_settings
-from bot.startup import build_services, close_services
 from tests.fake_bot_api import FakeBotApi, SentMessage
 
 MODERATION = -1001234567890  # the moderation supergroup
@@ -45,14 +45,13 @@ async def running_bot(server: FakeBotApi, database: Path, rate_limiter: BaseRate
         **({"MODERATION_CHAT_ID": str(MODERATION)} if moderation else {}),
         **env,
     })
-    services = await build_services(settings)
-    app = build_application(settings, services, rate_limiter=rate_limiter)
+    app = build_application(settings, rate_limiter=rate_limiter)
     await app.initialize()
     try:
-        await app.post_init(app)
+        await app.post_init(app)  # the services (closed by post_shutdown), the outbox worker, the jobs
         await app.start()
         await app.updater.start_polling(poll_interval=0, timeout=1)
-        yield SimpleNamespace(app=app, services=services, database=database)
+        yield SimpleNamespace(app=app, services=app.bot_data[SERVICES], database=database)
     finally:
         if app.updater.running:
             await app.updater.stop()
@@ -61,7 +60,6 @@ async def running_bot(server: FakeBotApi, database: Path, rate_limiter: BaseRate
             await app.post_stop(app)
         await app.shutdown()
         await app.post_shutdown(app)
-        await close_services(services)
 
 
 def rows(database: Path, sql: str, *args: Any) -> list[tuple]:
@@ -125,6 +123,13 @@ async def file_complaint(server: FakeBotApi, user: int = RESIDENT, text: str = "
     confirm = await press(server, user, phone, "ik:skip")
     assert "ik:submit" in confirm.callback_data(), confirm.plain_text
     return await press(server, user, confirm, "ik:submit")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 async def until_listening(http, base: str, server_task: asyncio.Task, tries: int = 200) -> None:

@@ -1,5 +1,9 @@
 """A small, strict fake of the Telegram Bot API, for tests.
 
+(One file of 1,100 lines on purpose: it is one server, whose state - chats, members, messages,
+updates - every method reads and changes; the checks Telegram makes are next to the methods
+that make them. The tests, the crash test and bench/e2e import it as one thing.)
+
 It runs an aiohttp server on 127.0.0.1 (random port) and answers `/bot<token>/<method>` with
 JSON, form-encoded or multipart bodies, as python-telegram-bot sends them. It refuses what
 real Telegram refuses, with Telegram's error format, so a message Telegram would reject fails

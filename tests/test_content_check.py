@@ -175,3 +175,22 @@ def test_each_new_entry_has_varied_sample_questions(core):
     for eid in NEW_ENTRIES:
         questions = core.content.entries[eid].questions
         assert len(questions.zh) >= 5 and len(questions.en) >= 3, eid
+
+
+def test_the_templates_render_and_a_broken_one_is_reported(tmp_path):
+    from handlers.texts import TEMPLATES_DIR, Texts
+    from handlers.texts_check import check_templates
+
+    base, _ = read_content(AREAS_DIR)
+    assert [str(p) for p in check_templates(base)] == []
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    (templates / "help.j2").write_text("{{ no_such_value }}", encoding="utf-8")
+    problems = [str(p) for p in check_templates(base, Texts(templates))]
+    assert len(problems) == 2 and all(p.startswith("templates/help.j2") and "does not render" in p for p in problems), problems
+
+
+def test_the_command_line_check_includes_the_templates(tmp_path):
+    from handlers.texts_check import check_templates
+
+    assert [str(p) for p in run_check(checks=(check_templates,), topics_path=_topics(tmp_path))] == []

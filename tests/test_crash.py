@@ -2,6 +2,9 @@
 and staff answer them; after each restart everything goes on, and in the end nothing was lost,
 nothing was doubled and no dialog was left broken.
 
+(One file of 780 lines: the people, the killer and the final checks are one simulation, whose
+parts share its state; split, each part would only make sense with the others open.)
+
 The strict fake Bot API (tests/fake_bot_api.py) runs in this process on loopback; the bot runs
 as a separate process, `python -m bot run` (this venv's python), polling it, with its own SQLite
 file, a moderation supergroup and a staff member in it and in STAFF_IDS. Like Telegram, the fake

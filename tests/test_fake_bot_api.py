@@ -1,4 +1,7 @@
-"""The fake Bot API refuses what Telegram refuses, and accepts what Telegram accepts."""
+"""The fake Bot API refuses what Telegram refuses, and accepts what Telegram accepts.
+
+(460 lines: one test or two for each refusal tests/fake_bot_api.py makes, in its order.)
+"""
 from __future__ import annotations
 
 import asyncio

@@ -13,7 +13,8 @@ import pytest
 
 from content.check import DEFAULT_TOPICS
 from content.loader import AREAS_DIR, load_content
-from content.model import EXAMPLES_DIR, content_hash
+from content.model import EXAMPLES_DIR
+from content.model_cache import content_hash
 from content.training import fit, train
 from handlers.router import answer_text
 

@@ -85,12 +85,16 @@ def table(office, sql, *args):
 
 async def test_each_chat_goes_in_order_and_waits_alone_after_a_transient_failure(office):
     await queue(office, ("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3"), ("b", "b2"))
-    sender = ScriptedSender({"a2": [RetryLater(0.2, "429")]})
+    sender = ScriptedSender({"a2": [RetryLater(60.0, "429")]})
     worker = OutboxWorker(office.store, {"telegram": sender}, office)
     assert await worker.run_once() == 3
     assert [text for _, text in sender.tried if _ == "a"] == ["a1", "a2"]  # a3 waits behind a2
     assert await worker.run_once() == 0  # a2's time has not come
-    await asyncio.sleep(0.25)
+    async with office.store.transaction() as session:  # now it has (no sleeping: a slow machine would not wait less)
+        row = (await session.exec(select(OutboxMessage).where(OutboxMessage.text == "a2"))).one()
+        assert row.next_attempt_at - utcnow() > timedelta(seconds=50)  # the 429's retry_after was kept
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
     assert await worker.run_once() == 2
     assert [text for chat, text in sender.tried if chat == "a"] == ["a1", "a2", "a2", "a3"]
     assert [text for chat, text in sender.tried if chat == "b"] == ["b1", "b2"]
@@ -170,7 +174,7 @@ async def test_the_commit_that_queues_a_message_wakes_the_worker_and_other_commi
         session.add(Opinion(resident_id=(await office.store.resident("telegram", "u1")).id, text="路灯很好"))
     assert not office.store.queued.is_set()
     await queue(office, ("a", "hello"))  # no wake.set(): the commit does it; idle is 30 s
-    await eventually(lambda: sender.tried == [("a", "hello")], timeout=2, what="the woken worker sending")
+    await eventually(lambda: sender.tried == [("a", "hello")], timeout=10, what="the woken worker sending")
     stop.set()
     await asyncio.wait_for(running, 2)
 
@@ -189,13 +193,13 @@ async def test_a_slow_chat_does_not_hold_up_the_others(office):
     stop, wake = asyncio.Event(), asyncio.Event()
     running = asyncio.create_task(worker.run(stop, wake, idle=0.05))
     await queue(office, ("a", "a1"), ("b", "b1"))
-    await eventually(lambda: ("b", "b1") in sender.tried, timeout=2, what="b1 going out while a waits")
+    await eventually(lambda: ("b", "b1") in sender.tried, timeout=10, what="b1 going out while a waits")
     await queue(office, ("b", "b2"))
     wake.set()
-    await eventually(lambda: ("b", "b2") in sender.tried, timeout=2, what="b2 going out while a waits")
+    await eventually(lambda: ("b", "b2") in sender.tried, timeout=10, what="b2 going out while a waits")
     assert ("a", "a1") not in sender.tried
     release.set()
-    await eventually(lambda: ("a", "a1") in sender.tried, timeout=2, what="a1 going out")
+    await eventually(lambda: ("a", "a1") in sender.tried, timeout=10, what="a1 going out")
     stop.set()
     await asyncio.wait_for(running, 2)
     assert table(office, "SELECT text FROM outboxmessage WHERE state = 'sent' ORDER BY sent_at") == [("b1",), ("b2",), ("a1",)]

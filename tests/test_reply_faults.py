@@ -13,6 +13,7 @@ import asyncio
 import pytest
 
 import bot.channels.telegram as telegram
+import bot.channels.telegram_send as telegram_send
 from db import outbox
 from tests.bot_harness import RESIDENT, all_sent, fast_rate_limiter, next_message, refusals, rows, running_bot
 
@@ -64,7 +65,7 @@ async def test_a_reply_telegram_keeps_refusing_goes_to_the_outbox_and_arrives_fr
 
 
 async def test_the_replies_after_one_in_the_outbox_follow_it_there_in_order(server, bot, database, monkeypatch):
-    monkeypatch.setattr(telegram, "PATIENCE", 0.5)  # a retry_after of 2 s is too long to wait in the handler
+    monkeypatch.setattr(telegram_send, "PATIENCE", 0.5)  # a retry_after of 2 s is too long to wait in the handler
     server.fail_next("sendMessage", 429, retry_after=2, chat_id=RESIDENT)
     server.push_text(RESIDENT, "/start")
     await eventually_rows(database, 1)

@@ -1,7 +1,6 @@
 """Settings: defaults, .env, and one clear line for a bad value."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
+from tests.bot_harness import free_port
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +47,6 @@ def test_bad_setting_is_one_line_not_a_traceback(tmp_path):
     assert out.stderr.strip().splitlines() == ["error: BOT_LANGUAGE must be one of zh, en, got 'fr'"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start(tmp_path: Path, database_url: str | None) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **({"DATABASE_URL": database_url} if database_url else {})}
     return subprocess.run([sys.executable, "-m", "bot", "chat"], cwd=tmp_path, capture_output=True, text=True, env=env,
@@ -66,7 +60,7 @@ def _start(tmp_path: Path, database_url: str | None) -> subprocess.CompletedProc
                                                                    "tangqiao:***@127.0.0.1:{port}/tangqiao: "),
 ])
 def test_a_database_that_cannot_be_opened_is_one_line_naming_the_setting(tmp_path, url, problem):
-    port = _closed_port()
+    port = free_port()
     out = _start(tmp_path, url.format(port=port))
     assert out.returncode == 2, out.stderr
     [line] = out.stderr.strip().splitlines()

@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from bot.channels.common import split_text
-from bot.channels.telegram import send_outbound
+from bot.channels.telegram_send import message_parts, send_part
 from handlers.types import Button, Outbound
 from tests.bot_harness import running_bot
 from tests.fake_bot_api import FakeBotApi, parse_html
@@ -173,7 +173,8 @@ async def test_a_6000_character_reply_arrives_as_two_accepted_messages(server, b
     server.add_chat(RESIDENT, "private")
     text = long_answer()
     buttons = ((Button("👍 有帮助", "fb:y:elderly_milk_voucher"), Button("👎 没帮助", "fb:n:elderly_milk_voucher")),)
-    await send_outbound(bot.app.bot, RESIDENT, Outbound(text, buttons))
+    for part in message_parts(Outbound(text, buttons)):  # as the bot sends a reply (bot/channels/telegram.py)
+        await send_part(bot.app.bot, RESIDENT, part)
     first, second = await reply_to(server, 2)
     assert first.reply_markup is None
     assert second.callback_data() == ["fb:y:elderly_milk_voucher", "fb:n:elderly_milk_voucher"]

@@ -111,7 +111,6 @@ async def test_the_dialog_survives_a_restart(office, tmp_path):
         assert "照片" in reply.messages[0].text  # the next step, not a new question
     finally:
         await again.store.close()
-        office.store = await Store.open(url)  # for the fixture's teardown
 
 
 async def test_cancel_abandons_the_report(office):

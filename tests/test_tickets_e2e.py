@@ -12,6 +12,7 @@ import re
 import pytest
 from telegram import Bot
 
+from bot.channels.telegram import BACKGROUND
 from bot.channels.telegram_outbox import TelegramStaff
 from tests.bot_harness import (
     MODERATION,
@@ -241,8 +242,8 @@ async def test_a_ticket_past_its_time_limit_is_chased_under_its_card(server, dat
         await file_complaint(server)
         card = await next_message(server, MODERATION)
         rows(database, "UPDATE ticket SET response_due = '2020-01-01 00:00:00.000000'")
-        [job] = bot.app.job_queue.get_jobs_by_name("chase tickets")
-        await job.run(bot.app)  # what the JobQueue does every 5 minutes
+        [job] = [j for j in bot.app.bot_data[BACKGROUND].jobs if j.name == "chase tickets"]
+        await job.run()  # what bot/jobs.py does every 5 minutes
         chase = await next_message(server, MODERATION)
         assert "催办" in chase.plain_text and chase.reply_to == card.message_id
 
@@ -291,8 +292,8 @@ async def test_the_weekly_job_posts_the_export_files_to_the_moderation_chat(serv
     async with running_bot(server, database, EXPORT_DIR=str(tmp_path / "exports")) as bot:
         await file_complaint(server)
         await server.wait_for_messages(MODERATION, 1)  # the card
-        [job] = [j for j in bot.app.job_queue.jobs() if j.name == "weekly export"]
-        await job.run(bot.app)
+        [job] = [j for j in bot.app.bot_data[BACKGROUND].jobs if j.name == "weekly export"]
+        await job.run()
         summary, *files = await server.wait_for_messages(MODERATION, 7, timeout=20)
         assert "工单" in summary.plain_text and "意见" in summary.plain_text and summary.document is None
         names = [f.document[0] for f in files]
@@ -322,6 +323,7 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
     import shutil
     from datetime import date
 
+    from bot.jobs import export_in_child
     from bot.settings import load_settings
     from bot.startup import build_services, close_services
     from handlers.reports import post_export
@@ -329,7 +331,7 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
     maker = tmp_path / "host-a"
     settings = load_settings({"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "MODERATION_CHAT_ID": str(MODERATION),
                               "EXPORT_DIR": str(maker)})
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     try:
         await post_export(services, date(2026, 11, 23), date(2026, 11, 29))
     finally:

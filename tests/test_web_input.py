@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,17 +13,11 @@ import pytest
 
 from bot import web as bot_web
 from bot.settings import load_settings
-from tests.bot_harness import until_listening
+from tests.bot_harness import free_port, until_listening
 from tests.fake_bot_api import FakeBotApi
 
 SECRET = "s3cret-token"
 RESIDENT = 1001
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager

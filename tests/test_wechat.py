@@ -4,6 +4,10 @@ WeChat's side is played by the test: it signs (and in safe mode encrypts) the ca
 as WeChat does, and a fake WeChat API server on loopback answers stable_token and the
 customer-service message API. Everything between is production code: bot/web.py ->
 bot/channels/wechat.py -> handlers.router -> content, templates, SQLite.
+
+(700 lines: the WeChat side and our web app are set up here once for the conversations, the
+5-second rule and the outbox sender below, and for test_wechat_choices and test_wechat_replay,
+which import them; forged callbacks and numbered choices have files of their own.)
 """
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,13 +35,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
-from bot.channels.wechat import WeChatChannel, parse_xml, pick, render, split_bytes
+from bot.channels.common import numbered
+from bot.channels.wechat import WeChatChannel
+from bot.channels.wechat_choices import pick
 from bot.channels.wechat_crypto import MessageCrypto, signature
+from bot.channels.wechat_xml import parse_xml, split_bytes
 from bot.settings import load_settings
 from bot.web import build_web_app
 from handlers.router import handle
 from handlers.types import Button, Inbound, Outbound, Reply
-from tests.bot_harness import until_listening
+from tests.bot_harness import free_port, until_listening
 
 TOKEN = "spamtest"
 APP_ID = "wx2c2769f8efd9abc2"
@@ -258,7 +264,7 @@ async def callback(make_callback):
 async def expected_reply(services, **what: Any) -> str:
     """What the router says to another resident, rendered as WeChat text (the oracle)."""
     reply = await handle(Inbound("console", "oracle", "oracle", **what), services)
-    return render(reply.messages)[0]
+    return numbered(reply.messages)[0]
 
 
 @pytest.fixture
@@ -396,11 +402,11 @@ async def test_a_long_reply_goes_through_the_api_in_parts_in_order(callback, api
 
 
 async def test_the_outbox_sender_maps_wechat_answers(callback, api):
-    from bot.channels.wechat import WeChatSender
+    from bot.channels.wechat_sender import WeChatSender
     from bot.delivery import Refused, RetryLater
     from db.models import OutboxMessage
 
-    sender = WeChatSender(callback.channel)
+    sender = WeChatSender(callback.channel.api, callback.channel.store)
     row = OutboxMessage(id=9, channel="wechat", chat_id=RESIDENT, purpose="status", text="<b>TQ-2611-0001</b> 已办结 &amp; 谢谢",
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
     sent = await sender.send(row, None)
@@ -560,12 +566,6 @@ async def test_healthz_reports_the_database_and_503_when_it_cannot_be_read(callb
 
 MODERATION_CHAT = -1001234567890
 STAFF = 777
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def until_delivered(http: aiohttp.ClientSession, base: str) -> None:

@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 
 from bot.channels import wechat as wechat_module
-from bot.channels.wechat import FRESH_FOR, parse_xml
+from bot.channels.wechat import FRESH_FOR
+from bot.channels.wechat_xml import parse_xml
 from tests import test_wechat
 from tests.conftest import query_rows
 from tests.test_wechat import (

@@ -1,6 +1,7 @@
 """Helpers every channel adapter shares.
 
-`picked` reads which of the numbered choices a resident typed (console, WeChat: no buttons).
+`numbered` shows a reply's buttons as numbered choices ("[1] 养老服务") where a platform has no
+buttons (console, WeChat); `picked` reads which of them a resident typed.
 
 `split_text` cuts a reply that is too long for one platform message into several, preferring
 line breaks. For Telegram HTML it counts what Telegram counts (the text after entity parsing:
@@ -14,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from handlers.types import Button
+from handlers.types import Button, Outbound, plain_text
 
 TELEGRAM_TEXT_LIMIT = 4096
 _NOT_A_WORD = re.compile(r"[\W_]+")
@@ -23,6 +24,20 @@ _NOT_A_WORD = re.compile(r"[\W_]+")
 def as_buttons(rows: Sequence[Sequence]) -> tuple[tuple[Button, ...], ...]:
     """Buttons as the database keeps them (db.outbox.Choice: label, data) -> the handlers' Button."""
     return tuple(tuple(Button(choice.label, choice.data) for choice in row) for row in rows)
+
+
+def numbered(messages: Sequence[Outbound], indent: str = "") -> tuple[str, list[Button]]:
+    """Plain text of the messages, a blank line between two, each message's buttons listed
+    under it as numbered choices counted across the reply; and the choices, in that order."""
+    parts, choices = [], []
+    for message in messages:
+        lines = [plain_text(message.text).strip()]
+        for row in message.buttons:
+            for button in row:
+                choices.append(button)
+                lines.append(f"{indent}[{len(choices)}] {button.label}")
+        parts.append("\n".join(line for line in lines if line))
+    return "\n\n".join(part for part in parts if part), choices
 
 
 def choice_number(text: str) -> int | None:

@@ -8,25 +8,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bot.channels.common import choice_number, picked
+from bot.channels.common import choice_number, numbered, picked
 from bot.settings import Settings
 from handlers.router import handle
 from handlers.services import Services
-from handlers.types import Button, Inbound, Reply, plain_text
+from handlers.types import Button, Inbound
 
 USER_ID = "console"
-
-
-def render(reply: Reply) -> tuple[str, list[Button]]:
-    """Plain text of the reply, with its buttons listed as numbered choices."""
-    lines, choices = [], []
-    for message in reply.messages:
-        lines.append(plain_text(message.text))
-        for row in message.buttons:
-            for button in row:
-                choices.append(button)
-                lines.append(f"  [{len(choices)}] {button.label}")
-    return "\n".join(lines), choices
 
 
 async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
@@ -34,7 +22,7 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
     async def say(inbound: Inbound) -> None:
         nonlocal choices
-        text, choices = render(await handle(inbound, services))
+        text, choices = numbered((await handle(inbound, services)).messages, indent="  ")
         print(text + "\n", file=stdout, flush=True)
 
     await say(Inbound("console", USER_ID, USER_ID, text="/start"))
@@ -55,9 +43,10 @@ async def chat(services: Services, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
 
 async def run_console(settings: Settings) -> None:
+    from bot.jobs import export_in_child
     from bot.startup import build_services, close_services
 
-    services = await build_services(settings)
+    services = await build_services(settings, exporter=export_in_child(settings))
     print(f"塘桥街道居民服务助手 · offline console (database: {settings.database_shown}). Ctrl-D to quit.\n")
     try:
         await chat(services)

@@ -28,32 +28,28 @@ What staff see, in the moderation chat (MODERATION_CHAT_ID, a group):
 
 Every update is stored before Telegram is told it arrived, and handled again if the process
 dies first; one chat's updates are handled one at a time, in order, different chats' at once
-(bot/channels/telegram_inbox.py). Other groups and edited messages are ignored. post_init
-handles again what a dead process left in the inbox, and starts the outbox worker (woken
-after every handled update) and a job that chases tickets every 5 minutes
-(`handlers.chase.run`); post_stop / post_shutdown stop the worker. All the decisions are in
-`handlers/`; this module only translates between Telegram and the router.
+(bot/channels/telegram_inbox.py). Other groups and edited messages are ignored. Whoever runs
+the bot calls `start_channel` (what a dead process left in the inbox, the command menu); under
+long polling post_init does, and starts the process's outbox worker and periodic jobs
+(bot/jobs.py), which post_stop / post_shutdown stop; `python -m bot serve` starts its own
+(bot/web.py). Sending: bot/channels/telegram_send.py. All the decisions are in `handlers/`;
+this module only translates between Telegram and the router.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import warnings
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import (
     Bot,
     BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
-    ReplyParameters,
     Update,
     User,
 )
-from telegram.constants import MessageAttachmentType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.constants import MessageAttachmentType
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -64,41 +60,31 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
-from bot.channels.common import TELEGRAM_TEXT_LIMIT, split_text
-from bot.channels.telegram_inbox import REPLAY_EVERY, ChatProcessor, Inbox, InboxQueue
-from bot.channels.telegram_pacing import PATIENCE, ChatPacer, retry_after_seconds
+from bot.channels.telegram_inbox import ChatProcessor, Inbox, InboxQueue
+from bot.channels.telegram_outbox import TelegramSender, TelegramStaff
+from bot.channels.telegram_pacing import ChatPacer
+from bot.channels.telegram_send import CHANNEL, NotNow, message_parts, send_patiently
+from bot.jobs import Background, export_in_child
 from bot.settings import Settings
 from bot.startup import build_services, close_services, settle_heap
 from db import outbox
-from db.clock import SHANGHAI
 from db.models import utcnow
-from handlers import chase, reports
 from handlers.router import handle
-from handlers.services import Services
-from handlers.types import Button, Inbound, Outbound, Reply
+from handlers.services import Services, StaffDirectory
+from handlers.types import Inbound, Outbound, Reply
 
 log = logging.getLogger(__name__)
-
-CHANNEL = "telegram"
 
 # Keys of Application.bot_data.
 SERVICES = "services"
 SETTINGS = "settings"
 OWNS_SERVICES = "owns_services"  # True when post_init built the services (and post_shutdown closes them)
-OUTBOX = "outbox"  # (the worker's task, its stop event)
+BACKGROUND = "background"  # the outbox worker and the periodic jobs post_init started (bot/jobs.py)
 DEFERRED = "deferred chats"  # chats with a reply in the outbox: their next replies follow it there
 
 DEFERRED_PURPOSE = "reply-later"  # the outbox rows of a reply Telegram did not take at once
-DIRECT_PAUSES = (0.5, 1.0)  # seconds between the tries of a reply message after a 5xx or a timeout
 INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
-
-OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
-OUTBOX_STOP_TIMEOUT = 10.0
-
-CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
-CHASE_FIRST = 60.0  # the first run, shortly after start-up
 
 # Only the updates some handler below uses; add to this list when adding a handler for others.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -108,8 +94,6 @@ BOT_COMMANDS = {
     None: [("start", "打开分类菜单"), ("help", "使用说明"), ("lang", "切换中文 / English")],
     "en": [("start", "Open the menu"), ("help", "How to use this assistant"), ("lang", "Switch 中文 / English")],
 }
-
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 # New messages only: edits are left alone.
 _NEW_MESSAGES = filters.UpdateType.MESSAGE
@@ -264,34 +248,6 @@ async def deliver_reply(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply:
             return
 
 
-class NotNow(Exception):  # noqa: N818 - what Telegram said
-    """Telegram did not take a message after a few tries; try again in `wait` seconds."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-async def send_patiently(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
-                         reply_to: str | int | None = None) -> Message:
-    """One message, tried up to three times: after a 429 once its retry_after is over (if that
-    is within PATIENCE), after a 5xx or a timeout DIRECT_PAUSES later. Raises NotNow when
-    Telegram still does not take it; a refusal (400, 403, ...) is raised as it is."""
-    for pause in (*DIRECT_PAUSES, None):
-        try:
-            return await send_part(bot, chat_id, part, message_thread_id=message_thread_id, reply_to=reply_to)
-        except (BadRequest, Forbidden, ChatMigrated, InvalidToken):
-            raise  # trying again changes nothing
-        except RetryAfter as error:
-            failure, wait = error, retry_after_seconds(error)
-        except TelegramError as error:  # 5xx, timeouts, connection trouble
-            failure, wait = error, pause if pause is not None else DIRECT_PAUSES[-1]
-        if pause is None or wait > PATIENCE:
-            raise NotNow(wait, f"{type(failure).__name__}: {failure.message}") from failure
-        log.info("reply to chat %s: %s: %s; trying again in %.1f s", chat_id, type(failure).__name__, failure.message, wait)
-        await asyncio.sleep(wait)
-
-
 async def _still_deferred(services: Services, chat_id: int) -> bool:
     async with services.store.transaction() as session:
         return await outbox.waiting(session, CHANNEL, chat_id, DEFERRED_PURPOSE)
@@ -309,56 +265,6 @@ async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_
             row.next_attempt_at = due
 
 
-async def send_outbound(bot: Bot, chat_id: int | str, outbound: Outbound, *, message_thread_id: int | None = None,
-                        reply_to: str | int | None = None) -> list[Message]:
-    """Send one Outbound as HTML; a text over 4096 characters goes as several messages,
-    the buttons under the last one. `message_thread_id`: the forum topic; `reply_to`: the
-    message the first part replies to (sent anyway if that one was deleted)."""
-    parts = message_parts(outbound)
-    if not parts:
-        log.warning("not sending a message without text to chat %s", chat_id)
-    sent: list[Message] = []
-    for part in parts:
-        sent.append(await send_part(bot, chat_id, part, message_thread_id=message_thread_id,
-                                    reply_to=None if sent else reply_to))
-    return sent
-
-
-def message_parts(outbound: Outbound) -> list[Outbound]:
-    """An Outbound as Telegram messages: its text in parts of at most 4096 characters, the
-    buttons under the last one (none for an empty text)."""
-    chunks = split_text(outbound.text, TELEGRAM_TEXT_LIMIT)
-    return [Outbound(chunk, outbound.buttons if number == len(chunks) else ())
-            for number, chunk in enumerate(chunks, start=1)]
-
-
-async def send_part(bot: Bot, chat_id: int | str, part: Outbound, *, message_thread_id: int | None = None,
-                    reply_to: str | int | None = None) -> Message:
-    """One message of at most 4096 characters, as HTML."""
-    return await bot.send_message(
-        chat_id=chat_id,
-        text=part.text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=inline_keyboard(part.buttons),
-        link_preview_options=_NO_PREVIEW,
-        message_thread_id=message_thread_id,
-        reply_parameters=reply_parameters(reply_to),
-    )
-
-
-def reply_parameters(message_id: str | int | None) -> ReplyParameters | None:
-    """Reply to `message_id`, or just send when it was deleted meanwhile."""
-    if not message_id:
-        return None
-    return ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
-
-
-def inline_keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    """Rows of Buttons as an inline keyboard whose callback_data is the Button's data."""
-    keyboard = [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows if row]
-    return InlineKeyboardMarkup(keyboard) if keyboard else None
-
-
 # --------------------------------------------------------------------------------------------
 # The application
 # --------------------------------------------------------------------------------------------
@@ -373,118 +279,81 @@ async def set_commands(bot: Bot) -> None:
             log.warning("could not set the command menu (%s): %s", language or "default", error.message)
 
 
-async def _post_init(application: Application) -> None:
-    from bot.channels.telegram_outbox import TelegramStaff  # imports this module
+def telegram_staff(application: Application, settings: Settings) -> StaffDirectory | None:
+    """Who is staff for this application: the moderation chat's members and STAFF_IDS; None
+    without a moderation chat (build_services then takes STAFF_IDS alone)."""
+    if settings.moderation_chat_id is None:
+        return None
+    return TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
 
+
+def use_services(application: Application, services: Services) -> None:
+    """Give the application the services it handles updates with (built with telegram_staff)."""
+    application.bot_data[SERVICES] = services
+    application.bot_data[INBOX].store = services.store
+
+
+async def start_channel(application: Application) -> None:
+    """Telegram's own start, whoever runs the bot: the updates a dead process left in the inbox
+    handled again (before any new update: they came first), and the command menu."""
+    await application.bot_data[INBOX].replay(application.update_queue, application.bot)
+    await set_commands(application.bot)
+
+
+def replay_inbox(application: Application) -> Callable[[], Awaitable[int]]:
+    """The periodic job for bot/jobs.py: updates another process (on PostgreSQL) died with,
+    once their lease has passed."""
+    return lambda: application.bot_data[INBOX].replay(application.update_queue, application.bot)
+
+
+def sender(application: Application) -> TelegramSender:
+    """The outbox's sender for Telegram, through this application's bot (and rate limiter)."""
+    return TelegramSender(application.bot, application.bot_data[SERVICES])
+
+
+async def _post_init(application: Application) -> None:
+    """The long-polling runner's start (run_polling; tests and benchmarks run it by hand): the
+    services, unless given, the channel, and the process's background work (bot/jobs.py)."""
     settings: Settings = application.bot_data[SETTINGS]
     if SERVICES not in application.bot_data:
-        application.bot_data[SERVICES] = await build_services(settings)
+        use_services(application, await build_services(settings, exporter=export_in_child(settings),
+                                                       staff=telegram_staff(application, settings)))
         application.bot_data[OWNS_SERVICES] = True
-    services: Services = application.bot_data[SERVICES]
-    if settings.moderation_chat_id is not None:
-        services.staff = TelegramStaff(application.bot, settings.moderation_chat_id, settings.staff_ids)
-    inbox: Inbox = application.bot_data[INBOX]
-    inbox.store = services.store
-    await inbox.replay(application.update_queue, application.bot)  # before any new update: they came first
-    await set_commands(application.bot)
-    start_outbox(application)
-    _schedule_jobs(application)
+    await start_channel(application)
+    background = Background(application.bot_data[SERVICES], settings, {CHANNEL: sender(application)},
+                            replay=replay_inbox(application))
+    background.start()
+    application.bot_data[BACKGROUND] = background
     settle_heap()
 
 
 async def _post_stop(application: Application) -> None:
-    await stop_outbox(application)  # while the bot can still send
+    await _stop_background(application)  # while the bot can still send
 
 
 async def _post_shutdown(application: Application) -> None:
-    await stop_outbox(application)
+    await _stop_background(application)
     if application.bot_data.pop(OWNS_SERVICES, False):
         await close_services(application.bot_data.pop(SERVICES))
 
 
-def start_outbox(application: Application) -> None:
-    """Run the outbox worker in the background, with this application's bot (and rate limiter)."""
-    from bot.channels.telegram_outbox import TelegramSender
-    from bot.delivery import OutboxWorker
-
-    services: Services = application.bot_data[SERVICES]
-    if services.store is None or OUTBOX in application.bot_data:
-        return
-    worker = OutboxWorker(services.store, {CHANNEL: TelegramSender(application.bot, services)}, services)
-    stop = asyncio.Event()
-    with warnings.catch_warnings():
-        # post_init runs before Application.start, so PTB warns it will not await the task on
-        # stop: stop_outbox does, in post_stop / post_shutdown.
-        warnings.filterwarnings("ignore", "Tasks created via `Application.create_task`", PTBUserWarning)
-        task = application.create_task(worker.run(stop, services.store.queued, OUTBOX_IDLE), name="outbox worker")
-    application.bot_data[OUTBOX] = (task, stop)
-
-
-async def stop_outbox(application: Application) -> None:
-    """Stop the worker: it finishes the messages it is sending; the rest wait in the database."""
-    running = application.bot_data.pop(OUTBOX, None)
-    if running is None:
-        return
-    task, stop = running
-    stop.set()
-    try:
-        await asyncio.wait_for(task, OUTBOX_STOP_TIMEOUT)
-    except TimeoutError:
-        log.warning("the outbox worker did not stop within %s s; cancelled", OUTBOX_STOP_TIMEOUT)
-    except Exception:
-        log.exception("the outbox worker failed")
-
-
-def _schedule_jobs(application: Application) -> None:
-    """Every 5 minutes handlers.chase posts the reminders of tickets near or past their time
-    limits; once a week (EXPORT_DAY, EXPORT_TIME in Shanghai) last week's export goes to the
-    moderation chat."""
-    if application.job_queue is None:
-        log.warning("no JobQueue (install python-telegram-bot[job-queue]): no chases, no weekly export")
-        return
-    settings: Settings = application.bot_data[SETTINGS]
-    application.job_queue.run_repeating(_chase, interval=CHASE_EVERY, first=CHASE_FIRST, name="chase tickets")
-    application.job_queue.run_repeating(_replay_inbox, interval=REPLAY_EVERY, name="replay the inbox")
-    if settings.moderation_chat_id is not None:
-        at = settings.export_time.replace(tzinfo=SHANGHAI)
-        days = ((settings.export_day + 1) % 7,)  # PTB counts days from Sunday = 0
-        application.job_queue.run_daily(_weekly_export, time=at, days=days, name="weekly export")
-
-
-async def _chase(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await chase.run(context.bot_data[SERVICES])
-
-
-async def _replay_inbox(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Updates another process (on PostgreSQL) died with, once their lease has passed."""
-    await context.bot_data[INBOX].replay(context.application.update_queue, context.bot)
-
-
-async def _weekly_export(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Last week's export, posted to the moderation chat with its summary, once: every bot
-    process sharing a PostgreSQL database runs this job, and the first to claim the week's key
-    (as an update's, db.store.Store.claim_update) posts it."""
-    services: Services = context.bot_data[SERVICES]
-    key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
-    if not await services.store.claim_update(key):
-        log.info("the weekly export is posted by another process")
-        return
-    try:
-        await reports.weekly(services)
-    except BaseException:
-        await services.store.release_update(key)  # not posted: a later run may
-        raise
+async def _stop_background(application: Application) -> None:
+    background: Background | None = application.bot_data.pop(BACKGROUND, None)
+    if background is not None:
+        await background.stop()
 
 
 def build_application(settings: Settings, services: Services | None = None,
                       rate_limiter: BaseRateLimiter | None = None) -> Application:
     """The PTB Application with the resident and moderation-chat handlers.
 
-    Pass `services` to share ones you built (and close them yourself); without them, the
-    application builds them in post_init and closes them in post_shutdown. post_init also
-    sets the command menu, makes the moderation chat's members staff, and starts the outbox
-    worker and the chase job; it runs under `run_polling`: call `await app.post_init(app)`
-    (and `post_stop`, `post_shutdown` at the end) yourself when you run the application by hand.
+    Without `services` the application builds them in post_init (the moderation chat's members
+    as staff: telegram_staff) and closes them in post_shutdown. To share services you build
+    (and close yourself), build the application first, then the services with
+    `staff=telegram_staff(application, settings)`, and hand them over with use_services.
+    post_init also sets the command menu and starts the outbox worker and the periodic jobs
+    (bot/jobs.py); it runs under `run_polling`: call `await app.post_init(app)` (and
+    `post_stop`, `post_shutdown` at the end) yourself when you run the application by hand.
 
     `rate_limiter` defaults to AIORateLimiter within Telegram's limits (30 messages a second,
     20 a minute per group); tests pass a faster one. Either way ChatPacer wraps it: one message
@@ -501,6 +370,7 @@ def build_application(settings: Settings, services: Services | None = None,
         .token(settings.telegram_bot_token)
         .rate_limiter(rate_limiter)
         .update_queue(InboxQueue(inbox))  # an update is stored before it is acknowledged
+        .job_queue(None)  # the periodic jobs are bot/jobs.py's, whatever the channels
         .concurrent_updates(ChatProcessor(inbox))  # one update at a time per chat, chats concurrently
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -512,7 +382,7 @@ def build_application(settings: Settings, services: Services | None = None,
     application.bot_data[SETTINGS] = settings
     application.bot_data[INBOX] = inbox
     if services is not None:
-        application.bot_data[SERVICES] = services
+        use_services(application, services)
 
     application.add_handler(MessageHandler(_PRIVATE_MESSAGES & _USABLE, on_message))
     application.add_handler(MessageHandler(_PRIVATE_MESSAGES & ~_USABLE & filters.ATTACHMENT, on_unsupported))

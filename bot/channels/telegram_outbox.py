@@ -25,13 +25,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from telegram import Bot, ChatMember, Message, ReplyParameters
+from telegram import Bot, ChatMember, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.common import as_buttons, split_text
-from bot.channels.telegram import CHANNEL, inline_keyboard, message_parts, send_part
 from bot.channels.telegram_pacing import retry_after_seconds
+from bot.channels.telegram_send import CHANNEL, inline_keyboard, message_parts, reply_parameters, send_part
 from bot.delivery import Refused, RetryLater, Sent
 from db import outbox
 from db.models import OutboxMessage, Ticket
@@ -171,7 +171,8 @@ class TelegramSender:
             steps.append(lambda: self.bot.send_photo(
                 row.chat_id, photo=row.photo, caption=captions[0] if captions else None,
                 parse_mode=ParseMode.HTML if captions else None, message_thread_id=thread_id,
-                reply_parameters=_reply(reply_to), reply_markup=None if parts else inline_keyboard(as_buttons(buttons_of(row))),
+                reply_parameters=reply_parameters(reply_to),
+                reply_markup=None if parts else inline_keyboard(as_buttons(buttons_of(row))),
             ))
         for part in parts:
             first = not steps
@@ -192,12 +193,6 @@ class TelegramSender:
         return await self.bot.send_document(row.chat_id, document=content, filename=name,
                                             caption=row.text or None, parse_mode=ParseMode.HTML,
                                             message_thread_id=thread_id)
-
-
-def _reply(message_id: str | None) -> ReplyParameters | None:
-    if not message_id:
-        return None
-    return ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
 
 
 class TelegramStaff:

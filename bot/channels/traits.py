@@ -1,0 +1,10 @@
+"""What each channel can do, for the handlers (Services.channels): a new channel adds a line here."""
+from __future__ import annotations
+
+from handlers.types import ChannelTraits
+
+CHANNELS = {
+    "telegram": ChannelTraits(location_pins=True, staff_photos=True),  # the moderation chat is on Telegram too
+    "wechat": ChannelTraits(location_pins=True),  # its customer-service messages carry no Telegram photo
+    "console": ChannelTraits(),
+}

@@ -1,0 +1,155 @@
+"""The bot's background work, whatever its channels: the outbox worker and the periodic jobs
+(chase tickets and purge old update keys, replay the Telegram inbox, the weekly export).
+
+`Background` is started once per process by its runner: `python -m bot serve` (bot/web.py),
+or Telegram's long polling (bot/channels/telegram.py's post_init), so a WeChat-only server
+chases tickets and makes the weekly export too. Without a moderation chat the chases are still
+recorded in each ticket's event log and the export's files still land in EXPORT_DIR (the staff
+web console's exports page). Several processes sharing one database run the jobs each: a chase
+is posted once (its primary key), the week's export once (the first process to claim its key).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.delivery import OutboxWorker, Sender
+from bot.settings import Settings
+from db.clock import SHANGHAI
+from handlers import chase, reports
+from handlers.services import Exporter, Services
+
+log = logging.getLogger(__name__)
+
+CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
+CHASE_FIRST = 60.0  # the first run, shortly after start-up
+REPLAY_EVERY = 60.0  # seconds between two looks for updates a dead process left (PostgreSQL)
+OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
+STOP_TIMEOUT = 10.0  # seconds the worker gets to finish the messages it is sending
+
+
+def export_in_child(settings: Settings) -> Exporter:
+    """The export of a week, made in a process of its own: it is seconds of CPU (the workbook)
+    and long reads, which in the bot's process would hold up every resident's reply (SQLite
+    runs in the loop's thread)."""
+
+    async def export(start: date, end: date) -> Any:
+        from bot.export import run_export  # the child's side; it builds services of its own
+
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await loop.run_in_executor(pool, run_export, settings, start, end, Path(settings.export_dir))
+        finally:
+            pool.shutdown(wait=False)
+
+    return export
+
+
+async def weekly_export(services: Services) -> bool:
+    """Last week's export, made and posted once: every bot process sharing a database runs this
+    job, and the first to claim the week's key (as an update's, db.store.Store.claim_update)
+    makes it. False when another process did."""
+    key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
+    if not await services.store.claim_update(key):
+        log.info("the weekly export is made by another process")
+        return False
+    try:
+        await reports.weekly(services)
+    except BaseException:
+        await services.store.release_update(key)  # not made: a later run may
+        raise
+    return True
+
+
+def until_weekly(settings: Settings, now: datetime) -> float:
+    """Seconds from `now` to the next EXPORT_DAY at EXPORT_TIME, Shanghai time."""
+    local = now.astimezone(SHANGHAI)
+    at = datetime.combine(local.date(), settings.export_time, tzinfo=SHANGHAI)
+    at += timedelta(days=(settings.export_day - local.weekday()) % 7)
+    if at <= local:
+        at += timedelta(days=7)
+    return (at - local).total_seconds()
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[], Awaitable[Any]]
+    first: Callable[[], float]  # seconds from start-up to the first run
+    then: Callable[[], float]  # seconds from the end of a run to the next
+
+
+def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaitable[Any]] | None = None) -> list[Job]:
+    """The periodic jobs of a process; `replay` handles again the updates a dead process left
+    in Telegram's inbox (only with Telegram)."""
+    weekly = lambda: until_weekly(settings, datetime.now(SHANGHAI))  # noqa: E731
+    jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY)]
+    if replay is not None:
+        jobs.append(Job("replay the inbox", replay, lambda: REPLAY_EVERY, lambda: REPLAY_EVERY))
+    if services.exporter is not None:
+        jobs.append(Job("weekly export", lambda: weekly_export(services), weekly, weekly))
+    return jobs
+
+
+async def run_jobs(jobs: list[Job], stop: asyncio.Event) -> None:
+    """Run each job when it is due until `stop` is set; a job that fails is logged and runs
+    again at its next time."""
+    loop = asyncio.get_running_loop()
+    due = {job.name: loop.time() + job.first() for job in jobs}
+    while jobs and not stop.is_set():
+        job = min(jobs, key=lambda j: due[j.name])
+        wait = due[job.name] - loop.time()
+        if wait > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except TimeoutError:
+                pass
+            continue
+        try:
+            await job.run()
+        except Exception:
+            log.exception("the job %r failed; it runs again at its next time", job.name)
+        due[job.name] = loop.time() + job.then()
+
+
+class Background:
+    """The outbox worker (one for every channel) and the periodic jobs of one process."""
+
+    def __init__(self, services: Services, settings: Settings, senders: Mapping[str, Sender],
+                 replay: Callable[[], Awaitable[Any]] | None = None) -> None:
+        self.services = services
+        self.worker = OutboxWorker(services.store, dict(senders), services)
+        self.jobs = jobs_for(services, settings, replay)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._tasks:
+            raise RuntimeError("the background work of this process is running already")
+        self._tasks = [
+            asyncio.create_task(self.worker.run(self._stop, self.services.store.queued, OUTBOX_IDLE), name="outbox worker"),
+            asyncio.create_task(run_jobs(self.jobs, self._stop), name="periodic jobs"),
+        ]
+
+    async def stop(self) -> None:
+        """The worker finishes the messages it is sending (the rest wait in the database); a
+        job under way is cancelled after STOP_TIMEOUT."""
+        self._stop.set()
+        if not self._tasks:
+            return
+        done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        for task in pending:
+            log.warning("%s did not stop within %s s; cancelled", task.get_name(), STOP_TIMEOUT)
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed", task.get_name(), exc_info=task.exception())
+        self._tasks = []

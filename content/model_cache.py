@@ -1,0 +1,58 @@
+"""The trained model for this content: read from the cache under the content's hash, or trained
+now (content/training.py, scikit-learn) and cached.
+
+On a miss, or when the content, the examples or the code that trains changed, the model is
+trained again (about 15 s) and the cache written.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from importlib import metadata
+from pathlib import Path
+
+from content.emergency import EMERGENCY_PATH, EmergencySigns
+from content.features import CUES_PATH, SCOPE_PATH, features_for
+from content.loader import AREAS_DIR, ContentBase
+from content.model import EXAMPLES_DIR, Model
+
+log = logging.getLogger(__name__)
+
+
+def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
+    """The model for this content: from the cache, else trained now (and cached)."""
+    features, signs = features_for(), EmergencySigns()
+    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
+    try:
+        return Model.load(path, features, signs)
+    except (OSError, ValueError, KeyError):
+        pass  # not trained yet for this content (or a damaged file): train
+    from content.training import train  # scikit-learn: 1 s of import, only when training
+
+    model = train(content)
+    try:
+        model.save(path)
+    except OSError as exc:
+        log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+    return model
+
+
+def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
+    """What the trained model depends on: the content, the examples, scope.yaml, the code that
+    makes features and trains, and scikit-learn's version."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
+             *(here / f"{name}.py" for name in ("features", "training", "model", "model_cache", "normalize", "emergency"))]
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(metadata.version("scikit-learn").encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """TANGQIAO_CACHE_DIR, else $XDG_CACHE_HOME/tangqiao-bot, else ~/.cache/tangqiao-bot."""
+    if configured := os.environ.get("TANGQIAO_CACHE_DIR"):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tangqiao-bot"

@@ -1,0 +1,64 @@
+"""What /forgetme does to the database (handlers/privacy.py says why): one resident's rows
+deleted, what they leave for the statistics moved to a new anonymous resident, and every copy
+of a number they gave erased by the caller's `erase` (handlers.masking.erase_numbers)."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import Feedback, Intake, Opinion, OutboxMessage, Resident, Ticket, TicketEvent
+
+FORGOTTEN = "resident asked to be forgotten"
+
+Erase = Callable[[str], str]
+
+
+async def forget_resident(session: AsyncSession, resident_id: int, channel: str, chat_id: str, erase: Erase) -> None:
+    """Forget the resident: their intake and row deleted; their tickets, opinions and feedback
+    moved to a new anonymous resident with the numbers erased; messages to them emptied (those
+    waiting never sent), messages about their tickets erased."""
+    anonymous = Resident(channel="forgotten", user_id=secrets.token_hex(16))
+    session.add(anonymous)
+    await session.flush()
+    mine = list((await session.exec(select(Ticket).where(Ticket.resident_id == resident_id))).all())
+    for ticket in mine:
+        ticket.resident_id, ticket.chat_id, ticket.phone, ticket.resident_blocked = anonymous.id, "", None, True
+        ticket.text, ticket.place = erase(ticket.text), erase(ticket.place)
+        if ticket.rating_comment:
+            ticket.rating_comment = erase(ticket.rating_comment)
+        session.add(ticket)
+    ticket_ids = [t.id for t in mine]
+    await _erase_in(session, select(TicketEvent).where(col(TicketEvent.ticket_id).in_(ticket_ids)), "note", erase)
+    await _erase_in(session, select(Opinion).where(Opinion.resident_id == resident_id), "text", erase)
+    for table in (Opinion, Feedback):
+        await session.exec(update(table).where(table.resident_id == resident_id).values(resident_id=anonymous.id))
+    await _forget_messages(session, channel, {chat_id, *(t.chat_id for t in mine)}, ticket_ids, erase)
+    intake = await session.get(Intake, resident_id)
+    if intake is not None:
+        await session.delete(intake)
+    row = await session.get(Resident, resident_id)
+    await session.delete(row)
+
+
+async def _erase_in(session: AsyncSession, query, column: str, erase: Erase) -> None:
+    """Erase phone and ID-card numbers from `column` of the rows `query` selects."""
+    for row in (await session.exec(query)).all():
+        erased = erase(getattr(row, column))
+        if erased != getattr(row, column):
+            setattr(row, column, erased)
+            session.add(row)
+
+
+async def _forget_messages(session: AsyncSession, channel: str, chats: set[str], ticket_ids: list[int], erase: Erase) -> None:
+    """Messages to the resident lose their text and address (those waiting are never sent);
+    messages about their tickets to staff lose the numbers in them. Any state: a sent row is a
+    copy too."""
+    to_them = (OutboxMessage.channel == channel) & col(OutboxMessage.chat_id).in_(chats - {""})
+    await session.exec(update(OutboxMessage).where(to_them, OutboxMessage.state == "pending")
+                       .values(state="failed", last_error=FORGOTTEN))
+    await session.exec(update(OutboxMessage).where(to_them).values(text="", buttons="[]", photo=None, chat_id=""))
+    await _erase_in(session, select(OutboxMessage).where(col(OutboxMessage.ticket_id).in_(ticket_ids)), "text", erase)
