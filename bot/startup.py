@@ -48,6 +48,9 @@ async def build_services(settings: Settings) -> Services:
         calendar=working_calendar(settings),
     )
     services.staff = ListedStaff(settings.staff_ids)
+    from db.events import EventBoard
+
+    services.events = EventBoard(services.store.engine)
 
     async def export(start, end):
         # In a process of its own: the export is seconds of CPU (the workbook) and long reads, which

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
 from content.model import Model
 from content.terms import ReportTerms
+from db.clock import utcnow
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
+    from db.events import EventBoard
     from db.store import Store
 
 
@@ -48,3 +50,5 @@ class Services:
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
     exporter: Callable[[date, date], Awaitable[Any]] | None = None  # bot/export.py's build_export, bound
+    events: EventBoard | None = None  # the office's upcoming events (db/events.py); None: none known
+    clock: Callable[[], datetime] = utcnow  # now, in UTC (tests move it: quiet hours, past dates)
