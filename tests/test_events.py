@@ -72,6 +72,21 @@ async def test_forgetting_a_resident_deletes_their_subscriptions(services):
     assert query_rows(services.store, "SELECT resident_id FROM notice") == [(kept.id,)]
 
 
+async def test_forgetme_through_the_router_takes_the_subscriptions_along(services):
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    def said(text="", callback=None, n=[0]):  # noqa: B006 - a counter for distinct message ids
+        n[0] += 1
+        return Inbound("telegram", "7301", "7301", text=text, callback=callback, message_id=str(n[0]))
+
+    await handle(said("/subscribe"), services)
+    assert "已订阅" in (await handle(said(callback="sub:elderly"), services)).messages[0].text
+    assert query_rows(services.store, "SELECT topic FROM subscription") == [("elderly",)]
+    await handle(said(callback="forget:yes"), services)
+    assert query_rows(services.store, "SELECT count(*) FROM subscription") == [(0,)]
+
+
 def run_bot(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": ROOT}
     env.pop("TELEGRAM_BOT_TOKEN", None)
