@@ -87,6 +87,31 @@ async def test_forgetme_through_the_router_takes_the_subscriptions_along(service
     assert query_rows(services.store, "SELECT count(*) FROM subscription") == [(0,)]
 
 
+async def test_wechat_subscribers_silent_for_48_hours_are_skipped_and_counted(services):
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    now = daytime(services)
+    for openid, hours in (("o-recent", 2), ("o-silent", 72)):
+        services.clock = lambda hours=hours: now - timedelta(hours=hours)
+        await handle(Inbound("wechat", openid, openid, callback="sub:jobs", message_id=f"{openid}-1"), services)
+    services.clock = lambda: now
+    async with services.store.transaction() as session:
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=1), place="x")
+        await session.flush()
+        assert (await shown_events.publish(session, fair, services))[0] == 1
+        progress = await events.progress(session, fair.id)
+    assert (progress.total, progress.skipped) == (1, 1)
+    assert query_rows(services.store, "SELECT chat_id FROM outboxmessage WHERE purpose = 'notice'") == [("o-recent",)]
+    assert "1 位微信居民超过48小时未互动" in shown_events.staff_say(services, "progress", number=1, progress=progress)
+    # the silent one writes: reachable again for the next event
+    await handle(Inbound("wechat", "o-silent", "o-silent", text="你好", message_id="o-silent-2"), services)
+    async with services.store.transaction() as session:
+        market = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会2", start=now + timedelta(days=2), place="y")
+        await session.flush()
+        assert (await shown_events.publish(session, market, services))[0] == 2
+
+
 def run_bot(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": ROOT}
     env.pop("TELEGRAM_BOT_TOKEN", None)
