@@ -17,7 +17,7 @@ from handlers import events as shown_events
 from tests.conftest import query_rows
 from tests.test_staff_console import console, csrf_of  # noqa: F401  (the fixture)
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.both_databases]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
