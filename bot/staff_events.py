@@ -64,7 +64,7 @@ async def act(request: web.Request) -> web.Response:
         if event is None or event.draft_step is not None:
             raise web.HTTPNotFound(text="no such event")
         if action == "withdraw":
-            await events.withdraw(session, event)
+            await shown_events.withdraw(session, event, services)
         elif event.status != "draft" or event.start <= services.clock():
             return await event_list(request, problem=f"#{number}: {event.status}", status=409)
         else:

@@ -259,16 +259,33 @@ async def export_counts(session: AsyncSession, lo: datetime, hi: datetime) -> di
 
 class EventBoard:
     """What handlers read: the upcoming events, from a database the caller opened (the bot's,
-    or `ask`'s read-only one). A database without the events table (older, or empty) has none."""
+    or `ask`'s). A database without the events table (older, or empty) has none. Every answer
+    asks, so the list is read at most every FRESH seconds (and again at once after this process
+    published or withdrew one: `stale`); another process's change shows within FRESH seconds."""
+
+    FRESH = 5.0
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._events: list[Event] = []
+        self._read_at: float | None = None  # monotonic time of the last read
+
+    def stale(self) -> None:
+        self._read_at = None
 
     async def upcoming(self, now: datetime, topics: Sequence[str] | None = None) -> list[Event]:
+        import time as clock
+
+        if self._read_at is None or clock.monotonic() - self._read_at > self.FRESH:
+            self._events = await self._read(now)
+            self._read_at = clock.monotonic()
+        return [e for e in self._events if _aware(shown_until(e)) > now and (topics is None or e.topic in topics)]
+
+    async def _read(self, now: datetime) -> list[Event]:
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
         try:
             async with AsyncSession(self.engine, expire_on_commit=False) as session:
-                return await upcoming(session, now, topics)
+                return await upcoming(session, now)
         except (OperationalError, ProgrammingError):  # no such table
             return []

@@ -170,7 +170,19 @@ async def publish(session, event: Event, services: Services) -> tuple[int, datet
     now = services.clock()
     area = area_of(event.topic, services)
     count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services))
+    if services.events is not None:
+        services.events.stale()
     return count, events.quiet_until(now)
+
+
+async def withdraw(session, event: Event, services: Services) -> int:
+    """Withdraw in the caller's transaction; how many notices were taken back."""
+    from db import events
+
+    count = await events.withdraw(session, event)
+    if services.events is not None:
+        services.events.stale()
+    return count
 
 
 def staff_say(services: Services, what: str, lang: str = "zh", **values) -> str:

@@ -60,7 +60,7 @@ async def command(inbound: Inbound, args: list[str], services: Services) -> Repl
         if action == "status":
             return _say(services, "progress", number=event.id, progress=await events.progress(session, event.id))
         if action == "withdraw":
-            count = await events.withdraw(session, event)
+            count = await resident_events.withdraw(session, event, services)
             return _say(services, "withdrawn", number=event.id, count=count)
         return await _publish(session, event, services)
 
