@@ -7,12 +7,14 @@
 - /event publish N          publish a draft (one made with `python -m bot events add`)
 - /event withdraw N         withdraw it; its notices not yet sent are never sent
 
-The dialog's state is the draft itself (Event.draft_step), so a restart continues it.
+The dialog's state is the draft itself (Event.draft_step), so a restart continues it; a dialog
+left for DIALOG_LIFE is over (the staff member's messages are theirs again).
 Buttons: "evtopic:<entry id>", "evpub:<id>", "evdrop:<id>".
 """
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -23,6 +25,7 @@ from handlers import events as resident_events
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
+DIALOG_LIFE = timedelta(minutes=30)
 # "2026-12-12 09:00", optionally with the end: "2026-12-12 09:00-11:30" (or –, ~, 至, 到)
 _START = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}\s+\d{1,2}:\d{2})\s*(?:[-–~至到]\s*(\d{1,2}:\d{2}))?\s*$")
 
@@ -35,9 +38,11 @@ def _actor(inbound: Inbound) -> str:
     return f"staff:{inbound.user_id}"
 
 
-async def _draft(session, inbound: Inbound) -> Event | None:
-    return (await session.exec(select(Event).where(Event.created_by == _actor(inbound), Event.status == "draft",
-                                                   Event.draft_step.is_not(None)).order_by(Event.id.desc()))).first()
+async def _draft(session, inbound: Inbound, services: Services) -> Event | None:
+    """The staff member's open dialog, if they are in one."""
+    return (await session.exec(select(Event).where(
+        Event.created_by == _actor(inbound), Event.status == "draft", Event.draft_step.is_not(None),
+        Event.created_at > services.clock() - DIALOG_LIFE).order_by(Event.id.desc()))).first()
 
 
 async def command(inbound: Inbound, args: list[str], services: Services) -> Reply:
@@ -45,10 +50,10 @@ async def command(inbound: Inbound, args: list[str], services: Services) -> Repl
     number = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
     async with services.store.transaction() as session:
         if action == "":
-            old = await _draft(session, inbound)
+            old = await _draft(session, inbound, services)
             if old is not None:
                 await session.delete(old)
-            session.add(Event(created_by=_actor(inbound), draft_step="topic"))
+            session.add(Event(created_by=_actor(inbound), draft_step="topic", created_at=services.clock()))
             return _say(services, "ask_topic", _topic_buttons(services))
         if action == "list":
             lines = [f"#{e.id} {e.status} {e.start.astimezone(SHANGHAI):%m-%d %H:%M} {e.title_zh}"
@@ -86,7 +91,7 @@ async def on_message(inbound: Inbound, services: Services) -> Reply | None:
     """The staff member's next answer in an open dialog; None when they have none open."""
     text = inbound.text.strip()
     async with services.store.transaction() as session:
-        draft = await _draft(session, inbound)
+        draft = await _draft(session, inbound, services)
         if draft is None:
             return None
         if text.split("@")[0] == "/cancel":
@@ -147,7 +152,7 @@ def _confirm(draft: Event, services: Services) -> Reply:
 async def on_button(inbound: Inbound, services: Services) -> Reply:
     kind, _, value = inbound.callback.partition(":")
     async with services.store.transaction() as session:
-        draft = await _draft(session, inbound)
+        draft = await _draft(session, inbound, services)
         if kind == "evtopic" and draft is not None and draft.draft_step == "topic" and value in services.content.entries:
             return _topic_chosen(session, draft, value, services)
         if draft is None or str(draft.id) != value or draft.draft_step != "confirm":

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 import pytest
 from telegram.ext import AIORateLimiter
 
+from db import outbox
 from db.clock import SHANGHAI, utcnow
 from db.events import WITHDRAWN
 from tests.bot_harness import (
@@ -147,6 +148,9 @@ async def test_quiet_hours_hold_notices_until_morning_and_withdrawn_ones_never_g
             [(due,)] = rows(bot.database, "SELECT next_attempt_at FROM outboxmessage WHERE purpose = 'notice' "
                                           "AND state = 'pending'")
             assert datetime.fromisoformat(str(due)).astimezone(SHANGHAI).time() == time(8, 0)
+            async with bot.services.store.transaction() as session:  # a staff reply meanwhile is not held up by it
+                outbox.enqueue(session, "telegram", 1001, "reply", "工作人员答复:已安排维修。")
+            assert "已安排维修" in (await next_message(server, 1001)).plain_text
 
             clock.go_to(time(8, 0, 1))
             [notice] = await server.wait_for_messages(1001, 1, timeout=5)
