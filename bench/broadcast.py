@@ -81,7 +81,7 @@ async def _broadcast(n: int) -> int:
                     if time.monotonic() >= report_at:
                         report_at += 30
                         print(f"  {time.monotonic() - published:5.0f} s: {delivered:,} sent, {server.over_limit} over the "
-                              f"overall limit, {len([c for c in server.calls if c.status == 429])} refused with 429")
+                              f"overall limit, {len([c for c in server.calls if c.status == 429])} refused with 429", flush=True)
                     if time.monotonic() - published > ideal * 3 + 60:
                         print("gave up: far slower than the floor")
                         break
