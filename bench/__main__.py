@@ -1,4 +1,4 @@
-"""`python -m bench match|export|e2e`: benchmarks that print figures (never pass/fail tests).
+"""`python -m bench match|export|e2e|broadcast`: benchmarks that print figures (never pass/fail tests).
 
 They need the development install (`make test` sets it up): the e2e benchmark runs the fake
 Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the installed package.
@@ -8,6 +8,9 @@ Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the ins
     python -m bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
                                the real bot against the fake Bot API: questions/s, tickets/s,
                                latency, memory, and a bare PTB echo bot as the ceiling
+    python -m bench broadcast [--subscribers N]
+                               an event's notices to N subscribers (default 10,000) against the fake
+                               Bot API with Telegram's limits: time against the 30/s floor, nothing twice
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="benchmarks that print figures")
-    parser.add_argument("what", choices=["match", "export", "e2e"])
+    parser.add_argument("what", choices=["match", "export", "e2e", "broadcast"])
+    parser.add_argument("--subscribers", type=int, default=10_000, help="broadcast: subscribers (default 10,000)")
     parser.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="e2e: echo and question phases, alternating (default 2)")
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.export import bench_export
 
         return bench_export()
+    if args.what == "broadcast":
+        from bench.broadcast import bench_broadcast
+
+        return bench_broadcast(args.subscribers)
     if args.what == "e2e":
         from bench.e2e import bench_e2e
 

@@ -14,6 +14,9 @@
     python -m bot staff add NAME [--admin] [--password-stdin] [--telegram-id ID] | passwd NAME | link NAME --telegram-id ID
                                    | list | disable NAME
                                    the accounts of the staff web console (/staff/)
+    python -m bot events add --topic ID --title-zh T [--title-en T] --start "YYYY-MM-DD HH:MM" [--end ...]
+                         --place P [--details D] [--how H] [--publish] | list | publish N | withdraw N | status N
+                                   the office's events (Shanghai time); publishing notifies the subscribers
 """
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--admin", action="store_true", help="with add: an administrator")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     staff.add_argument("--telegram-id", default=None, help="with add or link: the member's Telegram user id")
+    from bot.events_cli import add_arguments
+
+    add_arguments(sub.add_parser("events", help="the office's events: add, list, publish, withdraw, status"))
     return parser
 
 
@@ -136,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(staff(settings.database_url, args.action, args.name, args.admin, args.password_stdin,
                                  args.telegram_id))
+    if args.command == "events":
+        from bot.events_cli import run as events
+
+        return asyncio.run(events(settings.database_url, args))
     if args.command == "serve":
         import errno
         from dataclasses import replace

@@ -1,21 +1,56 @@
 """`python -m bot ask`: the evaluation contract.
 
 Questions come as arguments or one per line on stdin; with --json each gives one line
-{"q", "kind", "topic", "candidates", "score", "reply"}, in order. Nothing is stored.
+{"q", "kind", "topic", "candidates", "score", "reply"}, in order. Nothing is stored: the
+office's upcoming events are read from DATABASE_URL's database when it exists (only read: a
+SQLite file that is not there is not created, nothing is migrated), so answers lead with them
+as the bot's do.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+from pathlib import Path
 
 from bot.startup import build_core
 from handlers.router import answer_text, pick_language
 from handlers.types import Inbound, plain_text
 
 
+def _read_only_url(url: str) -> str | None:
+    """DATABASE_URL to read the events from; None for a SQLite file that does not exist (opening
+    it would create it)."""
+    from bot.settings import DEFAULT_DATABASE_URL, SettingsError, normalise_database_url
+
+    try:
+        url = normalise_database_url(url or DEFAULT_DATABASE_URL)
+    except SettingsError:
+        return None
+    if not url.startswith("sqlite"):
+        return url
+    path = Path(url.partition(":///")[2])
+    return url if path.is_file() else None
+
+
 async def _answer_all(questions, as_json: bool, lang: str | None) -> None:
     services = build_core()
+    engine = None
+    if (url := _read_only_url(os.environ.get("DATABASE_URL", ""))) is not None:
+        from db.engine import make_engine, reading
+        from db.events import EventBoard
+
+        engine = make_engine(url)
+        services.events = EventBoard(reading(engine))  # SELECTs in DEFERRED transactions: no write lock
+    try:
+        await _answer(services, questions, as_json, lang)
+    finally:
+        if engine is not None:
+            await engine.dispose()
+
+
+async def _answer(services, questions, as_json: bool, lang: str | None) -> None:
     for question in questions:
         question = question.rstrip("\n")
         language = lang or pick_language(Inbound("cli", "cli", "cli", text=question), None, "zh")

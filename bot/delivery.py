@@ -44,7 +44,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from db import outbox, tickets
+from db import events, outbox, tickets
 from db.models import OutboxMessage, Ticket, utcnow
 from handlers import notify
 from handlers.services import Services
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0  # seconds: the longest wait between two attempts without a retry_after
 BATCH = 50  # rows read per round
+LANES = 40  # chats sent to at once: enough to keep Telegram's 30 a second busy, few enough that a
+# crash leaves few rows "sending" (a broadcast to thousands is one row per chat)
 STOP_GRACE = 5.0  # seconds a chat may take to finish its current message when the worker stops
 ERROR_PAUSE = 5.0  # seconds a chat rests after the database failed to record an outcome
 WRITE_RETRIES = (0.2, 1.0, 3.0)  # seconds between the attempts to record an outcome, before it waits for the next round
@@ -106,16 +108,20 @@ ChatKey = tuple[str, str]  # (channel, chat id)
 
 class OutboxWorker:
     def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH,
-                 lease: timedelta = outbox.LEASE) -> None:
+                 lease: timedelta = outbox.LEASE, lanes: int = LANES) -> None:
         self.store = store
         self.senders = dict(senders)
         self.services = services
         self.batch = batch
+        self.lanes = lanes
         self.lease = lease
         self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"  # this worker, in the rows it claims
         self._next_retry: float | None = None  # monotonic time of the earliest retry scheduled
         self._next_sweep = 0.0  # monotonic time to look for rows left "sending" again
         self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}  # row id -> the write of its outcome
+
+    def _now(self):
+        return getattr(self.services, "clock", utcnow)()  # a test may move the clock (quiet hours)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -140,7 +146,8 @@ class OutboxWorker:
                 lanes = {key: lane for key, lane in lanes.items() if not lane.done()}
                 await self._catch_up(sweep=time.monotonic() >= self._next_sweep)
                 try:
-                    for key, rows in (await self._due_by_chat(skip=lanes)).items():
+                    room = min(self.batch, self.lanes - len(lanes))
+                    for key, rows in (await self._due_by_chat(skip=lanes, limit=room) if room > 0 else {}).items():
                         lanes[key] = asyncio.create_task(self._deliver_chat(rows, halt), name=f"outbox {key[0]}:{key[1]}")
                 except Exception:
                     log.exception("outbox: could not read the due messages")
@@ -188,7 +195,7 @@ class OutboxWorker:
             log.exception("outbox: could not settle the messages left being sent")
 
     async def _settle_interrupted(self, session, all_of_them: bool) -> None:
-        for row in await outbox.settle_interrupted(session, utcnow(), all_of_them, keep=self._unrecorded.keys()):
+        for row in await outbox.settle_interrupted(session, self._now(), all_of_them, keep=self._unrecorded.keys()):
             await self._tell_staff_unsure(session, row)
 
     async def _tell_staff_unsure(self, session, row: OutboxMessage) -> None:
@@ -219,10 +226,10 @@ class OutboxWorker:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _due_by_chat(self, skip: Iterable[ChatKey]) -> dict[ChatKey, list[OutboxMessage]]:
+    async def _due_by_chat(self, skip: Iterable[ChatKey], limit: int | None = None) -> dict[ChatKey, list[OutboxMessage]]:
         skip = set(skip)
         async with self.store.transaction() as session:
-            rows = await outbox.claim(session, utcnow(), self.owner, self.batch, channels=self.senders.keys(),
+            rows = await outbox.claim(session, self._now(), self.owner, limit or self.batch, channels=self.senders.keys(),
                                       skip_chats={chat for _, chat in skip}, lease=self.lease)
         batches: dict[ChatKey, list[OutboxMessage]] = {}
         for row in rows:
@@ -275,7 +282,11 @@ class OutboxWorker:
             row = await session.get(OutboxMessage, row.id)
             if row is None or row.state != "pending":
                 return "gone"
-            now = utcnow()
+            now = self._now()
+            if row.purpose == events.NOTICE and (morning := events.quiet_until(now)) is not None:
+                outbox.hold(row, morning)  # never between 21:00 and 8:00: a broadcast that runs late goes on at 8
+                session.add(row)
+                return "retry"
             if row.claimed_by != self.owner or row.claimed_until is None or row.claimed_until - now < self.lease / 2:
                 if not await outbox.renew(session, row.id, self.owner, now, self.lease):  # ours for a whole lease, or not at all
                     return "taken"
@@ -331,7 +342,7 @@ class OutboxWorker:
                 await asyncio.sleep(self.lease.total_seconds() / 3)
                 try:
                     async with self.store.transaction() as session:
-                        await outbox.extend(session, row.id, self.owner, utcnow(), self.lease)
+                        await outbox.extend(session, row.id, self.owner, self._now(), self.lease)
                 except Exception:  # noqa: BLE001 - the next beat tries again
                     log.warning("outbox: could not renew the lease on message %s", row.id, exc_info=True)
 
@@ -375,6 +386,8 @@ class OutboxWorker:
     async def _record_refusal(self, row: OutboxMessage, ticket: Ticket | None, error: Refused) -> None:
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_failed, error.reason)
+            if error.blocked and row.purpose == events.NOTICE:  # their next notices are not even queued
+                await events.mark_blocked(session, row.id, self._now())
             if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
                 if self._is_moderation(row):
                     log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)

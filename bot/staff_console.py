@@ -12,6 +12,7 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
   weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
+- `/staff/events`: the office's events, their notices' progress, create / publish / withdraw (bot/staff_events.py)
 
 A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
 cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
@@ -77,6 +78,8 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/staff/exports", signed_in(new_export))
     app.router.add_get("/staff/exports/{name}", signed_in(export_file))
     app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
+    from bot import staff_events  # (it imports this module)
+    staff_events.setup(app)
 
 
 async def _to_queue(request: web.Request) -> web.StreamResponse:

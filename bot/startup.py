@@ -39,6 +39,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
     make the export (bot/jobs.py's export_in_child for the bot; none in the export's own child
     process). `staff`: who counts as staff (the Telegram channel's TelegramStaff asks the
     moderation chat); by default the ids in STAFF_IDS."""
+    from db.events import EventBoard
     from db.store import Store  # SQLAlchemy costs 0.3 s of import; `ask` and benchmarks skip it
 
     store = await Store.open(settings.database_url)
@@ -55,6 +56,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
         ),
         staff=staff or ListedStaff(settings.staff_ids),
         exporter=exporter,
+        events=EventBoard(store.engine),
     )
 
 

@@ -254,3 +254,51 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, index=True)  # "account:<name>" or "address:<ip>"
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# -- events, notices and subscriptions (db/events.py) ------------------------------------------
+
+
+class Event(SQLModel, table=True):
+    """Something the office announces (a job fair, a market, a service window), shown and sent
+    exactly as staff entered it. Life cycle: draft -> published -> withdrawn."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title_zh: str = Field(default="", max_length=256)
+    title_en: str = Field(default="", max_length=256)
+    topic: str = Field(default="", max_length=64, index=True)  # a content entry id
+    start: datetime | None = None
+    end: datetime | None = None
+    place: str = Field(default="", max_length=256)
+    details: str = Field(default="", max_length=2048)
+    how: str = Field(default="", max_length=1024)  # how to take part
+    show_until: datetime | None = None  # after this it is not shown (default: its end, else its start)
+    status: str = Field(default="draft", max_length=16, index=True)
+    draft_step: str | None = Field(default=None, max_length=16)  # the moderation chat's guided dialog: what it asks next
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = Field(default=None, index=True)
+
+
+class Subscription(SQLModel, table=True):
+    """A resident wants the office's notices of one area (content/areas: jobs, culture, ...)."""
+
+    __table_args__ = (UniqueConstraint("resident_id", "topic"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True, ondelete="CASCADE")
+    topic: str = Field(max_length=64, index=True)  # an area id
+    created_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
+    blocked_at: datetime | None = None  # a notice was refused: the resident blocked the bot (cleared when they write)
+    last_message_at: datetime | None = None  # WeChat: notices may go only within 48 hours of this
+
+
+class Notice(SQLModel, table=True):
+    """One event's notice to one resident: at most one, ever (the primary key)."""
+
+    event_id: int = Field(foreign_key="event.id", primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", primary_key=True, ondelete="CASCADE")
+    outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id", index=True)
+    outcome: str = Field(default="queued", max_length=16)  # queued, blocked, skipped_48h
+    created_at: datetime = Field(default_factory=utcnow)

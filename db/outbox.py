@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,6 +63,7 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Choice, ...], ...]:
     return tuple(tuple(Choice(label, data) for label, data in r) for r in json.loads(row.buttons or "[]"))
 
 
+APART = ("notice",)  # purposes kept in an order of their own: a notice held till morning holds up no reply
 LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.delivery)
 OPEN = ("pending", "sending")  # a message being sent holds its chat: what comes after it waits
 
@@ -89,9 +90,9 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
     this worker has senders for; `skip_chats` leaves out chats it is sending to.
     """
     rows = (await session.exec(_due_runs(now, limit, channels, skip_chats))).all()
-    wanted: dict[tuple[str, str], list[int]] = {}
+    wanted: dict[tuple[str, str, bool], list[int]] = {}
     for row in rows:  # oldest first: each chat's head, then as much of its run as fits
-        wanted.setdefault((row.channel, row.chat_id), []).append(row.id)
+        wanted.setdefault((row.channel, row.chat_id, row.purpose in APART), []).append(row.id)
     heads = sorted(ids[0] for ids in wanted.values())
     room = limit - len(heads)
     following = sorted(i for ids in wanted.values() for i in ids[1:])[:max(room, 0)]
@@ -132,13 +133,15 @@ def _due_runs(now: datetime, limit: int, channels: Collection[str] | None, skip_
         scope.append(col(OutboxMessage.channel).in_(list(channels)))
     if skip_chats:
         scope.append(col(OutboxMessage.chat_id).not_in(list(skip_chats)))
-    chat = (OutboxMessage.channel, OutboxMessage.chat_id)
+    apart = case((col(OutboxMessage.purpose).in_(APART), 1), else_=0)
+    chat = (OutboxMessage.channel, OutboxMessage.chat_id, apart)  # a chat's notices in an order of their own
     heads = select(func.min(OutboxMessage.id).label("id")).where(*scope).group_by(*chat).subquery()
-    due = (select(OutboxMessage.channel, OutboxMessage.chat_id).join(heads, OutboxMessage.id == heads.c.id)
+    due = (select(OutboxMessage.channel, OutboxMessage.chat_id, apart.label("apart")).join(heads, OutboxMessage.id == heads.c.id)
            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _free(now))
            .order_by(OutboxMessage.id).limit(limit).subquery())
     ranked = (select(OutboxMessage.id, func.row_number().over(partition_by=chat, order_by=OutboxMessage.id).label("n"))
-              .join(due, and_(OutboxMessage.channel == due.c.channel, OutboxMessage.chat_id == due.c.chat_id))
+              .join(due, and_(OutboxMessage.channel == due.c.channel, OutboxMessage.chat_id == due.c.chat_id,
+                              apart == due.c.apart))
               .where(*scope).subquery())
     return (select(OutboxMessage).join(ranked, OutboxMessage.id == ranked.c.id).where(ranked.c.n <= limit)
             .order_by(OutboxMessage.id))
@@ -237,6 +240,12 @@ def mark_retry(row: OutboxMessage, delay: float, error: str) -> None:
     row.next_attempt_at = utcnow() + timedelta(seconds=delay)
     row.last_error = error[:512]
     _unclaim(row)  # due again at next_attempt_at, for whichever worker comes first
+
+
+def hold(row: OutboxMessage, until: datetime) -> None:
+    """Not now, and not a failure: due again at `until` (a notice in the quiet hours)."""
+    row.state, row.next_attempt_at = "pending", until
+    _unclaim(row)
 
 
 def mark_failed(row: OutboxMessage, error: str) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, complaint, emergency, my_tickets, privacy, staff
+from handlers import browse, complaint, emergency, events, my_tickets, privacy, staff
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -71,6 +71,8 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     resident = state.resident if state else None
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
+    if resident is not None and (inbound.channel == "wechat" or (state is not None and state.blocked)):
+        await _seen(resident, services)  # notices may reach them again (WeChat: for 48 hours)
     lang = pick_language(inbound, resident, services.default_language)
     typed = inbound.callback is None and not inbound.text.startswith("/") and bool(inbound.text.strip())
     understanding = services.model.understand(inbound.text) if typed else None
@@ -87,6 +89,13 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
         reply = await _on_message(inbound, lang, state, services, understanding)
     reply.language = lang
     return reply
+
+
+async def _seen(resident: Resident, services: Services) -> None:
+    from db import events as stored_events
+
+    async with services.store.transaction() as session:
+        await stored_events.seen(session, resident.id, services.clock())
 
 
 def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
@@ -140,6 +149,8 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     kind = u.kind
     if kind == "emergency":
         return await emergency.reply(text, u.dangers, inbound.channel if inbound else "cli", lang, services)
+    if events.WHATS_ON.search(text):
+        return await events.whats_on(lang, services)
     if kind == "greeting":
         thanks = bool(_THANKS_RE.search(text))
         buttons = () if thanks else browse.area_buttons(lang, services)
@@ -161,7 +172,7 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
     if kind == "answer":
-        reply = browse.entry_reply(u.topic, lang, services)
+        reply = await events.with_events(browse.entry_reply(u.topic, lang, services), u.topic, text, lang, services)
         reply.score = u.score
         return reply
     if kind == "clarify":
@@ -192,6 +203,8 @@ async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, ser
             return await privacy.forget(inbound, lang, resident, services)
         if data == "forget:no":
             return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
+        if kind in ("sub", "unsub"):
+            return await events.on_button(data, lang, resident, services)
         if kind == "rcskip":
             await services.store.update_resident(resident.id, awaiting=None)
             return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
@@ -222,6 +235,12 @@ async def _on_command(inbound: Inbound, lang: str, resident: Resident | None, se
         return privacy.ask(lang, services)
     if command == "mytickets" and store and resident is not None:
         return await my_tickets.list_tickets(lang, resident, services)
+    if command == "events":
+        return await events.whats_on(lang, services)
+    if command == "subscribe" and store and resident is not None:
+        return await events.subscribe_menu(lang, resident, services)
+    if command == "unsubscribe" and store and resident is not None:
+        return await events.unsubscribe_menu(lang, resident, services)
     if command == "opinion":
         if not argument:
             return await browse.on_button("leave", lang, resident, services)

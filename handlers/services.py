@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
 from content.model import Model
 from content.terms import ReportTerms
+from db.clock import utcnow
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
@@ -16,6 +17,7 @@ from handlers.types import ChannelTraits
 from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
+    from db.events import EventBoard
     from db.store import Store
 
 
@@ -57,6 +59,8 @@ class Services:
     throttle: Throttle = field(default_factory=Throttle)
     channels: Mapping[str, ChannelTraits] = field(default_factory=dict)  # what each channel can do
     exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)
+    events: EventBoard | None = None  # the office's upcoming events (db/events.py); None: none known
+    clock: Callable[[], datetime] = utcnow  # now, in UTC (tests move it: quiet hours, past dates)
 
     def can(self, channel: str) -> ChannelTraits:
         """What `channel` can do; an unknown channel, nothing special."""

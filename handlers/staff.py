@@ -19,6 +19,8 @@ Only members of the moderation chat and the ids in STAFF_IDS may use these comma
 - /reply N <template>           send a canned reply (content/templates/canned/)
 - /stats                        counts by status and category, overdue tickets
 - /export [from to]             the export of last week (or of these days, YYYY-MM-DD), as files here
+- /event ...                    the office's events: a guided dialog that publishes one, their
+                                progress, withdrawal (handlers/staff_events.py)
 N is a ticket number (TQ-2611-0042) or its short id (42).
 """
 from __future__ import annotations
@@ -30,14 +32,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
-from handlers import notify, reports
+from handlers import notify, reports, staff_events
 from handlers.my_tickets import describe
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
 TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")
 RESENT_WITHIN = timedelta(minutes=10)
-COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats", "export")
+COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats", "export", "event")
 USAGE = {
     "ticket": "/ticket N", "assign": "/assign N @name", "status": "/status N acknowledged|in_progress|resolved|rejected 说明",
     "note": "/note N 内部备注", "dup": "/dup N M", "reopen": "/reopen N", "category": "/category N 类别",
@@ -86,6 +88,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             ticket = await tickets.by_thread(session, inbound.thread_id)
         if ticket is None and inbound.reply_text and (number := TICKET_NUMBER.search(inbound.reply_text)):
             ticket = await tickets.find(session, number.group(0))  # a card sent just before a crash, unrecorded
+    if ticket is None and (reply := await staff_events.on_message(inbound, services)) is not None:
+        return reply  # the next answer of the staff member's /event dialog
     if ticket is None or not (inbound.text.strip() or inbound.photos):
         return Reply("info", [])  # staff talking among themselves
     return await relay_reply(ticket, inbound.text.strip(), _actor(inbound), services, inbound.photos)
@@ -136,6 +140,8 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         return await _stats(services)
     if command == "export":
         return await _export(args, services)
+    if command == "event":
+        return await staff_events.command(inbound, args, services)
     if not args:
         return _usage(services, command)
     async with services.store.transaction() as session:
@@ -184,6 +190,8 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
 async def _button(inbound: Inbound, services: Services) -> Reply:
     """A button on a card: "dup:<id>:<original id>" merges a likely duplicate, "undup:<id>" undoes it."""
     kind, _, ids = inbound.callback.partition(":")
+    if kind.startswith("ev"):
+        return await staff_events.on_button(inbound, services)
     async with services.store.transaction() as session:
         found = [await session.get(Ticket, int(i)) if i.isdigit() else None for i in ids.split(":")]
     if kind == "dup" and len(found) == 2 and None not in found:

@@ -44,7 +44,10 @@ the next two sendMessage calls fail like Telegram does (`chat_id=` limits that t
 one chat), and `server.on_request(callback)` lets a test look at the world the moment a request
 arrives. Whatever sends to a chat before the retry_after of a 429 for it has passed is listed in
 `server.too_early`; `server.flood_control()` also refuses it, as Telegram does (429, the wait
-made longer), and refuses a message to a private chat sooner than a second after the last one.
+made longer), and refuses a message to a private chat sooner than a second after the last one;
+`server.telegram_limits()` adds the bot's overall limit (30 messages a second), as a bucket of
+30 refilled at 30 a second: what comes when it is empty gets 429 with retry_after (counted in
+`server.over_limit`).
 """
 from __future__ import annotations
 
@@ -452,6 +455,9 @@ class FakeBotApi:
         self._banned: dict[str, float] = {}  # chat id -> monotonic time its 429's retry_after is over
         self._last_message: dict[str, float] = {}  # chat id -> when a message to it was last accepted
         self._flood_interval: float | None = None  # flood control: seconds between messages to a private chat
+        self._overall: tuple[float, float] | None = None  # the overall limit: (messages a second, bucket size)
+        self._bucket = (0.0, 0.0)  # (messages the bucket holds, monotonic time it was last filled)
+        self.over_limit = 0  # requests refused for the overall limit
         self.members: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> user -> ChatMember
         self.topics: dict[int | str, dict[int, dict[str, Any]]] = {}  # chat -> thread id -> {"name", "state"}
         self.blocked: set[int | str] = set()  # users who blocked the bot
@@ -654,6 +660,13 @@ class FakeBotApi:
         the last one, and anything to a chat whose retry_after is not over (the wait made longer)."""
         self._flood_interval = interval
 
+    def telegram_limits(self, per_second: float = 30.0, burst: float = 30.0, interval: float = 1.0) -> None:
+        """Flood control (one message a second per private chat) and the bot's overall limit of
+        `per_second` messages, bursts of at most `burst`."""
+        self.flood_control(interval)
+        self._overall = (per_second, burst)
+        self._bucket = (burst, time.monotonic())
+
     def fail_next(
         self, method: str, status: int, count: int = 1, retry_after: int | None = None, chat_id: int | str | None = None
     ) -> None:
@@ -760,6 +773,15 @@ class FakeBotApi:
         last = self._last_message.get(chat)
         if chat.lstrip("-").isdigit() and int(chat) > 0 and last is not None and arrived - last < self._flood_interval:
             raise _too_many(1)
+        if self._overall is not None:
+            rate, size = self._overall
+            held, filled = self._bucket
+            held = min(size, held + (arrived - filled) * rate)
+            if held < 1.0:
+                self._bucket = (held, arrived)
+                self.over_limit += 1
+                raise _too_many(1)
+            self._bucket = (held - 1.0, arrived)
 
     def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
         queue = self._failures.get(method.lower())

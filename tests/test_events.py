@@ -1,0 +1,189 @@
+"""Events on a real database (issue 15): the export's counts, /forgetme's cleanup, `python -m bot
+events` and `ask` against DATABASE_URL's database, and the console's /staff/events page."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from db import events
+from db.clock import SHANGHAI, utcnow
+from db.models import Event, OutboxMessage, Resident, Subscription
+from handlers import events as shown_events
+from tests.conftest import query_rows
+from tests.test_staff_console import console, csrf_of  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.both_databases]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def daytime(services):
+    """The services' clock at 10:00 Shanghai today (notices are not held)."""
+    local = utcnow().astimezone(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
+    services.clock = lambda: local.astimezone(UTC)
+    return local.astimezone(UTC)
+
+
+async def resident(services, user_id: str) -> Resident:
+    return await services.store.resident("telegram", user_id)
+
+
+async def test_export_counts_published_events_subscribers_by_topic_and_notices_delivered(services):
+    now = daytime(services)
+    residents = [await resident(services, str(7000 + i)) for i in range(4)]
+    async with services.store.transaction() as session:
+        for r in residents[:3]:
+            await events.subscribe(session, r.id, "jobs", now - timedelta(days=3))
+        await events.subscribe(session, residents[3].id, "elderly", now - timedelta(days=3))
+        await events.unsubscribe(session, residents[2].id, "jobs", now - timedelta(days=1))  # stopped within the week
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=2), place="文化中心")
+        events.add(session, "test", topic="fairs_markets", title_zh="市集(草稿)", start=now + timedelta(days=2), place="广场")
+        await session.flush()
+        assert await shown_events.publish(session, fair, services) == (2, None)
+    async with services.store.transaction() as session:
+        first = (await session.exec(select(OutboxMessage).where(OutboxMessage.purpose == "notice")
+                                    .order_by(OutboxMessage.id))).first()
+        first.state, first.sent_at = "sent", now + timedelta(minutes=1)
+        session.add(first)
+    async with services.store.transaction() as session:
+        week = await events.export_counts(session, now - timedelta(days=7), now + timedelta(hours=1))
+        before = await events.export_counts(session, now - timedelta(days=14), now - timedelta(days=7))
+    assert week == {"events_published": 1, "subscribers_by_topic": {"elderly": 1, "jobs": 2}, "notices_delivered": 1}
+    assert before == {"events_published": 0, "subscribers_by_topic": {}, "notices_delivered": 0}
+
+
+async def test_forgetting_a_resident_deletes_their_subscriptions(services):
+    now = daytime(services)
+    kept, gone = await resident(services, "7101"), await resident(services, "7102")
+    async with services.store.transaction() as session:
+        await events.subscribe(session, kept.id, "jobs", now)
+        await events.subscribe(session, gone.id, "jobs", now)
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=1), place="x")
+        await session.flush()
+        await shown_events.publish(session, fair, services)
+    async with services.store.transaction() as session:
+        await events.forget(session, gone.id)
+        await session.delete(await session.get(Resident, gone.id))
+    assert query_rows(services.store, "SELECT resident_id FROM subscription") == [(kept.id,)]
+    assert query_rows(services.store, "SELECT resident_id FROM notice") == [(kept.id,)]
+
+
+async def test_forgetme_through_the_router_takes_the_subscriptions_along(services):
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    def said(text="", callback=None, n=[0]):  # noqa: B006 - a counter for distinct message ids
+        n[0] += 1
+        return Inbound("telegram", "7301", "7301", text=text, callback=callback, message_id=str(n[0]))
+
+    await handle(said("/subscribe"), services)
+    assert "已订阅" in (await handle(said(callback="sub:elderly"), services)).messages[0].text
+    assert query_rows(services.store, "SELECT topic FROM subscription") == [("elderly",)]
+    await handle(said(callback="forget:yes"), services)
+    assert query_rows(services.store, "SELECT count(*) FROM subscription") == [(0,)]
+
+
+async def test_wechat_subscribers_silent_for_48_hours_are_skipped_and_counted(services):
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    now = daytime(services)
+    for openid, hours in (("o-recent", 2), ("o-silent", 72)):
+        services.clock = lambda hours=hours: now - timedelta(hours=hours)
+        await handle(Inbound("wechat", openid, openid, callback="sub:jobs", message_id=f"{openid}-1"), services)
+    services.clock = lambda: now
+    async with services.store.transaction() as session:
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=1), place="x")
+        await session.flush()
+        assert (await shown_events.publish(session, fair, services))[0] == 1
+        progress = await events.progress(session, fair.id)
+    assert (progress.total, progress.skipped) == (1, 1)
+    assert query_rows(services.store, "SELECT chat_id FROM outboxmessage WHERE purpose = 'notice'") == [("o-recent",)]
+    assert "1 位微信居民超过48小时未互动" in shown_events.staff_say(services, "progress", number=1, progress=progress)
+    # the silent one writes: reachable again for the next event
+    await handle(Inbound("wechat", "o-silent", "o-silent", text="你好", message_id="o-silent-2"), services)
+    async with services.store.transaction() as session:
+        market = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会2", start=now + timedelta(days=2), place="y")
+        await session.flush()
+        assert (await shown_events.publish(session, market, services))[0] == 2
+
+
+def run_bot(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": ROOT}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          input=stdin, timeout=120)
+
+
+async def test_the_command_line_adds_publishes_and_ask_leads_with_the_event(services, tmp_path):
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    soon = (utcnow() + timedelta(days=5)).astimezone(SHANGHAI)
+    day = f"{soon:%Y-%m-%d}"
+    base = ["events", "add", "--topic", "jobs_job_fairs", "--title-zh", "青年专场招聘会", "--place", "塘桥文化中心"]
+    for wrong, said in ((["--start", f"{day} 14:00", "--end", f"{day} 13:00"], "is not after the start"),
+                        (["--start", "2020-01-06 09:00"], "is in the past"),
+                        (["--start", f"{day}T14:00"], "not in the format YYYY-MM-DD HH:MM"),
+                        (["--start", f"{day} 14:00", "--topic", "job_fair"], "unknown topic 'job_fair'")):
+        result = run_bot(url, *base, *wrong)
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: "), result
+        assert said in result.stderr.strip().splitlines()[-1]
+    added = run_bot(url, *base, "--start", f"{day} 14:00", "--end", f"{day} 16:30", "--how", "带上简历")
+    assert added.returncode == 0 and "event 1 added" in added.stdout, added
+    assert "Published event #1" in run_bot(url, "events", "publish", "1").stdout
+    assert f"1\tpublished\t{day} 14:00\tjobs_job_fairs\t青年专场招聘会" in run_bot(url, "events", "list").stdout
+
+    before = query_rows_file(tmp_path / "bot.db")
+    answer = run_bot(url, "ask", "下一场招聘会什么时候").stdout
+    assert answer.index("青年专场招聘会") < answer.index("6场招聘会"), answer
+    assert "14:00–16:30" in answer and "塘桥文化中心" in answer and "带上简历" in answer
+    assert query_rows_file(tmp_path / "bot.db") == before  # ask stored nothing
+    missing = tmp_path / "none.db"
+    assert "青年专场招聘会" not in run_bot(f"sqlite:///{missing}", "ask", "下一场招聘会什么时候").stdout
+    assert not missing.exists()  # ask created no database
+
+
+def query_rows_file(path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return [connection.execute(f"SELECT count(*) FROM {t}").fetchone()
+                for t in ("resident", "event", "notice", "outboxmessage", "processedupdate")]
+
+
+async def test_the_console_creates_publishes_and_withdraws_an_event(console, services):  # noqa: F811
+    await console.login()
+    token = await console.csrf("/staff/events")
+    subscriber = await resident(services, "7201")
+    async with services.store.transaction() as session:
+        await events.subscribe(session, subscriber.id, "culture", utcnow())
+    start = (utcnow() + timedelta(days=3)).astimezone(SHANGHAI)
+    form = {"csrf": token, "topic": "fairs_markets", "title_zh": "周末市集", "start": f"{start:%Y-%m-%d} 10:00",
+            "place": "峨山路广场", "how": "免费入场", "publish": "1"}
+    assert (await console.post("/staff/events", {**form, "csrf": "wrong"}))[0] == 403
+    status, html, _ = await console.post("/staff/events", {**form, "start": "2020-01-04 10:00"})
+    assert status == 400 and "is in the past" in html
+    status, _, response = await console.post("/staff/events", form)
+    assert status == 303, response
+    status, html, _ = await console.get(response.headers["Location"])
+    assert "周末市集" in html and '<p class="done">#1:已发送 0/1,0 人已屏蔽</p>' in html
+    assert query_rows(services.store, "SELECT chat_id, state FROM outboxmessage WHERE purpose = 'notice'") == [("7201", "pending")]
+    status, _, response = await console.post("/staff/events/1/withdraw", {"csrf": csrf_of(html)})
+    assert status == 303
+    assert query_rows(services.store, "SELECT state, last_error FROM outboxmessage WHERE purpose = 'notice'") == [
+        ("failed", events.WITHDRAWN)]
+    async with services.store.transaction() as session:
+        assert (await session.get(Event, 1)).status == "withdrawn"
+        assert [s.topic for s in (await session.exec(select(Subscription))).all()] == ["culture"]
+
+
+def test_quiet_hours_end_at_eight_in_the_morning_shanghai_time():
+    def at(hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 12, 4, hour, minute, tzinfo=SHANGHAI)
+
+    assert events.quiet_until(at(20, 59)) is None and events.quiet_until(at(8, 0)) is None
+    assert events.quiet_until(at(21, 0)) == datetime(2026, 12, 5, 8, 0, tzinfo=SHANGHAI)
+    assert events.quiet_until(at(7, 59)) == datetime(2026, 12, 4, 8, 0, tzinfo=SHANGHAI)
