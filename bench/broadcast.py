@@ -62,7 +62,7 @@ async def _broadcast(n: int) -> int:
                     offset = datetime.combine(local.date() + timedelta(days=local.hour >= 21), datetime.min.time(),
                                               tzinfo=SHANGHAI) + timedelta(hours=10) - local
                     print(f"(quiet hours now: the bot's clock is moved {offset} ahead, to 10:00 Shanghai time)")
-                    services.clock = lambda: utcnow() + offset
+                    services.clock.offset = offset
                 began = time.monotonic()
                 async with services.store.transaction() as session:
                     start = services.clock() + timedelta(days=7)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bot.startup import build_core
@@ -42,7 +43,7 @@ async def _answer_all(questions, as_json: bool, lang: str | None) -> None:
         from db.events import EventBoard
 
         engine = make_engine(url)
-        services.events = EventBoard(reading(engine))  # SELECTs in DEFERRED transactions: no write lock
+        services = replace(services, events=EventBoard(reading(engine)))  # SELECTs in DEFERRED transactions: no write lock
     try:
         await _answer(services, questions, as_json, lang)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
+from dataclasses import replace
 
 from db import events
 from db.clock import SHANGHAI
@@ -53,7 +54,7 @@ async def run(url: str, args: Namespace) -> int:
     elif args.action != "list" and args.number is None:
         return _fail(f"events {args.action} needs the event's number")
     store = await Store.open(url)
-    services.store = store
+    services = replace(services, store=store)
     try:
         async with store.transaction() as session:
             if args.action == "add":

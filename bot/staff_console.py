@@ -78,8 +78,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/staff/exports", signed_in(new_export))
     app.router.add_get("/staff/exports/{name}", signed_in(export_file))
     app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
-    from bot import staff_events  # (it imports this module)
-    staff_events.setup(app)
 
 
 async def _to_queue(request: web.Request) -> web.StreamResponse:

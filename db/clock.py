@@ -2,7 +2,7 @@
 weeks, dates in replies), UTC for what is stored. Imports nothing heavy: `ask` uses it too."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -10,3 +10,19 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Clock:
+    """Now, in UTC, for what depends on the hour (quiet hours, which events are still to come).
+    One per running bot, in its Services; `offset` moves it (tests and the broadcast benchmark
+    set it, as Services is built once and frozen)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def set(self, at: datetime) -> None:
+        """From now on the clock reads `at`, and runs on from there."""
+        self.offset = at - utcnow()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from content.loader import ContentBase
 from content.model import Model
 from content.terms import ReportTerms
-from db.clock import utcnow
+from db.clock import Clock
 from handlers.categories import Categories
 from handlers.texts import Texts
 from handlers.throttle import Throttle
@@ -60,7 +60,7 @@ class Services:
     channels: Mapping[str, ChannelTraits] = field(default_factory=dict)  # what each channel can do
     exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)
     events: EventBoard | None = None  # the office's upcoming events (db/events.py); None: none known
-    clock: Callable[[], datetime] = utcnow  # now, in UTC (tests move it: quiet hours, past dates)
+    clock: Clock = field(default_factory=Clock)  # now, in UTC (tests move it: quiet hours, past dates)
 
     def can(self, channel: str) -> ChannelTraits:
         """What `channel` can do; an unknown channel, nothing special."""

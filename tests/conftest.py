@@ -121,10 +121,11 @@ async def services(core, database_url):
     """The core services with a fresh database, as the running bot has them."""
     from dataclasses import replace
 
+    from db.clock import Clock
     from handlers.throttle import Throttle
 
     store = await Store.open(database_url)
-    yield replace(core, store=store, throttle=Throttle())
+    yield replace(core, store=store, throttle=Throttle(), clock=Clock())  # (what a test changes stays in it)
     await store.close()
 
 

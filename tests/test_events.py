@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def daytime(services):
     """The services' clock at 10:00 Shanghai today (notices are not held)."""
     local = utcnow().astimezone(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
-    services.clock = lambda: local.astimezone(UTC)
+    services.clock.set(local.astimezone(UTC))
     return local.astimezone(UTC)
 
 
@@ -93,9 +93,9 @@ async def test_wechat_subscribers_silent_for_48_hours_are_skipped_and_counted(se
 
     now = daytime(services)
     for openid, hours in (("o-recent", 2), ("o-silent", 72)):
-        services.clock = lambda hours=hours: now - timedelta(hours=hours)
+        services.clock.set(now - timedelta(hours=hours))
         await handle(Inbound("wechat", openid, openid, callback="sub:jobs", message_id=f"{openid}-1"), services)
-    services.clock = lambda: now
+    services.clock.set(now)
     async with services.store.transaction() as session:
         fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=1), place="x")
         await session.flush()

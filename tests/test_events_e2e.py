@@ -29,12 +29,20 @@ pytestmark = pytest.mark.asyncio
 
 
 class Clock:
-    """Real time moved forward to a chosen Shanghai wall-clock time (so the rows the rest of
-    the bot stamps with the real time are never in this clock's future)."""
+    """The bot's clock (db.clock.Clock), real time moved forward to a chosen Shanghai wall-clock
+    time (so the rows the rest of the bot stamps with the real time are never in its future)."""
 
-    def __init__(self, at: time) -> None:
-        self.offset = timedelta()
+    def __init__(self, services, at: time) -> None:
+        self.target = services.clock
         self.go_to(at)
+
+    @property
+    def offset(self) -> timedelta:
+        return self.target.offset
+
+    @offset.setter
+    def offset(self, value: timedelta) -> None:
+        self.target.offset = value
 
     def go_to(self, at: time) -> None:
         now = utcnow().astimezone(SHANGHAI)
@@ -88,7 +96,7 @@ async def test_publish_ask_subscribe_stop(tmp_path):
     async with FakeBotApi() as server:
         moderation_group(server)
         async with running_bot(server, tmp_path / "bot.db", rate_limiter=fast_rate_limiter()) as bot:
-            clock = bot.services.clock = Clock(time(10, 0))
+            clock = Clock(bot.services, time(10, 0))
             await subscribe(server, 1001)
             await subscribe(server, 1002)
             server.push_text(1002, "/unsubscribe")
@@ -136,7 +144,7 @@ async def test_quiet_hours_hold_notices_until_morning_and_withdrawn_ones_never_g
     async with FakeBotApi() as server:
         moderation_group(server)
         async with running_bot(server, tmp_path / "bot.db", rate_limiter=fast_rate_limiter()) as bot:
-            clock = bot.services.clock = Clock(time(10, 0))
+            clock = Clock(bot.services, time(10, 0))
             await subscribe(server, 1001)
             clock.go_to(time(22, 30))
             published = await publish_by_dialog(server, clock)
@@ -166,7 +174,7 @@ async def test_a_restart_mid_broadcast_resumes_without_duplicates(tmp_path):
         moderation_group(server)
         slow = AIORateLimiter(overall_max_rate=60, overall_time_period=1, group_max_rate=0, max_retries=0)
         async with running_bot(server, tmp_path / "bot.db", rate_limiter=slow) as bot:
-            clock = bot.services.clock = Clock(time(10, 0))
+            clock = Clock(bot.services, time(10, 0))
             for user in subscribers:
                 server.push_text(user, "/subscribe")
             for user in subscribers:
@@ -178,6 +186,6 @@ async def test_a_restart_mid_broadcast_resumes_without_duplicates(tmp_path):
                 await asyncio.sleep(0.05)
         assert len(notices(server)) < len(subscribers), "the broadcast ended before the restart"
         async with running_bot(server, tmp_path / "bot.db", rate_limiter=fast_rate_limiter()) as bot:
-            bot.services.clock = clock
+            bot.services.clock.offset = clock.offset
             await all_sent(bot.database, timeout=20)
         assert sorted(m.chat_id for m in notices(server)) == subscribers  # each once
