@@ -9,7 +9,7 @@ holds one that falls due in the quiet hours anyway (bot/delivery.py asks `quiet_
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -25,7 +25,6 @@ from db.models import Event, Notice, OutboxMessage, Resident, Subscription
 NOTICE = "notice"  # the outbox purpose of an event's notice
 WITHDRAWN = "withdrawn: the event was withdrawn before this notice went out"
 QUIET_FROM, QUIET_TO = time(21, 0), time(8, 0)  # Shanghai: no notices between these
-WECHAT_WINDOW = timedelta(hours=48)  # WeChat lets an account message a resident this long after they wrote
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -95,10 +94,11 @@ class Recipient:
 
 
 async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
-                  message: Callable[[str], tuple[str, outbox.Rows]]) -> int:
+                  message: Callable[[str], tuple[str, outbox.Rows]], windows: Mapping[str, timedelta] | None = None) -> int:
     """Publish the event and queue its notice for each subscriber of `area` who has none yet:
-    `message(lang)` is its text and buttons. A WeChat resident who has not written for 48
-    hours cannot be messaged (recorded as skipped). Returns how many notices were queued."""
+    `message(lang)` is its text and buttons. On a channel of `windows` (WeChat: 48 hours) a
+    resident who has not written within its window cannot be messaged (recorded as skipped).
+    Returns how many notices were queued."""
     event.status, event.published_at, event.draft_step = "published", event.published_at or now, None
     session.add(event)
     already = select(Notice.resident_id).where(Notice.event_id == event.id)
@@ -113,7 +113,8 @@ async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
     texts: dict[str, tuple[str, outbox.Rows]] = {}
     queued: list[tuple[int, OutboxMessage]] = []
     for resident_id, channel, user_id, language, last_message in rows:
-        if channel == "wechat" and (last_message is None or _aware(last_message) < due - WECHAT_WINDOW):
+        window = (windows or {}).get(channel)
+        if window is not None and (last_message is None or _aware(last_message) < due - window):
             session.add(Notice(event_id=event.id, resident_id=resident_id, outcome="skipped_48h"))
             continue
         lang = language or ""

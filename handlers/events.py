@@ -169,7 +169,8 @@ async def publish(session, event: Event, services: Services) -> tuple[int, datet
 
     now = services.clock()
     area = area_of(event.topic, services)
-    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services))
+    windows = {name: channel.reply_window for name, channel in services.channels.items() if channel.reply_window}
+    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services), windows)
     if services.events is not None:
         services.events.stale()
     return count, events.quiet_until(now)

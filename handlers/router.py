@@ -71,19 +71,22 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     resident = state.resident if state else None
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
-    if resident is not None and (inbound.channel == "wechat" or (state is not None and state.blocked)):
+    if resident is not None and (services.can(inbound.channel).reply_window is not None or (state is not None and state.blocked)):
         await _seen(resident, services)  # notices may reach them again (WeChat: for 48 hours)
     lang = pick_language(inbound, resident, services.default_language)
-    typed = inbound.callback is None and not inbound.text.startswith("/") and bool(inbound.text.strip())
-    understanding = services.model.understand(inbound.text) if typed else None
+    # What a resident types is read for an emergency first, the words after a command too
+    # ("/opinion 楼道里冒烟了"); only free text goes on to be understood as a question.
+    command = inbound.text.startswith("/")
+    said = inbound.text.partition(" ")[2] if command else inbound.text
+    understanding = services.model.understand(said) if inbound.callback is None and said.strip() else None
     if understanding is not None and understanding.kind == "emergency":
-        reply = await emergency.reply(inbound.text, understanding.dangers, inbound.channel, lang, services)
+        reply = await emergency.reply(said, understanding.dangers, inbound.channel, lang, services)
     elif inbound.callback is None and (pace := services.throttle.check(f"{inbound.channel}:{inbound.user_id}")) != "ok":
         # what residents type is counted, not the buttons they press while filing a report
         return Reply("info", [Outbound(services.texts.render("too_fast", lang))] if pace == "warn" else [])
     elif inbound.callback is not None:
         reply = await _on_button(inbound, lang, resident, services)
-    elif inbound.text.startswith("/"):
+    elif command:
         reply = await _on_command(inbound, lang, resident, services)
     else:
         reply = await _on_message(inbound, lang, state, services, understanding)

@@ -37,6 +37,17 @@ NEAR_MISSES = [
     "车库里飞线充电没人管",  # a complaint
     "小区什么时候搞消防演练",
     "家里装燃气报警器有没有补贴",
+    "我儿子大学毕业两年了还找不到工作",  # a job seeker, not a missing person
+    "孙女找不到合适的幼儿园,街道有宝宝屋吗",
+    "孩子误吞了纽扣电池怎么预防",  # prevention
+]
+# what people tried that the signs missed (written for these tests, not taken from any set)
+MORE = [
+    ("medical", "小孙子把他外公的降压药吞了好几粒"),
+    ("medical", "我家狗崽子没事,是我两岁的女儿喝了点消毒水"),
+    ("medical", "楼下阿婆三四天没看到人了,敲门也没人开"),
+    ("police", "我爸有老年痴呆,早上出去买菜走丢了"),
+    ("police", "楼上两口子打起来了,砸东西的声音很响"),
 ]
 
 
@@ -66,6 +77,18 @@ async def test_an_emergency_comes_before_an_open_report_and_the_flood_limit(serv
     # the report is still open where it was
     [(step, text)] = rows(services.store.engine.url.database, "SELECT step, text FROM intake")
     assert (step, text) == ("where", "楼道里的路灯坏了一个多星期了")
+
+
+@pytest.mark.parametrize(("kind", "text"), MORE)
+async def test_poisoning_a_missing_person_a_fight_and_a_silent_neighbour(services, kind, text):
+    reply = await handle(Inbound("console", "9", "9", text=text), services)
+    assert reply.kind == "emergency" and ("120" if kind == "medical" else "110") in reply.messages[0].text
+
+
+async def test_the_words_after_a_command_are_read_for_an_emergency_first(services):
+    reply = await handle(Inbound("console", "9", "9", text="/opinion 楼道里冒烟了,快来人"), services)
+    assert reply.kind == "emergency" and "119" in reply.messages[0].text
+    assert rows(services.store.engine.url.database, "SELECT count(*) FROM opinion") == [(0,)]
 
 
 @pytest.mark.parametrize("text", NEAR_MISSES)
