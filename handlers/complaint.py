@@ -123,6 +123,26 @@ def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **v
     return Reply("complaint", [message], score=100)
 
 
+_QUESTION = re.compile(r"[?？]|吗|伐|怎么|怎样|如何|哪里|哪儿|哪个|什么|几点|多少|啥|是否|能不能|可不可以|有没有|"
+                       r"^\s*(how|what|where|when|who|which|is|are|can|could|do|does|will)\b", re.IGNORECASE)
+
+
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(text))
+
+
+async def reminder(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
+    """The open report's current question again, after the resident asked something else
+    on the way; None when no report is open or it is still at "what happened" (there a
+    question is the report: "为什么路灯一直不修?")."""
+    async with services.store.transaction() as session:
+        intake = await session.get(Intake, resident.id)
+        if intake is None or intake.step in ("what", "edit_what"):
+            return None
+        prompt = _prompt(intake, lang, inbound, services)
+    return Reply("complaint", [Outbound(services.texts.render("intake_paused", lang)), *prompt.messages], score=100)
+
+
 async def on_message(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
     """A message while an intake is open; None when there is none."""
     async with services.store.transaction() as session:

@@ -112,8 +112,15 @@ async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, 
     texts, store = services.texts, services.store
     resident = state.resident if state else None
     if resident is not None:
-        if state.intake and (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
-            return reply
+        if state.intake:
+            # A question asked on the way (a confident answer, phrased as a question) is answered,
+            # and the report's question asked again: the report is kept, the question not lost.
+            if (understanding is not None and understanding.kind == "answer" and complaint.is_question(inbound.text)
+                    and (again := await complaint.reminder(inbound, lang, resident, services)) is not None):
+                answered = await answer_text(inbound.text, lang, resident, services, inbound, understanding)
+                return Reply(answered.kind, [*answered.messages, *again.messages], topic=answered.topic, score=answered.score)
+            if (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
+                return reply
         awaiting = resident.awaiting or ""
         if awaiting.startswith("comment:") and inbound.text.strip():
             return await my_tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)

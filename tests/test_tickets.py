@@ -289,3 +289,22 @@ async def test_forgetme_deletes_contact_data_and_unlinks_tickets(office):
                           "union select distinct r.channel from opinion o join resident r on r.id = o.resident_id")
     assert owners == [("forgotten",)]
     assert "TQ-" not in (await handle(resident("/mytickets"), office)).messages[0].text
+
+
+async def test_a_question_asked_during_a_report_is_answered_and_the_report_kept(office):
+    first = await handle(resident("楼道里的路灯坏了一个多星期了,晚上很黑"), office)
+    assert "哪里" in first.messages[0].text
+    aside = await handle(resident("高龄老人的牛奶券怎么领?"), office)
+    said = [m.text for m in aside.messages]
+    assert aside.topic == "elderly_milk_voucher" and "2731" in said[0]  # the question answered...
+    assert "还没有提交" in said[-2] and "哪里" in said[-1]  # ...and the report's question asked again
+    await handle(resident("塘桥新村5号楼"), office)  # the place is still wanted, and taken
+    await handle(resident(callback="ik:skip"), office)
+    confirm = await handle(resident(callback="ik:skip"), office)
+    assert "塘桥新村5号楼" in confirm.messages[0].text and "路灯" in confirm.messages[0].text
+
+
+async def test_at_what_happened_a_question_is_the_report(office):
+    await handle(resident("/report"), office)
+    reply = await handle(resident("为什么小区门口的路灯坏了一个多月都没人修?"), office)
+    assert "哪里" in reply.messages[0].text and len(reply.messages) == 1
