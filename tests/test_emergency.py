@@ -59,6 +59,7 @@ async def test_each_kind_of_emergency_gets_its_advice_and_staff_are_alerted(serv
     reply = await handle(Inbound("telegram", "7", "7", text=zh if lang == "zh" else en, message_id="1"), services)
     text = plain_text(reply.messages[0].text)
     assert reply.kind == "emergency", text
+    assert "<b>1" in reply.messages[0].text and "&lt;" not in reply.messages[0].text  # the number in bold, not "<b>" shown
     for words in says_zh if lang == "zh" else says_en:
         assert words in text, (words, text)
     assert ("12345不是紧急电话" if lang == "zh" else "12345 is not an emergency line") in text
