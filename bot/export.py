@@ -294,10 +294,7 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
             else:
                 await _gather_times(conn, lo, hi, calendar, now, times)
             summary = _summary(start, end, await q.counts(conn, lo, hi, TOP), times, services)
-            previous_times = TimeFigures()
-            prev_lo, prev_hi = utc_bounds(*before)
-            await _gather_times(conn, prev_lo, prev_hi, calendar, now, previous_times)
-            summary.previous = _summary(*before, await q.counts(conn, prev_lo, prev_hi, TOP), previous_times, services)
+            summary.previous = await figures(conn, services, *before, now)
             groups = await _opinion_groups(conn, lo, hi, summary) if "html" in formats else []
         files = []
         if outputs:
@@ -313,6 +310,43 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
         os.replace(part, path)
         files.append(path)
     return ExportResult(files, summary, chat_text(summary), rows)
+
+
+async def figures(conn, services, start: date, end: date, now: datetime) -> Summary:
+    """The figures of the days start..end (inclusive, Shanghai), without rows or files."""
+    lo, hi = utc_bounds(start, end)
+    times = TimeFigures()
+    await _gather_times(conn, lo, hi, services.tickets.calendar, now, times)
+    return _summary(start, end, await q.counts(conn, lo, hi, TOP), times, services)
+
+
+TREND_WEEKS = 12
+TREND_KEEP = timedelta(minutes=10)  # a finished week's figures are reused this long (late resolutions still count)
+_finished_weeks: dict[tuple[str, date], tuple[datetime, Summary]] = {}
+
+
+async def weekly_trend(store, services, today: date, now: datetime | None = None, weeks: int = TREND_WEEKS) -> list[Summary]:
+    """The figures of each of the `weeks` weeks (Monday to Sunday) up to this one, oldest first;
+    this week's so far. A finished week's are computed at most every TREND_KEEP per database: at
+    20,000 tickets a week each costs ~0.7 s of working-hour arithmetic."""
+    now = now or utcnow()
+    monday = today - timedelta(days=today.weekday())
+    out = []
+    async with reading(store.engine).connect() as conn:
+        for back in range(weeks - 1, -1, -1):
+            start = monday - timedelta(days=7 * back)
+            key = (str(store.engine.url), start)
+            kept = _finished_weeks.get(key)
+            if back and kept and now - kept[0] < TREND_KEEP:
+                out.append(kept[1])
+                continue
+            found = await figures(conn, services, start, start + timedelta(days=6 if back else today.weekday()), now)
+            if back:
+                _finished_weeks[key] = (now, found)
+            out.append(found)
+    for key in [k for k in _finished_weeks if k[1] < monday - timedelta(days=7 * weeks)]:
+        del _finished_weeks[key]
+    return out
 
 
 async def _gather_times(conn, lo, hi, calendar: Calendar, now: datetime, times: TimeFigures) -> None:
@@ -477,10 +511,57 @@ def _chart_bars(summary: Summary, width: int = 360) -> list[dict]:
     return [dict(title=title, count=n, width=max(2, round(width * n / top))) for title, n in rows]
 
 
-def render_html(summary: Summary, groups: list[dict], now: datetime) -> str:
+CHART = SimpleNamespace(width=640, height=170, left=44, right=12, top=10, bottom=24)
+COLOURS = ("#2f6db5", "#c0392b", "#27ae60")
+
+
+def _line_chart(title: str, weeks: list[Summary], series: list[tuple[str, list]], unit: str = "") -> dict:
+    """One SVG line chart's geometry: a line (and dots) per series over the weeks; a week with no
+    value (None) has no dot and the line skips it."""
+    c = CHART
+    top = max((v for _, values in series for v in values if v is not None), default=0) or 1
+    step = (c.width - c.left - c.right) / max(len(weeks) - 1, 1)
+
+    def x(i: int) -> float:
+        return round(c.left + i * step, 1)
+
+    def y(v: float) -> float:
+        return round(c.top + (c.height - c.top - c.bottom) * (1 - v / top), 1)
+
+    lines = [dict(name=name, colour=COLOURS[n % len(COLOURS)],
+                  dots=[(x(i), y(v), v) for i, v in enumerate(values) if v is not None])
+             for n, (name, values) in enumerate(series)]
+    for line in lines:
+        line["points"] = " ".join(f"{px},{py}" for px, py, _ in line["dots"])
+    return dict(title=title, unit=unit, lines=lines, top=top, top_y=y(top), zero_y=y(0),
+                labels=[(x(i), f"{w.start:%m-%d}") for i, w in enumerate(weeks)], chart=c)
+
+
+def trend_charts(weeks: list[Summary]) -> list[dict]:
+    """The dashboard's 12-week charts, from weekly_trend's figures."""
+    def percent(value):
+        return None if value is None else round(value * 100, 1)
+
+    return [
+        _line_chart("收集与解决 Collected and resolved", weeks,
+                    [("收集 collected", [w.collected for w in weeks]), ("解决 resolved", [w.resolved for w in weeks])]),
+        _line_chart("用时中位数(工作小时)Median working hours", weeks,
+                    [("首次答复 first response", [w.median_first_response for w in weeks]),
+                     ("办结 resolution", [w.median_resolution for w in weeks])], "h"),
+        _line_chart("按时办理率 Share within the time limits", weeks,
+                    [("按时 on time", [percent(w.share_on_time) for w in weeks])], "%"),
+    ]
+
+
+def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list[Summary] | None = None,
+                alerts: list | None = None, console: bool = False) -> str:
+    """The summary page; the console's dashboard adds the 12-week trend, the emergency alerts and
+    a way back to the console."""
     return _html_environment().get_template(HTML_TEMPLATE).render(
         summary=summary, previous=summary.previous or Summary(summary.start, summary.end), groups=groups,
-        bars=_chart_bars(summary), generated=_local(now),
+        bars=_chart_bars(summary), generated=_local(now), console=console,
+        trend=trend or [], charts=trend_charts(trend) if trend else [],
+        alerts=[(_local(a.created_at), a.state, mask_text(a.text)) for a in alerts or []],
         fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=_signed, change=_change),
     )
 

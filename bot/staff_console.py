@@ -8,8 +8,8 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
 - `GET /staff/opinions?days=7`: residents' opinions by category, similar ones together as themes
-- `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
-  weekly export's own code (bot/export.py)
+- `GET /staff/dashboard`: this week so far against the same days of last week, the 12-week
+  trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
 
@@ -25,6 +25,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from ipaddress import ip_address
 from pathlib import Path
@@ -346,17 +347,22 @@ async def opinions(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """This week so far (Monday to today, Shanghai) against the same days of last week: the
-    weekly export's figures and its HTML summary, computed now."""
-    from bot.export import build_export, render_html
-    from bot.web import SETTINGS
+    """This week so far (Monday to today, Shanghai) against the same days of last week, the
+    12-week trend and the recent emergency alerts: the weekly export's own figures and summary
+    page (bot/export.py), computed now."""
+    from bot.export import figures, render_html, weekly_trend
+    from db import export_queries
+    from db.engine import reading
     from handlers.reports import today_in_shanghai
 
     services, now, today = _services(request), utcnow(), today_in_shanghai()
-    monday = today - timedelta(days=today.weekday())
-    result = await build_export(services.store, services, monday, today, Path(request.app[SETTINGS].export_dir),
-                                formats=(), now=now)
-    return web.Response(text=render_html(result.summary, [], now), content_type="text/html", headers=HEADERS)
+    trend = await weekly_trend(services.store, services, today, now)
+    summary = replace(trend[-1])  # this week so far; the trend's own stays as it is
+    async with reading(services.store.engine).connect() as conn:
+        summary.previous = await figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
+        alerts = await export_queries.recent_alerts(conn)
+    return web.Response(text=render_html(summary, [], now, trend=trend, alerts=alerts, console=True),
+                        content_type="text/html", headers=HEADERS)
 
 
 def _export_files(request: web.Request) -> list[Path]:

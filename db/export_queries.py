@@ -18,7 +18,7 @@ from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.models import Opinion, Secret, Ticket, TicketEvent
+from db.models import Opinion, OutboxMessage, Secret, Ticket, TicketEvent
 
 BATCH = 1000
 PSEUDONYM_SECRET = "pseudonym"
@@ -27,6 +27,7 @@ OP = Opinion.__table__
 T = Ticket.__table__
 E = TicketEvent.__table__
 DUP = T.alias("dup")
+OUT = OutboxMessage.__table__
 
 
 async def secret(engine: AsyncEngine, name: str = PSEUDONYM_SECRET) -> bytes:
@@ -104,6 +105,14 @@ async def opinion_examples(conn: AsyncConnection, lo: datetime, hi: datetime, ca
         select(OP.c.created_at, OP.c.text)
         .where(OP.c.created_at >= lo, OP.c.created_at < hi, OP.c.category == category)
         .order_by(OP.c.created_at.desc(), OP.c.id.desc()).limit(limit)
+    )).all())
+
+
+async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:
+    """The newest emergency alerts sent to the moderation chat (handlers/emergency.py): created_at, state, text."""
+    return list((await conn.execute(
+        select(OUT.c.created_at, OUT.c.state, OUT.c.text).where(OUT.c.purpose == "alert")
+        .order_by(OUT.c.created_at.desc(), OUT.c.id.desc()).limit(limit)
     )).all())
 
 

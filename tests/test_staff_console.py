@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import update as sa_update
 
 from bot.export import Pseudonyms, build_export
 from bot.settings import load_settings
@@ -412,6 +413,40 @@ async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
     assert status == 200 and "塘桥街道居民服务周报" in html
     assert '<div class="value">0 / 2</div>' in html  # opinions / tickets of this week
     assert "<svg" in html and "<script" not in html
+
+
+async def test_the_dashboard_draws_twelve_weeks_of_the_exports_figures_and_lists_the_alerts(console, services, tmp_path):
+    """The trend's weeks hold what the weekly export of that week says (one code path), and the
+    emergency alerts sent to the moderation chat are listed, phone numbers masked."""
+    from db import outbox
+    from handlers.reports import today_in_shanghai
+
+    today = today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    weeks_ago = {3: 2, 7: 1}  # weeks back: tickets then
+    for back, count in weeks_ago.items():
+        at = datetime.combine(monday - timedelta(days=7 * back - 2), time(10), SHANGHAI).astimezone(UTC)
+        for n in range(count):
+            ticket = await new_ticket(services, user=f"w{back}-{n}", text=f"第{back}周的问题 {n}")
+            async with services.store.transaction() as session:
+                await session.exec(sa_update(Ticket).where(Ticket.id == ticket.id).values(created_at=at))
+    async with services.store.transaction() as session:
+        outbox.enqueue(session, "telegram", MODERATION_CHAT, "alert", "紧急:居民报告燃气泄漏,电话 13912345678")
+    await console.login()
+    status, html, _ = await console.get("/staff/dashboard")
+    assert status == 200 and "<script" not in html
+    assert "燃气泄漏" in html and "139****5678" in html and "13912345678" not in html
+    assert html.count('class="series"') == 5  # collected, resolved; first response, resolution; on time
+    header = re.search(r"<th>分类 Category</th>(.*?)</tr>", html, re.S).group(1)
+    starts = re.findall(r"<th>(\d\d-\d\d)</th>", header)
+    assert len(starts) == 12 and starts[-1] == f"{monday:%m-%d}"
+    row = re.search(r"<td>" + re.escape(services.categories.title("facilities", "zh")) + r"</td>(.*?)</tr>", html, re.S).group(1)
+    counts = [int(n) for n in re.findall(r'<td class="n">(\d+)</td>', row)]
+    for back, count in weeks_ago.items():
+        start = monday - timedelta(days=7 * back)
+        exported = await build_export(services.store, services, start, start + timedelta(days=6), tmp_path, formats=())
+        assert counts[11 - back] == exported.summary.ticket_count("facilities") == count
+    assert sum(counts) == 3
 
 
 # -- in a real browser -----------------------------------------------------------------------
