@@ -339,7 +339,7 @@ async def opinions(request: web.Request) -> web.Response:
     hi = utcnow()
     lo = hi - timedelta(days=days)
     async with services.store.engine.connect() as conn:
-        by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
+        by_category = await export_queries.opinion_counts(conn, lo, hi)
         groups = [(opinion_category_title(category, services), count,
                    themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
                   for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -350,7 +350,7 @@ async def dashboard(request: web.Request) -> web.Response:
     """This week so far (Monday to today, Shanghai) against the same days of last week, the
     12-week trend and the recent emergency alerts: the weekly export's own figures and summary
     page (bot/export.py), computed now."""
-    from bot.export import figures, render_html, weekly_trend
+    from bot.export import finished_figures, render_html, weekly_trend
     from db import export_queries
     from db.engine import reading
     from handlers.reports import today_in_shanghai
@@ -359,7 +359,7 @@ async def dashboard(request: web.Request) -> web.Response:
     trend = await weekly_trend(services.store, services, today, now)
     summary = replace(trend[-1])  # this week so far; the trend's own stays as it is
     async with reading(services.store.engine).connect() as conn:
-        summary.previous = await figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
+        summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
         alerts = await export_queries.recent_alerts(conn)
     return web.Response(text=render_html(summary, [], now, trend=trend, alerts=alerts, console=True),
                         content_type="text/html", headers=HEADERS)

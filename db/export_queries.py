@@ -137,12 +137,17 @@ class Counts:
         return sum(self.tickets_by_category.values())
 
 
+async def opinion_counts(conn: AsyncConnection, lo: datetime, hi: datetime) -> dict[str, int]:
+    """Opinions left in [lo, hi), by category."""
+    return dict((await conn.execute(
+        select(OP.c.category, func.count()).where(OP.c.created_at >= lo, OP.c.created_at < hi).group_by(OP.c.category)
+    )).all())
+
+
 async def counts(conn: AsyncConnection, lo: datetime, hi: datetime, places: int = 5) -> Counts:
     in_range = (T.c.created_at >= lo, T.c.created_at < hi)
     out = Counts()
-    out.opinions_by_category = dict((await conn.execute(
-        select(OP.c.category, func.count()).where(OP.c.created_at >= lo, OP.c.created_at < hi).group_by(OP.c.category)
-    )).all())
+    out.opinions_by_category = await opinion_counts(conn, lo, hi)
     out.tickets_by_category = dict((await conn.execute(
         select(T.c.category, func.count()).where(*in_range).group_by(T.c.category))).all())
     out.tickets_by_status = dict((await conn.execute(

@@ -35,9 +35,14 @@ def themes(opinions: Iterable[tuple[datetime, str]], others: int = 3) -> list[Th
     """(created_at, text) pairs, newest first -> themes, largest first (newest first among equals)."""
     found: list[Theme] = []
     keys: list[str] = []
+    seen: dict[str, int] = {}  # a text met before: its theme (many residents write the same words)
     for at, text in opinions:
-        key = tokens(text)
-        match = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR) if keys else None
+        if text in seen:
+            match = (None, None, seen[text])
+        else:
+            key = tokens(text)
+            match = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR) if keys else None
+            seen[text] = len(found) if match is None else match[2]
         if match is None:
             found.append(Theme(text, at))
             keys.append(key)
