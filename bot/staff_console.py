@@ -7,7 +7,8 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
-- `GET /staff/opinions?days=7`: residents' opinions by category, similar ones together as themes
+- `GET /staff/opinions?days=7` or `?week=YYYY-MM-DD`: residents' opinions by category, similar
+  ones together as themes; `POST /staff/opinions/mark` marks a theme read or answered
 - `GET /staff/dashboard`: this week so far against the same days of last week, the 12-week
   trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
@@ -26,7 +27,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/staff/tickets/{number}", signed_in(ticket_page))
     app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
     app.router.add_get("/staff/opinions", signed_in(opinions))
+    app.router.add_post("/staff/opinions/mark", signed_in(mark_theme))
     app.router.add_get("/staff/dashboard", signed_in(dashboard))
     app.router.add_get("/staff/exports", signed_in(exports))
     app.router.add_post("/staff/exports", signed_in(new_export))
@@ -327,23 +329,58 @@ def _who(actor: str, linked: dict[str, str]) -> str:
 # -- opinions, figures, accounts -------------------------------------------------------------
 
 
-async def opinions(request: web.Request) -> web.Response:
-    """The opinions of the last `days` days, by category (most first), similar ones together as
-    themes (handlers/themes.py), the largest first."""
-    from bot.export import opinion_category_title
-    from db import export_queries
+def _opinion_range(query) -> tuple[datetime, datetime, dict]:
+    """The opinions page's range: the week (Monday to Sunday, Shanghai) of `week=YYYY-MM-DD`, or
+    else the last `days` days (7 when not given)."""
+    from bot.export import utc_bounds
 
-    services = _services(request)
-    days = int(request.query["days"]) if request.query.get("days", "").isdigit() else 7
+    try:
+        day = date.fromisoformat(query.get("week", ""))
+    except ValueError:
+        day = None
+    if day is not None:
+        monday = day - timedelta(days=day.weekday())
+        return *utc_bounds(monday, monday + timedelta(days=6)), dict(week=monday, days=None)
+    days = int(query["days"]) if query.get("days", "").isdigit() else 7
     days = min(max(days, 1), MAX_OPINION_DAYS)
     hi = utcnow()
-    lo = hi - timedelta(days=days)
+    return hi - timedelta(days=days), hi, dict(week=None, days=days)
+
+
+async def opinions(request: web.Request) -> web.Response:
+    """The opinions of a week or of the last days, by category (most first), similar ones together
+    as themes (handlers/themes.py), the largest first, each with what staff marked it."""
+    from bot.export import opinion_category_title
+    from db import export_queries
+    from handlers.reports import today_in_shanghai
+
+    services = _services(request)
+    lo, hi, chosen = _opinion_range(request.query)
     async with services.store.engine.connect() as conn:
         by_category = await export_queries.opinion_counts(conn, lo, hi)
         groups = [(opinion_category_title(category, services), count,
                    themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
                   for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
+    today = today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    weeks = [monday - timedelta(days=7 * n) for n in range(12)]
+    return page(request, "opinions", groups=groups, weeks=weeks, back=request.path_qs, mask_text=mask_text, **chosen)
+
+
+async def mark_theme(request: web.Request) -> web.StreamResponse:
+    """A theme's opinions (their ids, from the page's form) marked read or answered, or unmarked;
+    then back to the page it came from."""
+    from db import opinions as opinion_marks
+
+    form = request[FORM]
+    state = str(form.get("state", ""))
+    ids = [int(i) for i in str(form.get("ids", "")).split(",") if i.strip().isdigit()][:THEMED]
+    if state not in (*opinion_marks.MARKS, "none") or not ids:
+        raise web.HTTPBadRequest(text="a theme's ids and a mark (read, answered, none) are needed")
+    async with _services(request).store.transaction() as session:
+        await opinion_marks.mark(session, ids, None if state == "none" else state, _actor(request[ACCOUNT]))
+    back = str(form.get("back", ""))
+    raise web.HTTPSeeOther(back if back.startswith("/staff/opinions") else "/staff/opinions")
 
 
 async def dashboard(request: web.Request) -> web.Response:

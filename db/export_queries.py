@@ -100,9 +100,9 @@ def event_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int 
 
 
 async def opinion_examples(conn: AsyncConnection, lo: datetime, hi: datetime, category: str, limit: int) -> list[Row]:
-    """The latest `limit` opinions of one category in [lo, hi): created_at, text."""
+    """The latest `limit` opinions of one category in [lo, hi): created_at, text, id, handled."""
     return list((await conn.execute(
-        select(OP.c.created_at, OP.c.text)
+        select(OP.c.created_at, OP.c.text, OP.c.id, OP.c.handled)
         .where(OP.c.created_at >= lo, OP.c.created_at < hi, OP.c.category == category)
         .order_by(OP.c.created_at.desc(), OP.c.id.desc()).limit(limit)
     )).all())

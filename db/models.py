@@ -44,6 +44,10 @@ class Opinion(SQLModel, table=True):
     category: str = Field(default="other", max_length=32, index=True)
     text: str = Field(max_length=4096)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # staff marked its theme in the console: None (unread), "read" or "answered"
+    handled: str | None = Field(default=None, max_length=16)
+    handled_by: str | None = Field(default=None, max_length=64)  # "web:<account>"
+    handled_at: datetime | None = Field(default=None)
 
 
 # -- tickets ---------------------------------------------------------------------------------

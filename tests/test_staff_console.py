@@ -24,6 +24,7 @@ from db import accounts, tickets
 from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
 from handlers import staff
+from handlers.reports import today_in_shanghai
 from handlers.services import TicketRules
 from tests.conftest import query_rows
 
@@ -405,6 +406,47 @@ async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console
     assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
 
 
+async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_joins_it(console, services):
+    resident = await services.store.resident("telegram", "r1")
+    for text in ("希望多开几次居民议事会", "居民议事会能不能多开几次", "宝宝屋周六也能开放就好了"):
+        await services.store.add_opinion(resident.id, text, category="participation")
+    old = await services.store.add_opinion(resident.id, "上个月的意见:希望多开几次居民议事会", category="participation")
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=40), old)
+    await console.login()
+
+    def theme_of(html: str, text: str) -> str:
+        return re.search(r"<li><b>" + text + r"</b>.*?</li>", html, re.S).group()
+
+    status, html, _ = await console.get("/staff/opinions")
+    assert "2 条未读 unread" in theme_of(html, "居民议事会能不能多开几次")
+    form = re.search(r'<form method="post" action="/staff/opinions/mark".*?</form>', theme_of(html, "居民议事会能不能多开几次"),
+                     re.S).group()
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+    assert fields["state"] == "read" and fields["back"] == "/staff/opinions"
+    assert (await console.post("/staff/opinions/mark", {**fields, "csrf": "forged"}))[0] == 403
+    status, _, response = await console.post("/staff/opinions/mark", fields)
+    assert (status, response.headers["Location"]) == (303, "/staff/opinions")
+    html = (await console.get("/staff/opinions"))[1]
+    assert "已读 read" in theme_of(html, "居民议事会能不能多开几次")
+    assert "1 条未读 unread" in theme_of(html, "宝宝屋周六也能开放就好了")  # the other theme is untouched
+    assert sorted(rows(services, "select text, handled, handled_by from opinion where handled is not null")) == [
+        ("居民议事会能不能多开几次", "read", "web:wang"), ("希望多开几次居民议事会", "read", "web:wang")]
+    assert rows(services, "select handled from opinion where id = ?", old) == [(None,)]  # not in the page's range
+
+    await console.post("/staff/opinions/mark", {**fields, "state": "answered"})
+    assert "✔ 已答复 answered" in theme_of((await console.get("/staff/opinions"))[1], "居民议事会能不能多开几次")
+    await services.store.add_opinion(resident.id, "希望多开几次居民议事会!", category="participation")
+    theme = theme_of((await console.get("/staff/opinions"))[1], "希望多开几次居民议事会!")
+    assert "× 3" in theme and "1 条未读 unread" in theme  # a newcomer makes the theme unread again
+
+    this_week = today_in_shanghai() - timedelta(days=today_in_shanghai().weekday())
+    status, html, _ = await console.get(f"/staff/opinions?week={this_week - timedelta(days=21)}")  # none then
+    assert status == 200 and "上个月的意见" not in html and "No opinions in these days" in html
+    old_week = (utcnow() - timedelta(days=40)).astimezone(SHANGHAI).date()
+    html = (await console.get(f"/staff/opinions?week={old_week}"))[1]
+    assert "上个月的意见" in html and "宝宝屋" not in html
+
+
 async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
     await new_ticket(services, user="r1")
     await new_ticket(services, user="r2", text="垃圾房三天没清运")
@@ -419,7 +461,6 @@ async def test_the_dashboard_draws_twelve_weeks_of_the_exports_figures_and_lists
     """The trend's weeks hold what the weekly export of that week says (one code path), and the
     emergency alerts sent to the moderation chat are listed, phone numbers masked."""
     from db import outbox
-    from handlers.reports import today_in_shanghai
 
     today = today_in_shanghai()
     monday = today - timedelta(days=today.weekday())
