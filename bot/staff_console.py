@@ -3,7 +3,7 @@
 Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
 - `GET /staff/`: the queue: counts by status, filters (status, category, due soon or overdue,
-  assigned to me), search
+  assigned to me, place, neighbourhood committee), search
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
@@ -36,7 +36,7 @@ from markupsafe import Markup
 
 from db import accounts, tickets
 from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
-from handlers import staff
+from handlers import committees, staff
 from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
 from handlers.my_tickets import describe
@@ -218,18 +218,36 @@ async def queue(request: web.Request) -> web.Response:
     states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
     category = query.get("category") if query.get("category") in services.categories.by_id else None
     due, search, mine = query.get("due", ""), query.get("q", "")[:100], query.get("mine") == "1"
+    place = query.get("place", "").strip()[:tickets.AREA_LENGTH]
+    committees = _committees(request)
+    committee = query.get("committee", "") if query.get("committee", "") in committees else ""
+    areas = committees[committee] if committee else (place,) if place else ()
     now = utcnow()
     late_at = {"overdue": now, "soon": now + SOON}.get(due)  # "soon": due within SOON, or overdue already
     name = request[ACCOUNT].name
     async with services.store.transaction() as session:
         figures = await tickets.stats(session, now)
-        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else ())
+        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else (),
+                                   areas)
+        places = await tickets.open_areas(session)
     return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
-                categories=list(services.categories.by_id),
-                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine),
+                categories=list(services.categories.by_id), places=places, committees=list(committees),
+                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine, place=place,
+                            committee=committee),
                 late=lambda t: tickets.is_late(t, now),
                 soon=lambda t: tickets.is_late(t, now + SOON) and not tickets.is_late(t, now),
                 mask_text=mask_text, mask_phone=mask_phone)
+
+
+def _committees(request: web.Request) -> dict[str, tuple[str, ...]]:
+    """The neighbourhood committees and their places (COMMITTEES_FILE); none when it cannot be read."""
+    from bot.web import SETTINGS
+
+    try:
+        return committees.load(request.app[SETTINGS].committees_file)
+    except (OSError, committees.CommitteesError) as exc:
+        log.error("staff console: COMMITTEES_FILE: %s", exc)
+        return {}
 
 
 async def _ticket(request: web.Request) -> Ticket:

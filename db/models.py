@@ -69,6 +69,8 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_status_resolution_due", "status", "resolution_due"),  # the overdue count, from the index
         Index("ix_ticket_status_category", "status", "category"),  # counts by status and category, from the index
         Index("ix_ticket_assignee", "assignee"),  # "assigned to me"
+        Index("ix_ticket_area_resolution_due", "area", "resolution_due"),  # one place, in order
+        Index("ix_ticket_status_area", "status", "area"),  # the places of the open tickets, from the index
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -80,6 +82,7 @@ class Ticket(SQLModel, table=True):
     category: str = Field(max_length=32, index=True)
     text: str = Field(max_length=4096)
     place: str = Field(default="", max_length=512)
+    area: str = Field(default="", max_length=64)  # the lane, estate or road of `place` (db/tickets.py area_of)
     latitude: float | None = None
     longitude: float | None = None
     photos: str = Field(default="[]", max_length=4096)  # JSON list of platform file ids

@@ -78,6 +78,7 @@ async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str
 
 async def create(session: AsyncSession, **fields) -> Ticket:
     now = fields.setdefault("created_at", utcnow())
+    fields.setdefault("area", area_of(fields.get("place", "")))
     ticket = Ticket(number=await next_number(session, now), **fields)
     session.add(ticket)
     await session.flush()
@@ -120,6 +121,26 @@ def house_numbers(place: str) -> list[tuple[int, str]]:
 def _plain_place(place: str) -> str:
     """The address with its numbers written alike: 峨山路九十一弄五号楼 -> 峨山路91弄5号."""
     return _HOUSE_NUMBER.sub(lambda m: f"{_number(m[1])}{_SAME_UNIT.get(m[2], m[2])}", unicodedata.normalize("NFKC", place))
+
+
+_CITY = re.compile(r"^(上海市?)?(浦东新区)?(塘桥街道)?")  # not 浦东 alone: 浦东南路 is a road
+_LANE = re.compile(r"^(\D{1,5}?[路街])(\d+)弄")  # a road's name is short: not 靠近地铁站的路
+_ESTATE = re.compile(r"^(.*(小区|新村|公寓|花园|苑|大厦|广场|村|园|坊|里|城))")
+_ROAD = re.compile(r"^(\D{1,5}?[路街])")
+AREA_LENGTH = 64
+
+
+def area_of(place: str) -> str:
+    """Where in the subdistrict a ticket is, for the queue's place filter: the lane (road and lane
+    number: 峨山路九十一弄五号楼 -> 峨山路91弄, a lane being one estate), else the estate named
+    before the first number (金浦小区3号楼 -> 金浦小区), else the road (东方路1000号 -> 东方路), else
+    the words before the first number; city, district and subdistrict prefixes dropped, numbers
+    written alike. "" when the place names none of these (a location alone)."""
+    plain = _CITY.sub("", re.sub(r"\s+", "", _plain_place(place)))
+    head = re.split(r"\d", plain, maxsplit=1)[0]
+    found = _LANE.match(plain) or _ESTATE.match(head) or _ROAD.match(head)
+    area = found.group(0) if found else head
+    return area[:AREA_LENGTH] if len(area) >= 2 else ""
 
 
 async def find_duplicate(session: AsyncSession, category: str, place: str, text: str) -> Ticket | None:
@@ -183,11 +204,12 @@ async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
 
 async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, category: str | None = None,
                 late_at: datetime | None = None, search: str = "", assignees: tuple[str, ...] = (),
-                limit: int = 200) -> list[Ticket]:
+                areas: tuple[str, ...] = (), limit: int = 200) -> list[Ticket]:
     """The staff console's list: tickets in these states (all when empty), of this category,
     past a time limit at `late_at` (see is_late), matching `search` (a short id when all digits, else
-    a number or words of the text or place), assigned to one of `assignees` when given, soonest
-    resolution deadline first.
+    a number or words of the text or place), assigned to one of `assignees` when given, in one of
+    `areas` when given (an area equal to one, or starting with one: a road covers its lanes),
+    soonest resolution deadline first.
 
     The ids are chosen first and the rows read after: the sort then handles (deadline, id) pairs
     from the indexes, not whole rows (ten times faster over 25,000 open tickets)."""
@@ -198,6 +220,8 @@ async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, ca
         query = query.where(col(Ticket.status).in_(states))
     if category:
         query = query.where(Ticket.category == category)
+    if areas:
+        query = query.where(or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in areas)))
     if late_at is not None:
         query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
             Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))
@@ -211,6 +235,14 @@ async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, ca
     ids = list((await session.exec(query.order_by(Ticket.resolution_due, Ticket.id).limit(limit))).all())
     found = {t.id: t for t in (await session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))).all()} if ids else {}
     return [found[i] for i in ids]
+
+
+async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str, int]]:
+    """The areas of the open tickets, the most first: the queue's place filter offers them."""
+    n = func.count().label("n")
+    return [tuple(row) for row in (await session.exec(
+        select(Ticket.area, n).where(col(Ticket.status).in_(OPEN_STATES), Ticket.area != "")
+        .group_by(Ticket.area).order_by(n.desc(), Ticket.area).limit(limit))).all()]
 
 
 async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",

@@ -125,7 +125,8 @@ async def console(services, tmp_path):
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
-    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports")})
+    (tmp_path / "committees.yaml").write_text("峨山路居委会: [峨山路, 金浦小区]\n东方居委会: [东方路]\n", encoding="utf-8")
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports"), "COMMITTEES_FILE": str(tmp_path / "committees.yaml")})
 
     async def export(start, end):  # in this process (the bot's own exporter starts a child with services of its own)
         return await build_export(services.store, services, start, end, Path(settings.export_dir))
@@ -140,13 +141,13 @@ async def console(services, tmp_path):
 
 
 async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
-                     category="facilities", user="r1", due_in=timedelta(days=5)) -> Ticket:
+                     category="facilities", user="r1", due_in=timedelta(days=5), place="峨山路91弄5号") -> Ticket:
     resident = await services.store.resident("telegram", user)
     now = utcnow()
     due = now - timedelta(hours=1) if late else now + due_in
     async with services.store.transaction() as session:
         ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
-                                      chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
+                                      chat_id=user, category=category, text=text, place=place, phone=phone,
                                       response_due=due, resolution_due=due)
     return ticket
 
@@ -404,6 +405,59 @@ async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console
     assert html.index("× 3") < html.index("议事会能不能晚上开")  # the largest theme first
     assert "13812345678" not in html
     assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
+
+
+async def test_the_queue_filters_by_place_and_by_neighbourhood_committee(console, services):
+    """A ticket's area is its lane, else its estate, else its road (db/tickets.py area_of); a
+    committee (COMMITTEES_FILE) looks after areas, a road covering all its lanes."""
+    places = {"a": "上海市浦东新区峨山路九十一弄五号楼", "b": "峨山路 101 弄 3 号", "c": "金浦小区12号楼门口",
+              "d": "东方路1000号", "e": "浦东南路1111弄2号", "f": ""}
+    made = {user: await new_ticket(services, user=user, text=f"问题{user}", place=place) for user, place in places.items()}
+    assert {u: t.area for u, t in made.items()} == {"a": "峨山路91弄", "b": "峨山路101弄", "c": "金浦小区", "d": "东方路",
+                                                   "e": "浦东南路1111弄", "f": ""}
+    await console.login()
+
+    async def listed(query: str) -> set[str]:
+        status, html, _ = await console.get(f"/staff/?{query}")
+        assert status == 200
+        return {u for u, t in made.items() if f">{t.number}</a>" in html}
+
+    status, html, _ = await console.get("/staff/")
+    assert '<option value="峨山路91弄">峨山路91弄 (1)</option>' in html and ">东方居委会</option>" in html
+    assert await listed("place=峨山路91弄") == {"a"}
+    assert await listed("place=峨山路") == {"a", "b"}  # the road: every lane of it
+    assert await listed("committee=峨山路居委会") == {"a", "b", "c"}
+    assert await listed("committee=东方居委会") == {"d"}  # not 浦东南路 (东方 is not its start)
+    assert await listed("committee=no such one") == set(places)
+    assert await listed("place=%25") == set()  # the LIKE wildcard is escaped: no area starts with "%"
+
+
+async def test_the_migration_gives_the_tickets_already_there_their_area(tmp_path):
+    """0010_ticket_area fills the new column by area_of for a database at the revision before it."""
+    import sqlite3
+
+    from alembic import command
+
+    from db import migrations
+    from db.engine import make_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "0009_opinion_marks"))
+    await engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("insert into resident (channel, user_id, created_at) values ('telegram', '1', '2026-11-30 00:00:00')")
+        for n, place in enumerate(["峨山路九十一弄五号楼", "", "金浦小区3号楼"]):
+            db.execute("insert into ticket (number, source_key, resident_id, channel, chat_id, category, text, place, photos,"
+                       " status, awaiting_resident, resident_blocked, created_at, response_due, resolution_due) values "
+                       "(?, ?, 1, 'telegram', '1', 'noise', 't', ?, '[]', 'new', 0, 0, ?, ?, ?)",
+                       (f"TQ-2611-000{n}", f"k{n}", place, *["2026-11-30 00:00:00"] * 3))
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "head"))
+    await engine.dispose()
+    assert query_rows_sqlite(tmp_path / "old.db", "select area from ticket order by id") == [("峨山路91弄",), ("",), ("金浦小区",)]
 
 
 async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_joins_it(console, services):
