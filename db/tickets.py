@@ -221,7 +221,10 @@ async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, ca
     if category:
         query = query.where(Ticket.category == category)
     if areas:
-        query = query.where(or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in areas)))
+        # the areas named first (a scan of the area index), then their tickets from that index
+        named = (await session.exec(select(Ticket.area).distinct().where(
+            or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in areas))))).all()
+        query = query.where(col(Ticket.area).in_(named))
     if late_at is not None:
         query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
             Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))

@@ -31,12 +31,10 @@ def upgrade() -> None:
             connection.execute(ticket.update().where(ticket.c.id == sa.bindparam("key"))
                                .values(area=sa.bindparam("value")), changes)
         last = rows[-1][0]
-    op.create_index('ix_ticket_area_resolution_due', 'ticket', ['area', 'resolution_due'], unique=False)
-    op.create_index('ix_ticket_status_area', 'ticket', ['status', 'area'], unique=False)
+    op.create_index('ix_ticket_area_status', 'ticket', ['area', 'status'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_ticket_status_area', table_name='ticket')
-    op.drop_index('ix_ticket_area_resolution_due', table_name='ticket')
+    op.drop_index('ix_ticket_area_status', table_name='ticket')
     with op.batch_alter_table('ticket') as batch:  # SQLite before 3.35 cannot drop a column in place
         batch.drop_column('area')
