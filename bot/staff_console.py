@@ -13,6 +13,8 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
   trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export.py)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
+- `GET /staff/files/{number}/{index}`: a ticket's photo, fetched from the channel once and kept
+  (bot/photo_files.py)
 
 A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
 cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
@@ -31,9 +33,11 @@ from datetime import date, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from markupsafe import Markup
 
+from bot.photo_files import PhotoFiles, PhotoUnavailable
 from db import accounts, tickets
 from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
 from handlers import committees, staff
@@ -51,8 +55,9 @@ LOGIN_COOKIE = "tq_login"  # the login form's CSRF token: there is no session ye
 ACCOUNT_LIMIT = 5  # failed logins of one account name within the window
 ADDRESS_LIMIT = 20  # failed logins from one address within the window
 LIMIT_WINDOW = timedelta(minutes=15)
-HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere; images only our own (/staff/files/)
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
@@ -60,12 +65,17 @@ THEMED = 2000  # of each category, the newest opinions grouped into themes
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
 CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
 FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
+PHOTOS = web.AppKey("photo_files", PhotoFiles)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup(app: web.Application) -> None:
-    """Add the console's routes to the application of bot/web.py."""
+    """Add the console's routes to the application of bot/web.py (its settings set already)."""
+    from bot.web import SETTINGS
+
+    settings = app[SETTINGS]
+    app[PHOTOS] = PhotoFiles(Path(settings.photo_dir), settings.telegram_bot_token, settings.telegram_base_url)
     app.router.add_get("/staff", _to_queue)
     app.router.add_get("/staff/login", login_form)
     app.router.add_post("/staff/login", login)
@@ -80,6 +90,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/staff/exports", signed_in(new_export))
     app.router.add_get("/staff/exports/{name}", signed_in(export_file))
     app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
+    app.router.add_get("/staff/files/{number}/{index}", signed_in(photo_file))
 
 
 async def _to_queue(request: web.Request) -> web.StreamResponse:
@@ -269,6 +280,21 @@ async def ticket_page(request: web.Request, done: str = "", problem: str = "", s
                 describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
                 categories=list(services.categories.by_id))
+
+
+async def photo_file(request: web.Request) -> web.StreamResponse:
+    """A ticket's photo (its `index`, from 0), fetched from the resident's channel the first time."""
+    ticket = await _ticket(request)
+    index = request.match_info["index"]
+    found = tickets.photos(ticket)
+    if not index.isdigit() or int(index) >= len(found):
+        raise web.HTTPNotFound(text="no such photo")
+    try:
+        path, kind = await request.app[PHOTOS].get(ticket.channel, found[int(index)])
+    except (PhotoUnavailable, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.warning("staff console: photo %s of %s unavailable: %s", index, ticket.number, exc)
+        raise web.HTTPNotFound(text="this photo cannot be fetched from the channel") from None
+    return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind, "Cache-Control": "private, max-age=86400"})
 
 
 async def ticket_action(request: web.Request) -> web.Response:

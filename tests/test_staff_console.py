@@ -3,6 +3,7 @@ loopback against the application `python -m bot serve` runs, with the real SQLit
 test in Debian's Chromium driven by Playwright (skipped when either is absent)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update as sa_update
 
@@ -27,6 +29,7 @@ from handlers import staff
 from handlers.reports import today_in_shanghai
 from handlers.services import TicketRules
 from tests.conftest import query_rows
+from tests.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.both_databases
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,13 +123,20 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-async def console(services, tmp_path):
+def console_env() -> dict:
+    """More settings for the console's application (a test class may override this)."""
+    return {}
+
+
+@pytest.fixture
+async def console(services, tmp_path, console_env):
     """The application of `python -m bot serve` on loopback, two accounts (wang, li), a browser."""
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
     (tmp_path / "committees.yaml").write_text("峨山路居委会: [峨山路, 金浦小区]\n东方居委会: [东方路]\n", encoding="utf-8")
-    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports"), "COMMITTEES_FILE": str(tmp_path / "committees.yaml")})
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports"), "COMMITTEES_FILE": str(tmp_path / "committees.yaml"),
+                              **console_env})
 
     async def export(start, end):  # in this process (the bot's own exporter starts a child with services of its own)
         return await build_export(services.store, services, start, end, Path(settings.export_dir))
@@ -458,6 +468,71 @@ async def test_the_migration_gives_the_tickets_already_there_their_area(tmp_path
         await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "head"))
     await engine.dispose()
     assert query_rows_sqlite(tmp_path / "old.db", "select area from ticket order by id") == [("峨山路91弄",), ("",), ("金浦小区",)]
+
+
+class TestPhotos:
+    """A resident's photos on the ticket page: fetched through the channel's file API (the fake Bot
+    API's getFile and file download; a WeChat PicUrl from a loopback server), kept on disk, for
+    signed-in staff only."""
+
+    @pytest.fixture
+    async def fake_api(self):
+        async with FakeBotApi() as server:
+            yield server
+
+    @pytest.fixture
+    async def picture_server(self):
+        """A loopback stand-in for WeChat's picture host (mmbiz.qpic.cn)."""
+        async def picture(request):
+            if request.match_info["name"] == "photo.jpg":
+                return web.Response(body=b"\x89PNG\r\n\x1a\nwechat picture", content_type="image/png")
+            return web.Response(body=b"<html>not a picture</html>", content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/{name}", picture)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        yield server
+        await server.close()
+
+    @pytest.fixture
+    def console_env(self, fake_api, tmp_path):
+        return {"TELEGRAM_BOT_TOKEN": fake_api.token, "TELEGRAM_BASE_URL": fake_api.base_url,
+                "PHOTO_DIR": str(tmp_path / "photos")}
+
+    async def test_a_telegram_photo_is_fetched_once_and_shown_to_staff_only(self, console, services, fake_api, tmp_path):
+        fake_api.push_photo(4242, "AgACphoto-1")  # the fake issues the file id, as for a resident's photo
+        ticket = await new_ticket(services)
+        rows(services, "update ticket set photos = ? where id = ?", '["AgACphoto-1", "AgACgone"]', ticket.id)
+        path = f"/staff/files/{ticket.number}/0"
+        status, _, response = await console.get(path)
+        assert (status, response.headers["Location"]) == (303, "/staff/login")
+        assert not [c for c in fake_api.calls if c.method in ("getFile", "file")]  # nothing fetched for no one
+        await console.login()
+        status, html, _ = await console.get(f"/staff/tickets/{ticket.number}")
+        assert f'<img src="{path}"' in html and f'<img src="/staff/files/{ticket.number}/1"' in html
+        for _ in range(2):
+            async with console.http.get(console.url(path)) as response:
+                assert response.status == 200 and response.content_type == "image/jpeg"
+                assert await response.read() == fake_api.file_content("AgACphoto-1")
+        assert [(c.method, c.params.get("file_id") or c.params.get("path")) for c in fake_api.calls
+                if c.method in ("getFile", "file")] == [("getFile", "AgACphoto-1"), ("file", "photos/AgACphoto-1.jpg")]
+        assert [p.read_bytes() for p in (tmp_path / "photos").iterdir()] == [fake_api.file_content("AgACphoto-1")]
+        assert (await console.get(f"/staff/files/{ticket.number}/1"))[0] == 404  # the Bot API does not know it
+        assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # no third photo
+        assert (await console.get("/staff/files/TQ-0000-0000/0"))[0] == 404
+
+    async def test_a_wechat_picture_is_fetched_from_its_url_and_only_if_it_is_an_image(self, console, services,
+                                                                                        picture_server):
+        ticket = await new_ticket(services)
+        urls = [str(picture_server.make_url("/photo.jpg")), str(picture_server.make_url("/page.html")), "MEDIA_ID_ONLY"]
+        rows(services, "update ticket set channel = 'wechat', photos = ? where id = ?", json.dumps(urls), ticket.id)
+        await console.login()
+        async with console.http.get(console.url(f"/staff/files/{ticket.number}/0")) as response:
+            assert response.status == 200 and response.content_type == "image/png"
+            assert await response.read() == b"\x89PNG\r\n\x1a\nwechat picture"
+        assert (await console.get(f"/staff/files/{ticket.number}/1"))[0] == 404  # HTML is not served as a photo
+        assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # a MediaId alone: not fetched here
 
 
 async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_joins_it(console, services):
