@@ -14,6 +14,8 @@
     python -m bot staff add NAME [--admin] [--password-stdin] [--telegram-id ID] | passwd NAME | link NAME --telegram-id ID
                                    | list | disable NAME
                                    the accounts of the staff web console (/staff/)
+    python -m bot demo               a local database with four weeks of made-up tickets and opinions,
+                                   and a demo login for the staff console
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", dest="formats", default="xlsx,csv,html", help="any of xlsx,csv,html (default: all)")
     database = sub.add_parser("db", help="database tools")
     database.add_argument("action", choices=["upgrade"], help="apply the migrations (db/migrations) to DATABASE_URL")
+    sub.add_parser("demo", help="fill a database of its own with four weeks of made-up tickets; print a demo login")
     staff = sub.add_parser("staff", help="accounts of the staff web console")
     staff.add_argument("action", choices=["add", "passwd", "link", "list", "disable"])
     staff.add_argument("name", nargs="?", help="the account's name (not for list)")
@@ -130,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings.database_url))
+    if args.command == "demo":
+        from bot.demo import main as demo
+
+        return asyncio.run(demo(settings))
     if args.command == "staff":
         from bot.staff_cli import run as staff
 

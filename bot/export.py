@@ -553,6 +553,11 @@ def trend_charts(weeks: list[Summary]) -> list[dict]:
     ]
 
 
+def _plain(telegram_html: str) -> str:
+    """An alert as the moderation chat got it (Telegram HTML), as text."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", telegram_html))
+
+
 def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list[Summary] | None = None,
                 alerts: list | None = None, console: bool = False) -> str:
     """The summary page; the console's dashboard adds the 12-week trend, the emergency alerts and
@@ -561,7 +566,7 @@ def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list
         summary=summary, previous=summary.previous or Summary(summary.start, summary.end), groups=groups,
         bars=_chart_bars(summary), generated=_local(now), console=console,
         trend=trend or [], charts=trend_charts(trend) if trend else [],
-        alerts=[(_local(a.created_at), a.state, mask_text(a.text)) for a in alerts or []],
+        alerts=[(_local(a.created_at), a.state, mask_text(_plain(a.text))) for a in alerts or []],
         fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=_signed, change=_change),
     )
 

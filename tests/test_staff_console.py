@@ -87,6 +87,53 @@ async def test_the_readmes_two_commands_open_the_console_of_a_served_bot(tmp_pat
                 assert response.status == 200 and str(response.url).endswith("/staff/")
                 assert "No tickets match" in await response.text()
 
+def demo_cli(folder: Path, database: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    env.pop("PHOTO_DIR", None)
+    return subprocess.run([sys.executable, "-m", "bot", "demo"], capture_output=True, text=True, env=env, cwd=folder,
+                          timeout=120)
+
+
+async def test_the_demo_fills_a_database_of_its_own_and_its_login_opens_the_console(tmp_path):
+    """`python -m bot demo` then `python -m bot serve`: the README's two commands."""
+    from tests.test_wechat import serving
+
+    database = tmp_path / "bot.db"
+    done = demo_cli(tmp_path, database)
+    assert done.returncode == 0, done.stderr
+    password = re.search(r"name demo, password (\S+)", done.stdout).group(1)
+    counts = dict(query_rows_sqlite(database, "select status, count(*) from ticket group by status"))
+    assert set(counts) == {"new", "acknowledged", "in_progress", "resolved", "closed", "rejected", "duplicate"}
+    assert sum(counts.values()) == 120
+    assert query_rows_sqlite(database, "select count(*) > 100 from opinion") == [(1,)]
+    assert query_rows_sqlite(database, "select count(distinct kind) >= 6 from ticketevent") == [(1,)]
+    (number,), = query_rows_sqlite(database, "select number from ticket where photos != '[]' limit 1")
+    again = demo_cli(tmp_path, database)  # a second run fills nothing more: a new password only
+    assert "there already" in again.stdout and query_rows_sqlite(database, "select count(*) from ticket") == [(120,)]
+    password = re.search(r"name demo, password (\S+)", again.stdout).group(1)
+    with serving(tmp_path, f"sqlite:///{database}") as (_, base):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{base}/staff/login") as response:
+                token = csrf_of(await response.text())
+            async with http.post(f"{base}/staff/login", data={"username": "demo", "password": password, "csrf": token}) as r:
+                html = await r.text()
+                assert r.status == 200 and str(r.url).endswith("/staff/") and "⏰ 超时 overdue" in html
+            async with http.get(f"{base}/staff/files/{number}/0") as response:  # from the demo's cache: no Telegram
+                assert response.status == 200 and response.content_type == "image/png"
+            async with http.get(f"{base}/staff/dashboard") as response:
+                assert response.status == 200 and "煤气味" in await response.text()
+
+    other = tmp_path / "real.db"
+    assert staff_cli(other, "add", "wang", "--password-stdin", password=PASSWORD).returncode == 0
+    query_rows_sqlite(other, "insert into resident (channel, user_id, created_at) values ('telegram', '1', '2026-11-30')")
+    query_rows_sqlite(other, "insert into opinion (resident_id, channel, category, text, created_at) "
+                             "values (1, 'telegram', 'other', '真的意见', '2026-11-30')")
+    refused = demo_cli(tmp_path, other)
+    assert refused.returncode == 2 and "has tickets or opinions already" in refused.stdout
+    assert query_rows_sqlite(other, "select count(*) from ticket") == [(0,)]
+
+
 # -- the web console over real HTTP ----------------------------------------------------------
 
 
