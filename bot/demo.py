@@ -87,7 +87,7 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
                         for _ in range(TICKETS))
         for index, created in enumerate(starts):
             local = created.astimezone(SHANGHAI)
-            created = local.replace(hour=rng.randrange(8, 21)).astimezone(created.tzinfo)
+            created = min(local.replace(hour=rng.randrange(8, 21)).astimezone(created.tzinfo), now - timedelta(minutes=30))
             resident = rng.choice(residents)
             category = rng.choice(list(PROBLEMS))
             file_ids = []
@@ -103,12 +103,14 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
                 phone=f"139{rng.randrange(10**8):08d}" if rng.random() < 0.4 else None, photos=_json(file_ids),
                 created_at=created, response_due=calendar.add_working_days(created, 1),
                 resolution_due=calendar.add_working_days(created, 5))
-            events = _story(rng, ticket, created, now)
+            created_event = (await tickets.history(session, ticket.id, public_only=False))[0]
+            created_event.at = created  # create() records it now; the demo's ticket came in then
+            events = [created_event, *_story(rng, ticket, created, now)]
             for event in events:
                 session.add(event)
             session.add(ticket)
             made["tickets"] += 1
-            made["events"] += len(events) + 1
+            made["events"] += len(events)
         await session.flush()
         for _ in range(OPINIONS):
             area = rng.choice(list(IDEAS))
