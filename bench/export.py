@@ -267,7 +267,7 @@ def _current_rss_mb() -> float:
 async def _measure(url: str, start: date, end: date, out: Path, formats: list[str]) -> dict:
     from dataclasses import replace
 
-    from bot.export import build_export
+    from bot.export.build import build_export
     from bot.startup import build_core
     from db.store import Store
 

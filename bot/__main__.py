@@ -158,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "export":
-        from bot.export import main as export
+        from bot.export.run import main as export
+        from bot.startup import working_calendar
 
-        return export(settings, args.start, args.end, args.out, args.formats)
+        return export(settings.database_url, working_calendar(settings), args.start, args.end, args.out, args.formats)
     if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
         from bot.channels.console import run_console
 

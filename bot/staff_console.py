@@ -10,7 +10,7 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
 - `GET /staff/opinions?days=7` or `?week=YYYY-MM-DD`: residents' opinions by category, similar
   ones together as themes; `POST /staff/opinions/mark` marks a theme read or answered
 - `GET /staff/dashboard`: this week so far against the same days of last week, the 12-week
-  trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export.py)
+  trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export/)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
 - `GET /staff/files/{number}/{index}`: a ticket's photo, fetched from the channel once and kept
@@ -376,7 +376,7 @@ def _who(actor: str, linked: dict[str, str]) -> str:
 def _opinion_range(query) -> tuple[datetime, datetime, dict]:
     """The opinions page's range: the week (Monday to Sunday, Shanghai) of `week=YYYY-MM-DD`, or
     else the last `days` days (7 when not given)."""
-    from bot.export import utc_bounds
+    from bot.export.figures import utc_bounds
 
     try:
         day = date.fromisoformat(query.get("week", ""))
@@ -394,7 +394,7 @@ def _opinion_range(query) -> tuple[datetime, datetime, dict]:
 async def opinions(request: web.Request) -> web.Response:
     """The opinions of a week or of the last days, by category (most first), similar ones together
     as themes (handlers/themes.py), the largest first, each with what staff marked it."""
-    from bot.export import opinion_category_title
+    from bot.export.figures import opinion_category_title
     from db import export_queries
     from handlers.reports import today_in_shanghai
 
@@ -430,8 +430,9 @@ async def mark_theme(request: web.Request) -> web.StreamResponse:
 async def dashboard(request: web.Request) -> web.Response:
     """This week so far (Monday to today, Shanghai) against the same days of last week, the
     12-week trend and the recent emergency alerts: the weekly export's own figures and summary
-    page (bot/export.py), computed now."""
-    from bot.export import finished_figures, render_html, weekly_trend
+    page (bot/export/figures.py, html.py), computed now."""
+    from bot.export.figures import finished_figures, weekly_trend
+    from bot.export.html import render_html
     from db import export_queries
     from db.engine import reading
     from handlers.reports import today_in_shanghai

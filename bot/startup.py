@@ -1,11 +1,8 @@
 """Build the services every handler uses, once, at start-up."""
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -48,20 +45,9 @@ async def build_services(settings: Settings) -> Services:
         calendar=working_calendar(settings),
     )
     services.staff = ListedStaff(settings.staff_ids)
+    from bot.export.run import exporter  # the workbook's and the database's imports: not for `ask`
 
-    async def export(start, end):
-        # In a process of its own: the export is seconds of CPU (the workbook) and long reads, which
-        # in this process would hold up every resident's reply (SQLite runs in the loop's thread).
-        from bot.export import run_export
-
-        loop = asyncio.get_running_loop()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return await loop.run_in_executor(pool, run_export, settings, start, end, Path(settings.export_dir))
-        finally:
-            pool.shutdown(wait=False)
-
-    services.exporter = export
+    services.exporter = exporter(settings.database_url, services.tickets.calendar, Path(settings.export_dir))
     return services
 
 

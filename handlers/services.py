@@ -47,4 +47,4 @@ class Services:
     tickets: TicketRules = field(default_factory=TicketRules)
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
-    exporter: Callable[[date, date], Awaitable[Any]] | None = None  # bot/export.py's build_export, bound
+    exporter: Callable[[date, date], Awaitable[Any]] | None = None  # the export of any days (bot/export/run.py)

@@ -19,7 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update as sa_update
 
-from bot.export import Pseudonyms, build_export
+from bot.export.build import build_export
+from bot.export.sheets import Pseudonyms
 from bot.settings import load_settings
 from bot.web import build_web_app
 from db import accounts, tickets
