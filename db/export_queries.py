@@ -108,6 +108,14 @@ async def opinion_examples(conn: AsyncConnection, lo: datetime, hi: datetime, ca
     )).all())
 
 
+async def last_change(conn: AsyncConnection) -> tuple:
+    """The newest ticket event and opinion (id and time): any ticket created or changed, any
+    opinion left, changes it. From the primary keys and time indexes: no table is read."""
+    events = (await conn.execute(select(func.max(E.c.id), func.max(E.c.at)))).one()
+    opinions = (await conn.execute(select(func.max(OP.c.id), func.max(OP.c.created_at)))).one()
+    return (*events, *opinions)
+
+
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:
     """The newest emergency alerts sent to the moderation chat (handlers/emergency.py): created_at, state, text."""
     return list((await conn.execute(

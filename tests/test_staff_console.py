@@ -666,6 +666,13 @@ async def test_the_dashboard_draws_twelve_weeks_of_the_exports_figures_and_lists
         assert counts[11 - back] == exported.summary.ticket_count("facilities") == count
     assert sum(counts) == 3
 
+    late = await new_ticket(services, user="w3-late", text="第3周的又一个问题")  # a finished week changes: shown at once
+    at = datetime.combine(monday - timedelta(days=7 * 3 - 2), time(11), SHANGHAI).astimezone(UTC)
+    rows(services, "update ticket set created_at = ? where id = ?", at, late.id)
+    html = (await console.get("/staff/dashboard"))[1]
+    row = re.search(r"<td>" + re.escape(services.categories.title("facilities", "zh")) + r"</td>(.*?)</tr>", html, re.S).group(1)
+    assert [int(n) for n in re.findall(r'<td class="n">(\d+)</td>', row)][8] == 3
+
 
 # -- in a real browser -----------------------------------------------------------------------
 

@@ -204,22 +204,23 @@ async def figures(conn, services, start: date, end: date, now: datetime) -> Summ
 
 
 TREND_WEEKS = 12
-FINISHED_KEEP = timedelta(minutes=10)  # a finished range's figures are reused this long (late resolutions still count)
-_finished: dict[tuple[str, date, date], tuple[datetime, Summary]] = {}
+FINISHED_KEEP = timedelta(minutes=10)  # at most this long: an open ticket's deadline passes without a change
+_finished: dict[tuple[str, date, date], tuple[datetime, tuple, Summary]] = {}
 
 
 async def finished_figures(conn, services, start: date, end: date, now: datetime) -> Summary:
-    """figures(), reused for FINISHED_KEEP when the range ended before today (Shanghai): at
-    20,000 tickets a week, a week's working-hour arithmetic costs ~0.7 s."""
+    """figures(), reused when the range ended before today (Shanghai), nothing was written since
+    (no new ticket event or opinion: db/export_queries.py last_change) and it was computed less
+    than FINISHED_KEEP ago: at 20,000 tickets a week, a week's working-hour arithmetic costs ~0.7 s."""
     if end >= wall_clock(now).date():
         return await figures(conn, services, start, end, now)
-    key = (str(conn.engine.url), start, end)
+    key, mark = (str(conn.engine.url), start, end), await q.last_change(conn)
     kept = _finished.get(key)
-    if kept is None or not timedelta(0) <= now - kept[0] < FINISHED_KEEP:
-        for old in [k for k, (at, _) in _finished.items() if now - at >= FINISHED_KEEP]:
+    if kept is None or kept[1] != mark or not timedelta(0) <= now - kept[0] < FINISHED_KEEP:
+        for old in [k for k, (at, _, _) in _finished.items() if not timedelta(0) <= now - at < FINISHED_KEEP]:
             del _finished[old]
-        kept = _finished[key] = (now, await figures(conn, services, start, end, now))
-    return kept[1]
+        kept = _finished[key] = (now, mark, await figures(conn, services, start, end, now))
+    return kept[2]
 
 
 async def weekly_trend(store, services, today: date, now: datetime | None = None, weeks: int = TREND_WEEKS) -> list[Summary]:
