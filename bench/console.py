@@ -113,8 +113,9 @@ def bench_console(database: str | None = None) -> int:
         for name, times, size in results:
             print(f"  {name:<40} {statistics.median(times):8.1f} {_percentile(times, 0.95):8.1f} {max(times):8.1f} "
                   f"{times[0]:8.1f} {size / 1024:7.0f}")
-        print("the dashboard's first request computes the 12 finished weeks' figures; later ones reuse them for "
-              "10 minutes (bot/export/figures.py finished_figures) and compute this week's (empty here)")
+        print("the dashboard's first request computes the 12 finished weeks' figures; later ones reuse them while "
+              "nothing is written, 10 minutes at most (bot/export/figures.py finished_figures), and compute this "
+              "week's (empty here)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
