@@ -243,8 +243,10 @@ async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, ca
 async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str, int]]:
     """The areas of the open tickets, the most first: the queue's place filter offers them."""
     n = func.count().label("n")
+    # status || '' rather than status: no index can serve it, so the database reads the (area,
+    # status) index in area order (grouped as it goes) instead of the status index and every row
     return [tuple(row) for row in (await session.exec(
-        select(Ticket.area, n).where(col(Ticket.status).in_(OPEN_STATES), Ticket.area != "")
+        select(Ticket.area, n).where(col(Ticket.status).concat("").in_(OPEN_STATES), Ticket.area != "")
         .group_by(Ticket.area).order_by(n.desc(), Ticket.area).limit(limit))).all()]
 
 
