@@ -20,7 +20,8 @@ THEMED = 2000  # of each category, the newest opinions grouped into themes
 
 def _opinion_range(query) -> tuple[datetime, datetime, dict]:
     """The opinions page's range: the week (Monday to Sunday, Shanghai) of `week=YYYY-MM-DD`, or
-    else the last `days` days (7 when not given)."""
+    else the last `days` days (7 when not given) up to now, or up to `until` (the page's own
+    moment, which its forms send back)."""
     from bot.export.figures import utc_bounds
 
     try:
@@ -29,11 +30,14 @@ def _opinion_range(query) -> tuple[datetime, datetime, dict]:
         day = None
     if day is not None:
         monday = day - timedelta(days=day.weekday())
-        return *utc_bounds(monday, monday + timedelta(days=6)), dict(week=monday, days=None)
+        return *utc_bounds(monday, monday + timedelta(days=6)), dict(week=monday, days=None, until=None)
     days = int(query["days"]) if query.get("days", "").isdigit() else 7
     days = min(max(days, 1), MAX_OPINION_DAYS)
-    hi = utcnow()
-    return hi - timedelta(days=days), hi, dict(week=None, days=days)
+    try:
+        hi = min(datetime.fromisoformat(query.get("until", "")), utcnow())
+    except (ValueError, TypeError):  # none, not a time, or without a time zone
+        hi = utcnow()
+    return hi - timedelta(days=days), hi, dict(week=None, days=days, until=hi)
 
 
 async def opinions(request: web.Request) -> web.Response:
@@ -47,8 +51,7 @@ async def opinions(request: web.Request) -> web.Response:
     lo, hi, chosen = _opinion_range(request.query)
     async with services.store.engine.connect() as conn:
         by_category = await export_queries.opinion_counts(conn, lo, hi)
-        groups = [(opinion_category_title(category, services), count,
-                   themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
+        groups = [(category, opinion_category_title(category, services), count, await _themes(conn, lo, hi, category))
                   for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
     today = today_in_shanghai()
     monday = today - timedelta(days=today.weekday())
@@ -56,18 +59,29 @@ async def opinions(request: web.Request) -> web.Response:
     return page(request, "opinions", groups=groups, weeks=weeks, back=request.path_qs, mask_text=mask_text, **chosen)
 
 
+async def _themes(conn, lo: datetime, hi: datetime, category: str) -> list:
+    from db import export_queries
+
+    return themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED))
+
+
 async def mark_theme(request: web.Request) -> web.StreamResponse:
-    """A theme's opinions (their ids, from the page's form) marked read or answered, or unmarked;
-    then back to the page it came from."""
+    """A theme marked read or answered, or unmarked: the form names the page's range, the category
+    and the theme's newest opinion; the themes are made again as the page made them and that
+    theme's opinions marked. Then back to the page it came from."""
     from db import opinions as opinion_marks
 
-    form = request[FORM]
-    state = str(form.get("state", ""))
-    ids = [int(i) for i in str(form.get("ids", "")).split(",") if i.strip().isdigit()][:THEMED]
-    if state not in (*opinion_marks.MARKS, "none") or not ids:
-        raise web.HTTPBadRequest(text="a theme's ids and a mark (read, answered, none) are needed")
-    async with services_of(request).store.transaction() as session:
-        await opinion_marks.mark(session, ids, None if state == "none" else state, actor_of(request[ACCOUNT]))
+    form, services = request[FORM], services_of(request)
+    state, category, newest = str(form.get("state", "")), str(form.get("category", "")), str(form.get("theme", ""))
+    if state not in (*opinion_marks.MARKS, "none") or not newest.isdigit():
+        raise web.HTTPBadRequest(text="a theme and a mark (read, answered, none) are needed")
+    lo, hi, _ = _opinion_range(form)
+    async with services.store.engine.connect() as conn:
+        theme = next((t for t in await _themes(conn, lo, hi, category) if t.ids[0] == int(newest)), None)
+    if theme is None:
+        raise web.HTTPConflict(text="this theme has changed since the page was shown: open the page again")
+    async with services.store.transaction() as session:
+        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]))
     back = str(form.get("back", ""))
     raise web.HTTPSeeOther(back if back.startswith("/staff/opinions") else "/staff/opinions")
 

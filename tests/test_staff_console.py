@@ -615,6 +615,9 @@ async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_jo
     await services.store.add_opinion(resident.id, "希望多开几次居民议事会!", category="participation")
     theme = theme_of((await console.get("/staff/opinions"))[1], "希望多开几次居民议事会!")
     assert "× 3" in theme and "1 条未读 unread" in theme  # a newcomer makes the theme unread again
+    await console.post("/staff/opinions/mark", fields)  # the older page's form: its themes, not the newcomer
+    assert rows(services, "select handled from opinion where text = ?", "希望多开几次居民议事会!") == [(None,)]
+    assert (await console.post("/staff/opinions/mark", {**fields, "theme": str(old)}))[0] == 409  # no such theme
 
     this_week = today_in_shanghai() - timedelta(days=today_in_shanghai().weekday())
     status, html, _ = await console.get(f"/staff/opinions?week={this_week - timedelta(days=21)}")  # none then
