@@ -9,6 +9,7 @@ gives the demo account a new password), so it never mixes into real data.
 """
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import struct
@@ -94,13 +95,13 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
             if rng.random() < 0.3:
                 file_ids = [f"demo-photo-{index}-{k}" for k in range(rng.choice((1, 1, 2)))]
                 for file_id in file_ids:
-                    path = photos._path("telegram", file_id)
+                    path = photos.path("telegram", file_id)
                     path.write_bytes(_png(zlib.crc32(file_id.encode())))
                     made["photos"] += 1
             ticket = await tickets.create(
                 session, source_key=f"demo:{index}", resident_id=resident.id, channel="telegram", chat_id=resident.user_id,
                 category=category, text=rng.choice(PROBLEMS[category]), place=rng.choice(PLACES).format(n=rng.randrange(1, 30)),
-                phone=f"139{rng.randrange(10**8):08d}" if rng.random() < 0.4 else None, photos=_json(file_ids),
+                phone=f"139{rng.randrange(10**8):08d}" if rng.random() < 0.4 else None, photos=json.dumps(file_ids),
                 created_at=created, response_due=calendar.add_working_days(created, 1),
                 resolution_due=calendar.add_working_days(created, 5))
             created_event = (await tickets.history(session, ticket.id, public_only=False))[0]
@@ -125,12 +126,6 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
                                       created_at=now - timedelta(hours=hours)))
             made["alerts"] += 1
     return made
-
-
-def _json(values: list[str]) -> str:
-    import json
-
-    return json.dumps(values)
 
 
 def _story(rng: random.Random, ticket: Ticket, created: datetime, now: datetime) -> list[TicketEvent]:

@@ -44,12 +44,13 @@ class PhotoFiles:
         # PTB's convention: https://api.telegram.org/bot -> https://api.telegram.org/file/bot
         self.files = base[: -len("bot")] + "file/bot" if base.endswith("/bot") else base.rsplit("/", 1)[0] + "/file/bot"
 
-    def _path(self, channel: str, file_id: str) -> Path:
+    def path(self, channel: str, file_id: str) -> Path:
+        """Where the photo is kept (whether it is there yet or not)."""
         return self.folder / hashlib.sha256(f"{channel}:{file_id}".encode()).hexdigest()
 
     async def get(self, channel: str, file_id: str) -> tuple[Path, str]:
         """The photo's file on disk and its content type, downloaded the first time."""
-        path = self._path(channel, file_id)
+        path = self.path(channel, file_id)
         if not path.exists():
             content = await self._download(channel, file_id)
             self.folder.mkdir(parents=True, exist_ok=True)
