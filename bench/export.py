@@ -118,6 +118,8 @@ class _History:
 def _tickets(rng: random.Random, times: list[datetime], users: list[tuple[str, str]], calendar,
              now: datetime) -> Iterator[tuple[dict, list[dict]]]:
     """Each ticket's row and its events, in order of time (the ticket's id is its position + 1)."""
+    from db.tickets import area_of
+
     categories = list(PROBLEMS)
     weights = [PROBLEMS[c][0] for c in categories]
     counters: dict[str, int] = {}
@@ -135,6 +137,7 @@ def _tickets(rng: random.Random, times: list[datetime], users: list[tuple[str, s
         counters[month] = counters.get(month, 0) + 1
         row = dict(number=f"TQ-{month}-{counters[month]:04d}", source_key=f"bench:{ticket_id}", resident_id=resident + 1,
                    channel=users[resident][0], chat_id=users[resident][1], category=category, text=text, place=place,
+                   area=area_of(place),
                    phone=_phone(rng) if rng.random() < 0.3 else None, status="new", assignee=None, duplicate_of=None,
                    rating=None, created_at=created, first_response_at=None, resolved_at=None, closed_at=None,
                    response_due=dues(created, 1), resolution_due=dues(created, 5))
@@ -264,7 +267,7 @@ def _current_rss_mb() -> float:
 async def _measure(url: str, start: date, end: date, out: Path, formats: list[str]) -> dict:
     from dataclasses import replace
 
-    from bot.export import build_export
+    from bot.export.build import build_export
     from bot.startup import build_core
     from db.store import Store
 

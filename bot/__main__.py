@@ -17,6 +17,8 @@
     python -m bot events add --topic ID --title-zh T [--title-en T] --start "YYYY-MM-DD HH:MM" [--end ...]
                          --place P [--details D] [--how H] [--publish] | list | publish N | withdraw N | status N
                                    the office's events (Shanghai time); publishing notifies the subscribers
+    python -m bot demo               a local database with four weeks of made-up tickets and opinions,
+                                   and a demo login for the staff console
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", dest="formats", default="xlsx,csv,html", help="any of xlsx,csv,html (default: all)")
     database = sub.add_parser("db", help="database tools")
     database.add_argument("action", choices=["upgrade"], help="apply the migrations (db/migrations) to DATABASE_URL")
+    sub.add_parser("demo", help="fill a database of its own with four weeks of made-up tickets; print a demo login")
     staff = sub.add_parser("staff", help="accounts of the staff web console")
     staff.add_argument("action", choices=["add", "passwd", "link", "list", "disable"])
     staff.add_argument("name", nargs="?", help="the account's name (not for list)")
@@ -137,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings.database_url))
+    if args.command == "demo":
+        from bot.demo import main as demo
+
+        return asyncio.run(demo(settings))
     if args.command == "staff":
         from bot.staff_cli import run as staff
 
@@ -162,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "export":
-        from bot.export import main as export
+        from bot.export.run import main as export
+        from bot.startup import working_calendar
 
-        return export(settings, args.start, args.end, args.out, args.formats)
+        return export(settings.database_url, working_calendar(settings), args.start, args.end, args.out, args.formats)
     if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
         from bot.channels.console import run_console
 

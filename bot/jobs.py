@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from bot.settings import Settings
 from db.clock import SHANGHAI
 from handlers import chase, reports
 from handlers.services import Exporter, Services
+from handlers.workdays import Calendar
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +35,12 @@ STOP_TIMEOUT = 10.0  # seconds the worker gets to finish the messages it is send
 
 
 def export_in_child(settings: Settings) -> Exporter:
-    """The export of a week, made in a process of its own: it is seconds of CPU (the workbook)
-    and long reads, which in the bot's process would hold up every resident's reply (SQLite
-    runs in the loop's thread)."""
+    """The bot's exporter: the export of any days, made in a process of its own
+    (bot/export/run.py), as seconds of CPU in this one would hold up every resident's reply."""
+    from bot.export.run import exporter
 
-    async def export(start: date, end: date) -> Any:
-        from bot.export import run_export  # the child's side; it builds services of its own
-
-        loop = asyncio.get_running_loop()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return await loop.run_in_executor(pool, run_export, settings, start, end, Path(settings.export_dir))
-        finally:
-            pool.shutdown(wait=False)
-
-    return export
+    calendar = Calendar(settings.holidays, settings.extra_workdays, settings.office_hours)
+    return exporter(settings.database_url, calendar, Path(settings.export_dir))
 
 
 async def weekly_export(services: Services) -> bool:

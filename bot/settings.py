@@ -46,6 +46,8 @@ class Settings:
     export_day: int = 0  # Monday (datetime.weekday numbering)
     export_time: time = time(9, 0)  # Asia/Shanghai
     export_dir: str = "./var/exports"
+    committees_file: str | None = None  # the neighbourhood committees' places (handlers/committees.py)
+    photo_dir: str = "./var/photos"  # residents' photos fetched for the staff console (bot/photo_files.py)
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -106,6 +108,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         export_day=_weekday(get("EXPORT_DAY") or "mon"),
         export_time=_clock(get("EXPORT_TIME") or "09:00"),
         export_dir=get("EXPORT_DIR") or "./var/exports",
+        committees_file=get("COMMITTEES_FILE") or None,
+        photo_dir=get("PHOTO_DIR") or "./var/photos",
         **_server_settings(get),
     )
 

@@ -3,68 +3,75 @@
 Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
 - `GET /staff/`: the queue: counts by status, filters (status, category, due soon or overdue,
-  assigned to me), search
+  assigned to me, place, neighbourhood committee), search
 - `GET /staff/tickets/{number}`: one ticket with its whole history; `POST .../{action}` with
   action reply, canned, status, note, assign, category, duplicate or unmerge: the same functions
   as the moderation chat's commands (handlers/staff.py), the actor being "web:<account>"
-- `GET /staff/opinions?days=7`: residents' opinions by category, similar ones together as themes
-- `GET /staff/dashboard`: this week so far against the same days of last week, drawn by the
-  weekly export's own code (bot/export.py)
+- `GET /staff/opinions?days=7` or `?week=YYYY-MM-DD`: residents' opinions by category, similar
+  ones together as themes; `POST /staff/opinions/mark` marks a theme read or answered
+- `GET /staff/dashboard`: this week so far against the same days of last week, the 12-week
+  trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export/)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
 - `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
 - `/staff/events`: the office's events, their notices' progress, create / publish / withdraw (bot/staff_events.py)
+- `GET /staff/files/{number}/{index}`: a ticket's photo, fetched from the channel once and kept
+  (bot/photo_files.py)
 
-A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
-cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
-at logout. Every POST carries the session's CSRF token (the login form: a token of its own
-cookie). Failed logins are counted per account and per address: over the limit, even the right
-password is refused until the window has passed.
+This module: the routes, signing in, the queue and a ticket; bot/staff_overview.py the other
+pages, bot/staff_web.py the sessions, CSRF check and page rendering they share. Failed logins
+are counted per account and per address: over the limit, even the right password is refused
+until the window has passed.
 """
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from ipaddress import ip_address
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from markupsafe import Markup
 
+from bot.photo_files import PhotoFiles, PhotoUnavailable
+from bot.staff_overview import account_list, dashboard, export_file, exports, mark_theme, new_export, opinions
+from bot.staff_web import (
+    ACCOUNT,
+    COOKIE,
+    CSRF,
+    FORM,
+    HEADERS,
+    PHOTOS,
+    actor_of,
+    address,
+    log,
+    page,
+    see_other,
+    services_of,
+    set_cookie,
+    signed_in,
+)
 from db import accounts, tickets
-from db.models import OPEN_STATES, StaffAccount, Ticket, utcnow
-from handlers import staff
+from db.models import OPEN_STATES, Ticket, utcnow
+from handlers import committees, staff
 from handlers.chase import SOON
 from handlers.masking import mask_phone, mask_text
 from handlers.my_tickets import describe
 from handlers.services import Services
-from handlers.themes import themes
 from handlers.types import Reply
 
-log = logging.getLogger(__name__)
-
-COOKIE = "tq_staff"
 LOGIN_COOKIE = "tq_login"  # the login form's CSRF token: there is no session yet to bind it to
 ACCOUNT_LIMIT = 5  # failed logins of one account name within the window
 ADDRESS_LIMIT = 20  # failed logins from one address within the window
 LIMIT_WINDOW = timedelta(minutes=15)
-HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-}
-MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
-THEMED = 2000  # of each category, the newest opinions grouped into themes
-ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
-CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
-FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup(app: web.Application) -> None:
-    """Add the console's routes to the application of bot/web.py."""
+    """Add the console's routes to the application of bot/web.py (its settings set already)."""
+    from bot.web_keys import SETTINGS
+
+    settings = app[SETTINGS]
+    app[PHOTOS] = PhotoFiles(Path(settings.photo_dir), settings.telegram_bot_token, settings.telegram_base_url)
     app.router.add_get("/staff", _to_queue)
     app.router.add_get("/staff/login", login_form)
     app.router.add_post("/staff/login", login)
@@ -73,83 +80,25 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/staff/tickets/{number}", signed_in(ticket_page))
     app.router.add_post("/staff/tickets/{number}/{action}", signed_in(ticket_action))
     app.router.add_get("/staff/opinions", signed_in(opinions))
+    app.router.add_post("/staff/opinions/mark", signed_in(mark_theme))
     app.router.add_get("/staff/dashboard", signed_in(dashboard))
     app.router.add_get("/staff/exports", signed_in(exports))
     app.router.add_post("/staff/exports", signed_in(new_export))
     app.router.add_get("/staff/exports/{name}", signed_in(export_file))
     app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
+    app.router.add_get("/staff/files/{number}/{index}", signed_in(photo_file))
 
 
 async def _to_queue(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/staff/")
 
 
-def _see_other(location: str) -> web.Response:
-    """A redirect to return (not raise), for one that sets cookies."""
-    return web.Response(status=303, headers={"Location": location, **HEADERS})
-
-
-def _services(request: web.Request) -> Services:
-    from bot.web_keys import SERVICES
-
-    return request.app[SERVICES]
-
-
-def _from_proxy(request: web.Request, header: str) -> str | None:
-    """A header set by the reverse proxy in front of us (nginx on this machine); ignored from anyone else."""
-    try:
-        local = ip_address(request.remote or "").is_loopback
-    except ValueError:
-        local = False
-    return request.headers.get(header) if local else None
-
-
-def _address(request: web.Request) -> str:
-    return _from_proxy(request, "X-Real-IP") or request.remote or "?"
-
-
-def _https(request: web.Request) -> bool:
-    return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
-
-
-def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
-    services = _services(request)
-    texts = services.texts
-    html = texts.env.get_template(f"console/{template}.html").render(
-        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
-        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
-        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
-        **values)
-    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
-
-
-def signed_in(handler: Handler, admin: bool = False) -> Handler:
-    """Only for a live session (else to the login page), of an administrator with `admin`; a
-    POST only with the session's CSRF token."""
-    async def checked(request: web.Request) -> web.StreamResponse:
-        async with _services(request).store.transaction() as session:
-            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
-        if found is None:
-            raise web.HTTPSeeOther("/staff/login")
-        row, request[ACCOUNT] = found
-        request[CSRF] = row.csrf
-        if admin and not request[ACCOUNT].is_admin:
-            raise web.HTTPForbidden(text="for administrators only")
-        if request.method == "POST":
-            request[FORM] = form = await request.post()
-            if not hmac.compare_digest(str(form.get("csrf", "")).encode(), row.csrf.encode()):
-                log.warning("staff console: POST %s without the session's CSRF token, from %s", request.path, _address(request))
-                raise web.HTTPForbidden(text="CSRF token missing or wrong")
-        return await handler(request)
-
-    return checked
-
 
 # -- signing in ------------------------------------------------------------------------------
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
-    async with _services(request).store.transaction() as session:
+    async with services_of(request).store.transaction() as session:
         if await accounts.signed_in(session, request.cookies.get(COOKIE, "")):
             raise web.HTTPSeeOther("/staff/")
     return _login_page(request)
@@ -159,13 +108,10 @@ def _login_page(request: web.Request, status: int = 200, problem: str = "", name
     token = secrets.token_urlsafe(32)
     request[CSRF] = token
     response = page(request, "login", status, problem=problem, name=name)
-    _set_cookie(request, response, LOGIN_COOKIE, token, path="/staff/login")
+    set_cookie(request, response, LOGIN_COOKIE, token, path="/staff/login")
     return response
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, path: str = "/staff/",
-                max_age: int | None = None) -> None:
-    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="Strict", secure=_https(request))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -174,64 +120,81 @@ async def login(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
-    keys = (f"account:{name}", f"address:{_address(request)}")
-    store = _services(request).store
+    keys = (f"account:{name}", f"address:{address(request)}")
+    store = services_of(request).store
     async with store.transaction() as session:
         since = utcnow() - LIMIT_WINDOW
         limited = (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
                    or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT)
         account = None if limited else await accounts.by_name(session, name)
     if limited:
-        log.warning("staff console: login of %r from %s refused: too many failures", name, _address(request))
+        log.warning("staff console: login of %r from %s refused: too many failures", name, address(request))
         return _login_page(request, 429, "too_many", name)
     if not await accounts.password_matches(account, password):
         async with store.transaction() as session:
             await accounts.record_failure(session, *keys)
-        log.info("staff console: failed login of %r from %s", name, _address(request))
+        log.info("staff console: failed login of %r from %s", name, address(request))
         return _login_page(request, 401, "wrong", name)
     async with store.transaction() as session:
         token = await accounts.open_session(session, account)
-    log.info("staff console: %s signed in from %s", account.name, _address(request))
-    response = _see_other("/staff/")
-    _set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    log.info("staff console: %s signed in from %s", account.name, address(request))
+    response = see_other("/staff/")
+    set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path="/staff/login")
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    async with _services(request).store.transaction() as session:
+    async with services_of(request).store.transaction() as session:
         await accounts.close_session(session, request.cookies.get(COOKIE, ""))
-    response = _see_other("/staff/login")
+    response = see_other("/staff/login")
     response.del_cookie(COOKIE, path="/staff/")
     return response
-
 
 # -- the queue and a ticket ------------------------------------------------------------------
 
 
 async def queue(request: web.Request) -> web.Response:
-    services = _services(request)
+    services = services_of(request)
     query = request.query
     status = query.get("status", "open")
     states = OPEN_STATES if status == "open" else () if status == "all" else (status,)
     category = query.get("category") if query.get("category") in services.categories.by_id else None
     due, search, mine = query.get("due", ""), query.get("q", "")[:100], query.get("mine") == "1"
+    place = query.get("place", "").strip()[:tickets.AREA_LENGTH]
+    committees = _committees(request)
+    committee = query.get("committee", "") if query.get("committee", "") in committees else ""
+    areas = committees[committee] if committee else (place,) if place else ()
     now = utcnow()
     late_at = {"overdue": now, "soon": now + SOON}.get(due)  # "soon": due within SOON, or overdue already
     name = request[ACCOUNT].name
     async with services.store.transaction() as session:
         figures = await tickets.stats(session, now)
-        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else ())
+        rows = await tickets.queue(session, states, category, late_at, search, (name, f"@{name}") if mine else (),
+                                   areas)
+        places = await tickets.open_areas(session)
     return page(request, "queue", tickets=rows, figures=figures, statuses=list(services.texts.statuses("zh")),
-                categories=list(services.categories.by_id),
-                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine),
+                categories=list(services.categories.by_id), places=places, committees=list(committees),
+                chosen=dict(status=status, category=category or "", due=due, q=search, mine=mine, place=place,
+                            committee=committee),
                 late=lambda t: tickets.is_late(t, now),
                 soon=lambda t: tickets.is_late(t, now + SOON) and not tickets.is_late(t, now),
                 mask_text=mask_text, mask_phone=mask_phone)
 
 
+def _committees(request: web.Request) -> dict[str, tuple[str, ...]]:
+    """The neighbourhood committees and their places (COMMITTEES_FILE); none when it cannot be read."""
+    from bot.web_keys import SETTINGS
+
+    try:
+        return committees.load(request.app[SETTINGS].committees_file)
+    except (OSError, committees.CommitteesError) as exc:
+        log.error("staff console: COMMITTEES_FILE: %s", exc)
+        return {}
+
+
 async def _ticket(request: web.Request) -> Ticket:
-    async with _services(request).store.transaction() as session:
+    async with services_of(request).store.transaction() as session:
         ticket = await tickets.find(session, request.match_info["number"])
     if ticket is None:
         raise web.HTTPNotFound(text="no such ticket")
@@ -239,7 +202,7 @@ async def _ticket(request: web.Request) -> Ticket:
 
 
 async def ticket_page(request: web.Request, done: str = "", problem: str = "", status: int = 200) -> web.Response:
-    services = _services(request)
+    services = services_of(request)
     ticket = await _ticket(request)
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
@@ -251,15 +214,30 @@ async def ticket_page(request: web.Request, done: str = "", problem: str = "", s
                 categories=list(services.categories.by_id))
 
 
+async def photo_file(request: web.Request) -> web.StreamResponse:
+    """A ticket's photo (its `index`, from 0), fetched from the resident's channel the first time."""
+    ticket = await _ticket(request)
+    index = request.match_info["index"]
+    found = tickets.photos(ticket)
+    if not index.isdigit() or int(index) >= len(found):
+        raise web.HTTPNotFound(text="no such photo")
+    try:
+        path, kind = await request.app[PHOTOS].get(ticket.channel, found[int(index)])
+    except (PhotoUnavailable, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.warning("staff console: photo %s of %s unavailable: %s", index, ticket.number, exc)
+        raise web.HTTPNotFound(text="this photo cannot be fetched from the channel") from None
+    return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind, "Cache-Control": "private, max-age=86400"})
+
+
 async def ticket_action(request: web.Request) -> web.Response:
     """A form of the ticket page, done by the moderation chat's function (handlers/staff.py)
     with the account as the actor; a form missing what it needs gets the page with a hint."""
-    services, form = _services(request), request[FORM]
+    services, form = services_of(request), request[FORM]
     action = ACTIONS.get(request.match_info["action"])
     if action is None:
         raise web.HTTPNotFound(text="no such action")
     ticket = await _ticket(request)
-    reply = await action(ticket, {k: str(v).strip()[:2000] for k, v in form.items()}, _actor(request[ACCOUNT]), services)
+    reply = await action(ticket, {k: str(v).strip()[:2000] for k, v in form.items()}, actor_of(request[ACCOUNT]), services)
     if reply is None:
         return await ticket_page(request, problem=request.match_info["action"], status=400)
     return await ticket_page(request, reply.messages[0].text if reply.messages else "")
@@ -309,8 +287,6 @@ ACTIONS = {"reply": _reply, "canned": _canned, "status": _status, "note": _note,
            "category": _category, "duplicate": _duplicate, "unmerge": _unmerge}
 
 
-def _actor(account: StaffAccount) -> str:
-    return f"web:{account.name}"
 
 
 def _who(actor: str, linked: dict[str, str]) -> str:
@@ -322,83 +298,3 @@ def _who(actor: str, linked: dict[str, str]) -> str:
     if telegram_id in linked:
         return f"{linked[telegram_id]} (Telegram)"
     return "居民 resident" if actor == "resident" else actor
-
-
-# -- opinions, figures, accounts -------------------------------------------------------------
-
-
-async def opinions(request: web.Request) -> web.Response:
-    """The opinions of the last `days` days, by category (most first), similar ones together as
-    themes (handlers/themes.py), the largest first."""
-    from bot.export import opinion_category_title
-    from db import export_queries
-
-    services = _services(request)
-    days = int(request.query["days"]) if request.query.get("days", "").isdigit() else 7
-    days = min(max(days, 1), MAX_OPINION_DAYS)
-    hi = utcnow()
-    lo = hi - timedelta(days=days)
-    async with services.store.engine.connect() as conn:
-        by_category = (await export_queries.counts(conn, lo, hi)).opinions_by_category
-        groups = [(opinion_category_title(category, services), count,
-                   themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED)))
-                  for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return page(request, "opinions", groups=groups, days=days, mask_text=mask_text)
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    """This week so far (Monday to today, Shanghai) against the same days of last week: the
-    weekly export's figures and its HTML summary, computed now."""
-    from bot.export import build_export, render_html
-    from bot.web_keys import SETTINGS
-    from handlers.reports import today_in_shanghai
-
-    services, now, today = _services(request), utcnow(), today_in_shanghai()
-    monday = today - timedelta(days=today.weekday())
-    result = await build_export(services.store, services, monday, today, Path(request.app[SETTINGS].export_dir),
-                                formats=(), now=now)
-    return web.Response(text=render_html(result.summary, [], now), content_type="text/html", headers=HEADERS)
-
-
-def _export_files(request: web.Request) -> list[Path]:
-    """The files of EXPORT_DIR, newest first."""
-    from bot.web_keys import SETTINGS
-
-    folder = Path(request.app[SETTINGS].export_dir)
-    found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []
-    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
-
-
-async def exports(request: web.Request, problem: str = "", made: list[Path] | None = None, status: int = 200) -> web.Response:
-    return page(request, "exports", status, files=_export_files(request), problem=problem, made=made or [],
-                can_export=_services(request).exporter is not None)
-
-
-async def new_export(request: web.Request) -> web.Response:
-    """The export of the days asked for, made as the weekly one is (in a process of its own)."""
-    from handlers.reports import ExportInputError, parse_range, today_in_shanghai
-
-    services, form = _services(request), request[FORM]
-    if services.exporter is None:
-        return await exports(request, "no_export", status=503)
-    try:
-        start, end = parse_range(str(form.get("from", "")).strip() or None, str(form.get("to", "")).strip() or None,
-                                 today_in_shanghai(), names=("from", "to"))
-    except ExportInputError as exc:
-        return await exports(request, str(exc), status=400)
-    result = await services.exporter(start, end)
-    return await exports(request, made=result.files)
-
-
-async def export_file(request: web.Request) -> web.StreamResponse:
-    """One of the listed files, by its name alone: nothing outside EXPORT_DIR can be named."""
-    found = next((p for p in _export_files(request) if p.name == request.match_info["name"]), None)
-    if found is None:
-        raise web.HTTPNotFound(text="no such export file")
-    return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
-
-
-async def account_list(request: web.Request) -> web.Response:
-    async with _services(request).store.transaction() as session:
-        rows = await accounts.all_accounts(session)
-    return page(request, "accounts", accounts=rows)

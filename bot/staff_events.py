@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.staff_console import ACCOUNT, FORM, _services, page, signed_in
+from bot.staff_web import ACCOUNT, FORM, _services, page, signed_in
 from db import events
 from db.events import EventError
 from db.models import Event

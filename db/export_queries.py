@@ -18,7 +18,7 @@ from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.models import Opinion, Secret, Ticket, TicketEvent
+from db.models import Opinion, OutboxMessage, Secret, Ticket, TicketEvent
 
 BATCH = 1000
 PSEUDONYM_SECRET = "pseudonym"
@@ -27,6 +27,7 @@ OP = Opinion.__table__
 T = Ticket.__table__
 E = TicketEvent.__table__
 DUP = T.alias("dup")
+OUT = OutboxMessage.__table__
 
 
 async def secret(engine: AsyncEngine, name: str = PSEUDONYM_SECRET) -> bytes:
@@ -99,11 +100,27 @@ def event_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int 
 
 
 async def opinion_examples(conn: AsyncConnection, lo: datetime, hi: datetime, category: str, limit: int) -> list[Row]:
-    """The latest `limit` opinions of one category in [lo, hi): created_at, text."""
+    """The latest `limit` opinions of one category in [lo, hi): created_at, text, id, handled."""
     return list((await conn.execute(
-        select(OP.c.created_at, OP.c.text)
+        select(OP.c.created_at, OP.c.text, OP.c.id, OP.c.handled)
         .where(OP.c.created_at >= lo, OP.c.created_at < hi, OP.c.category == category)
         .order_by(OP.c.created_at.desc(), OP.c.id.desc()).limit(limit)
+    )).all())
+
+
+async def last_change(conn: AsyncConnection) -> tuple:
+    """The newest ticket event and opinion (id and time): any ticket created or changed, any
+    opinion left, changes it. From the primary keys and time indexes: no table is read."""
+    # one max() a query: SQLite reads an index's end only for a lone min() or max()
+    return tuple([(await conn.execute(select(func.max(column)))).scalar()
+                  for column in (E.c.id, E.c.at, OP.c.id, OP.c.created_at)])
+
+
+async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:
+    """The newest emergency alerts sent to the moderation chat (handlers/emergency.py): created_at, state, text."""
+    return list((await conn.execute(
+        select(OUT.c.created_at, OUT.c.state, OUT.c.text).where(OUT.c.purpose == "alert")
+        .order_by(OUT.c.created_at.desc(), OUT.c.id.desc()).limit(limit)
     )).all())
 
 
@@ -128,12 +145,17 @@ class Counts:
         return sum(self.tickets_by_category.values())
 
 
+async def opinion_counts(conn: AsyncConnection, lo: datetime, hi: datetime) -> dict[str, int]:
+    """Opinions left in [lo, hi), by category."""
+    return dict((await conn.execute(
+        select(OP.c.category, func.count()).where(OP.c.created_at >= lo, OP.c.created_at < hi).group_by(OP.c.category)
+    )).all())
+
+
 async def counts(conn: AsyncConnection, lo: datetime, hi: datetime, places: int = 5) -> Counts:
     in_range = (T.c.created_at >= lo, T.c.created_at < hi)
     out = Counts()
-    out.opinions_by_category = dict((await conn.execute(
-        select(OP.c.category, func.count()).where(OP.c.created_at >= lo, OP.c.created_at < hi).group_by(OP.c.category)
-    )).all())
+    out.opinions_by_category = await opinion_counts(conn, lo, hi)
     out.tickets_by_category = dict((await conn.execute(
         select(T.c.category, func.count()).where(*in_range).group_by(T.c.category))).all())
     out.tickets_by_status = dict((await conn.execute(

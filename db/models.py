@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.clock import utcnow
@@ -35,12 +35,19 @@ class Feedback(SQLModel, table=True):
 class Opinion(SQLModel, table=True):
     """A suggestion or a message a resident left for the office (not a ticket)."""
 
+    # the console's opinions page: one category's newest in a range, without a sort
+    __table_args__ = (Index("ix_opinion_category_created_at", "category", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     resident_id: int = Field(foreign_key="resident.id", index=True)
     channel: str = Field(default="", max_length=16)
     category: str = Field(default="other", max_length=32, index=True)
     text: str = Field(max_length=4096)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # staff marked its theme in the console: None (unread), "read" or "answered"
+    handled: str | None = Field(default=None, max_length=16)
+    handled_by: str | None = Field(default=None, max_length=64)  # "web:<account>"
+    handled_at: datetime | None = Field(default=None)
 
 
 # -- tickets ---------------------------------------------------------------------------------
@@ -56,6 +63,17 @@ class Ticket(SQLModel, table=True):
     duplicate; every change is a TicketEvent. Times are UTC; limits count working days.
     """
 
+    __table_args__ = (  # the staff console's queue (db/tickets.py queue, stats) at 100,000 tickets
+        Index("ix_ticket_resolution_due_id", "resolution_due", "id"),  # the queue's order: read in order, no sort
+        Index("ix_ticket_category_resolution_due", "category", "resolution_due"),  # one category, in order
+        Index("ix_ticket_status_resolution_due", "status", "resolution_due"),  # the overdue count, from the index
+        Index("ix_ticket_status_category", "status", "category"),  # counts by status and category, from the index
+        Index("ix_ticket_assignee", "assignee"),  # "assigned to me"
+        # the places of the open tickets, and one place's: not (status, area), which SQLite without
+        # ANALYZE figures would take for the open queue's order over (status, resolution_due)
+        Index("ix_ticket_area_status", "area", "status"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True, max_length=16)  # TQ-2611-0042
     source_key: str = Field(unique=True, max_length=128)  # the confirming update: no ticket twice
@@ -65,6 +83,7 @@ class Ticket(SQLModel, table=True):
     category: str = Field(max_length=32, index=True)
     text: str = Field(max_length=4096)
     place: str = Field(default="", max_length=512)
+    area: str = Field(default="", max_length=64)  # the lane, estate or road of `place` (db/tickets.py area_of)
     latitude: float | None = None
     longitude: float | None = None
     photos: str = Field(default="[]", max_length=4096)  # JSON list of platform file ids
@@ -153,6 +172,8 @@ class OutboxFile(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A message to deliver: written in the same transaction as what caused it, sent by the
     outbox worker, retried until delivered or refused for good."""
+
+    __table_args__ = (Index("ix_outboxmessage_purpose_created_at", "purpose", "created_at"),)  # the dashboard's alerts
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)

@@ -34,6 +34,7 @@ DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category
 _HOUSE_NUMBER = re.compile(r"([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(号楼|号院|支弄|号|弄|室|栋|幢|座|单元|楼|层|户)")
 _SAME_UNIT = {"号楼": "号", "栋": "号", "幢": "号", "座": "号", "层": "楼", "户": "室"}  # in a 弄, 3号 is 3号楼
 _CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+_TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d+", re.IGNORECASE)  # a search for one ticket by its number
 
 
 class TransitionError(ValueError):
@@ -77,6 +78,7 @@ async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str
 
 async def create(session: AsyncSession, **fields) -> Ticket:
     now = fields.setdefault("created_at", utcnow())
+    fields.setdefault("area", area_of(fields.get("place", "")))
     ticket = Ticket(number=await next_number(session, now), **fields)
     session.add(ticket)
     await session.flush()
@@ -119,6 +121,26 @@ def house_numbers(place: str) -> list[tuple[int, str]]:
 def _plain_place(place: str) -> str:
     """The address with its numbers written alike: 峨山路九十一弄五号楼 -> 峨山路91弄5号."""
     return _HOUSE_NUMBER.sub(lambda m: f"{_number(m[1])}{_SAME_UNIT.get(m[2], m[2])}", unicodedata.normalize("NFKC", place))
+
+
+_CITY = re.compile(r"^(上海市?)?(浦东新区)?(塘桥街道)?")  # not 浦东 alone: 浦东南路 is a road
+_LANE = re.compile(r"^(\D{1,5}?[路街])(\d+)弄")  # a road's name is short: not 靠近地铁站的路
+_ESTATE = re.compile(r"^(.*(小区|新村|公寓|花园|苑|大厦|广场|村|园|坊|里|城))")
+_ROAD = re.compile(r"^(\D{1,5}?[路街])")
+AREA_LENGTH = 64
+
+
+def area_of(place: str) -> str:
+    """Where in the subdistrict a ticket is, for the queue's place filter: the lane (road and lane
+    number: 峨山路九十一弄五号楼 -> 峨山路91弄, a lane being one estate), else the estate named
+    before the first number (金浦小区3号楼 -> 金浦小区), else the road (东方路1000号 -> 东方路), else
+    the words before the first number; city, district and subdistrict prefixes dropped, numbers
+    written alike. "" when the place names none of these (a location alone)."""
+    plain = _CITY.sub("", re.sub(r"\s+", "", _plain_place(place)))
+    head = re.split(r"\d", plain, maxsplit=1)[0]
+    found = _LANE.match(plain) or _ESTATE.match(head) or _ROAD.match(head)
+    area = found.group(0) if found else head
+    return area[:AREA_LENGTH] if len(area) >= 2 else ""
 
 
 async def find_duplicate(session: AsyncSession, category: str, place: str, text: str) -> Ticket | None:
@@ -209,27 +231,50 @@ async def resolved_before(session: AsyncSession, cutoff: datetime) -> list[Ticke
 
 async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, category: str | None = None,
                 late_at: datetime | None = None, search: str = "", assignees: tuple[str, ...] = (),
-                limit: int = 200) -> list[Ticket]:
+                areas: tuple[str, ...] = (), limit: int = 200) -> list[Ticket]:
     """The staff console's list: tickets in these states (all when empty), of this category,
     past a time limit at `late_at` (see is_late), matching `search` (a short id when all digits, else
-    a number or words of the text or place), assigned to one of `assignees` when given, soonest
-    resolution deadline first."""
-    query = select(Ticket)
+    a number or words of the text or place), assigned to one of `assignees` when given, in one of
+    `areas` when given (an area equal to one, or starting with one: a road covers its lanes),
+    soonest resolution deadline first.
+
+    The ids are chosen first and the rows read after: the sort then handles (deadline, id) pairs
+    from the indexes, not whole rows (ten times faster over 25,000 open tickets)."""
+    query = select(Ticket.id)
     if assignees:
         query = query.where(col(Ticket.assignee).in_(assignees))
     if states:
         query = query.where(col(Ticket.status).in_(states))
     if category:
         query = query.where(Ticket.category == category)
+    if areas:
+        # the areas named first (a scan of the area index), then their tickets from that index
+        named = (await session.exec(select(Ticket.area).distinct().where(
+            or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in areas))))).all()
+        query = query.where(col(Ticket.area).in_(named))
     if late_at is not None:
         query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
             Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))
     if (search := search.strip()).isdigit():
         query = query.where(Ticket.id == int(search))
+    elif _TICKET_NUMBER.fullmatch(search):
+        query = query.where(Ticket.number == search.upper())
     elif search:
         query = query.where(or_(Ticket.number == search.upper(), col(Ticket.text).contains(search, autoescape=True),
                                 col(Ticket.place).contains(search, autoescape=True)))
-    return list((await session.exec(query.order_by(Ticket.resolution_due, Ticket.id).limit(limit))).all())
+    ids = list((await session.exec(query.order_by(Ticket.resolution_due, Ticket.id).limit(limit))).all())
+    found = {t.id: t for t in (await session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))).all()} if ids else {}
+    return [found[i] for i in ids]
+
+
+async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str, int]]:
+    """The areas of the open tickets, the most first: the queue's place filter offers them."""
+    n = func.count().label("n")
+    # status || '' rather than status: no index can serve it, so the database reads the (area,
+    # status) index in area order (grouped as it goes) instead of the status index and every row
+    return [tuple(row) for row in (await session.exec(
+        select(Ticket.area, n).where(col(Ticket.status).concat("").in_(OPEN_STATES), Ticket.area != "")
+        .group_by(Ticket.area).order_by(n.desc(), Ticket.area).limit(limit))).all()]
 
 
 async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",
@@ -294,11 +339,16 @@ class Stats:
 
 
 async def stats(session: AsyncSession, now: datetime | None = None) -> Stats:
+    """Counts by status, open ones by category, and the overdue: one pass over the (status,
+    category) index and a range of the (status, resolution_due) one, never the table."""
     now = now or utcnow()
-    by_status = dict((await session.exec(select(Ticket.status, func.count()).group_by(Ticket.status))).all())
-    by_category = dict((await session.exec(
-        select(Ticket.category, func.count()).where(col(Ticket.status).in_(OPEN_STATES)).group_by(Ticket.category)
-    )).all())
+    by_status: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for status, category, count in (await session.exec(
+            select(Ticket.status, Ticket.category, func.count()).group_by(Ticket.status, Ticket.category))).all():
+        by_status[status] = by_status.get(status, 0) + count
+        if status in OPEN_STATES:
+            by_category[category] = by_category.get(category, 0) + count
     overdue = (await session.exec(
         select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(OPEN_STATES), Ticket.resolution_due < now)
     )).one()

@@ -1,5 +1,5 @@
 """The weekly export for the office, posted to the moderation chat by the weekly job or a
-staff member's /export. The files are built by `services.exporter` (bot/export.py); this
+staff member's /export. The files are built by `services.exporter` (bot/export/run.py); this
 module picks the days and queues the summary and the files through the outbox."""
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class Services:
     staff: StaffDirectory | None = None
     throttle: Throttle = field(default_factory=Throttle)
     channels: Mapping[str, ChannelTraits] = field(default_factory=dict)  # what each channel can do
-    exporter: Exporter | None = None  # None: no /export (`ask`, the export's own process)
+    exporter: Exporter | None = None  # the export of any days (bot/export/run.py); None: no /export (`ask`, the export's own process)
     events: EventBoard | None = None  # the office's upcoming events (db/events.py); None: none known
     clock: Clock = field(default_factory=Clock)  # now, in UTC (tests move it: quiet hours, past dates)
 

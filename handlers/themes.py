@@ -9,6 +9,7 @@ matters little: 居民议事会能不能多开几次 / 希望多开几次居民�
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,25 +26,48 @@ class Theme:
     at: datetime  # when that came
     count: int = 1
     others: list[str] = field(default_factory=list)  # a few more of its opinions, newest first
+    ids: list[int] = field(default_factory=list)  # its opinions' ids, when given
+    marks: Counter = field(default_factory=Counter)  # how many of them staff marked "read", "answered" (None: not)
+
+    @property
+    def state(self) -> str | None:
+        """"answered" when staff answered all its opinions, "read" when they read all, else None."""
+        if self.marks["answered"] == self.count:
+            return "answered"
+        return "read" if self.marks["read"] + self.marks["answered"] == self.count else None
+
+    @property
+    def unread(self) -> int:
+        return self.marks[None]
 
 
 def tokens(text: str) -> str:
     return " ".join(_TOKEN.findall(text.lower()))
 
 
-def themes(opinions: Iterable[tuple[datetime, str]], others: int = 3) -> list[Theme]:
-    """(created_at, text) pairs, newest first -> themes, largest first (newest first among equals)."""
+def themes(opinions: Iterable[tuple], others: int = 3) -> list[Theme]:
+    """(created_at, text) or (created_at, text, id, mark) rows, newest first -> themes, largest
+    first (newest first among equals)."""
     found: list[Theme] = []
     keys: list[str] = []
-    for at, text in opinions:
-        key = tokens(text)
-        match = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR) if keys else None
+    seen: dict[str, int] = {}  # a text met before: its theme (many residents write the same words)
+    for at, text, *more in opinions:
+        if text in seen:
+            match = (None, None, seen[text])
+        else:
+            key = tokens(text)
+            match = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR) if keys else None
+            seen[text] = len(found) if match is None else match[2]
         if match is None:
-            found.append(Theme(text, at))
+            theme = Theme(text, at)
+            found.append(theme)
             keys.append(key)
-            continue
-        theme = found[match[2]]
-        theme.count += 1
-        if len(theme.others) < others:
-            theme.others.append(text)
+        else:
+            theme = found[match[2]]
+            theme.count += 1
+            if len(theme.others) < others:
+                theme.others.append(text)
+        if more:
+            theme.ids.append(more[0])
+            theme.marks[more[1] if len(more) > 1 else None] += 1
     return sorted(found, key=lambda t: (-t.count, -t.at.timestamp()))

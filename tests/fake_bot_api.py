@@ -481,6 +481,7 @@ class FakeBotApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -620,6 +621,26 @@ class FakeBotApi:
         if replied is not None:
             content["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
         return self.push_message(user_id, chat_id=chat_id, **content)
+
+    def file_content(self, file_id: str) -> bytes:
+        """What downloading a file the fake issued gives: a JPEG's first bytes and its id, so a
+        test can tell which file it got."""
+        return b"\xff\xd8\xff\xe0fake JPEG of " + file_id.encode()
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """The file download of the Bot API server: /file/bot<token>/<file_path from getFile>."""
+        self.calls.append(Call("file", {"path": request.match_info["path"]}, 200, time.monotonic()))
+        file_id = request.match_info["path"].removeprefix("photos/").removesuffix(".jpg")
+        if request.match_info["token"] != self.token or file_id not in self.files:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=self.file_content(file_id), content_type="image/jpeg")
+
+    async def _api_getfile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self.files:
+            raise BotApiError("Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(self.file_content(file_id)),
+                "file_path": f"photos/{file_id}.jpg"}
 
     def push_photo(self, user_id: int, file_id: str, caption: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Queue a photo from a user, in two sizes; `file_id` is the largest (the small one is

@@ -18,9 +18,10 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.styles.numbers import is_date_format
 
-from bot.export import build_export, mask_phone, mask_text, parse_formats
+from bot.export.build import build_export, parse_formats
 from db.export_queries import secret
 from db.models import Opinion, Resident, Ticket, TicketEvent
+from handlers.masking import mask_phone, mask_text
 from handlers.reports import ExportInputError, last_week, parse_range
 from tests.conftest import query_rows
 

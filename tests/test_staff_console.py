@@ -3,28 +3,34 @@ loopback against the application `python -m bot serve` runs, with the real SQLit
 test in Debian's Chromium driven by Playwright (skipped when either is absent)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import update as sa_update
 
-from bot.export import Pseudonyms, build_export
+from bot.export.build import build_export
+from bot.export.sheets import Pseudonyms
 from bot.settings import load_settings
 from bot.web import build_web_app
 from db import accounts, tickets
 from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
 from handlers import staff
+from handlers.reports import today_in_shanghai
 from handlers.services import TicketRules
 from tests.conftest import query_rows
+from tests.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.both_databases
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +88,53 @@ async def test_the_readmes_two_commands_open_the_console_of_a_served_bot(tmp_pat
                 assert response.status == 200 and str(response.url).endswith("/staff/")
                 assert "No tickets match" in await response.text()
 
+def demo_cli(folder: Path, database: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    env.pop("PHOTO_DIR", None)
+    return subprocess.run([sys.executable, "-m", "bot", "demo"], capture_output=True, text=True, env=env, cwd=folder,
+                          timeout=120)
+
+
+async def test_the_demo_fills_a_database_of_its_own_and_its_login_opens_the_console(tmp_path):
+    """`python -m bot demo` then `python -m bot serve`: the README's two commands."""
+    from tests.test_wechat import serving
+
+    database = tmp_path / "bot.db"
+    done = demo_cli(tmp_path, database)
+    assert done.returncode == 0, done.stderr
+    password = re.search(r"name demo, password (\S+)", done.stdout).group(1)
+    counts = dict(query_rows_sqlite(database, "select status, count(*) from ticket group by status"))
+    assert set(counts) == {"new", "acknowledged", "in_progress", "resolved", "closed", "rejected", "duplicate"}
+    assert sum(counts.values()) == 120
+    assert query_rows_sqlite(database, "select count(*) > 100 from opinion") == [(1,)]
+    assert query_rows_sqlite(database, "select count(distinct kind) >= 6 from ticketevent") == [(1,)]
+    (number,), = query_rows_sqlite(database, "select number from ticket where photos != '[]' limit 1")
+    again = demo_cli(tmp_path, database)  # a second run fills nothing more: a new password only
+    assert "there already" in again.stdout and query_rows_sqlite(database, "select count(*) from ticket") == [(120,)]
+    password = re.search(r"name demo, password (\S+)", again.stdout).group(1)
+    with serving(tmp_path, f"sqlite:///{database}") as (_, base):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{base}/staff/login") as response:
+                token = csrf_of(await response.text())
+            async with http.post(f"{base}/staff/login", data={"username": "demo", "password": password, "csrf": token}) as r:
+                html = await r.text()
+                assert r.status == 200 and str(r.url).endswith("/staff/") and "⏰ 超时 overdue" in html
+            async with http.get(f"{base}/staff/files/{number}/0") as response:  # from the demo's cache: no Telegram
+                assert response.status == 200 and response.content_type == "image/png"
+            async with http.get(f"{base}/staff/dashboard") as response:
+                assert response.status == 200 and "煤气味" in await response.text()
+
+    other = tmp_path / "real.db"
+    assert staff_cli(other, "add", "wang", "--password-stdin", password=PASSWORD).returncode == 0
+    query_rows_sqlite(other, "insert into resident (channel, user_id, created_at) values ('telegram', '1', '2026-11-30')")
+    query_rows_sqlite(other, "insert into opinion (resident_id, channel, category, text, created_at) "
+                             "values (1, 'telegram', 'other', '真的意见', '2026-11-30')")
+    refused = demo_cli(tmp_path, other)
+    assert refused.returncode == 2 and "has tickets or opinions already" in refused.stdout
+    assert query_rows_sqlite(other, "select count(*) from ticket") == [(0,)]
+
+
 # -- the web console over real HTTP ----------------------------------------------------------
 
 
@@ -118,12 +171,20 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-async def console(services, tmp_path):
+def console_env() -> dict:
+    """More settings for the console's application (a test class may override this)."""
+    return {}
+
+
+@pytest.fixture
+async def console(services, tmp_path, console_env):
     """The application of `python -m bot serve` on loopback, two accounts (wang, li), a browser."""
     async with services.store.transaction() as session:
         await accounts.add(session, "wang", PASSWORD, admin=True)
         await accounts.add(session, "li", PASSWORD)
-    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports")})
+    (tmp_path / "committees.yaml").write_text("峨山路居委会: [峨山路, 金浦小区]\n东方居委会: [东方路]\n", encoding="utf-8")
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "exports"), "COMMITTEES_FILE": str(tmp_path / "committees.yaml"),
+                              **console_env})
 
     async def export(start, end):  # in this process (the bot's own exporter starts a child with services of its own)
         return await build_export(services.store, services, start, end, Path(settings.export_dir))
@@ -138,13 +199,13 @@ async def console(services, tmp_path):
 
 
 async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 139 1234 5678", phone="13812345678", late=False,
-                     category="facilities", user="r1", due_in=timedelta(days=5)) -> Ticket:
+                     category="facilities", user="r1", due_in=timedelta(days=5), place="峨山路91弄5号") -> Ticket:
     resident = await services.store.resident("telegram", user)
     now = utcnow()
     due = now - timedelta(hours=1) if late else now + due_in
     async with services.store.transaction() as session:
         ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
-                                      chat_id=user, category=category, text=text, place="峨山路91弄5号", phone=phone,
+                                      chat_id=user, category=category, text=text, place=place, phone=phone,
                                       response_due=due, resolution_due=due)
     return ticket
 
@@ -404,6 +465,168 @@ async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console
     assert "去年的意见" not in html and "去年的意见" in (await console.get("/staff/opinions?days=30"))[1]
 
 
+async def test_the_queue_filters_by_place_and_by_neighbourhood_committee(console, services):
+    """A ticket's area is its lane, else its estate, else its road (db/tickets.py area_of); a
+    committee (COMMITTEES_FILE) looks after areas, a road covering all its lanes."""
+    places = {"a": "上海市浦东新区峨山路九十一弄五号楼", "b": "峨山路 101 弄 3 号", "c": "金浦小区12号楼门口",
+              "d": "东方路1000号", "e": "浦东南路1111弄2号", "f": ""}
+    made = {user: await new_ticket(services, user=user, text=f"问题{user}", place=place) for user, place in places.items()}
+    assert {u: t.area for u, t in made.items()} == {"a": "峨山路91弄", "b": "峨山路101弄", "c": "金浦小区", "d": "东方路",
+                                                   "e": "浦东南路1111弄", "f": ""}
+    await console.login()
+
+    async def listed(query: str) -> set[str]:
+        status, html, _ = await console.get(f"/staff/?{query}")
+        assert status == 200
+        return {u for u, t in made.items() if f">{t.number}</a>" in html}
+
+    status, html, _ = await console.get("/staff/")
+    assert '<option value="峨山路91弄">峨山路91弄 (1)</option>' in html and ">东方居委会</option>" in html
+    assert await listed("place=峨山路91弄") == {"a"}
+    assert await listed("place=峨山路") == {"a", "b"}  # the road: every lane of it
+    assert await listed("committee=峨山路居委会") == {"a", "b", "c"}
+    assert await listed("committee=东方居委会") == {"d"}  # not 浦东南路 (东方 is not its start)
+    assert await listed("committee=no such one") == set(places)
+    assert await listed("place=%25") == set()  # the LIKE wildcard is escaped: no area starts with "%"
+
+
+async def test_the_migration_gives_the_tickets_already_there_their_area(tmp_path):
+    """0011_ticket_area fills the new column by area_of for a database at the revision before it."""
+    import sqlite3
+
+    from alembic import command
+
+    from db import migrations
+    from db.engine import make_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "0010_opinion_marks"))
+    await engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("insert into resident (channel, user_id, created_at) values ('telegram', '1', '2026-11-30 00:00:00')")
+        for n, place in enumerate(["峨山路九十一弄五号楼", "", "金浦小区3号楼"]):
+            db.execute("insert into ticket (number, source_key, resident_id, channel, chat_id, category, text, place, photos,"
+                       " status, awaiting_resident, resident_blocked, created_at, response_due, resolution_due) values "
+                       "(?, ?, 1, 'telegram', '1', 'noise', 't', ?, '[]', 'new', 0, 0, ?, ?, ?)",
+                       (f"TQ-2611-000{n}", f"k{n}", place, *["2026-11-30 00:00:00"] * 3))
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "head"))
+    await engine.dispose()
+    assert query_rows_sqlite(tmp_path / "old.db", "select area from ticket order by id") == [("峨山路91弄",), ("",), ("金浦小区",)]
+
+
+class TestPhotos:
+    """A resident's photos on the ticket page: fetched through the channel's file API (the fake Bot
+    API's getFile and file download; a WeChat PicUrl from a loopback server), kept on disk, for
+    signed-in staff only."""
+
+    @pytest.fixture
+    async def fake_api(self):
+        async with FakeBotApi() as server:
+            yield server
+
+    @pytest.fixture
+    async def picture_server(self):
+        """A loopback stand-in for WeChat's picture host (mmbiz.qpic.cn)."""
+        async def picture(request):
+            if request.match_info["name"] == "photo.jpg":
+                return web.Response(body=b"\x89PNG\r\n\x1a\nwechat picture", content_type="image/png")
+            return web.Response(body=b"<html>not a picture</html>", content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/{name}", picture)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        yield server
+        await server.close()
+
+    @pytest.fixture
+    def console_env(self, fake_api, tmp_path):
+        return {"TELEGRAM_BOT_TOKEN": fake_api.token, "TELEGRAM_BASE_URL": fake_api.base_url,
+                "PHOTO_DIR": str(tmp_path / "photos")}
+
+    async def test_a_telegram_photo_is_fetched_once_and_shown_to_staff_only(self, console, services, fake_api, tmp_path):
+        fake_api.push_photo(4242, "AgACphoto-1")  # the fake issues the file id, as for a resident's photo
+        ticket = await new_ticket(services)
+        rows(services, "update ticket set photos = ? where id = ?", '["AgACphoto-1", "AgACgone"]', ticket.id)
+        path = f"/staff/files/{ticket.number}/0"
+        status, _, response = await console.get(path)
+        assert (status, response.headers["Location"]) == (303, "/staff/login")
+        assert not [c for c in fake_api.calls if c.method in ("getFile", "file")]  # nothing fetched for no one
+        await console.login()
+        status, html, _ = await console.get(f"/staff/tickets/{ticket.number}")
+        assert f'<img src="{path}"' in html and f'<img src="/staff/files/{ticket.number}/1"' in html
+        for _ in range(2):
+            async with console.http.get(console.url(path)) as response:
+                assert response.status == 200 and response.content_type == "image/jpeg"
+                assert await response.read() == fake_api.file_content("AgACphoto-1")
+        assert [(c.method, c.params.get("file_id") or c.params.get("path")) for c in fake_api.calls
+                if c.method in ("getFile", "file")] == [("getFile", "AgACphoto-1"), ("file", "photos/AgACphoto-1.jpg")]
+        assert [p.read_bytes() for p in (tmp_path / "photos").iterdir()] == [fake_api.file_content("AgACphoto-1")]
+        assert (await console.get(f"/staff/files/{ticket.number}/1"))[0] == 404  # the Bot API does not know it
+        assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # no third photo
+        assert (await console.get("/staff/files/TQ-0000-0000/0"))[0] == 404
+
+    async def test_a_wechat_picture_is_fetched_from_its_url_and_only_if_it_is_an_image(self, console, services,
+                                                                                        picture_server):
+        ticket = await new_ticket(services)
+        urls = [str(picture_server.make_url("/photo.jpg")), str(picture_server.make_url("/page.html")), "MEDIA_ID_ONLY"]
+        rows(services, "update ticket set channel = 'wechat', photos = ? where id = ?", json.dumps(urls), ticket.id)
+        await console.login()
+        async with console.http.get(console.url(f"/staff/files/{ticket.number}/0")) as response:
+            assert response.status == 200 and response.content_type == "image/png"
+            assert await response.read() == b"\x89PNG\r\n\x1a\nwechat picture"
+        assert (await console.get(f"/staff/files/{ticket.number}/1"))[0] == 404  # HTML is not served as a photo
+        assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # a MediaId alone: not fetched here
+
+
+async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_joins_it(console, services):
+    resident = await services.store.resident("telegram", "r1")
+    for text in ("希望多开几次居民议事会", "居民议事会能不能多开几次", "宝宝屋周六也能开放就好了"):
+        await services.store.add_opinion(resident.id, text, category="participation")
+    old = await services.store.add_opinion(resident.id, "上个月的意见:希望多开几次居民议事会", category="participation")
+    rows(services, "update opinion set created_at = ? where id = ?", utcnow() - timedelta(days=40), old)
+    await console.login()
+
+    def theme_of(html: str, text: str) -> str:
+        return re.search(r"<li><b>" + text + r"</b>.*?</li>", html, re.S).group()
+
+    status, html, _ = await console.get("/staff/opinions")
+    assert "2 条未读 unread" in theme_of(html, "居民议事会能不能多开几次")
+    form = re.search(r'<form method="post" action="/staff/opinions/mark".*?</form>', theme_of(html, "居民议事会能不能多开几次"),
+                     re.S).group()
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+    assert fields["state"] == "read" and fields["back"] == "/staff/opinions"
+    assert (await console.post("/staff/opinions/mark", {**fields, "csrf": "forged"}))[0] == 403
+    status, _, response = await console.post("/staff/opinions/mark", fields)
+    assert (status, response.headers["Location"]) == (303, "/staff/opinions")
+    html = (await console.get("/staff/opinions"))[1]
+    assert "已读 read" in theme_of(html, "居民议事会能不能多开几次")
+    assert "1 条未读 unread" in theme_of(html, "宝宝屋周六也能开放就好了")  # the other theme is untouched
+    assert sorted(rows(services, "select text, handled, handled_by from opinion where handled is not null")) == [
+        ("居民议事会能不能多开几次", "read", "web:wang"), ("希望多开几次居民议事会", "read", "web:wang")]
+    assert rows(services, "select handled from opinion where id = ?", old) == [(None,)]  # not in the page's range
+
+    await console.post("/staff/opinions/mark", {**fields, "state": "answered"})
+    assert "✔ 已答复 answered" in theme_of((await console.get("/staff/opinions"))[1], "居民议事会能不能多开几次")
+    await services.store.add_opinion(resident.id, "希望多开几次居民议事会!", category="participation")
+    theme = theme_of((await console.get("/staff/opinions"))[1], "希望多开几次居民议事会!")
+    assert "× 3" in theme and "1 条未读 unread" in theme  # a newcomer makes the theme unread again
+    await console.post("/staff/opinions/mark", fields)  # the older page's form: its themes, not the newcomer
+    assert rows(services, "select handled from opinion where text = ?", "希望多开几次居民议事会!") == [(None,)]
+    assert (await console.post("/staff/opinions/mark", {**fields, "theme": str(old)}))[0] == 409  # no such theme
+
+    this_week = today_in_shanghai() - timedelta(days=today_in_shanghai().weekday())
+    status, html, _ = await console.get(f"/staff/opinions?week={this_week - timedelta(days=21)}")  # none then
+    assert status == 200 and "上个月的意见" not in html and "No opinions in these days" in html
+    old_week = (utcnow() - timedelta(days=40)).astimezone(SHANGHAI).date()
+    html = (await console.get(f"/staff/opinions?week={old_week}"))[1]
+    assert "上个月的意见" in html and "宝宝屋" not in html
+
+
 async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
     await new_ticket(services, user="r1")
     await new_ticket(services, user="r2", text="垃圾房三天没清运")
@@ -412,6 +635,46 @@ async def test_the_dashboard_shows_this_weeks_export_figures(console, services):
     assert status == 200 and "塘桥街道居民服务周报" in html
     assert '<div class="value">0 / 2</div>' in html  # opinions / tickets of this week
     assert "<svg" in html and "<script" not in html
+
+
+async def test_the_dashboard_draws_twelve_weeks_of_the_exports_figures_and_lists_the_alerts(console, services, tmp_path):
+    """The trend's weeks hold what the weekly export of that week says (one code path), and the
+    emergency alerts sent to the moderation chat are listed, phone numbers masked."""
+    from db import outbox
+
+    today = today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    weeks_ago = {3: 2, 7: 1}  # weeks back: tickets then
+    for back, count in weeks_ago.items():
+        at = datetime.combine(monday - timedelta(days=7 * back - 2), time(10), SHANGHAI).astimezone(UTC)
+        for n in range(count):
+            ticket = await new_ticket(services, user=f"w{back}-{n}", text=f"第{back}周的问题 {n}")
+            async with services.store.transaction() as session:
+                await session.exec(sa_update(Ticket).where(Ticket.id == ticket.id).values(created_at=at))
+    async with services.store.transaction() as session:
+        outbox.enqueue(session, "telegram", MODERATION_CHAT, "alert", "紧急:居民报告燃气泄漏,电话 13912345678")
+    await console.login()
+    status, html, _ = await console.get("/staff/dashboard")
+    assert status == 200 and "<script" not in html
+    assert "燃气泄漏" in html and "139****5678" in html and "13912345678" not in html
+    assert html.count('class="series"') == 5  # collected, resolved; first response, resolution; on time
+    header = re.search(r"<th>分类 Category</th>(.*?)</tr>", html, re.S).group(1)
+    starts = re.findall(r"<th>(\d\d-\d\d)</th>", header)
+    assert len(starts) == 12 and starts[-1] == f"{monday:%m-%d}"
+    row = re.search(r"<td>" + re.escape(services.categories.title("facilities", "zh")) + r"</td>(.*?)</tr>", html, re.S).group(1)
+    counts = [int(n) for n in re.findall(r'<td class="n">(\d+)</td>', row)]
+    for back, count in weeks_ago.items():
+        start = monday - timedelta(days=7 * back)
+        exported = await build_export(services.store, services, start, start + timedelta(days=6), tmp_path, formats=())
+        assert counts[11 - back] == exported.summary.ticket_count("facilities") == count
+    assert sum(counts) == 3
+
+    late = await new_ticket(services, user="w3-late", text="第3周的又一个问题")  # a finished week changes: shown at once
+    at = datetime.combine(monday - timedelta(days=7 * 3 - 2), time(11), SHANGHAI).astimezone(UTC)
+    rows(services, "update ticket set created_at = ? where id = ?", at, late.id)
+    html = (await console.get("/staff/dashboard"))[1]
+    row = re.search(r"<td>" + re.escape(services.categories.title("facilities", "zh")) + r"</td>(.*?)</tr>", html, re.S).group(1)
+    assert [int(n) for n in re.findall(r'<td class="n">(\d+)</td>', row)][8] == 3
 
 
 # -- in a real browser -----------------------------------------------------------------------

@@ -210,7 +210,7 @@ async def test_other_house_numbers_are_other_places(office):
 
 
 async def test_residents_staff_and_the_export_name_a_status_alike(office, tmp_path):
-    from bot.export import build_export
+    from bot.export.build import build_export
     from handlers.reports import today_in_shanghai
 
     async def exported_status() -> str:

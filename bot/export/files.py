@@ -17,14 +17,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-
-class Hours(float):
-    """Working hours: one decimal in every format."""
-
-
-class Percent(float):
-    """A share from 0 to 1, shown as 92.5%."""
-
+from bot.export.figures import Hours, Percent
 
 # -- the sheets ------------------------------------------------------------------------------
 

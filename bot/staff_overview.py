@@ -1,0 +1,150 @@
+"""The staff console's overview pages: residents' opinions as themes (marked read or answered), the
+dashboard, the export files, the accounts."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, page, services_of
+from db import accounts
+from db.models import utcnow
+from handlers.masking import mask_text
+from handlers.themes import themes
+
+MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
+THEMED = 2000  # of each category, the newest opinions grouped into themes
+
+
+def _opinion_range(query) -> tuple[datetime, datetime, dict]:
+    """The opinions page's range: the week (Monday to Sunday, Shanghai) of `week=YYYY-MM-DD`, or
+    else the last `days` days (7 when not given) up to now, or up to `until` (the page's own
+    moment, which its forms send back)."""
+    from bot.export.figures import utc_bounds
+
+    try:
+        day = date.fromisoformat(query.get("week", ""))
+    except ValueError:
+        day = None
+    if day is not None:
+        monday = day - timedelta(days=day.weekday())
+        return *utc_bounds(monday, monday + timedelta(days=6)), dict(week=monday, days=None, until=None)
+    days = int(query["days"]) if query.get("days", "").isdigit() else 7
+    days = min(max(days, 1), MAX_OPINION_DAYS)
+    try:
+        hi = min(datetime.fromisoformat(query.get("until", "")), utcnow())
+    except (ValueError, TypeError):  # none, not a time, or without a time zone
+        hi = utcnow()
+    return hi - timedelta(days=days), hi, dict(week=None, days=days, until=hi)
+
+
+async def opinions(request: web.Request) -> web.Response:
+    """The opinions of a week or of the last days, by category (most first), similar ones together
+    as themes (handlers/themes.py), the largest first, each with what staff marked it."""
+    from bot.export.figures import opinion_category_title
+    from db import export_queries
+    from handlers.reports import today_in_shanghai
+
+    services = services_of(request)
+    lo, hi, chosen = _opinion_range(request.query)
+    async with services.store.engine.connect() as conn:
+        by_category = await export_queries.opinion_counts(conn, lo, hi)
+        groups = [(category, opinion_category_title(category, services), count, await _themes(conn, lo, hi, category))
+                  for category, count in sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))]
+    today = today_in_shanghai()
+    monday = today - timedelta(days=today.weekday())
+    weeks = [monday - timedelta(days=7 * n) for n in range(12)]
+    return page(request, "opinions", groups=groups, weeks=weeks, back=request.path_qs, mask_text=mask_text, **chosen)
+
+
+async def _themes(conn, lo: datetime, hi: datetime, category: str) -> list:
+    from db import export_queries
+
+    return themes(await export_queries.opinion_examples(conn, lo, hi, category, THEMED))
+
+
+async def mark_theme(request: web.Request) -> web.StreamResponse:
+    """A theme marked read or answered, or unmarked: the form names the page's range, the category
+    and the theme's newest opinion; the themes are made again as the page made them and that
+    theme's opinions marked. Then back to the page it came from."""
+    from db import opinions as opinion_marks
+
+    form, services = request[FORM], services_of(request)
+    state, category, newest = str(form.get("state", "")), str(form.get("category", "")), str(form.get("theme", ""))
+    if state not in (*opinion_marks.MARKS, "none") or not newest.isdigit():
+        raise web.HTTPBadRequest(text="a theme and a mark (read, answered, none) are needed")
+    lo, hi, _ = _opinion_range(form)
+    async with services.store.engine.connect() as conn:
+        theme = next((t for t in await _themes(conn, lo, hi, category) if t.ids[0] == int(newest)), None)
+    if theme is None:
+        raise web.HTTPConflict(text="this theme has changed since the page was shown: open the page again")
+    async with services.store.transaction() as session:
+        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]))
+    back = str(form.get("back", ""))
+    raise web.HTTPSeeOther(back if back.startswith("/staff/opinions") else "/staff/opinions")
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """This week so far (Monday to today, Shanghai) against the same days of last week, the
+    12-week trend and the recent emergency alerts: the weekly export's own figures and summary
+    page (bot/export/figures.py, html.py), computed now."""
+    from bot.export.figures import finished_figures, weekly_trend
+    from bot.export.html import render_html
+    from db import export_queries
+    from db.engine import reading
+    from handlers.reports import today_in_shanghai
+
+    services, now, today = services_of(request), utcnow(), today_in_shanghai()
+    trend = await weekly_trend(services.store, services, today, now)
+    summary = replace(trend[-1])  # this week so far; the trend's own stays as it is
+    async with reading(services.store.engine).connect() as conn:
+        summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
+        alerts = await export_queries.recent_alerts(conn)
+    return web.Response(text=render_html(summary, [], now, trend=trend, alerts=alerts, console=True),
+                        content_type="text/html", headers=HEADERS)
+
+
+def _export_files(request: web.Request) -> list[Path]:
+    """The files of EXPORT_DIR, newest first."""
+    from bot.web_keys import SETTINGS
+
+    folder = Path(request.app[SETTINGS].export_dir)
+    found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []
+    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
+
+
+async def exports(request: web.Request, problem: str = "", made: list[Path] | None = None, status: int = 200) -> web.Response:
+    return page(request, "exports", status, files=_export_files(request), problem=problem, made=made or [],
+                can_export=services_of(request).exporter is not None)
+
+
+async def new_export(request: web.Request) -> web.Response:
+    """The export of the days asked for, made as the weekly one is (in a process of its own)."""
+    from handlers.reports import ExportInputError, parse_range, today_in_shanghai
+
+    services, form = services_of(request), request[FORM]
+    if services.exporter is None:
+        return await exports(request, "no_export", status=503)
+    try:
+        start, end = parse_range(str(form.get("from", "")).strip() or None, str(form.get("to", "")).strip() or None,
+                                 today_in_shanghai(), names=("from", "to"))
+    except ExportInputError as exc:
+        return await exports(request, str(exc), status=400)
+    result = await services.exporter(start, end)
+    return await exports(request, made=result.files)
+
+
+async def export_file(request: web.Request) -> web.StreamResponse:
+    """One of the listed files, by its name alone: nothing outside EXPORT_DIR can be named."""
+    found = next((p for p in _export_files(request) if p.name == request.match_info["name"]), None)
+    if found is None:
+        raise web.HTTPNotFound(text="no such export file")
+    return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
+
+
+async def account_list(request: web.Request) -> web.Response:
+    async with services_of(request).store.transaction() as session:
+        rows = await accounts.all_accounts(session)
+    return page(request, "accounts", accounts=rows)

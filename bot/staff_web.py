@@ -1,0 +1,107 @@
+"""The staff console's plumbing: its pages' rendering and headers, the session and CSRF check every
+page goes through, the request's address and scheme behind the local proxy.
+
+A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
+cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
+at logout. Every POST carries the session's CSRF token (the login form: a token of its own
+cookie, bot/staff_console.py).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from ipaddress import ip_address
+
+from aiohttp import web
+
+from bot.photo_files import PhotoFiles
+from db import accounts
+from db.models import StaffAccount
+from handlers.services import Services
+
+log = logging.getLogger("bot.staff_console")
+
+COOKIE = "tq_staff"
+HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere; images only our own (/staff/files/)
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+}
+ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
+CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
+FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
+PHOTOS = web.AppKey("photo_files", PhotoFiles)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def see_other(location: str) -> web.Response:
+    """A redirect to return (not raise), for one that sets cookies."""
+    return web.Response(status=303, headers={"Location": location, **HEADERS})
+
+
+def services_of(request: web.Request) -> Services:
+    from bot.web_keys import SERVICES
+
+    return request.app[SERVICES]
+
+
+def _from_proxy(request: web.Request, header: str) -> str | None:
+    """A header set by the reverse proxy in front of us (nginx on this machine); ignored from anyone else."""
+    try:
+        local = ip_address(request.remote or "").is_loopback
+    except ValueError:
+        local = False
+    return request.headers.get(header) if local else None
+
+
+def address(request: web.Request) -> str:
+    return _from_proxy(request, "X-Real-IP") or request.remote or "?"
+
+
+def https(request: web.Request) -> bool:
+    return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
+
+
+def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
+    services = services_of(request)
+    texts = services.texts
+    html = texts.env.get_template(f"console/{template}.html").render(
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
+        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
+        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
+        **values)
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def signed_in(handler: Handler, admin: bool = False) -> Handler:
+    """Only for a live session (else to the login page), of an administrator with `admin`; a
+    POST only with the session's CSRF token."""
+    async def checked(request: web.Request) -> web.StreamResponse:
+        async with services_of(request).store.transaction() as session:
+            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
+        if found is None:
+            raise web.HTTPSeeOther("/staff/login")
+        row, request[ACCOUNT] = found
+        request[CSRF] = row.csrf
+        if admin and not request[ACCOUNT].is_admin:
+            raise web.HTTPForbidden(text="for administrators only")
+        if request.method == "POST":
+            request[FORM] = form = await request.post()
+            if not hmac.compare_digest(str(form.get("csrf", "")).encode(), row.csrf.encode()):
+                log.warning("staff console: POST %s without the session's CSRF token, from %s", request.path, address(request))
+                raise web.HTTPForbidden(text="CSRF token missing or wrong")
+        return await handler(request)
+
+    return checked
+
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, path: str = "/staff/",
+                max_age: int | None = None) -> None:
+    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="Strict", secure=https(request))
+
+
+def actor_of(account: StaffAccount) -> str:
+    return f"web:{account.name}"
