@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.staff_web import ACCOUNT, FORM, _services, page, signed_in
+from bot.staff_web import ACCOUNT, FORM, page, services_of, signed_in
 from db import events
 from db.events import EventError
 from db.models import Event
@@ -21,7 +21,7 @@ def setup(app: web.Application) -> None:
 
 async def event_list(request: web.Request, problem: str = "", status: int = 200, form: dict | None = None) -> web.Response:
     """The events; after an action (?done=N) that event's progress on top."""
-    services = _services(request)
+    services = services_of(request)
     async with services.store.transaction() as session:
         found = await events.listing(session, limit=100)
         progress = {e.id: await events.progress(session, e.id) for e in found if e.status != "draft"}
@@ -36,7 +36,7 @@ async def event_list(request: web.Request, problem: str = "", status: int = 200,
 
 
 async def create(request: web.Request) -> web.Response:
-    services = _services(request)
+    services = services_of(request)
     form = {k: str(v).strip()[:2000] for k, v in request[FORM].items()}
     try:
         start = events.parse_local(form.get("start", ""), "start 开始")
@@ -57,7 +57,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
-    services = _services(request)
+    services = services_of(request)
     number, action = int(request.match_info["id"]), request.match_info["action"]
     async with services.store.transaction() as session:
         event = await session.get(Event, number)
