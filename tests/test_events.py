@@ -15,7 +15,7 @@ from db.clock import SHANGHAI, utcnow
 from db.models import Event, OutboxMessage, Resident, Subscription
 from handlers import events as shown_events
 from tests.conftest import query_rows
-from tests.test_staff_console import console, csrf_of  # noqa: F401  (the fixture)
+from tests.test_staff_console import console, console_env, csrf_of  # noqa: F401  (the fixtures)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.both_databases]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
