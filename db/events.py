@@ -242,20 +242,27 @@ async def forget(session: AsyncSession, resident_id: int) -> None:
 # -- the weekly export ---------------------------------------------------------------------------
 
 
-async def export_counts(session: AsyncSession, lo: datetime, hi: datetime) -> dict:
-    """For the weekly export, [lo, hi): events published, active subscribers per topic (at hi),
-    and notices delivered."""
-    published = (await session.exec(select(func.count()).select_from(Event).where(
-        Event.published_at >= lo, Event.published_at < hi))).one()
-    per_topic = dict((await session.exec(
+@dataclass(frozen=True)
+class EventCounts:
+    published: int = 0  # events published in the range
+    delivered: int = 0  # notices delivered in the range
+    subscribers: tuple[tuple[str, int], ...] = ()  # (area, residents subscribed at its end), by area
+
+
+async def export_counts(conn, lo: datetime, hi: datetime) -> EventCounts:
+    """For the weekly export, [lo, hi): events published, notices delivered, and the active
+    subscribers per area at hi. `conn`: a connection or a session (both `execute`)."""
+    published = (await conn.execute(select(func.count()).select_from(Event).where(
+        Event.published_at >= lo, Event.published_at < hi))).scalar_one()
+    per_topic = (await conn.execute(
         select(Subscription.topic, func.count()).where(
             Subscription.created_at < hi, or_(col(Subscription.stopped_at).is_(None), Subscription.stopped_at >= hi))
-        .group_by(Subscription.topic).order_by(Subscription.topic))).all())
-    delivered = (await session.exec(
+        .group_by(Subscription.topic).order_by(Subscription.topic))).all()
+    delivered = (await conn.execute(
         select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.purpose == NOTICE, OutboxMessage.state == "sent",
-            OutboxMessage.sent_at >= lo, OutboxMessage.sent_at < hi))).one()
-    return {"events_published": published, "subscribers_by_topic": per_topic, "notices_delivered": delivered}
+            OutboxMessage.sent_at >= lo, OutboxMessage.sent_at < hi))).scalar_one()
+    return EventCounts(published, delivered, tuple((str(t), int(n)) for t, n in per_topic))
 
 
 class EventBoard:

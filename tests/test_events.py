@@ -32,7 +32,7 @@ async def resident(services, user_id: str) -> Resident:
     return await services.store.resident("telegram", user_id)
 
 
-async def test_export_counts_published_events_subscribers_by_topic_and_notices_delivered(services):
+async def test_export_counts_published_events_subscribers_by_topic_and_notices_delivered(services, tmp_path):
     now = daytime(services)
     residents = [await resident(services, str(7000 + i)) for i in range(4)]
     async with services.store.transaction() as session:
@@ -52,8 +52,23 @@ async def test_export_counts_published_events_subscribers_by_topic_and_notices_d
     async with services.store.transaction() as session:
         week = await events.export_counts(session, now - timedelta(days=7), now + timedelta(hours=1))
         before = await events.export_counts(session, now - timedelta(days=14), now - timedelta(days=7))
-    assert week == {"events_published": 1, "subscribers_by_topic": {"elderly": 1, "jobs": 2}, "notices_delivered": 1}
-    assert before == {"events_published": 0, "subscribers_by_topic": {}, "notices_delivered": 0}
+    assert week == events.EventCounts(published=1, delivered=1, subscribers=(("elderly", 1), ("jobs", 2)))
+    assert before == events.EventCounts()
+
+    # the weekly export says the same: in the chat's summary, the workbook's summary sheet and the HTML
+    import csv
+
+    from bot.export.build import build_export
+    from db.clock import SHANGHAI as _SH
+
+    today = now.astimezone(_SH).date()
+    result = await build_export(services.store, services, today - timedelta(days=6), today, tmp_path, formats=("csv", "html"))
+    assert "活动通知:发布 1 场,送达 1 条;订阅 为老服务 1 人、就业与人才 2 人。" in result.chat_text, result.chat_text
+    [summary_csv] = [f for f in result.files if f.name.endswith("-summary.csv")]
+    rows = {r[0]: r[1:] for r in csv.reader(summary_csv.open(encoding="utf-8-sig")) if r}
+    assert rows["发布活动通知(场)"][:3] == ["1", "0", "1"] and rows["送达订阅通知(条)"][:3] == ["1", "0", "1"]
+    assert rows["为老服务"][:1] == ["1"] and rows["就业与人才"][:1] == ["2"]  # subscribers by topic
+    assert "送达订阅通知(条)" in next(f for f in result.files if f.suffix == ".html").read_text("utf-8")
 
 
 async def test_forgetting_a_resident_deletes_their_subscriptions(services):

@@ -24,6 +24,7 @@ from bot.export.html import chat_text, opinion_groups, render_html
 from bot.export.sheets import Pseudonyms, event_sheet, opinion_sheet, summary_sheet, ticket_sheet
 from db import export_queries as q
 from db.engine import reading
+from db.events import export_counts
 from db.models import utcnow
 from handlers.reports import ExportInputError
 
@@ -86,7 +87,7 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
                 rows[EVENTS.key] = await event_sheet(conn, outputs, lo, hi, pseudonyms)
             else:
                 await gather_times(conn, lo, hi, calendar, now, times)
-            summary = summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services)
+            summary = summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services, await export_counts(conn, lo, hi))
             summary.previous = await figures(conn, services, *before, now)
             groups = await opinion_groups(conn, lo, hi, summary) if "html" in formats else []
         files = []

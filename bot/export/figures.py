@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from db import export_queries as q
 from db.clock import SHANGHAI
 from db.engine import reading
+from db.events import EventCounts, export_counts
 from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_text
@@ -122,6 +123,9 @@ class Summary:
     ratings: int = 0
     average_rating: float | None = None
     top_places: list[tuple[str, int]] = field(default_factory=list)
+    events_published: int = 0  # the office's events (issue "what's on"), published in the range
+    notices_delivered: int = 0  # their notices delivered to subscribers in the range
+    subscribers: list[tuple[str, str, int]] = field(default_factory=list)  # (area, title, residents) at the end
     previous: Summary | None = None
 
     @property
@@ -154,7 +158,7 @@ def _median(values: list[float]) -> Hours | None:
     return Hours(statistics.median(values)) if values else None
 
 
-def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures, services) -> Summary:
+def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures, services, events: EventCounts) -> Summary:
     categories = services.categories
     ticket_ids = list(categories.by_id) + sorted(set(counts.tickets_by_category) - set(categories.by_id))
     opinions = sorted(counts.opinions_by_category.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -170,6 +174,8 @@ def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures, ser
         on_time=times.on_time, late=times.late, pending=times.pending,
         ratings=counts.ratings, average_rating=counts.average_rating,
         top_places=[(mask_text(place), n) for place, n in counts.top_places],
+        events_published=events.published, notices_delivered=events.delivered,
+        subscribers=[(area, opinion_category_title(area, services), n) for area, n in events.subscribers],
     )
 
 
@@ -200,7 +206,7 @@ async def figures(conn, services, start: date, end: date, now: datetime) -> Summ
     lo, hi = utc_bounds(start, end)
     times = TimeFigures()
     await gather_times(conn, lo, hi, services.tickets.calendar, now, times)
-    return summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services)
+    return summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services, await export_counts(conn, lo, hi))
 
 
 TREND_WEEKS = 12

@@ -136,7 +136,7 @@ def chat_text(s: Summary) -> str:
     lines = [f"<b>塘桥居民服务周报 {s.start:%Y-%m-%d} 至 {s.end:%Y-%m-%d}</b>"]
     if s.empty:
         lines.append("本期没有收到意见和工单。")
-        return "\n".join(lines)
+        return "\n".join(lines + _events_line(s, e))
     lines.append(f"收集意见 {s.collected} 条(留言 {s.opinions} 条、工单 {s.tickets} 件),解决 {s.resolved} 件。")
     lines.append(f"较上期:收集 {_signed(s.collected - p.collected)},解决 {_signed(s.resolved - p.resolved)}。")
     lines.append(f"首次答复中位数 {_hours(s.median_first_response)} 工作小时,办结中位数 {_hours(s.median_resolution)} 工作小时,"
@@ -148,7 +148,14 @@ def chat_text(s: Summary) -> str:
         lines.append("地点最多:" + "、".join(f"{e(_short(place))} {n}" for place, n in s.top_places[:3]))
     if s.opinions_by_category:
         lines.append("留言最多:" + "、".join(f"{e(t)} {n}" for _, t, n in s.opinions_by_category[:3]))
-    return "\n".join(lines)
+    return "\n".join(lines + _events_line(s, e))
+
+
+def _events_line(s: Summary, e) -> list[str]:
+    if not (s.events_published or s.notices_delivered or s.subscribers):
+        return []
+    return [f"活动通知:发布 {s.events_published} 场,送达 {s.notices_delivered} 条;订阅 "
+            + ("、".join(f"{e(t)} {n} 人" for _, t, n in s.subscribers) or "0 人") + "。"]
 
 
 def _short(text: str, limit: int = 24) -> str:

@@ -139,6 +139,10 @@ def summary_sheet(outputs: Outputs, s: Summary) -> None:
          "On time / late / not yet due"),
         ("平均评分(1-5)", s.average_rating, p.average_rating, change(s.average_rating, p.average_rating), "Average rating"),
         ("评价数(件)", s.ratings, p.ratings, s.ratings - p.ratings, "Ratings given"),
+        ("发布活动通知(场)", s.events_published, p.events_published, s.events_published - p.events_published,
+         "Events published (the office's notices)"),
+        ("送达订阅通知(条)", s.notices_delivered, p.notices_delivered, s.notices_delivered - p.notices_delivered,
+         "Notices delivered to subscribers"),
     ]
     outputs.rows([list(f) for f in figures])
     if s.empty:
@@ -160,6 +164,10 @@ def summary_sheet(outputs: Outputs, s: Summary) -> None:
     outputs.headers(["意见分类", "意见数", "上期", "变化"], ["Opinion category", "Opinions", "Previous period", "Change"])
     outputs.rows([[title, n, p.opinion_count(cid), n - p.opinion_count(cid)] for cid, title, n in s.opinions_by_category]
                  or [["(无)", 0]])
+
+    outputs.blank()
+    outputs.headers(["订阅主题", "订阅人数(期末)"], ["Subscription topic", "Subscribers (at the end)"])
+    outputs.rows([[title, n] for _, title, n in s.subscribers] or [["(无)", 0]])
 
     outputs.blank()
     outputs.headers(["反映最多的地点", "工单数"], ["Most reported places", "Tickets"])
