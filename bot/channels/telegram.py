@@ -91,8 +91,12 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 # The command menu Telegram shows next to the input field, by the user's app language.
 BOT_COMMANDS = {
-    None: [("start", "打开分类菜单"), ("help", "使用说明"), ("lang", "切换中文 / English")],
-    "en": [("start", "Open the menu"), ("help", "How to use this assistant"), ("lang", "Switch 中文 / English")],
+    None: [("start", "打开分类菜单"), ("report", "反映身边的问题"), ("mytickets", "我反映的问题和进展"),
+           ("opinion", "给街道提建议"), ("events", "近期活动"), ("subscribe", "订阅活动通知"),
+           ("unsubscribe", "退订活动通知"), ("help", "使用说明"), ("lang", "切换中文 / English")],
+    "en": [("start", "Open the menu"), ("report", "Report a problem"), ("mytickets", "My reports and their progress"),
+           ("opinion", "Leave a suggestion"), ("events", "What's on"), ("subscribe", "Get the office's notices"),
+           ("unsubscribe", "Stop the notices"), ("help", "How to use this assistant"), ("lang", "Switch 中文 / English")],
 }
 
 # New messages only: edits are left alone.
