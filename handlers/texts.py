@@ -5,7 +5,7 @@ HTML subset Telegram accepts (<b>, <i>, <blockquote>).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -22,6 +22,9 @@ def when(moment: datetime | None, lang: str = "zh") -> str:
     if moment is None:
         return ""
     local = moment.astimezone(SHANGHAI)
+    if (local.hour, local.minute) == (0, 0):  # a deadline at midnight is the end of the day before, as people say it
+        day = local - timedelta(days=1)
+        return f"the end of {day:%d %b}" if lang == "en" else f"{day.month}月{day.day}日 24:00"
     return local.strftime("%d %b %H:%M") if lang == "en" else f"{local.month}月{local.day}日 {local:%H:%M}"
 
 

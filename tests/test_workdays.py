@@ -67,3 +67,14 @@ def test_bad_office_hours_are_named(value):
 
 def test_office_hours_are_read():
     assert load_settings({"OFFICE_HOURS": "08:30-17:30"}).office_hours == (time(8, 30), time(17, 30))
+
+
+def test_a_deadline_at_midnight_reads_as_the_end_of_the_day_before():
+    from datetime import datetime
+
+    from db.clock import SHANGHAI
+    from handlers.texts import when
+
+    midnight = datetime(2026, 12, 8, 0, 0, tzinfo=SHANGHAI)
+    assert when(midnight, "zh") == "12月7日 24:00" and when(midnight, "en") == "the end of 07 Dec"
+    assert when(datetime(2026, 12, 8, 14, 30, tzinfo=SHANGHAI), "zh") == "12月8日 14:30"
