@@ -55,6 +55,8 @@ async def _load(session: AsyncSession, resident: Resident) -> Intake | None:
 
 async def start(inbound: Inbound, lang: str, resident: Resident, services: Services, first_text: str = "") -> Reply:
     """Begin a report; a complaint-like first message already says what happened."""
+    if resident.awaiting == "message":  # a message asked for earlier is not this report's text
+        await services.store.update_resident(resident.id, awaiting=None)
     async with services.store.transaction() as session:
         intake = await _load(session, resident) or Intake(resident_id=resident.id, step="what")
         intake.step, intake.started_at = "what", utcnow()

@@ -112,6 +112,13 @@ async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, 
     texts, store = services.texts, services.store
     resident = state.resident if state else None
     if resident is not None:
+        if resident.awaiting == "message" and inbound.text.strip():
+            # asked for after the report began (starting a report clears it), so it comes first
+            await store.add_opinion(resident.id, inbound.text.strip(), inbound.channel,
+                                    opinion_category(inbound.text, services))
+            await store.update_resident(resident.id, awaiting=None)
+            again = await complaint.reminder(inbound, lang, resident, services) if state.intake else None
+            return Reply("opinion", [Outbound(texts.render("leave_saved", lang)), *(again.messages if again else [])])
         if state.intake:
             # A question asked on the way (a confident answer, phrased as a question) is answered,
             # and the report's question asked again: the report is kept, the question not lost.
@@ -128,11 +135,6 @@ async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, 
         if wanted and (inbound.text.strip() or inbound.photos) and (
                 ticket := await my_tickets.followup_target(inbound, resident, services)) is not None:
             return await my_tickets.add_followup(ticket, inbound, lang, resident, services)
-        if awaiting == "message" and inbound.text.strip():
-            await store.add_opinion(resident.id, inbound.text.strip(), inbound.channel,
-                                    opinion_category(inbound.text, services))
-            await store.update_resident(resident.id, awaiting=None)
-            return Reply("opinion", [Outbound(texts.render("leave_saved", lang))])
     if not inbound.text.strip():
         name = "unsupported" if inbound.unsupported or inbound.photos or inbound.location else "empty"
         return Reply("info", [Outbound(texts.render(name, lang))])

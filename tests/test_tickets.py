@@ -308,3 +308,15 @@ async def test_at_what_happened_a_question_is_the_report(office):
     await handle(resident("/report"), office)
     reply = await handle(resident("为什么小区门口的路灯坏了一个多月都没人修?"), office)
     assert "哪里" in reply.messages[0].text and len(reply.messages) == 1
+
+
+async def test_a_suggestion_asked_for_during_a_report_is_saved_as_one_and_the_report_kept(office):
+    await handle(resident("楼道里的路灯坏了一个多星期了,晚上很黑"), office)  # the report asks where
+    await handle(resident("/opinion"), office)  # ...and the resident would rather leave a suggestion first
+    saved = await handle(resident("建议社区食堂周末也开门"), office)
+    assert saved.kind == "opinion" and "哪里" in saved.messages[-1].text
+    assert rows(office, "select text from opinion") == [("建议社区食堂周末也开门",)]
+    await handle(resident("塘桥新村5号楼"), office)
+    await handle(resident(callback="ik:skip"), office)
+    confirm = await handle(resident(callback="ik:skip"), office)
+    assert "塘桥新村5号楼" in confirm.messages[0].text and "建议" not in confirm.messages[0].text
