@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.export.run import main as export
         from bot.startup import working_calendar
 
-        return export(settings.database_url, working_calendar(settings), args.start, args.end, args.out, args.formats)
+        return export(settings.database_url, lambda: working_calendar(settings), args.start, args.end, args.out, args.formats)
     if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
         from bot.channels.console import run_console
 

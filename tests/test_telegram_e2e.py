@@ -84,8 +84,10 @@ async def test_a_resident_browses_asks_and_says_an_answer_did_not_help(server, b
 
 
 async def test_the_command_menu_is_set_in_both_languages(server, bot):
-    assert [c["command"] for c in server.commands["default:"]] == ["start", "help", "lang"]
-    assert [c["command"] for c in server.commands["default:en"]] == ["start", "help", "lang"]
+    menu = ["start", "report", "mytickets", "opinion", "events", "subscribe", "unsubscribe", "help", "lang"]
+    assert [c["command"] for c in server.commands["default:"]] == menu
+    assert [c["command"] for c in server.commands["default:en"]] == menu
+    assert next(c["description"] for c in server.commands["default:en"] if c["command"] == "report") == "Report a problem"
 
 
 async def test_a_sticker_gets_the_please_type_reply(server, bot):

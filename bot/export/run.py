@@ -20,16 +20,17 @@ from handlers.reports import ExportInputError, parse_range, today_in_shanghai
 from handlers.workdays import Calendar
 
 
-def main(database_url: str, calendar: Calendar, start: str | None, end: str | None, out: str, formats: str,
-         today: date | None = None) -> int:
-    """`python -m bot export`: print the files written and the chat text; bad input is one line, exit 2."""
+def main(database_url: str, calendar: Callable[[], Calendar], start: str | None, end: str | None, out: str,
+         formats: str, today: date | None = None) -> int:
+    """`python -m bot export`: print the files written and the chat text; bad input is one line, exit 2
+    (checked before `calendar()` makes the working calendar, and warns if it runs out)."""
     try:
         first, last = parse_range(start, end, today or today_in_shanghai())
         kinds = parse_formats(formats)
     except ExportInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run_export(database_url, calendar, first, last, Path(out), kinds)
+    result = run_export(database_url, calendar(), first, last, Path(out), kinds)
     for path in result.files:
         print(path)
     print()
