@@ -45,7 +45,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from db import events, outbox, tickets
-from db.models import OutboxMessage, Ticket, utcnow
+from db.models import OutboxMessage, Ticket
 from handlers import notify
 from handlers.services import Services
 from handlers.types import plain_text
@@ -121,7 +121,7 @@ class OutboxWorker:
         self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}  # row id -> the write of its outcome
 
     def _now(self):
-        return getattr(self.services, "clock", utcnow)()  # a test may move the clock (quiet hours)
+        return self.services.clock()  # a test may move the clock (quiet hours)
 
     # -- the loop ----------------------------------------------------------------------------
 

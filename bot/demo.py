@@ -21,7 +21,6 @@ from bot.photo_files import PhotoFiles
 from db import accounts, tickets
 from db.clock import SHANGHAI, utcnow
 from db.models import Opinion, OutboxMessage, Resident, Ticket, TicketEvent
-from handlers.texts import Texts
 
 DEMO_ACCOUNT = "demo"
 WEEKS = 4
@@ -119,7 +118,7 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
                                 text=rng.choice(IDEAS[area]) + rng.choice(["", "", "!", ",谢谢"]),
                                 created_at=now - timedelta(seconds=rng.uniform(0, 7 * WEEKS * 86400))))
             made["opinions"] += 1
-        alert = Texts().render("staff_emergency", "zh", channel="Telegram", text="楼道里有很浓的煤气味,邻居家没人应门",
+        alert = services.texts.render("staff_emergency", "zh", channel="Telegram", text="楼道里有很浓的煤气味,邻居家没人应门",
                                numbers="119、110", kinds="燃气泄漏 gas")
         for hours in (30, 200):
             session.add(OutboxMessage(channel="telegram", chat_id="-1001", purpose="alert", text=alert, state="sent",

@@ -81,9 +81,10 @@ async def run(url: str, args: Namespace) -> int:
                 count = await events.withdraw(session, event)
                 print(shown_events.staff_say(services, "withdrawn", "en", number=event.id, count=count))
                 return 0
-            if event.status != "draft":
-                return _fail(f"event {event.id} is {event.status}, not a draft")
-            count, held = await shown_events.publish(session, event, services)
+            try:
+                count, held = await shown_events.publish(session, event, services)
+            except EventError as error:
+                return _fail(str(error))
             print(shown_events.staff_say(services, "published", "en", number=event.id, count=count,
                                          held=shown_events.held_text(held) if count else ""))
             return 0

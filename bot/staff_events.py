@@ -65,8 +65,9 @@ async def act(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="no such event")
         if action == "withdraw":
             await shown_events.withdraw(session, event, services)
-        elif event.status != "draft" or event.start <= services.clock():
-            return await event_list(request, problem=f"#{number}: {event.status}", status=409)
         else:
-            await shown_events.publish(session, event, services)
+            try:
+                await shown_events.publish(session, event, services)
+            except EventError as error:
+                return await event_list(request, problem=str(error), status=409)
     raise web.HTTPSeeOther(f"/staff/events?done={number}")

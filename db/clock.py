@@ -12,6 +12,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time as UTC: SQLite gives back naive datetimes, PostgreSQL aware ones."""
+    return moment if moment is None or moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Clock:
     """Now, in UTC, for what depends on the hour (quiet hours, which events are still to come).
     One per running bot, in its Services; `offset` moves it (tests and the broadcast benchmark

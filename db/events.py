@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import outbox
-from db.clock import SHANGHAI
+from db.clock import SHANGHAI, aware
 from db.models import Event, Notice, OutboxMessage, Resident, Subscription
 
 NOTICE = "notice"  # the outbox purpose of an event's notice
@@ -114,7 +114,7 @@ async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
     queued: list[tuple[int, OutboxMessage]] = []
     for resident_id, channel, user_id, language, last_message in rows:
         window = (windows or {}).get(channel)
-        if window is not None and (last_message is None or _aware(last_message) < due - window):
+        if window is not None and (last_message is None or aware(last_message) < due - window):
             session.add(Notice(event_id=event.id, resident_id=resident_id, outcome="skipped_48h"))
             continue
         lang = language or ""
@@ -128,11 +128,6 @@ async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
     session.add_all([Notice(event_id=event.id, resident_id=r, outbox_id=row.id) for r, row in queued])
     return len(queued)
 
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def withdraw(session: AsyncSession, event: Event) -> int:
@@ -287,7 +282,7 @@ class EventBoard:
         if self._read_at is None or clock.monotonic() - self._read_at > self.FRESH:
             self._events = await self._read(now)
             self._read_at = clock.monotonic()
-        return [e for e in self._events if _aware(shown_until(e)) > now and (topics is None or e.topic in topics)]
+        return [e for e in self._events if aware(shown_until(e)) > now and (topics is None or e.topic in topics)]
 
     async def _read(self, now: datetime) -> list[Event]:
         from sqlalchemy.exc import OperationalError, ProgrammingError

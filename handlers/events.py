@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from db.clock import SHANGHAI
+from db.clock import SHANGHAI, aware
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
 
@@ -164,10 +164,16 @@ def notice(event: Event, area: str, lang: str, services: Services) -> tuple[str,
 
 async def publish(session, event: Event, services: Services) -> tuple[int, datetime | None]:
     """Publish in the caller's transaction; how many notices were queued, and until when they
-    are held (the quiet hours), if they are."""
+    are held (the quiet hours), if they are. EventError (one line) for an event that is no
+    draft or has started: the one rule for the chat, the console and the command line."""
     from db import events
 
     now = services.clock()
+    if event.status != "draft":
+        raise events.EventError(f"活动 #{event.id} 的状态是 {event.status},不能发布 "
+                                f"(event #{event.id} is {event.status}, not a draft)")
+    if aware(event.start) <= now:
+        raise events.EventError(f"event #{event.id} has started / 活动 #{event.id} 的开始时间已过,不能发布")
     area = area_of(event.topic, services)
     windows = {name: channel.reply_window for name, channel in services.channels.items() if channel.reply_window}
     count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services), windows)

@@ -71,11 +71,10 @@ async def command(inbound: Inbound, args: list[str], services: Services) -> Repl
 
 
 async def _publish(session, event: Event, services: Services) -> Reply:
-    if event.status != "draft":
-        return _say(services, "error", error=f"活动 #{event.id} 的状态是 {event.status},不能发布")
-    if event.start <= services.clock():
-        return _say(services, "error", error=f"活动 #{event.id} 的开始时间已过,不能发布")
-    count, held = await resident_events.publish(session, event, services)
+    try:
+        count, held = await resident_events.publish(session, event, services)
+    except events.EventError as error:
+        return _say(services, "error", error=str(error))
     return _say(services, "published", number=event.id, count=count, held=resident_events.held_text(held) if count else "")
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.channels.common import picked
+from bot.channels.common import as_buttons, picked
 from db import wechat_memory as memory
 from handlers.types import Button
 
@@ -27,7 +27,7 @@ async def pick(store: Store, openid: str, text: str) -> Button | None:
     was the last thing they were shown and no report is under way, else among the last reply's."""
     reply, notice, reporting = await memory.shown(store, openid)
     choices = reply if notice is None or reporting else notice
-    return picked(text, [Button(c.label, c.data) for c in choices])
+    return picked(text, list(as_buttons([choices])[0]))
 
 
 async def remember(store: Store, openid: str, choices: Sequence[Button], *, notice: bool) -> None:

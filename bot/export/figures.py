@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from db import export_queries as q
-from db.clock import SHANGHAI
+from db.clock import SHANGHAI, aware
 from db.engine import reading
 from db.events import EventCounts, export_counts
 from db.models import utcnow
@@ -35,13 +35,6 @@ class Percent(float):
 
 
 # -- times -----------------------------------------------------------------------------------
-
-def aware(moment: datetime | None) -> datetime | None:
-    """A stored time as an aware UTC time (the column type returns them aware; be sure)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
 
 def wall_clock(moment: datetime | None) -> datetime | None:
     """A stored UTC time as naive Shanghai time, which is what Excel shows."""
@@ -214,13 +207,14 @@ FINISHED_KEEP = timedelta(minutes=10)  # at most this long: an open ticket's dea
 _finished: dict[tuple[str, date, date], tuple[datetime, tuple, Summary]] = {}
 
 
-async def finished_figures(conn, services, start: date, end: date, now: datetime) -> Summary:
+async def finished_figures(conn, services, start: date, end: date, now: datetime, mark: tuple | None = None) -> Summary:
     """figures(), reused when the range ended before today (Shanghai), nothing was written since
     (no new ticket event or opinion: db/export_queries.py last_change) and it was computed less
-    than FINISHED_KEEP ago: at 20,000 tickets a week, a week's working-hour arithmetic costs ~0.7 s."""
+    than FINISHED_KEEP ago: at 20,000 tickets a week, a week's working-hour arithmetic costs ~0.7 s.
+    `mark`: last_change() when the caller has read it already (the trend reads it once for all weeks)."""
     if end >= wall_clock(now).date():
         return await figures(conn, services, start, end, now)
-    key, mark = (str(conn.engine.url), start, end), await q.last_change(conn)
+    key, mark = (str(conn.engine.url), start, end), mark or await q.last_change(conn)
     kept = _finished.get(key)
     if kept is None or kept[1] != mark or not timedelta(0) <= now - kept[0] < FINISHED_KEEP:
         for old in [k for k, (at, _, _) in _finished.items() if not timedelta(0) <= now - at < FINISHED_KEEP]:
@@ -235,7 +229,8 @@ async def weekly_trend(store, services, today: date, now: datetime | None = None
     now = now or utcnow()
     monday = today - timedelta(days=today.weekday())
     async with reading(store.engine).connect() as conn:
-        return [await finished_figures(conn, services, start, min(start + timedelta(days=6), today), now)
+        mark = await q.last_change(conn)
+        return [await finished_figures(conn, services, start, min(start + timedelta(days=6), today), now, mark)
                 for start in (monday - timedelta(days=7 * back) for back in range(weeks - 1, -1, -1))]
 
 

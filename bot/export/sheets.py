@@ -28,7 +28,7 @@ from handlers.masking import mask_phone, mask_text
 
 CHANNELS = {"telegram": "Telegram", "wechat": "微信", "console": "控制台"}
 KINDS = {"created": "提交", "status": "状态变更", "note": "备注", "assign": "指派", "category": "改分类",
-         "message": "居民补充", "reply": "答复居民", "rating": "评价", "duplicate": "标记重复"}
+         "message": "居民补充", "reply": "答复居民", "rating": "评价", "duplicate": "标记重复", "chase": "催办"}
 ON_TIME = {True: "是", False: "否", None: "未到期"}
 
 
