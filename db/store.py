@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, exists, insert, literal_column, true
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
@@ -19,10 +19,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import open_database
-from db.models import OPEN_STATES, Feedback, Intake, Opinion, ProcessedUpdate, Resident, Ticket, utcnow
+from db.models import OPEN_STATES, Feedback, Intake, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
 from db.outbox import QUEUED
 
-_RESIDENT, _TICKET = Resident.__table__, Ticket.__table__
+_RESIDENT, _TICKET, _SUBSCRIPTION = Resident.__table__, Ticket.__table__, Subscription.__table__
 # the open states written into the statement: a list of values would be a bind parameter
 # SQLAlchemy expands at every execution (0.1 ms); they are our own identifiers, safe to quote
 if not all(state.isidentifier() for state in OPEN_STATES):
@@ -30,8 +30,10 @@ if not all(state.isidentifier() for state in OPEN_STATES):
 _OPEN = [literal_column(f"'{state}'") for state in OPEN_STATES]
 _STATE = select(
     _RESIDENT,
-    exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.resident_blocked == true(),
-                   _TICKET.c.chat_id != "").label("blocked"),
+    or_(exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.resident_blocked == true(),
+                       _TICKET.c.chat_id != ""),
+        exists().where(_SUBSCRIPTION.c.resident_id == _RESIDENT.c.id, _SUBSCRIPTION.c.blocked_at.is_not(None))
+        ).label("blocked"),
     exists().where(Intake.__table__.c.resident_id == _RESIDENT.c.id).label("intake"),
     exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.awaiting_resident == true(),
                    _TICKET.c.status.in_(_OPEN)).label("awaited"),
@@ -52,7 +54,7 @@ _new_resident = Resident.__mapper__.class_manager.new_instance
 @dataclass
 class ResidentState:
     resident: Resident
-    blocked: bool = False  # a ticket of theirs is marked unreachable
+    blocked: bool = False  # a ticket or a subscription of theirs is marked unreachable (they blocked the bot)
     intake: bool = False  # a report is half-filled
     awaited: bool = False  # staff wait for their answer on an open ticket
 

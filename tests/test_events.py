@@ -127,6 +127,22 @@ async def test_wechat_subscribers_silent_for_48_hours_are_skipped_and_counted(se
         assert (await shown_events.publish(session, market, services))[0] == 2
 
 
+async def test_a_telegram_subscriber_who_blocked_the_bot_is_reachable_again_once_they_write(services):
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    now = daytime(services)
+    await handle(Inbound("telegram", "7301", "7301", callback="sub:jobs", message_id="1"), services)
+    async with services.store.transaction() as session:
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=1), place="x")
+        await session.flush()
+        await shown_events.publish(session, fair, services)
+        [row] = (await session.exec(select(OutboxMessage).where(OutboxMessage.purpose == "notice"))).all()
+        assert await events.mark_blocked(session, row.id, now)  # the notice was refused: they blocked the bot
+    await handle(Inbound("telegram", "7301", "7301", text="你好", message_id="2"), services)  # ...and came back
+    assert query_rows(services.store, "SELECT blocked_at FROM subscription") == [(None,)]
+
+
 def run_bot(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": ROOT}
     env.pop("TELEGRAM_BOT_TOKEN", None)
