@@ -3,7 +3,8 @@
 One function serves training (as scikit-learn's analyzer) and the running bot, so the two can
 never disagree. Features, each kept because cross-validation says it earns its place
 (`python -m bot content eval`):
-- characters, pairs and triples of the normalised text (Shanghainese mapped to Mandarin):
+- characters, pairs and triples of the normalised text (Shanghainese mapped to Mandarin), its
+  polite wrappers taken off (content/politeness.py):
   Chinese has no spaces, and a typo or a paraphrase still shares most of them;
 - English words (crudely stemmed) and word pairs;
 - pinyin syllable pairs of the Chinese characters, so a homophone typo (为棋 for 围棋) looks
@@ -22,6 +23,7 @@ import yaml
 
 from content.loader import CONTENT_DIR
 from content.normalize import en_words, has_han, normalize, pinyin_keys
+from content.politeness import core
 
 SCOPE_PATH = CONTENT_DIR / "scope.yaml"
 CUES_PATH = CONTENT_DIR / "cues.yaml"
@@ -40,7 +42,7 @@ class Features:
                       for name, patterns in (cues or {}).items()]
 
     def __call__(self, text: str) -> list[str]:
-        text = normalize(text)[:MAX_CHARS]
+        text = core(normalize(text))[:MAX_CHARS]  # a greeting's words must not hide the question
         padded = f" {text} "
         out = [padded[i:i + n] for n in (1, 2, 3) for i in range(len(padded) - n + 1) if padded[i:i + n].strip()]
         words = en_words(text)

@@ -44,7 +44,8 @@ def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR)
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
     paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
-             *(here / f"{name}.py" for name in ("features", "training", "model", "model_cache", "normalize", "emergency"))]
+             *(here / f"{name}.py" for name in ("features", "training", "model", "model_cache", "normalize", "emergency",
+                                                 "politeness"))]
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(metadata.version("scikit-learn").encode())
