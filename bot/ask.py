@@ -56,7 +56,10 @@ async def _answer(services, questions, as_json: bool, lang: str | None) -> None:
         question = question.rstrip("\n")
         language = lang or pick_language(Inbound("cli", "cli", "cli", text=question), None, "zh")
         if question.strip():
-            reply = await answer_text(question, language, None, services)
+            understood = services.model.understand(question)
+            if understood.read_as:  # pinyin: answered in the Chinese it spells
+                language = lang or "zh"
+            reply = await answer_text(understood.read_as or question, language, None, services, None, understood)
         else:
             reply = None
         text = "\n".join(plain_text(m.text) for m in reply.messages) if reply else ""

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ import numpy as np
 from content.emergency import EmergencySigns, Kind
 from content.features import Features
 from content.loader import CONTENT_DIR
+from content.pinyin_input import PinyinReader
 
 KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_of_scope")
 SPEAKING_KINDS = ("complaint", "opinion", "ticket_status", "greeting")  # kinds the router acts on
@@ -51,6 +52,7 @@ class Understanding:
     candidates: list[str] = field(default_factory=list)
     score: float = 0.0  # 0-100, how sure
     dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows
+    read_as: str | None = None  # when the message was pinyin: the Chinese it was read as (reply in Chinese)
 
 
 def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = ()) -> Understanding:
@@ -90,6 +92,7 @@ class Model:
         self._column = {term: i for i, term in enumerate(self.vocabulary)}
         self.idf, self.weights, self.intercept = idf, weights, intercept  # weights: features x classes
         self.topics = [c for c in self.classes if c not in KINDS]
+        self.pinyin: PinyinReader | None = None  # reads pinyin as Chinese (content/model_cache.py sets it)
 
     def scores(self, text: str) -> np.ndarray:
         counts: dict[int, int] = {}
@@ -104,8 +107,13 @@ class Model:
         values /= np.sqrt(values @ values)
         return values @ self.weights[cols] + self.intercept
 
-    def understand(self, text: str) -> Understanding:
-        return decide(self.scores(text), self.classes, self.thresholds, tuple(self.signs.kinds_in(text)))
+    def understand(self, text: str, context: str | None = None) -> Understanding:
+        """What `text` means. Pinyin is read as the Chinese it spells first, so that the signs of
+        an emergency see the Chinese too."""
+        read_as = self.pinyin.read(text) if self.pinyin is not None else None
+        said = read_as or text
+        understood = decide(self.scores(said), self.classes, self.thresholds, tuple(self.signs.kinds_in(said)))
+        return replace(understood, read_as=read_as) if read_as else understood
 
     def ranked_topics(self, text: str) -> list[str]:
         """Entries from the most to the least likely (for an opinion's category)."""

@@ -16,6 +16,7 @@ from content.emergency import EMERGENCY_PATH, EmergencySigns
 from content.features import CUES_PATH, SCOPE_PATH, features_for
 from content.loader import AREAS_DIR, ContentBase
 from content.model import EXAMPLES_DIR, Model
+from content.pinyin_input import PinyinReader, corpus_texts
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,25 @@ log = logging.getLogger(__name__)
 def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
     """The model for this content: from the cache, else trained now (and cached)."""
     features, signs = features_for(), EmergencySigns()
-    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
+    key = content_hash(areas_dir)
+    path = cache_dir() / f"model-{key}.npz"
     try:
-        return Model.load(path, features, signs)
-    except (OSError, ValueError, KeyError):
-        pass  # not trained yet for this content (or a damaged file): train
-    from content.training import train  # scikit-learn: 1 s of import, only when training
+        model = Model.load(path, features, signs)
+    except (OSError, ValueError, KeyError):  # not trained yet for this content (or a damaged file): train
+        from content.training import train  # scikit-learn: 1 s of import, only when training
 
-    model = train(content)
-    try:
-        model.save(path)
-    except OSError as exc:
-        log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+        model = train(content)
+        try:
+            model.save(path)
+        except OSError as exc:
+            log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+    model.pinyin = reader_for(model, cache_dir() / f"pinyin-{key}.json")
     return model
+
+
+def reader_for(model: Model, cache: Path | None = None) -> PinyinReader:
+    """Pinyin read with the words of our own texts; what the model knows as English stays English."""
+    return PinyinReader(corpus_texts, [t[2:] for t in model.vocabulary if t.startswith("w:")], cache)
 
 
 def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
@@ -45,7 +52,7 @@ def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR)
     here = Path(__file__).resolve().parent
     paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
              *(here / f"{name}.py" for name in ("features", "training", "model", "model_cache", "normalize", "emergency",
-                                                 "politeness"))]
+                                                 "politeness", "pinyin_input"))]
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(metadata.version("scikit-learn").encode())

@@ -28,7 +28,17 @@ ASKED = {
     "Hi! Thanks so much. Also, where can my father get the senior card?": "elderly_preferential_card",
     "小同志你好,谢谢侬": "greeting",
     "Hello there, thank you!": "greeting",
+    # 2. pinyin, with or without tones, spaced or not, is read as the Chinese it spells
+    "gaolinglaoren niunaiquan zai nali ling": "elderly_milk_voucher",
+    "lǎo nián rén yōu dài zhèng zěn me bàn": "elderly_preferential_card",
+    "bao3bao3wu1 zen3me shen1qing3": "childcare_baby_house",
+    "wo yao tousu louxia shaokao tiantian chao dao banye": "complaint",
+    "lou dao li mao yan le": "emergency",
+    "wo mama shuaidao le qi bu lai": "emergency",
+    "chufang li meiqi wei hen zhong": "emergency",
+    "Can women join the choir?": "community_arts_teams",  # English whose words happen to be pinyin
 }
+PINYIN = [q for q in ASKED if "gaoling" in q or "lǎo" in q or "bao3" in q or q.startswith(("wo ", "lou ", "chufang"))]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +65,30 @@ def test_the_model_reads_each_message(core, text):
 def test_the_router_answers_each_message(asked, text):
     row = asked[text]
     assert (row["topic"] if row["kind"] == "answer" else row["kind"]) == ASKED[text], row
+
+
+@pytest.mark.parametrize("text", PINYIN)
+def test_pinyin_is_read_as_chinese_and_answered_in_chinese(core, asked, text):
+    understood = core.model.understand(text)
+    assert understood.read_as and all("\u4e00" <= c <= "\u9fff" for c in understood.read_as), understood
+    reply = asked[text]["reply"]
+    assert any("\u4e00" <= c <= "\u9fff" for c in reply), reply
+
+
+@pytest.mark.parametrize("text, chinese", [
+    ("laonianren youdaizheng zai nali ban", "老年人优待证在哪里办"),
+    ("louli mao yan le", "楼里冒烟了"),
+    ("wo yao tousu louxia shaokao", "我要投诉楼下烧烤"),
+    ("lao3nian2ren2 niu2nai3quan4", "老年人牛奶券"),
+])
+def test_pinyin_spells_the_words_of_our_texts(core, text, chinese):
+    assert core.model.understand(text).read_as == chinese
+
+
+@pytest.mark.parametrize("text", ["Where is the community canteen?", "women", "hi", "tie", "Is there a baby room?",
+                                  "asdf qwerty", "12345", "ok"])
+def test_english_is_not_pinyin(core, text):
+    assert core.model.understand(text).read_as is None
 
 
 @pytest.mark.parametrize("text, inner", [
