@@ -24,6 +24,7 @@ import numpy as np
 from content.emergency import EmergencySigns, Kind
 from content.features import Features
 from content.loader import CONTENT_DIR
+from content.normalize import normalize
 from content.pinyin_input import PinyinReader
 
 KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_of_scope")
@@ -113,6 +114,8 @@ class Model:
         read_as = self.pinyin.read(text) if self.pinyin is not None else None
         said = read_as or text
         understood = decide(self.scores(said), self.classes, self.thresholds, tuple(self.signs.kinds_in(said)))
+        if understood.kind in ("answer", "clarify") and self.features.elsewhere(normalize(said)):
+            understood = Understanding("fallback", score=100.0)  # another district's services are not in our report
         return replace(understood, read_as=read_as) if read_as else understood
 
     def ranked_topics(self, text: str) -> list[str]:

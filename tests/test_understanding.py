@@ -37,6 +37,13 @@ ASKED = {
     "wo mama shuaidao le qi bu lai": "emergency",
     "chufang li meiqi wei hen zhong": "emergency",
     "Can women join the choir?": "community_arts_teams",  # English whose words happen to be pinyin
+    # 3. another district or city named as the subject: the honest fallback; Tangqiao, Pudong, Shanghai answered
+    "徐汇区加装电梯能补贴多少钱": "fallback",
+    "我人在杭州,宝宝屋要怎么申请": "fallback",
+    "Is there a senior canteen in Minhang?": "fallback",
+    "wo zhu zai minhang, laonianren youdaizheng zai nali ban": "fallback",
+    "浦东新区的老房子加装电梯怎么申请": "elevator_installation",
+    "塘桥的宝宝屋怎么申请": "childcare_baby_house",
 }
 PINYIN = [q for q in ASKED if "gaoling" in q or "lǎo" in q or "bao3" in q or q.startswith(("wo ", "lou ", "chufang"))]
 
