@@ -44,8 +44,15 @@ ASKED = {
     "wo zhu zai minhang, laonianren youdaizheng zai nali ban": "fallback",
     "浦东新区的老房子加装电梯怎么申请": "elevator_installation",
     "塘桥的宝宝屋怎么申请": "childcare_baby_house",
+    # 4. asking after one's complaint is not a new complaint
+    "帮我查一下我的投诉": "ticket_status",
+    "我上回反映的那件事后来怎么样了?": "ticket_status",
+    "please check my complaint": "ticket_status",
+    "What happened to the report I sent?": "ticket_status",
+    "cha yi xia wo de tousu": "ticket_status",
+    "我要投诉楼下烧烤店油烟": "complaint",
 }
-PINYIN = [q for q in ASKED if "gaoling" in q or "lǎo" in q or "bao3" in q or q.startswith(("wo ", "lou ", "chufang"))]
+PINYIN = [q for q in ASKED if "gaoling" in q or "lǎo" in q or "bao3" in q or q.startswith(("wo ", "lou ", "chufang", "cha "))]
 
 
 @pytest.fixture(scope="module")
