@@ -23,6 +23,7 @@ import numpy as np
 
 from content.emergency import EmergencySigns, Kind
 from content.features import Features
+from content.followups import follows_up, opens_as_follow_up
 from content.loader import CONTENT_DIR
 from content.normalize import normalize
 from content.pinyin_input import PinyinReader
@@ -31,6 +32,8 @@ KINDS = ("emergency", "complaint", "opinion", "ticket_status", "greeting", "out_
 SPEAKING_KINDS = ("complaint", "opinion", "ticket_status", "greeting")  # kinds the router acts on
 EXAMPLES_DIR = CONTENT_DIR / "examples"
 MAX_CANDIDATES = 3
+WEAK_KIND = 75.0  # a complaint or opinion this unsure may be a follow-up to the last answer
+OWN_TOPIC = 70.0  # an answer this sure is the message's own topic, whatever the last answer was
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +97,7 @@ class Model:
         self.idf, self.weights, self.intercept = idf, weights, intercept  # weights: features x classes
         self.topics = [c for c in self.classes if c not in KINDS]
         self.pinyin: PinyinReader | None = None  # reads pinyin as Chinese (content/model_cache.py sets it)
+        self.names: dict[str, tuple[str, ...]] = {}  # entry -> its keywords and titles, normalised (likewise)
 
     def scores(self, text: str) -> np.ndarray:
         counts: dict[int, int] = {}
@@ -110,13 +114,40 @@ class Model:
 
     def understand(self, text: str, context: str | None = None) -> Understanding:
         """What `text` means. Pinyin is read as the Chinese it spells first, so that the signs of
-        an emergency see the Chinese too."""
+        an emergency see the Chinese too.
+
+        `context`: the entry id the resident was last answered about, passed by the router only
+        while a follow-up may refer to it. A context-only follow-up ("那在哪里办?", "要带什么材料?",
+        "周末开吗", "what about people over 80?") is then answered on that entry (kind "answer",
+        topic=context); a message with a topic of its own ignores the context."""
         read_as = self.pinyin.read(text) if self.pinyin is not None else None
         said = read_as or text
-        understood = decide(self.scores(said), self.classes, self.thresholds, tuple(self.signs.kinds_in(said)))
-        if understood.kind in ("answer", "clarify") and self.features.elsewhere(normalize(said)):
+        scores = self.scores(said)
+        understood = decide(scores, self.classes, self.thresholds, tuple(self.signs.kinds_in(said)))
+        if understood.kind in ("answer", "clarify", "fallback") and self.features.elsewhere(normalize(said)):
             understood = Understanding("fallback", score=100.0)  # another district's services are not in our report
+        elif context in self.topics and self._follows_up(said, understood):
+            margin = scores[self.classes.index(context)] - self.thresholds.clarify
+            understood = Understanding("answer", context, [context], _percent(max(margin, 0.0)))
         return replace(understood, read_as=read_as) if read_as else understood
+
+    def _follows_up(self, text: str, understood: Understanding) -> bool:
+        """`text` only makes sense with the answer before it: shaped as a follow-up, naming no entry
+        of its own, and not an emergency or a greeting; a complaint or an opinion only when the
+        model was barely sure of it ("what about people over 80?" is no complaint)."""
+        if understood.kind in ("complaint", "opinion"):
+            if understood.score >= WEAK_KIND or not opens_as_follow_up(text):
+                return False
+        elif understood.kind not in ("answer", "clarify", "fallback"):
+            return False
+        if understood.kind == "answer" and understood.score >= OWN_TOPIC:
+            return False
+        return follows_up(text) and not self._names_an_entry(text, understood)
+
+    def _names_an_entry(self, text: str, understood: Understanding) -> bool:
+        """`text` names (a keyword or title of) an entry the model found in it."""
+        text = normalize(text)
+        return any(name in text for topic in understood.candidates for name in self.names.get(topic, ()))
 
     def ranked_topics(self, text: str) -> list[str]:
         """Entries from the most to the least likely (for an opinion's category)."""

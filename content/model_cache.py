@@ -16,6 +16,7 @@ from content.emergency import EMERGENCY_PATH, EmergencySigns
 from content.features import CUES_PATH, SCOPE_PATH, features_for
 from content.loader import AREAS_DIR, ContentBase
 from content.model import EXAMPLES_DIR, Model
+from content.normalize import normalize
 from content.pinyin_input import PinyinReader, corpus_texts
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,14 @@ def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
         except OSError as exc:
             log.warning("could not cache the trained model in %s: %s", path.parent, exc)
     model.pinyin = reader_for(model, cache_dir() / f"pinyin-{key}.json")
+    model.names = names_of(content)
     return model
+
+
+def names_of(content: ContentBase) -> dict[str, tuple[str, ...]]:
+    """Each entry's keywords and titles (normalised): a follow-up naming one is about that entry."""
+    return {eid: tuple(normalize(n) for n in (*e.keywords.zh, *e.keywords.en, e.title.zh, e.title.en) if len(n) >= 2)
+            for eid, e in content.entries.items()}
 
 
 def reader_for(model: Model, cache: Path | None = None) -> PinyinReader:
@@ -52,7 +60,7 @@ def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR)
     here = Path(__file__).resolve().parent
     paths = [*sorted(areas_dir.glob("*.yaml")), *sorted(examples_dir.glob("*.jsonl")), SCOPE_PATH, EMERGENCY_PATH, CUES_PATH,
              *(here / f"{name}.py" for name in ("features", "training", "model", "model_cache", "normalize", "emergency",
-                                                 "politeness", "pinyin_input"))]
+                                                 "politeness", "pinyin_input", "followups"))]
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(metadata.version("scikit-learn").encode())

@@ -119,3 +119,47 @@ def test_english_is_not_pinyin(core, text):
 ])
 def test_polite_wrappers_come_off(text, inner):
     assert polite_core(normalize(text)) == inner
+
+
+# 5. a follow-up right after an answer: (message, the entry last answered) -> what it is about
+FOLLOW_UPS = [
+    ("那在哪里办?", "elderly_preferential_card", "elderly_preferential_card"),
+    ("要带什么材料?", "elderly_preferential_card", "elderly_preferential_card"),
+    ("周末开不开?", "community_meals", "community_meals"),
+    ("那几点开门", "good_life_hall", "good_life_hall"),
+    ("九十岁以上的呢?", "elderly_milk_voucher", "elderly_milk_voucher"),
+    ("What about people over 80?", "elderly_milk_voucher", "elderly_milk_voucher"),
+    ("how much does it cost?", "elevator_installation", "elevator_installation"),
+    ("And on Sundays?", "community_meals", "community_meals"),
+    ("na yao dai shenme cailiao", "elderly_preferential_card", "elderly_preferential_card"),
+    ("zhoumo kai ma", "community_meals", "community_meals"),
+    # a topic of its own ignores the context
+    ("那宝宝屋呢?", "elderly_milk_voucher", "childcare_baby_house"),
+    ("What about the summer childcare class?", "community_meals", "childcare_holiday_class"),
+    ("暑托班几点开始报名", "community_meals", "childcare_holiday_class"),
+    # and so do the kinds, and another district
+    ("谢谢你", "community_meals", "greeting"),
+    ("楼道里的灯坏了一个礼拜没人修", "community_meals", "complaint"),
+    ("厨房里冒烟了,好大的烟", "community_meals", "emergency"),
+    ("我在闵行,那在哪里办?", "elderly_preferential_card", "fallback"),
+]
+
+
+@pytest.mark.parametrize("text, context, expected", FOLLOW_UPS)
+def test_a_follow_up_is_read_with_the_last_answer(core, text, context, expected):
+    assert _got(core.model.understand(text, context=context)) == expected
+
+
+@pytest.mark.parametrize("text", ["那在哪里办?", "What about people over 80?", "zhoumo kai ma"])
+def test_without_the_last_answer_a_follow_up_names_no_entry(core, text):
+    assert core.model.understand(text).kind != "answer"
+
+
+async def test_the_router_answers_a_follow_up_on_the_last_entry(core):
+    from handlers.router import answer_text
+
+    for text, lang in [("那要带什么材料?", "zh"), ("What about people over 80?", "en")]:
+        understood = core.model.understand(text, context="elderly_milk_voucher")
+        reply = await answer_text(text, lang, None, core, None, understood)
+        assert (reply.kind, reply.topic) == ("answer", "elderly_milk_voucher")
+        assert core.content.entries["elderly_milk_voucher"].title.get(lang) in reply.messages[0].text
