@@ -64,7 +64,8 @@ FALSE_EDITS = {
     "invented free in English": ("childcare.yaml", "childcare_baby_house", "en", None, "Baby rooms are free."),
     "invented weekends in English": ("culture.yaml", "culture_activities", "en", None, "Events are held at weekends."),
     "half-year swapped in English": ("culture.yaml", "eshan_market_culture_center", "en", "first half", "second half"),
-    "invented procedure in English": ("jobs.yaml", "jobs_startup_subsidy", "en", None, "You must be recommended by your neighbourhood committee."),
+    "invented procedure in English": ("jobs.yaml", "jobs_startup_subsidy", "en", None,
+                                      "You must be recommended by your neighbourhood committee."),
 }
 
 
