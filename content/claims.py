@@ -38,7 +38,7 @@ _NOT_COUNTS = ("一起", "一下", "一些", "一点", "一样", "一般", "一�
 _ZH_YEAR = re.compile(r"(20\d\d)年")
 _EN_YEAR = re.compile(r"\b(20[0-3]\d)\b")
 _EN_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(\s*(?:million|thousand|billion))?(%)?"
-                        r"|(?<!\bno )(?<!\bany )\b(a|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+                        r"|(?<!\bno )(?<!\bany )\b(a|one(?! of\b)|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                         r"thirty|forty|"
                         r"fifty|hundred|thousand)\b(?:[\s-]+(hundred|thousand|million))?", re.IGNORECASE)
 _EN_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b|\b(third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b", re.IGNORECASE)
@@ -75,7 +75,7 @@ _EN_CLAIMS = (
     ("procedure", r"\b(?:can|may) apply\b|\bapplies for\b|\bapply (?:for|through|to|at)\b", r"申请"),
 )
 _ZH_NEGATION = re.compile(r"报告没有|报告未|报告并未|报告也没有|报告只|报告说不了|没有写明|没有写|没有说|未说明|没有列出|"
-                          r"没有解释|没有给出|不清楚|并非|不是")
+                          r"没有解释|没有给出|不清楚")
 _EN_NEGATION = re.compile(r"\b(?:does not|do not|doesn't|gives no|has no|cannot say|not say|nor|unclear|nothing|"
                           r"not from the report|not the report's|no unit)\b", re.IGNORECASE)
 _ZH_CLAUSE = re.compile(r"[^，。；！？：\n]+")
