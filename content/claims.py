@@ -38,8 +38,8 @@ _NOT_COUNTS = ("一起", "一下", "一些", "一点", "一样", "一般", "一�
 _ZH_YEAR = re.compile(r"(20\d\d)年")
 _EN_YEAR = re.compile(r"\b(20[0-3]\d)\b")
 _EN_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(\s*(?:million|thousand|billion))?(%)?"
-                        r"|(?<!\bno )(?<!\bany )\b(a|one(?! of\b)|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-                        r"thirty|forty|"
+                        r"|(?<!\bno )(?<!\bany )\b(a|one(?! of\b)|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                        r"fifteen|twenty|thirty|forty|"
                         r"fifty|hundred|thousand)\b(?:[\s-]+(hundred|thousand|million))?", re.IGNORECASE)
 _EN_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b|\b(third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b", re.IGNORECASE)
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
