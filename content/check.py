@@ -2,8 +2,9 @@
 
 Checks: every area file parses and fits the schema; entry ids are unique; every topic of
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
-source quote is found verbatim in content/source/report.txt; every figure an answer states is in
-one of its quotes; Chinese answers and titles are in standard written Chinese (no Shanghainese
+source quote is found verbatim in content/source/report.txt; every figure and every claim of
+price, time, place or procedure an answer states, in either language, is in the entry's own
+quotes (content/claims.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
 such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
 from have known labels; the emergency advice names no number but the national emergency lines.
 That every template renders for every entry is handlers/texts_check.py's part, which
