@@ -54,13 +54,16 @@ _EN_SCALE = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 
 _ZH_CLAIMS = (
     ("price", r"免费|不收费|无偿|不要钱|不花钱|收费|付费|自费|低偿|有偿|半价|打折", None),
     ("time", r"每天|每日|天天|全天|24小时|二十四小时|上半年|下半年|周末|工作日|节假日|每周|每月|"
-             r"周[一二三四五六日]|星期[一二三四五六日天]|上午|下午|晚上|夜间|凌晨", None),
+             r"周[一二三四五六日]|星期[一二三四五六日天]|上午|下午|晚上|夜间|凌晨|年底|年初|年中|年末|月底|月初", None),
     ("place", r"\d+[号弄楼层室]|[一二三四五六七八九十]+[号弄楼层室]|地址[是为在：:]", None),
     ("procedure", r"由[\u4e00-\u9fa5]{1,8}推荐", r"由[\u4e00-\u9fa5]{1,8}推荐"),
     ("procedure", r"必须|务必|须(?=[要经凭持提由到带先])|只能|才能|才可以|可以申请|可申请|可以领|可领取|凭", None),
+    ("procedure", r"预约|身份证|户口本|户口簿|证明材料|网上报名|线上报名|网上申请|扫码", None),
+    ("eligibility", r"户籍|本市户口|常住人口|年满|周岁", None),
 )
 _EN_CLAIMS = (
-    ("price", r"(?<![-\w])free\b(?![-\w])|free of charge|no charge|costs? nothing|at no cost|half[- ]price",
+    ("price", r"(?<![-\w])free\b(?![-\w])|free of charge|\bno (?:fees?|charges?)\b|costs? nothing|at no cost|half[- ]price|"
+              r"\bwithout charge|(?:does not|doesn't) cost|(?:do not|don't|does not|doesn't) (?:need|have) to pay",
      r"免费|不收费|无偿"),
     ("time", r"\bdaily\b(?! life)|every day|round the clock|24 hours|24/7", r"每天|每日|全天|24小时"),
     ("time", r"\bweekends?\b", r"周末"),
@@ -68,19 +71,27 @@ _EN_CLAIMS = (
     ("time", r"second half", r"下半年"),
     ("time", r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b", r"周[一二三四五六日]|星期"),
     ("time", r"\b\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.)", r"(?!)"),
+    ("time", r"\bend of (?:the year|20\d\d)|\b(?:early|late|mid-?)\s*20\d\d|\byear-end", r"年底|年末|年初|年中"),
     ("place", r"\b(?:No\.|Room|Floor|Lane)\s*\d+", None),
     ("procedure", r"recommended by|recommendation of|through [\w' -]{0,30}recommendation|on the recommendation",
      r"由[\u4e00-\u9fa5]{1,8}推荐"),
     ("procedure", r"\bmust\b|\bhave to\b|\bhas to\b|\brequired to\b|\bonly if\b", r"须|必须|务必"),
     ("procedure", r"\b(?:can|may) apply\b|\bapplies for\b|\bapply (?:for|through|to|at)\b", r"申请"),
+    ("procedure", r"\bappointment\b|\bbook (?:in advance|ahead)|\bID card\b|\bproof of\b|\bhousehold register|\bscan (?:the|a) QR",
+     r"预约|身份证|户口|证明"),
+    ("eligibility", r"\bregistered residents?\b|\blocal hukou\b|\baged \d+ (?:and|or) (?:over|above)|\bor older\b",
+     r"户籍|户口|年满|周岁|以上"),
 )
 _ZH_NEGATION = re.compile(r"报告没有|报告未|报告并未|报告也没有|报告只|报告说不了|没有写明|没有写|没有说|未说明|没有列出|"
                           r"没有解释|没有给出|不清楚")
-_EN_NEGATION = re.compile(r"\b(?:does not|do not|doesn't|gives no|has no|cannot say|not say|nor|unclear|nothing|"
-                          r"not from the report|not the report's|no unit)\b", re.IGNORECASE)
+_EN_NEGATION = re.compile(r"\b(?:(?:does not|do not|doesn't|did not) (?:say|give|list|explain|mention|state|define|link|show|"
+                          r"spell)|gives no|has no|cannot say|nor|unclear|not from the report|not the report's|no unit)\b",
+                          re.IGNORECASE)
 _ZH_CLAUSE = re.compile(r"[^，。；！？：\n]+")
 _ZH_SENTENCE = re.compile(r"[^。！？\n]+")
 _EN_SENTENCE = re.compile(r"(?:[^.;:!?\n]|\.(?=\d)|(?<=No)\.|(?<=[ap]\.m)\.)+")
+_EN_ROAD = re.compile(r"\b((?!The\b|On\b|At\b|In\b)[A-Z][a-z]+(?: [A-Z][a-z]+)?) (?:Road|Rd|Street|Avenue)\b")
+_COMPASS = {"南": "south", "北": "north", "东": "east", "西": "west", "中": "middle"}
 _ROAD_WORDS = ("马路", "道路", "线路", "思路", "走路", "出路", "一路", "网路", "门路", "铁路", "公路", "套路", "路段", "路口")
 
 
@@ -256,10 +267,28 @@ def claim_problems(zh: str, en: str, quotes: list[str]) -> list[str]:
             continue
         for kind, pattern, support in _EN_CLAIMS:
             for m in re.finditer(pattern, sentence, re.IGNORECASE):
-                if support is None:  # a number of an address: the figures' rule reads it against the quotes
-                    supported = re.sub(r"\D", "", m.group(0)) in quoted
+                if support is None:  # the number of an address must be a number of the quotes
+                    number = re.sub(r"\D", "", m.group(0))
+                    supported = re.search(rf"(?<!\d){number}(?!\d)", quoted) is not None
                 else:
                     supported = re.search(support, quoted) is not None
                 if not supported:
                     problems.append(f"English answer claims {m.group(0)!r} ({kind}), which none of its quotes supports")
+        for m in _EN_ROAD.finditer(sentence):
+            if m.group(1).lower().replace(" ", "") not in _roads_in_pinyin(quoted):
+                problems.append(f"English answer names {m.group(0)!r} (place), which none of its quotes names")
     return problems
+
+
+def _roads_in_pinyin(quoted: str) -> set[str]:
+    """The roads the quotes name, in pinyin with English compass words (浦东南路 -> pudongsouth)."""
+    from pypinyin import lazy_pinyin  # the check only: the bot never names a road itself
+
+    roads = set()
+    for m in re.finditer(r"([\u4e00-\u9fa5]{2,3})路", quoted):
+        for start in range(len(m.group(1)) - 1):
+            name = m.group(1)[start:]
+            roads.add("".join(lazy_pinyin(name)))
+            if name[-1] in _COMPASS:
+                roads.add("".join(lazy_pinyin(name[:-1])) + _COMPASS[name[-1]])
+    return roads

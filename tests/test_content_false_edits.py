@@ -102,3 +102,26 @@ def test_a_sentence_marked_as_not_from_the_report_may_say_what_the_report_does_n
     _edit(areas, "childcare.yaml", "childcare_baby_house", "zh", None, "报告没有写明宝宝屋是否免费、是否每天开放。")
     _edit(areas, "childcare.yaml", "childcare_baby_house", "en", None, "The report does not say whether it is free or open daily.")
     assert [str(p) for p in run_check(areas_dir=areas)] == []
+
+
+# More ways of saying the same false thing: each must be refused too.
+MORE_FALSE_EDITS = [
+    ("childcare.yaml", "childcare_baby_house", "zh", None, "宝宝屋无需付费，随到随托。"),
+    ("childcare.yaml", "childcare_baby_house", "en", None, "It does not cost anything to use a baby room."),
+    ("childcare.yaml", "childcare_baby_house", "en", None, "There is no fee."),
+    ("culture.yaml", "eshan_market_culture_center", "zh", "上半年", "年底"),
+    ("elderly.yaml", "elderly_milk_voucher", "zh", None, "本市户籍年满八十周岁的老人可以领取。"),
+    ("elderly.yaml", "elderly_milk_voucher", "en", None, "Registered residents aged 80 and over qualify."),
+    ("elderly.yaml", "elderly_service_center", "zh", None, "义诊需提前预约，请带身份证。"),
+    ("elderly.yaml", "elderly_service_center", "en", None, "Please book an appointment and bring your ID card."),
+    ("business.yaml", "business_service_center", "zh", None, "中心电话：021-58881234。"),
+    ("business.yaml", "business_service_center", "en", None, "The centre is on Dongfang Road, No. 3."),
+]
+
+
+@pytest.mark.parametrize("edit", MORE_FALSE_EDITS, ids=[e[4][:12] if e[3] is None else e[4] for e in MORE_FALSE_EDITS])
+def test_other_wordings_of_a_false_edit_are_refused(areas, edit):
+    file, entry, lang, old, new = edit
+    _edit(areas, file, entry, lang, old, new)
+    problems = [str(p) for p in run_check(areas_dir=areas)]
+    assert any(p.startswith(f"{file}: {entry}: ") for p in problems), (edit, problems)
