@@ -8,6 +8,7 @@
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
     python -m bot content check    validate the content base and examples; exit 1 on any problem
     python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions
+    python -m bot content gaps [--questions FILE]   the report's passages no entry quotes, by section, with key terms
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
@@ -43,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
     content = sub.add_parser("content", help="content base tools")
-    content.add_argument("action", choices=["check", "eval"])
+    content.add_argument("action", choices=["check", "eval", "gaps"])
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
+    content.add_argument("--questions", default=None, help="with gaps: residents' unanswered questions, one a line")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
     export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
     export.add_argument("--to", dest="end", metavar="YYYY-MM-DD", default=None, help="last day, inclusive (default: last Sunday)")
@@ -120,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         from content.training import evaluate
 
         print(evaluate(load_content(args.areas) if args.areas else load_content()))
+        return 0
+    if args.command == "content" and args.action == "gaps":
+        from pathlib import Path
+
+        from content.gaps import render
+        from content.loader import load_content
+
+        questions = Path(args.questions).read_text(encoding="utf-8").splitlines() if args.questions else None
+        print(render(load_content(args.areas) if args.areas else load_content(), questions=questions))
         return 0
     if args.command == "content":
         from content.check import main as check

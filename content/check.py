@@ -2,8 +2,9 @@
 
 Checks: every area file parses and fits the schema; entry ids are unique; every topic of
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
-source quote is found verbatim in content/source/report.txt; every figure an answer states is in
-one of its quotes; Chinese answers and titles are in standard written Chinese (no Shanghainese
+source quote is found verbatim in content/source/report.txt; every figure and every claim of
+price, time, place or procedure an answer states, in either language, is in the entry's own
+quotes (content/claims.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
 such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
 from have known labels; the emergency advice names no number but the national emergency lines.
 That every template renders for every entry is handlers/texts_check.py's part, which
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from content.claims import claim_problems, figure_problems
 from content.emergency import NATIONAL_NUMBERS
 from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
 
@@ -52,22 +54,17 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
         for rel in entry.related:
             if rel not in base.entries:
                 problems.append(Problem(file, eid, f"related entry {rel!r} does not exist"))
-        # Every number the Chinese answer states must come from a quote: no invented
-        # phone numbers, dates or amounts. (Years, 12345 and the national emergency lines are allowed.)
         problems += [Problem(file, eid, message) for message in _style_problems(entry)]
-        quoted = " ".join(entry.source)
-        for figure in set(_FIGURE_RE.findall(entry.answer.zh)):
-            if figure not in quoted and figure not in ("12345", "2024", "2025", *NATIONAL_NUMBERS) and not _in_title(figure, entry):
-                problems.append(Problem(file, eid, f"answer states {figure!r}, which none of its source quotes contains"))
+        # Every figure and every claim of price, time, place or procedure, in both languages,
+        # must come from the entry's own quotes (content/claims.py).
+        problems += [Problem(file, eid, message) for message in
+                     figure_problems(entry.answer.zh, entry.answer.en, entry.source, report)
+                     + claim_problems(entry.answer.zh, entry.answer.en, entry.source)]
     if topics is not None:
         for tid in topics:
             if tid not in base.entries:
                 problems.append(Problem("topics.json", tid, "topic has no entry in the content base"))
     return problems
-
-
-def _in_title(figure: str, entry) -> bool:
-    return figure in entry.title.zh
 
 
 def _style_problems(entry) -> list[str]:

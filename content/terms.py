@@ -18,7 +18,7 @@ from content.normalize import normalize
 
 _KINDS = ("服务中心|中心|馆|公园|绿地|广场|菜场|大楼|大厦|驿站|基地|小屋|书院|学堂|夜校|计划|工程|服务圈|生活圈|"
           "工作室|软件园|补给站|音乐会|市集|步道|青年营")
-_NAME = re.compile(rf"[\u4e00-\u9fa5·]{{1,10}}?(?:{_KINDS})")
+NAME = re.compile(rf"[\u4e00-\u9fa5·]{{1,10}}?(?:{_KINDS})")
 _CLAUSE = re.compile(r"[,，。；;、:：“”\"()（）\s!！?？]")
 _SENTENCE = re.compile(r"[^。；;!！?？\n]+")
 MIN_TERM, MAX_USES, CONTEXT = 4, 3, 40
@@ -42,7 +42,7 @@ class ReportTerms:
         report, content = self._report, self._content
         terms: dict[str, str | None] = {}
         for clause in _CLAUSE.split(report):
-            for match in _NAME.finditer(clause):
+            for match in NAME.finditer(clause):
                 name = match.group(0)
                 for start in range(len(name) - MIN_TERM + 1):  # every telling ending: 星期五学堂, 期五学堂
                     ending = name[start:]

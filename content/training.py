@@ -29,6 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from content import aspects
 from content.emergency import EmergencySigns
 from content.features import SCOPE_PATH, Features, features_for
 from content.loader import ContentBase, Problem
@@ -172,6 +173,15 @@ def dangers_of(examples: list[Example]) -> list[tuple]:
     return [tuple(signs.kinds_in(e.text)) for e in examples]
 
 
+def pair_confusions(examples: list[Example], decisions: list[Understanding]) -> Counter[tuple[str, str]]:
+    """How often two entries were taken for each other (a confident answer with the wrong one)."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    for e, u in zip(examples, decisions, strict=True):
+        if e.label not in KINDS and u.kind == "answer" and u.topic not in (None, e.label):
+            pairs[tuple(sorted((e.label, u.topic)))] += 1
+    return pairs
+
+
 def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH) -> str:
     """The cross-validated figures: per label group, style and entry, and the confusions."""
     features = features_for(scope_path)
@@ -213,6 +223,11 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
               f"out-of-scope answered with an entry: {oos}/{labels.count('out_of_scope')}"]
     lines += ["by entry (weakest first):"] + [f"  {eid:<36} {pct(xs)}" for eid, xs in
                                              sorted(entries.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))[:15]]
+    accuracy, n = aspects.cross_validated_accuracy()
+    lines += [f"aspect of a question (content/aspects.jsonl): {100 * accuracy:.1f}% cross-validated (n={n})"]
+    lines += ["entry pairs confused (answered with the other, both ways, share of the pair's examples):"]
+    lines += [f"  {a} <-> {b}  x{n} ({100 * n / (len(entries[a]) + len(entries[b])):.1f}%)"
+              for (a, b), n in pair_confusions(examples, decisions).most_common(10)]
     lines += ["confusions (label -> what it got, count):"]
     lines += [f"  {lab} -> {got}  x{n}" for (lab, got), n in confusions.most_common(25)]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from content.aspects import aspect_line, aspect_of
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
 
@@ -34,8 +35,9 @@ def menu_reply(lang: str, services: Services, welcome: bool) -> Reply:
     return Reply("menu", [Outbound(text, buttons)])
 
 
-def entry_reply(entry_id: str, lang: str, services: Services) -> Reply:
-    """An entry's answer with its citation, feedback buttons and related entries."""
+def entry_reply(entry_id: str, lang: str, services: Services, question: str = "") -> Reply:
+    """An entry's answer with its citation, feedback buttons and related entries; when the question
+    asks one aspect (cost, where, when, ...), that aspect's line of the answer comes first."""
     texts, content = services.texts, services.content
     entry = content.entries[entry_id]
     related = [content.entries[r] for r in entry.related if r in content.entries][:2]
@@ -44,8 +46,10 @@ def entry_reply(entry_id: str, lang: str, services: Services) -> Reply:
          Button(texts.label("not_helpful", lang), f"fb:n:{entry.id}")),
         *((Button(texts.label("related", lang) + r.title.get(lang), f"topic:{r.id}"),) for r in related),
     )
-    return Reply("answer", [Outbound(texts.render_once("answer", lang, entry.id, entry=entry), buttons)],
-                 topic=entry.id, candidates=[entry.id])
+    text = texts.render_once("answer", lang, entry.id, entry=entry)
+    if aspect := aspect_of(question):
+        text = texts.render("aspect", lang, aspect=aspect, line=aspect_line(entry, aspect, lang)) + "\n\n" + text
+    return Reply("answer", [Outbound(text, buttons)], topic=entry.id, candidates=[entry.id])
 
 
 def fallback_reply(lang: str, services: Services, score: float = 0.0, text: str = "") -> Reply:

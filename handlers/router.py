@@ -184,7 +184,7 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
     if kind == "answer":
-        reply = await events.with_events(browse.entry_reply(u.topic, lang, services), u.topic, text, lang, services)
+        reply = await events.with_events(browse.entry_reply(u.topic, lang, services, question=text), u.topic, text, lang, services)
         reply.score = u.score
         return reply
     if kind == "clarify":

@@ -18,7 +18,7 @@ def check_templates(base: ContentBase, texts: Texts | None = None) -> list[Probl
     texts = texts or Texts()
     entries = list(base.entries.values())
     values = dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
-                  thanks=False, helpful=False, **_ticket_samples())
+                  thanks=False, helpful=False, aspect="cost", line=None, **_ticket_samples())
     for name in texts.names():
         for lang in ("zh", "en"):
             try:
