@@ -53,7 +53,7 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
             if rel not in base.entries:
                 problems.append(Problem(file, eid, f"related entry {rel!r} does not exist"))
         # Every number the Chinese answer states must come from a quote: no invented
-        # phone numbers, dates or amounts. (Years, 12345 and the national emergency lines are allowed.)
+        # phone numbers, dates or amounts. (Years, 12345, the emergency and the psychological-help lines are allowed.)
         problems += [Problem(file, eid, message) for message in _style_problems(entry)]
         quoted = " ".join(entry.source)
         for figure in set(_FIGURE_RE.findall(entry.answer.zh)):
@@ -117,10 +117,10 @@ def check_rules(base: ContentBase) -> list[Problem]:
         signs = EmergencySigns()
         for kind in [*signs.kinds, signs.general]:
             for lang in ("zh", "en"):
-                # the national emergency lines only: no other number is given to a resident in danger
+                # the emergency and psychological-help lines only: no other number for a resident in danger
                 for number in sorted(set(_FIGURE_RE.findall(kind.advice[lang])) - set(NATIONAL_NUMBERS)):
                     problems.append(Problem(EMERGENCY_PATH.name, kind.name,
-                                            f"names {number!r}, which is not a national emergency line"))
+                                            f"names {number!r}, which is not an emergency or psychological-help line"))
     except (yaml.YAMLError, KeyError, TypeError, AttributeError, re.error) as exc:
         problems.append(Problem(EMERGENCY_PATH.name, "", f"does not load: {exc}"))
     return problems

@@ -185,3 +185,24 @@ async def test_declining_a_phone_number_at_the_reports_phone_step_is_not_an_emer
     # and a danger at that step is still one
     reply = await handle(replace(resident, text="等一下,厨房里燃气报警器一直在响"), services)
     assert reply.kind == "emergency" and "119" in reply.messages[0].text
+
+
+@pytest.mark.parametrize(("text", "lang"), [("楼道里全是黑烟,我们在十二楼下不去了", "zh"),
+                                            ("The corridor is full of smoke and we can't get out of the flat", "en")])
+async def test_fire_with_the_way_out_blocked_is_told_to_stay_in_not_to_take_the_stairs(services, text, lang):
+    reply = plain_text((await handle(Inbound("console", "14", "14", text=text), services)).messages[0].text)
+    first = reply.splitlines()[1]  # the advice's first line, after the heading
+    assert ("待在屋里" in first and "湿毛巾" in first) if lang == "zh" else ("stay inside" in first and "wet towels" in first)
+    assert "往下走" not in reply and "go down the stairs" not in reply  # the advice for a fire one can leave is dropped
+
+
+@pytest.mark.parametrize(("text", "self_"), [("我不想活了,太累了", True), ("活不下去了,我想死", True),
+                                             ("I want to die, I can't go on", True),
+                                             ("我老公说他不想活了,一个人出门了", False),
+                                             ("My friend says she's going to take all her pills tonight", False)])
+async def test_despair_spoken_of_oneself_gets_words_for_them_and_the_help_lines(services, text, self_):
+    reply = plain_text((await handle(Inbound("console", "15", "15", text=text), services)).messages[0].text)
+    assert "12356" in reply and "962525" in reply and "110" in reply
+    bystander = "不要让他一个人" in reply or "do not leave them alone" in reply
+    warm = "我很担心您" in reply or "I'm worried about you" in reply
+    assert (warm, bystander) == ((True, False) if self_ else (False, True)), reply
