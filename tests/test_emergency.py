@@ -2,12 +2,14 @@
 else the bot does, and the moderation chat is alerted. Messages written for these tests."""
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 
 import pytest
 
 from handlers.router import handle
 from handlers.services import TicketRules
+from handlers.texts_check import sample_values
 from handlers.throttle import Throttle
 from handlers.types import Inbound, plain_text
 from tests.bot_harness import MODERATION, RESIDENT, all_sent, next_message, rows, running_bot
@@ -102,7 +104,7 @@ async def test_each_kind_of_emergency_gets_its_advice_and_staff_are_alerted(serv
     assert "<b>1" in reply.messages[0].text and "&lt;" not in reply.messages[0].text  # the number in bold, not "<b>" shown
     for words in says_zh if lang == "zh" else says_en:
         assert words in text, (words, text)
-    assert ("12345不是紧急电话" if lang == "zh" else "12345 is not an emergency line") in text
+    assert "12345" not in text
     from tests.conftest import query_rows
 
     [(chat, purpose, alert)] = query_rows(services.store, "SELECT chat_id, purpose, text FROM outboxmessage")
@@ -206,3 +208,37 @@ async def test_despair_spoken_of_oneself_gets_words_for_them_and_the_help_lines(
     bystander = "不要让他一个人" in reply or "do not leave them alone" in reply
     warm = "我很担心您" in reply or "I'm worried about you" in reply
     assert (warm, bystander) == ((True, False) if self_ else (False, True)), reply
+
+
+@dataclass
+class _Mention:  # what the honest fallback quotes from the report
+    term: str
+    passage: str
+
+
+_URGENT = re.compile(r"紧急|(?<!学)急|emergenc|urgent", re.I)  # 学急救: learning first aid is no emergency
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"[。！？!?;；\n]|\. ", plain_text(text)) if s.strip()]
+
+
+def test_no_reply_names_12345_for_an_emergency(core):
+    """12345 is the citizen hotline: fine for what can wait, never the number for an emergency.
+    Every template (the error, the throttle notice, the fallback, help...), in both languages, with
+    and without its optional parts, and every entry's answer."""
+    values = sample_values(core.content)
+    rendered = []
+    for name in core.texts.names():
+        for lang in ("zh", "en"):
+            for flags in ({}, {"mention": _Mention("电梯", "加装电梯"), "invalid": True, "alerted": False, "specific": False}):
+                rendered.append((name, core.texts.render(name, lang, **{**values, **flags})))
+    rendered += [(f"answer {entry.id}", core.texts.render("answer", lang, entry=entry))
+                 for entry in core.content.entries.values() for lang in ("zh", "en")]
+    assert len(rendered) > 200
+    wrong = [(name, s) for name, text in rendered for s in _sentences(text) if "12345" in s and _URGENT.search(s)]
+    assert wrong == []
+    for name in ("error", "too_fast", "fallback", "help"):
+        for lang in ("zh", "en"):
+            text = core.texts.render(name, lang, **values)
+            assert all(n in text for n in ("110", "120", "119")), (name, lang, text)
