@@ -242,3 +242,19 @@ def test_no_reply_names_12345_for_an_emergency(core):
         for lang in ("zh", "en"):
             text = core.texts.render(name, lang, **values)
             assert all(n in text for n in ("110", "120", "119")), (name, lang, text)
+
+
+def test_content_eval_counts_emergencies_per_kind_and_false_alarms_per_label(core):
+    from content.model import Understanding
+    from content.training import Example, emergency_figures
+
+    gas = core.model.signs.kinds[1]
+    examples = [Example("a", "emergency", kind="gas"), Example("b", "emergency", kind="gas"),
+                Example("c", "emergency", kind="lift"), Example("d", "complaint"), Example("e", "anti_fraud"),
+                Example("f", "anti_fraud", source="examples/emergency_near_miss.jsonl:3")]
+    alarm, calm = Understanding("emergency", dangers=(gas,)), Understanding("fallback")
+    lines = emergency_figures(examples, [alarm, calm, Understanding("emergency"), calm, calm, alarm])
+    text = "\n".join(lines)
+    assert "gas            1/2  missed 1" in text and "lift           1/1" in text
+    assert "complaint 0/1, topic 1/2" in text and "near misses 1/1, the others 0/2" in text
+    assert "raised by the signs 1, by the model alone 0" in text
