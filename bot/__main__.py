@@ -7,7 +7,8 @@
     python -m bot serve [--host H] [--port P]   the web server: Telegram webhook, WeChat callback, /healthz
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
     python -m bot content check    validate the content base and examples; exit 1 on any problem
-    python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions
+    python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions;
+                                   emergency recall per kind and false alarms per label (signs + model)
     python -m bot content gaps [--questions FILE]   the report's passages no entry quotes, by section, with key terms
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)

@@ -114,10 +114,10 @@ def check_rules(base: ContentBase) -> list[Problem]:
         signs = EmergencySigns()
         for kind in [*signs.kinds, signs.general]:
             for lang in ("zh", "en"):
-                # the national emergency lines only: no other number is given to a resident in danger
+                # the emergency and psychological-help lines only: no other number for a resident in danger
                 for number in sorted(set(_FIGURE_RE.findall(kind.advice[lang])) - set(NATIONAL_NUMBERS)):
                     problems.append(Problem(EMERGENCY_PATH.name, kind.name,
-                                            f"names {number!r}, which is not a national emergency line"))
+                                            f"names {number!r}, which is not an emergency or psychological-help line"))
     except (yaml.YAMLError, KeyError, TypeError, AttributeError, re.error) as exc:
         problems.append(Problem(EMERGENCY_PATH.name, "", f"does not load: {exc}"))
     return problems

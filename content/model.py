@@ -55,7 +55,7 @@ class Understanding:
     topic: str | None = None
     candidates: list[str] = field(default_factory=list)
     score: float = 0.0  # 0-100, how sure
-    dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows
+    dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows (never CALM)
     read_as: str | None = None  # when the message was pinyin: the Chinese it was read as (reply in Chinese)
 
 
@@ -64,9 +64,11 @@ def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tupl
     calibrates the thresholds with this very function, on cross-validated scores."""
     index = {c: i for i, c in enumerate(classes)}
     emergency = scores[index["emergency"]]
-    if dangers or emergency >= th.emergency:
-        return Understanding("emergency", score=100.0 if dangers else _percent(emergency - th.emergency), dangers=dangers)
-    order = np.argsort(-scores, kind="stable")
+    alarm = tuple(kind for kind in dangers if kind.alarm)  # CALM alone: not now, whatever the model says
+    if alarm or (not dangers and emergency >= th.emergency):
+        return Understanding("emergency", score=100.0 if alarm else _percent(emergency - th.emergency), dangers=alarm)
+    # below its threshold the emergency score says "not an emergency", not "none of the entries"
+    order = [i for i in np.argsort(-scores, kind="stable") if i != index["emergency"]]
     best = classes[order[0]]
     if best in SPEAKING_KINDS and scores[order[0]] >= th.kind:
         return Understanding(best, score=_percent(scores[order[0]] - th.kind))

@@ -47,6 +47,7 @@ class Example:
     label: str
     style: str = ""
     source: str = ""  # file:line
+    kind: str = ""  # an emergency's kind (content/emergency.yaml), for the figures per kind
 
 
 def read_examples(content: ContentBase, examples_dir: Path = EXAMPLES_DIR) -> tuple[list[Example], list[Problem]]:
@@ -69,7 +70,7 @@ def read_examples(content: ContentBase, examples_dir: Path = EXAMPLES_DIR) -> tu
             elif not text:
                 problems.append(Problem(where, "", "empty message"))
             else:
-                examples.append(Example(text, label, str(row.get("style") or ""), where))
+                examples.append(Example(text, label, str(row.get("style") or ""), where, str(row.get("kind") or "")))
     return examples, problems
 
 
@@ -168,6 +169,30 @@ def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: P
     return fit(features, base + examples, thresholds)
 
 
+def emergency_figures(examples: list[Example], decisions: list[Understanding]) -> list[str]:
+    """Emergency recall per kind and false alarms per label (signs and model together, as the
+    bot decides), and what the signs alone and the model alone raised."""
+    caught, alarms, where = defaultdict(list), defaultdict(list), defaultdict(list)
+    by_signs = by_model = 0
+    for e, u in zip(examples, decisions, strict=True):
+        alarm = u.kind == "emergency"
+        if e.label == "emergency":
+            caught[e.kind or "?"].append(alarm)
+        else:
+            group = e.label if e.label in KINDS else "topic"
+            alarms[group].append(alarm)
+            where["near misses" if "near_miss" in e.source else "the others"].append(alarm)
+            by_signs += alarm and bool(u.dangers)
+            by_model += alarm and not u.dangers
+    lines = ["emergency recall per kind (cross-validated, signs + model):"]
+    lines += [f"  {k:<14} {sum(xs)}/{len(xs)}" + (f"  missed {len(xs) - sum(xs)}" if not all(xs) else "")
+              for k, xs in sorted(caught.items())]
+    lines += ["false alarms per label: " + ", ".join(f"{g} {sum(xs)}/{len(xs)}" for g, xs in sorted(alarms.items())),
+              "  " + ", ".join(f"{w} {sum(xs)}/{len(xs)}" for w, xs in sorted(where.items()))
+              + f"; raised by the signs {by_signs}, by the model alone {by_model}"]
+    return lines
+
+
 def dangers_of(examples: list[Example]) -> list[tuple]:
     signs = EmergencySigns()
     return [tuple(signs.kinds_in(e.text)) for e in examples]
@@ -221,6 +246,7 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
     oos = sum(1 for lab, u in zip(labels, decisions, strict=True) if lab == "out_of_scope" and u.kind == "answer")
     lines += [f"emergencies missed: {missed}/{sum(is_e)}; false alarms: {alarms}/{len(is_e) - sum(is_e)}; "
               f"out-of-scope answered with an entry: {oos}/{labels.count('out_of_scope')}"]
+    lines += emergency_figures(examples, decisions)
     lines += ["by entry (weakest first):"] + [f"  {eid:<36} {pct(xs)}" for eid, xs in
                                              sorted(entries.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))[:15]]
     accuracy, n = aspects.cross_validated_accuracy()

@@ -17,8 +17,7 @@ def check_templates(base: ContentBase, texts: Texts | None = None) -> list[Probl
     problems = []
     texts = texts or Texts()
     entries = list(base.entries.values())
-    values = dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
-                  thanks=False, helpful=False, aspect="cost", line=None, **_ticket_samples())
+    values = sample_values(base)
     for name in texts.names():
         for lang in ("zh", "en"):
             try:
@@ -33,6 +32,13 @@ def check_templates(base: ContentBase, texts: Texts | None = None) -> list[Probl
             if not str(label.get(lang, "")).strip():
                 problems.append(Problem("templates/labels.yaml", key, f"no {lang} label"))
     return problems
+
+
+def sample_values(base: ContentBase) -> dict:
+    """Values every template can be rendered with, shaped like the real ones."""
+    entries = list(base.entries.values())
+    return dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
+                thanks=False, helpful=False, aspect="cost", line=None, **_ticket_samples())
 
 
 def _ticket_samples() -> dict:

@@ -71,8 +71,12 @@ def test_invented_figure_is_reported(areas):
 def test_the_national_emergency_lines_are_not_invented_figures(areas):
     _prepend_to_answer(areas, "elderly_milk_voucher", "老人摔倒了请拨打120，被骗了拨打110或96110，着火拨打119。")
     assert [str(p) for p in run_check(areas_dir=areas)] == []
+    _prepend_to_answer(areas, "elderly_milk_voucher", "心里难受可拨打心理援助热线12356，上海962525。")  # the help lines
+    assert [str(p) for p in run_check(areas_dir=areas)] == []
     _prepend_to_answer(areas, "elderly_milk_voucher", "也可拨打962110。")  # a number that only looks like one
     assert any("answer states '962110'" in str(p) for p in run_check(areas_dir=areas))
+    _prepend_to_answer(areas, "elderly_milk_voucher", "青少年拨打12355。")  # a real line, but not one we may name
+    assert any("answer states '12355'" in str(p) for p in run_check(areas_dir=areas))
 
 
 def _prepend_to_answer(areas, entry_id: str, text: str) -> None:

@@ -192,5 +192,6 @@ async def test_a_failure_inside_the_bot_gets_an_apology_not_silence(server, bot,
     monkeypatch.setattr(services.model, "understand", broken)
     server.push_text(RESIDENT, "老人的牛奶券怎么领")
     reply = await reply_to(server)
-    assert "12345" in reply.plain_text and "抱歉" in reply.plain_text
+    assert "110" in reply.plain_text and "120" in reply.plain_text and "抱歉" in reply.plain_text
+    assert "12345" not in reply.plain_text  # the citizen hotline is no emergency line
     assert "exploded" not in reply.plain_text
