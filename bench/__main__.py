@@ -1,9 +1,11 @@
-"""`python -m bench match|export|console|e2e|broadcast`: benchmarks that print figures (never pass/fail tests).
+"""`python -m bench match|startup|export|console|e2e|broadcast`: benchmarks that print figures (never pass/fail tests).
 
 They need the development install (`make test` sets it up): the e2e benchmark runs the fake
 Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the installed package.
 
     python -m bench match      the model's latency and start-up time
+    python -m bench startup    a fresh interpreter's first answer (ask, ask with a database, the
+                               console chat), median of 7, measured from outside the process
     python -m bench export     export time and memory on 100,000 tickets and opinions
     python -m bench console [--database PATH]
                                the staff console's pages over HTTP with 100,000 tickets and opinions
@@ -22,7 +24,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="benchmarks that print figures")
-    parser.add_argument("what", choices=["match", "export", "console", "e2e", "broadcast"])
+    parser.add_argument("what", choices=["match", "startup", "export", "console", "e2e", "broadcast"])
     parser.add_argument("--subscribers", type=int, default=10_000, help="broadcast: subscribers (default 10,000)")
     parser.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.console import bench_console
 
         return bench_console(args.database)
+    if args.what == "startup":
+        from bench.startup import bench_startup
+
+        return bench_startup()
     if args.what == "export":
         from bench.export import bench_export
 

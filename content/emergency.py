@@ -33,7 +33,7 @@ class Kind:
 
 class EmergencySigns:
     def __init__(self, path: Path = EMERGENCY_PATH):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         self.not_now = _any(data["not_now"])
         self.services = re.compile(data["services"])
         general = data[GENERAL]
