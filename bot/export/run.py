@@ -47,6 +47,9 @@ def exporter(database_url: str, calendar: Calendar, out: Path) -> Callable[[date
     """The bot's `services.exporter`: the export of any days, built in a process of its own - seconds
     of CPU (the workbook) and long reads, which in the bot's process would hold up every resident's
     reply (SQLite runs in the loop's thread)."""
+    from bot.metrics import timed_export
+
+    @timed_export
     async def export(start: date, end: date) -> ExportResult:
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
