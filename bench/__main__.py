@@ -6,7 +6,9 @@ Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the ins
     python -m bench match      the model's latency and start-up time
     python -m bench startup    a fresh interpreter's first answer (ask, ask with a database, the
                                console chat), median of 7, measured from outside the process
-    python -m bench export     export time and memory on 100,000 tickets and opinions
+    python -m bench export [--database PATH] [--each-format]
+                               the weekly export on 100,000 tickets and opinions (a week of 20,000
+                               each) against a bare XlsxWriter + csv dump of the same cells
     python -m bench console [--database PATH]
                                the staff console's pages over HTTP with 100,000 tickets and opinions
     python -m bench e2e [--residents N] [--seconds S] [--rounds R] [--in-process]
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="e2e: echo and question phases, alternating (default 2)")
     parser.add_argument("--in-process", action="store_true",
                         help="e2e: run the bot in the fake server's process and event loop (default: a process of its own)")
-    parser.add_argument("--database", help="console: a SQLite file to fill once and reuse (default: a fresh temporary one)")
+    parser.add_argument("--database", help="console, export: a SQLite file to fill once and reuse (default: a fresh temporary one)")
+    parser.add_argument("--each-format", action="store_true", help="export: each format alone too")
     args = parser.parse_args(argv)
     if args.what == "console":
         from bench.console import bench_console
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "export":
         from bench.export import bench_export
 
-        return bench_export()
+        return bench_export(args.database, args.each_format)
     if args.what == "broadcast":
         from bench.broadcast import bench_broadcast
 
