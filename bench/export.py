@@ -5,6 +5,12 @@ of realistic Chinese text, spread evenly over five weeks - the last of them last
 week holds 20,000 of each. Then last week is exported once per format and once with all of them,
 each in a fresh interpreter so its peak RSS (resource.getrusage) is its own; the time covers
 build_export only, not the interpreter's start.
+
+Beside it, in the same run and alternating with it, the floor: the very cells the export writes
+(recorded first) dumped by a bare XlsxWriter workbook in constant-memory mode and the csv module.
+The last line is the export's CPU time over the dump's, `ratio to a bare dump: R` (CPU, as the
+machine may be shared; the wall-clock ratio is printed above it). With --each-format, each format
+alone first.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import json
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +34,7 @@ TICKETS = OPINIONS = 100_000
 WEEKS = 5
 RESIDENTS = 25_000
 CHUNK = 5_000
+ROUNDS = 3  # the export and the bare dump, alternating
 
 ROADS = ["峨山路", "东方路", "浦东南路", "张杨路", "塘桥路", "南泉路", "蓝村路", "塘桥新路", "浦建路", "崂山路", "微山路", "龙阳路"]
 ESTATES = ["金浦小区", "塘桥新村", "蓝村小区", "富都世界", "南泉苑", "王家宅小区", "东方城市花园", "世茂滨江花园", "浦建公寓"]
@@ -251,6 +259,86 @@ def child() -> None:
     print(json.dumps(result))
 
 
+def bare_child() -> None:
+    """In a fresh interpreter: the cells of the export's workbook and CSV files (recorded by running
+    the export with writers that only keep them), then timed: the same cells written by a bare
+    XlsxWriter workbook (constant memory) and the csv module, nothing else."""
+    url, start, end, out = sys.argv[1:5]
+    sheets = asyncio.run(_record(url, date.fromisoformat(start), date.fromisoformat(end), Path(out)))
+    began, cpu_began = time.perf_counter(), time.process_time()
+    bare_dump(sheets, Path(out))
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    print(json.dumps(dict(seconds=seconds, cpu=cpu, rss_peak=_rss_mb(), cells=sum(len(r) for _, rows in sheets for r in rows))))
+
+
+class _Recorder:
+    """A writer of bot/export/files.py's interface that keeps every row, as (sheet title, rows)."""
+
+    def __init__(self, sheets: list):
+        self.sheets = sheets
+
+    def begin(self, sheet) -> None:
+        self.sheets.append((sheet.title, []))
+        self.headers([c.zh for c in sheet.columns], [c.en for c in sheet.columns])
+
+    def headers(self, zh: list, en: list) -> None:
+        self.sheets[-1][1].extend([list(zh), list(en)])
+
+    def row(self, values: list) -> None:
+        self.sheets[-1][1].append(list(values))
+
+    def note(self, text: str) -> None:
+        self.row([text])
+
+    def blank(self) -> None:
+        self.row([])
+
+    async def close(self) -> list:
+        return []
+
+    def abort(self) -> None:
+        pass
+
+
+async def _record(url: str, start: date, end: date, out: Path) -> list:
+    from dataclasses import replace
+
+    import bot.export.build as build
+    from bot.startup import build_core
+    from db.store import Store
+
+    sheets: list = []
+    store = await Store.open(url)
+    services = replace(build_core(), store=store)
+    writers = build.XlsxOut, build.CsvOut
+    build.XlsxOut = build.CsvOut = lambda *_: _Recorder(sheets)  # one recorder is enough: both got the same rows
+    try:
+        await build.build_export(store, services, start, end, out, ("csv",))
+    finally:
+        build.XlsxOut, build.CsvOut = writers
+        await store.close()
+    return sheets
+
+
+def bare_dump(sheets: list, out: Path) -> None:
+    import csv
+
+    import xlsxwriter
+
+    out.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(out / "bare.xlsx"), {"constant_memory": True, "strings_to_formulas": False,
+                                                        "strings_to_urls": False, "strings_to_numbers": False,
+                                                        "default_date_format": "yyyy-mm-dd hh:mm"})
+    for title, rows in sheets:
+        sheet = book.add_worksheet(title)
+        for number, values in enumerate(rows):
+            sheet.write_row(number, 0, values)
+    book.close()
+    for index, (_, rows) in enumerate(sheets):
+        with open(out / f"bare-{index}.csv", "w", encoding="utf-8-sig", newline="") as file:
+            csv.writer(file).writerows(rows)
+
+
 def _rss_mb() -> float:
     """The peak resident set size of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
@@ -282,31 +370,51 @@ async def _measure(url: str, start: date, end: date, out: Path, formats: list[st
                 bytes=sum(p.stat().st_size for p in result.files), files=[p.name for p in result.files])
 
 
-def bench_export() -> int:
+def _child(code: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_export(database: str | None = None, each_format: bool = False, rounds: int = ROUNDS) -> int:
+    """With `database`, a SQLite file filled once (when it does not exist) and reused."""
     from handlers.reports import last_week, today_in_shanghai
 
     week = last_week(today_in_shanghai())
     folder = Path(tempfile.mkdtemp(prefix="tangqiao-bench-export-"))
-    url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    path = Path(database) if database else folder / "bench.db"
+    url = f"sqlite+aiosqlite:///{path.resolve()}"
     try:
-        began = time.perf_counter()
-        sizes = asyncio.run(fill(url, week))
-        filled = time.perf_counter() - began
-        print(f"filled a fresh database in {filled:.1f} s: {sizes['tickets']:,} tickets, {sizes['events']:,} events, "
-              f"{sizes['opinions']:,} opinions, {sizes['residents']:,} residents over {WEEKS} weeks "
-              f"({(folder / 'bench.db').stat().st_size / 2**20:.0f} MB)")
+        if not path.exists():
+            began = time.perf_counter()
+            sizes = asyncio.run(fill(url, week))
+            print(f"filled a fresh database in {time.perf_counter() - began:.1f} s: {sizes['tickets']:,} tickets, "
+                  f"{sizes['events']:,} events, {sizes['opinions']:,} opinions, {sizes['residents']:,} residents over "
+                  f"{WEEKS} weeks ({path.stat().st_size / 2**20:.0f} MB)")
         print(f"exporting {week[0]} to {week[1]} (each run in a fresh interpreter; RSS includes the interpreter "
-              "and the content base)")
-        for formats in ("xlsx", "csv", "html", "xlsx,csv,html"):
-            done = subprocess.run(
-                [sys.executable, "-c", "from bench.export import child; child()", url, str(week[0]), str(week[1]),
-                 str(folder / formats.replace(",", "-")), formats],
-                capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
-            m = json.loads(done.stdout.strip().splitlines()[-1])
+              "and the content base)", flush=True)
+        days = (str(week[0]), str(week[1]))
+        for formats in ("xlsx", "csv", "html") if each_format else ():
+            m = _child("from bench.export import child; child()", url, *days, str(folder / formats), formats)
             rows = ", ".join(f"{n:,} {sheet}" for sheet, n in m["rows"].items()) or "figures only"
-            print(f"  {formats:<14} {m['seconds']:6.2f} s (CPU {m['cpu']:5.2f} s)   peak RSS {m['rss_peak']:4.0f} MB "
-                  f"(RSS before the export {m['rss_before']:.0f} MB)   {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MB   "
-                  f"rows: {rows}")
+            print(f"  {formats:<14} {m['seconds']:6.2f} s (CPU {m['cpu']:5.2f} s)   peak RSS {m['rss_peak']:4.0f} MB   "
+                  f"{len(m['files'])} files, {m['bytes'] / 2**20:.1f} MB   rows: {rows}", flush=True)
+        exports, bares = [], []
+        for round_ in range(rounds):  # side by side, alternating, so both see the same machine
+            m = _child("from bench.export import child; child()", url, *days, str(folder / f"all-{round_}"), "xlsx,csv,html")
+            exports.append(m)
+            rows = ", ".join(f"{n:,} {sheet}" for sheet, n in m["rows"].items())
+            print(f"  the export, xlsx+csv+html: {m['seconds']:6.2f} s (CPU {m['cpu']:5.2f} s)   peak RSS "
+                  f"{m['rss_peak']:4.0f} MB   {len(m['files'])} files, {m['bytes'] / 2**20:.1f} MB   rows: {rows}", flush=True)
+            b = _child("from bench.export import bare_child; bare_child()", url, *days, str(folder / f"bare-{round_}"))
+            bares.append(b)
+            print(f"  a bare dump of its {b['cells']:,} cells (XlsxWriter constant memory + csv): {b['seconds']:6.2f} s "
+                  f"(CPU {b['cpu']:5.2f} s)", flush=True)
+        export_cpu, bare_cpu = statistics.median(m["cpu"] for m in exports), statistics.median(b["cpu"] for b in bares)
+        export_s, bare_s = statistics.median(m["seconds"] for m in exports), statistics.median(b["seconds"] for b in bares)
+        print(f"median of {rounds}: the export {export_s:.2f} s (CPU {export_cpu:.2f} s), the bare dump {bare_s:.2f} s "
+              f"(CPU {bare_cpu:.2f} s); wall-clock ratio {export_s / bare_s:.2f}")
+        print(f"ratio to a bare dump: {export_cpu / bare_cpu:.2f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

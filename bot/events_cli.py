@@ -9,13 +9,6 @@ import sys
 from argparse import Namespace
 from dataclasses import replace
 
-from db import events
-from db.clock import SHANGHAI
-from db.events import EventError
-from db.models import Event
-from db.store import Store
-from handlers import events as shown_events
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("action", choices=["add", "list", "publish", "withdraw", "status"])
@@ -37,7 +30,15 @@ def _fail(message: str) -> int:
 
 
 async def run(url: str, args: Namespace) -> int:
+    # Imported here, not above: `python -m bot`'s parser imports this module for add_arguments,
+    # and `ask` must not pay for SQLAlchemy.
     from bot.startup import build_core
+    from db import events
+    from db.clock import SHANGHAI
+    from db.events import EventError
+    from db.models import Event
+    from db.store import Store
+    from handlers import events as shown_events
 
     services = build_core()
     now = services.clock()

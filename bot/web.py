@@ -7,6 +7,7 @@
   WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
 - `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N, "version": ...},
   or 503 naming what is wrong (the database is read, not just pinged).
+- `GET /metrics`: Prometheus' text format (bot/metrics.py).
 
 A malformed body (deeply nested JSON included) gets 400 and a log line, an oversized one 413,
 anything unexpected 500 and a log line with the traceback: never a traceback page. A request
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import __version__, staff_console, staff_events
+from bot import __version__, metrics, staff_console, staff_events
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -190,6 +191,17 @@ async def _outbox_figures(services: Services) -> tuple[int, int]:
         return await outbox.backlog(session), await outbox.stuck(session, utcnow())
 
 
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus' scrape: the counters of this process, the database's figures read now (if the
+    database cannot be read, the counters still come, with tangqiao_metrics_database_errors up)."""
+    try:
+        await asyncio.wait_for(metrics.refresh(request.app[SERVICES]), HEALTH_TIMEOUT)
+    except Exception as exc:  # whatever the driver raises: the scrape still answers
+        log.warning("metrics: the database's figures cannot be read: %s", str(exc).splitlines()[0][:200] if str(exc)
+                    else type(exc).__name__)
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 # --------------------------------------------------------------------------------------------
 # The application and the server
 # --------------------------------------------------------------------------------------------
@@ -211,6 +223,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/wechat", wechat_verify)
     app.router.add_post("/wechat", wechat_receive)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
     staff_console.setup(app)  # the staff web console, /staff/ (bot/staff_console.py)
     staff_events.setup(app)  # its events page, /staff/events (bot/staff_events.py)
     app.on_cleanup.append(_close_wechat)
@@ -256,7 +269,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         senders: dict[str, Any] = {}
         replay = None
         if wechat is not None:
-            senders["wechat"] = WeChatSender(wechat.api, wechat.store)
+            senders["wechat"] = metrics.CountingSender("wechat", WeChatSender(wechat.api, wechat.store))
         if telegram_app is not None:
             telegram.use_services(telegram_app, services)
             await telegram_app.initialize()

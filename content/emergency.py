@@ -56,7 +56,7 @@ CALM = Kind("calm", _NEVER, {}, alarm=False)
 
 class EmergencySigns:
     def __init__(self, path: Path = EMERGENCY_PATH):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         tense = data["tense"]
         self.now, self.past, self.over = _any(tense["now"]), _any(tense["past"]), _any(tense["over"])
         self.habit = _any(tense["habit"])

@@ -71,8 +71,8 @@ class Features:
 
 def features_for(scope_path: Path = SCOPE_PATH, cues_path: Path = CUES_PATH) -> Features:
     """The features, with the places of content/scope.yaml and the cues of content/cues.yaml."""
-    scope = yaml.safe_load(scope_path.read_text(encoding="utf-8")) or {}
+    scope = yaml.load(scope_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) or {}
     elsewhere = scope.get("elsewhere", {})
-    cues = yaml.safe_load(cues_path.read_text(encoding="utf-8")) or {}
+    cues = yaml.load(cues_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) or {}
     terms = scope.get("terms", {})
     return Features(elsewhere.get("places", []), elsewhere.get("home", []), cues, terms.get("zh", []) + terms.get("en", []))

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy import DateTime, Row, Select, func, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db.clock import aware
 from db.models import Opinion, OutboxMessage, Secret, Ticket, TicketEvent
 
 BATCH = 1000
@@ -28,6 +29,13 @@ T = Ticket.__table__
 E = TicketEvent.__table__
 DUP = T.alias("dup")
 OUT = OutboxMessage.__table__
+
+
+def _plain(column):
+    """A time column read without SQLModel's conversion to an aware datetime (a Python call per
+    value: a sixth of reading the export's rows): naive UTC from SQLite, aware from PostgreSQL.
+    Whoever reads the rows passes them through db.clock.aware (or wall_clock, which does)."""
+    return type_coerce(column, DateTime()).label(column.name)
 
 
 async def secret(engine: AsyncEngine, name: str = PSEUDONYM_SECRET) -> bytes:
@@ -49,10 +57,13 @@ async def secret(engine: AsyncEngine, name: str = PSEUDONYM_SECRET) -> bytes:
     return bytes.fromhex(found)
 
 
-async def _batches(conn: AsyncConnection, query: Select, moment, key, batch: int) -> AsyncIterator[Sequence[Row]]:
-    """The rows of `query` in batches, by keyset pagination on (moment, key): the query selects
-    the key (the id) first and the moment (the time column) second."""
-    page = query
+async def _batches(conn: AsyncConnection, query: Select, moment, key, lo: datetime,
+                   batch: int) -> AsyncIterator[Sequence[Row]]:
+    """The rows of `query` from `lo` on, in batches, by keyset pagination on (moment, key): the
+    query selects the key (the id) first and the moment (the time column) second. Each page has
+    one lower bound on the moment: given `lo` as well, SQLite searched the index from `lo` and
+    filtered up to the page, every page (the week's events took 1.2 s to read instead of 0.3)."""
+    page = query.where(moment >= lo)
     while True:
         rows = (await conn.execute(page.order_by(moment, key).limit(batch))).all()
         if not rows:
@@ -60,43 +71,43 @@ async def _batches(conn: AsyncConnection, query: Select, moment, key, batch: int
         yield rows
         if len(rows) < batch:
             return
-        last_key, last_moment = rows[-1][0], rows[-1][1]
+        last_key, last_moment = rows[-1][0], aware(rows[-1][1])
         page = query.where(moment >= last_moment, or_(moment > last_moment, key > last_key))
 
 
 def opinion_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int = BATCH) -> AsyncIterator[Sequence[Row]]:
     """Opinions left in [lo, hi): id, created_at, channel, category, text, resident_id."""
-    query = (select(OP.c.id, OP.c.created_at, OP.c.channel, OP.c.category, OP.c.text, OP.c.resident_id)
-             .where(OP.c.created_at >= lo, OP.c.created_at < hi))
-    return _batches(conn, query, OP.c.created_at, OP.c.id, batch)
+    query = (select(OP.c.id, _plain(OP.c.created_at), OP.c.channel, OP.c.category, OP.c.text, OP.c.resident_id)
+             .where(OP.c.created_at < hi))
+    return _batches(conn, query, OP.c.created_at, OP.c.id, lo, batch)
 
 
 def ticket_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int = BATCH) -> AsyncIterator[Sequence[Row]]:
     """Tickets created in [lo, hi), with the number of the ticket each duplicates."""
-    query = (select(T.c.id, T.c.created_at, T.c.number, T.c.channel, T.c.category, T.c.place, T.c.text, T.c.status,
-                    T.c.assignee, T.c.rating, T.c.first_response_at, T.c.resolved_at, T.c.closed_at,
-                    T.c.response_due, T.c.resolution_due, T.c.resident_id, T.c.phone,
+    query = (select(T.c.id, _plain(T.c.created_at), T.c.number, T.c.channel, T.c.category, T.c.place, T.c.text,
+                    T.c.status, T.c.assignee, T.c.rating, _plain(T.c.first_response_at), _plain(T.c.resolved_at),
+                    _plain(T.c.closed_at), _plain(T.c.response_due), _plain(T.c.resolution_due), T.c.resident_id, T.c.phone,
                     DUP.c.number.label("duplicate_of"))
              .select_from(T.outerjoin(DUP, DUP.c.id == T.c.duplicate_of))
-             .where(T.c.created_at >= lo, T.c.created_at < hi))
-    return _batches(conn, query, T.c.created_at, T.c.id, batch)
+             .where(T.c.created_at < hi))
+    return _batches(conn, query, T.c.created_at, T.c.id, lo, batch)
 
 
 def timing_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int = BATCH) -> AsyncIterator[Sequence[Row]]:
     """Only what the time figures need, of the tickets created in [lo, hi)."""
-    query = (select(T.c.id, T.c.created_at, T.c.status, T.c.first_response_at, T.c.resolved_at, T.c.closed_at,
-                    T.c.response_due, T.c.resolution_due)
-             .where(T.c.created_at >= lo, T.c.created_at < hi))
-    return _batches(conn, query, T.c.created_at, T.c.id, batch)
+    query = (select(T.c.id, _plain(T.c.created_at), T.c.status, _plain(T.c.first_response_at), _plain(T.c.resolved_at),
+                    _plain(T.c.closed_at), _plain(T.c.response_due), _plain(T.c.resolution_due))
+             .where(T.c.created_at < hi))
+    return _batches(conn, query, T.c.created_at, T.c.id, lo, batch)
 
 
 def event_batches(conn: AsyncConnection, lo: datetime, hi: datetime, batch: int = BATCH) -> AsyncIterator[Sequence[Row]]:
     """Ticket events that happened in [lo, hi) (on any ticket), with the ticket's number and resident."""
-    query = (select(E.c.id, E.c.at, T.c.number, T.c.resident_id, E.c.actor, E.c.kind, E.c.from_status,
+    query = (select(E.c.id, _plain(E.c.at), T.c.number, T.c.resident_id, E.c.actor, E.c.kind, E.c.from_status,
                     E.c.to_status, E.c.note, E.c.public)
              .select_from(E.join(T, T.c.id == E.c.ticket_id))
-             .where(E.c.at >= lo, E.c.at < hi))
-    return _batches(conn, query, E.c.at, E.c.id, batch)
+             .where(E.c.at < hi))
+    return _batches(conn, query, E.c.at, E.c.id, lo, batch)
 
 
 async def opinion_examples(conn: AsyncConnection, lo: datetime, hi: datetime, category: str, limit: int) -> list[Row]:

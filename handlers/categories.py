@@ -23,7 +23,7 @@ class Category:
 
 class Categories:
     def __init__(self, path: Path = CATEGORIES_PATH):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         self.by_id = {
             cid: Category(cid, Text(**spec["title"]), tuple(normalize(w) for w in spec.get("words", [])))
             for cid, spec in data.items()

@@ -13,13 +13,18 @@ from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, complaint, emergency, events, my_tickets, privacy, staff
+from handlers import browse, emergency, events
+from handlers.lazy import lazy_module
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
 if TYPE_CHECKING:
     from db.models import Resident
     from db.store import ResidentState
+    from handlers import complaint, my_tickets, privacy, staff
+else:  # the dialogs bring SQLAlchemy: loaded when a resident or staff first needs one (handlers/lazy.py)
+    complaint, my_tickets, privacy, staff = (lazy_module(f"handlers.{name}")
+                                              for name in ("complaint", "my_tickets", "privacy", "staff"))
 
 _LATIN_RE = re.compile(r"[A-Za-z]{2,}")
 _THANKS_RE = re.compile(r"谢|thank", re.I)

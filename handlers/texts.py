@@ -37,7 +37,7 @@ class Texts:
             keep_trailing_newline=False,
         )
         self.env.filters["when"] = when
-        self.labels: dict[str, dict[str, str]] = yaml.safe_load((directory / "labels.yaml").read_text("utf-8"))
+        self.labels: dict[str, dict[str, str]] = yaml.load((directory / "labels.yaml").read_text("utf-8"), Loader=yaml.CSafeLoader)
         self._rendered: dict[tuple[str, str, str], str] = {}
 
     def render(self, name: str, lang: str, **values) -> str:

@@ -61,16 +61,17 @@ from telegram.ext import (
     filters,
 )
 
+from bot import metrics
 from bot.channels.telegram_inbox import ChatProcessor, Inbox, InboxQueue
 from bot.channels.telegram_outbox import TelegramSender, TelegramStaff
 from bot.channels.telegram_pacing import ChatPacer
 from bot.channels.telegram_send import CHANNEL, NotNow, message_parts, send_patiently
 from bot.jobs import Background, export_in_child
+from bot.metrics import handle  # the router's handle, counted and timed
 from bot.settings import Settings
 from bot.startup import build_services, close_services, settle_heap
 from db import outbox
 from db.models import utcnow
-from handlers.router import handle
 from handlers.services import Services, StaffDirectory
 from handlers.types import Inbound, Outbound, Reply
 
@@ -310,9 +311,9 @@ def replay_inbox(application: Application) -> Callable[[], Awaitable[int]]:
     return lambda: application.bot_data[INBOX].replay(application.update_queue, application.bot)
 
 
-def sender(application: Application) -> TelegramSender:
+def sender(application: Application) -> metrics.CountingSender:
     """The outbox's sender for Telegram, through this application's bot (and rate limiter)."""
-    return TelegramSender(application.bot, application.bot_data[SERVICES])
+    return metrics.CountingSender(CHANNEL, TelegramSender(application.bot, application.bot_data[SERVICES]))
 
 
 async def _post_init(application: Application) -> None:

@@ -43,10 +43,10 @@ from bot.channels.wechat_api import UNREACHABLE, WeChatApi, WeChatApiError, WeCh
 from bot.channels.wechat_choices import pick, remember
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, check_signature, fresh
 from bot.channels.wechat_xml import CHANNEL, BadMessage, parse_xml, read_body, split_bytes, text_reply_xml, to_inbound
+from bot.metrics import handle  # the router's handle, counted and timed
 from bot.settings import Settings
 from db import outbox
 from db import wechat_memory as memory
-from handlers.router import handle
 from handlers.services import Services
 from handlers.types import Inbound, Outbound
 

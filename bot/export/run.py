@@ -14,16 +14,21 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.export.build import FORMATS, ExportResult, build_export, parse_formats
 from handlers.reports import ExportInputError, parse_range, today_in_shanghai
 from handlers.workdays import Calendar
+
+if TYPE_CHECKING:  # bot.export.build (XlsxWriter, the queries) is imported where an export is made:
+    from bot.export.build import ExportResult  # the bot's process only hands the work to a child
 
 
 def main(database_url: str, calendar: Callable[[], Calendar], start: str | None, end: str | None, out: str,
          formats: str, today: date | None = None) -> int:
     """`python -m bot export`: print the files written and the chat text; bad input is one line, exit 2
     (checked before `calendar()` makes the working calendar, and warns if it runs out)."""
+    from bot.export.build import parse_formats
+
     try:
         first, last = parse_range(start, end, today or today_in_shanghai())
         kinds = parse_formats(formats)
@@ -42,6 +47,9 @@ def exporter(database_url: str, calendar: Calendar, out: Path) -> Callable[[date
     """The bot's `services.exporter`: the export of any days, built in a process of its own - seconds
     of CPU (the workbook) and long reads, which in the bot's process would hold up every resident's
     reply (SQLite runs in the loop's thread)."""
+    from bot.metrics import timed_export
+
+    @timed_export
     async def export(start: date, end: date) -> ExportResult:
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
@@ -54,13 +62,16 @@ def exporter(database_url: str, calendar: Calendar, out: Path) -> Callable[[date
 
 
 def run_export(database_url: str, calendar: Calendar, start: date, end: date, out: Path,
-               formats: tuple[str, ...] = FORMATS) -> ExportResult:
+               formats: tuple[str, ...] | None = None) -> ExportResult:
     """The export made with a database connection and content of its own (in the child process)."""
-    return asyncio.run(_run(database_url, calendar, start, end, out, formats))
+    from bot.export.build import FORMATS
+
+    return asyncio.run(_run(database_url, calendar, start, end, out, formats or FORMATS))
 
 
 async def _run(database_url: str, calendar: Calendar, start: date, end: date, out: Path,
                formats: tuple[str, ...]) -> ExportResult:
+    from bot.export.build import build_export
     from content.loader import load_content
     from db.store import Store
     from handlers.services import Services, TicketRules
