@@ -1,41 +1,59 @@
 """The trained model for this content: read from the cache under the content's hash, or trained
 now (content/training.py, scikit-learn) and cached.
 
-On a miss, or when the content, the examples or the code that trains changed, the model is
-trained again (about 15 s) and the cache written.
+On a miss, or when the content, the examples (staff's approved ones too) or the code that trains
+changed, the model is trained again (about 15 s) and the cache written.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from content.emergency import EMERGENCY_PATH, EmergencySigns
 from content.features import CUES_PATH, SCOPE_PATH, features_for
 from content.loader import AREAS_DIR, ContentBase
 from content.model import EXAMPLES_DIR, Model
 
+if TYPE_CHECKING:
+    from content.training import Example
+
 log = logging.getLogger(__name__)
 
 
-def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
-    """The model for this content: from the cache, else trained now (and cached)."""
+def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR, extra: Sequence[Example] = ()) -> Model:
+    """The model for this content (and `extra`, staff's approved examples): from the cache, else
+    trained now (and cached)."""
     features, signs = features_for(), EmergencySigns()
-    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
+    path = model_path(model_hash(extra, areas_dir))
     try:
         return Model.load(path, features, signs)
     except (OSError, ValueError, KeyError):
         pass  # not trained yet for this content (or a damaged file): train
     from content.training import train  # scikit-learn: 1 s of import, only when training
 
-    model = train(content)
+    model = train(content, extra=extra)
     try:
         model.save(path)
     except OSError as exc:
         log.warning("could not cache the trained model in %s: %s", path.parent, exc)
     return model
+
+
+def model_hash(extra: Sequence[Example] = (), areas_dir: Path = AREAS_DIR) -> str:
+    """The cache's name for the model of this content and these approved examples."""
+    if not extra:
+        return content_hash(areas_dir)
+    digest = hashlib.sha256("".join(f"{e.text}\0{e.label}\n" for e in extra).encode())
+    return f"{content_hash(areas_dir)}-{digest.hexdigest()[:12]}"
+
+
+def model_path(name: str) -> Path:
+    return cache_dir() / f"model-{name}.npz"
 
 
 def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
