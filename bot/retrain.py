@@ -66,12 +66,12 @@ class ModelKeeper:
     def __init__(self, services: Services):
         self.services = services
         self.model: LiveModel = services.model
-        self._training: asyncio.Task | None = None
+        self.training: asyncio.Task | None = None
 
     async def poll(self) -> None:
         await self.swap_in_current()
-        if self._training is None or self._training.done():
-            self._training = asyncio.create_task(self.train_waiting(), name="model training")
+        if self.training is None or self.training.done():
+            self.training = asyncio.create_task(self.train_waiting(), name="model training")
 
     async def train_waiting(self) -> None:
         from db import review
@@ -119,5 +119,5 @@ class ModelKeeper:
         return True
 
     async def stop(self) -> None:
-        if self._training is not None and not self._training.done():
-            self._training.cancel()
+        if self.training is not None and not self.training.done():
+            self.training.cancel()
