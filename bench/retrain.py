@@ -69,7 +69,7 @@ async def _run(folder: Path, seconds: float) -> None:
     entries = list(services.content.entries.values())
     questions = [q for e in entries for q in e.questions.zh][:200]
     async with store.transaction() as session:  # 60 approved examples: entries' questions said another way
-        for n, entry in enumerate(entries[:60]):
+        for entry in entries[:60]:
             session.add(ReviewItem(reason="fallback", text=f"请问{entry.questions.zh[0]}呀", status="labelled", label=entry.id))
         await session.flush()
         await review.approve(session, None, "bench")
@@ -80,7 +80,7 @@ async def _run(folder: Path, seconds: float) -> None:
         keeper = ModelKeeper(services)
         started = time.perf_counter()
         if phase == "idle":
-            await _ask(services, questions, lambda: time.perf_counter() - started > seconds, latencies)
+            await _ask(services, questions, lambda at=started: time.perf_counter() - at > seconds, latencies)
         elif phase == "retraining":
             await keeper.poll()
             await _ask(services, questions, keeper.training.done, latencies)

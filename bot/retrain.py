@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from content.live_model import LiveModel
@@ -25,10 +26,12 @@ from content.model import Model
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
+NICE = 10  # the child trains at a lower priority: on a small machine the bot's replies come first
 
 
 def train_version(before: list[tuple[str, str]], after: list[tuple[str, str]], confirmed: bool) -> tuple[str, str, int]:
     """In the child: (the model's name in the cache, or "" when held; the report; examples learned)."""
+    os.nice(NICE)
     from content.learning import as_examples, retrain
     from content.loader import load_content
 
@@ -40,6 +43,7 @@ def train_version(before: list[tuple[str, str]], after: list[tuple[str, str]], c
 
 def model_for(pairs: list[tuple[str, str]]) -> tuple[str, str]:
     """In the child: the model of these approved examples in the cache (trained if missing); (its name, its file)."""
+    os.nice(NICE)
     from content.learning import as_examples
     from content.loader import load_content
     from content.model_cache import load_model, model_hash, model_path
