@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -175,8 +177,11 @@ async def approved_items(session: AsyncSession) -> list[ReviewItem]:
                                     .order_by(col(ReviewItem.id)))).all())
 
 
-async def not_in_report(session: AsyncSession, since: datetime) -> list[tuple[datetime, str]]:
-    """(created_at, text) of the messages labelled "not in the report" since `since`, newest first."""
-    rows = await session.exec(select(ReviewItem.created_at, ReviewItem.text).where(
-        ReviewItem.label == "not_in_report", ReviewItem.created_at >= since).order_by(col(ReviewItem.created_at).desc()))
-    return list(rows.all())
+async def not_in_report_rows(conn: AsyncConnection, lo: datetime, hi: datetime, limit: int = 5000) -> list[tuple]:
+    """(created_at, text) of the messages of [lo, hi) staff labelled "not in the report", newest first
+    (for the weekly export, on its reading connection)."""
+    table = ReviewItem.__table__
+    rows = await conn.execute(sa_select(table.c.created_at, table.c.text).where(
+        table.c.label == "not_in_report", table.c.created_at >= lo, table.c.created_at < hi)
+        .order_by(table.c.created_at.desc()).limit(limit))
+    return [tuple(row) for row in rows.all()]

@@ -121,3 +121,25 @@ async def test_forgetting_a_resident_keeps_no_link_to_their_review_items(service
     await turn(services, callback="forget:yes")
     assert items(services, "resident_id") == [(None,)]
     assert query_rows(services.store, "select count(*) from recentanswer") == [(0,)]
+
+
+async def test_the_export_lists_the_most_frequent_questions_not_in_the_report(services, tmp_path):
+    from openpyxl import load_workbook
+
+    from bot.export.build import build_export
+    from db import review as stored
+    from handlers.reports import today_in_shanghai
+
+    snow = ["明天会不会下雪", "明天会下雪吗", "明天下雪不下雪"]
+    for n, text in enumerate(["今天股票涨了吗", *snow, "附近有啥好吃的饭店"]):
+        await turn(services, text, user=f"r{n}")
+    ids = dict(query_rows(services.store, "select text, id from reviewitem"))
+    async with services.store.transaction() as session:
+        await stored.label_items(session, [ids[t] for t in ["今天股票涨了吗", *snow]], "not_in_report", "web:li")
+        await stored.label_items(session, [ids["附近有啥好吃的饭店"]], "out_of_scope", "web:li")
+    today = today_in_shanghai()
+    result = await build_export(services.store, services, today, today, tmp_path)
+    book = load_workbook(next(p for p in result.files if p.suffix == ".xlsx"))
+    rows = [row for row in book["报告中没有"].iter_rows(min_row=3, values_only=True)]
+    assert [(text, count) for text, count, *_ in rows] == [(snow[-1], 3), ("今天股票涨了吗", 1)]
+    assert set(rows[0][2].split("；")) == set(snow[:-1]) and result.rows["not_in_report"] == 2
