@@ -1,7 +1,7 @@
 """The whole loop of issue 25: residents' messages fall back and are kept for review; a member of
 staff labels them in Chromium; an administrator approves; the model retrains in a child process
 while the bot goes on answering; the same messages are now answered; a rollback
-(`python -m bot content rollback`) restores the previous answers.
+(`python -m bot content rollback`) restores the previous answers; the export lists what the report has no answer for.
 
 "升降机" (a lift, as some residents say it) is in no entry, example or evaluation set, so the
 model of the content files does not know it."""
@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.export.build import build_export
 from bot.learning_cli import export_examples
 from bot.retrain import ModelKeeper
 from content.live_model import LiveModel
 from content.model import EXAMPLES_DIR
 from content.model_cache import cache_dir, content_hash, model_path
+from handlers.reports import today_in_shanghai
 from tests.conftest import query_rows
 from tests.test_review import turn
 from tests.test_staff_console import PASSWORD, console, console_env, page  # noqa: F401 (fixtures)
@@ -97,6 +99,10 @@ async def test_fallbacks_labelled_in_a_browser_approved_retrained_answered_and_r
     assert (await turn(services, NOT_IN_REPORT, user="after-cat")).kind == "fallback"
     await page.reload()
     assert await page.locator("tr.version td.state").first.inner_text() == "active"
+    today = today_in_shanghai()  # the export lists what remains without an answer in the report
+    result = await build_export(services.store, services, today, today, tmp_path / "export", formats=("csv",))
+    sheet = next(p for p in result.files if p.name.endswith("not_in_report.csv")).read_text("utf-8-sig")
+    assert NOT_IN_REPORT in sheet and "升降机" not in sheet
 
     examples = tmp_path / "examples"
     shutil.copytree(EXAMPLES_DIR, examples)
