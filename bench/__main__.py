@@ -1,4 +1,4 @@
-"""`python -m bench match|startup|export|console|e2e|broadcast`: benchmarks that print figures (never pass/fail tests).
+"""`python -m bench match|startup|export|console|e2e|broadcast|retrain`: benchmarks that print figures (never pass/fail tests).
 
 They need the development install (`make test` sets it up): the e2e benchmark runs the fake
 Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the installed package.
@@ -17,6 +17,9 @@ Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the ins
     python -m bench broadcast [--subscribers N]
                                an event's notices to N subscribers (default 10,000) against the fake
                                Bot API with Telegram's limits: time against the 30/s floor, nothing twice
+    python -m bench retrain [--seconds S]
+                               residents' reply latency and the event loop's lag while the model
+                               retrains with staff's approved examples (a child process) and is swapped in
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="benchmarks that print figures")
-    parser.add_argument("what", choices=["match", "startup", "export", "console", "e2e", "broadcast"])
+    parser.add_argument("what", choices=["match", "startup", "export", "console", "e2e", "broadcast", "retrain"])
     parser.add_argument("--subscribers", type=int, default=10_000, help="broadcast: subscribers (default 10,000)")
     parser.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.export import bench_export
 
         return bench_export(args.database, args.each_format)
+    if args.what == "retrain":
+        from bench.retrain import bench_retrain
+
+        return bench_retrain(args.seconds)
     if args.what == "broadcast":
         from bench.broadcast import bench_broadcast
 

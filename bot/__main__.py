@@ -10,6 +10,8 @@
     python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions;
                                    emergency recall per kind and false alarms per label (signs + model)
     python -m bot content gaps [--questions FILE]   the report's passages no entry quotes, by section, with key terms
+    python -m bot content examples export   append staff's approved examples to content/examples/reviewed.jsonl
+    python -m bot content rollback the model before the last approval of staff's examples, in every bot process
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
@@ -45,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
     content = sub.add_parser("content", help="content base tools")
-    content.add_argument("action", choices=["check", "eval", "gaps"])
+    content.add_argument("action", choices=["check", "eval", "gaps", "examples", "rollback"])
+    content.add_argument("what", nargs="?", choices=["export"], help="with examples: export")
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     content.add_argument("--questions", default=None, help="with gaps: residents' unanswered questions, one a line")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
@@ -114,6 +117,48 @@ async def _db_upgrade(url: str) -> int:
     return 0
 
 
+def _approved_examples() -> list[tuple[str, str]]:
+    """Staff's approved examples in DATABASE_URL's database; none when it is not set up."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return []
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []
+    if asyncio.run(_database_problem(settings.database_url)):
+        return []
+    from bot.learning_cli import approved
+
+    return asyncio.run(approved(settings.database_url))
+
+
+def _learning(action: str) -> int:
+    """`content examples export` and `content rollback`: with DATABASE_URL's database."""
+    from bot.learning_cli import approved, export_examples, rollback
+    from content.loader import load_content
+    from content.model import EXAMPLES_DIR
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if problem := asyncio.run(_database_problem(settings.database_url)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if action == "rollback":
+        print(asyncio.run(rollback(settings.database_url)))
+        return 0
+    written = export_examples(load_content(), asyncio.run(approved(settings.database_url)))
+    print(f"{written} approved examples written to {EXAMPLES_DIR / 'reviewed.jsonl'} (those already there left out)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -122,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         from content.loader import load_content
         from content.training import evaluate
 
-        print(evaluate(load_content(args.areas) if args.areas else load_content()))
+        content = load_content(args.areas) if args.areas else load_content()
+        print(evaluate(content))
+        if pairs := _approved_examples():
+            from bot.learning_cli import approved_changes
+
+            print(f"\nstaff's approved examples ({len(pairs)}, the console's review page):")
+            print(approved_changes(content, pairs))
         return 0
     if args.command == "content" and args.action == "gaps":
         from pathlib import Path
@@ -133,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         questions = Path(args.questions).read_text(encoding="utf-8").splitlines() if args.questions else None
         print(render(load_content(args.areas) if args.areas else load_content(), questions=questions))
         return 0
+    if args.command == "content" and args.action == "examples" and args.what != "export":
+        print("error: python -m bot content examples export", file=sys.stderr)
+        return 2
+    if args.command == "content" and args.action in ("examples", "rollback"):
+        return _learning(args.action)
     if args.command == "content":
         from content.check import main as check
         from handlers.texts_check import check_templates

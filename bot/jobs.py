@@ -1,5 +1,6 @@
 """The bot's background work, whatever its channels: the outbox worker and the periodic jobs
-(chase tickets and purge old update keys, replay the Telegram inbox, the weekly export).
+(chase tickets and purge old update keys, replay the Telegram inbox, the weekly export, delete
+review items past REVIEW_RETENTION_DAYS, train and swap in the model versions of bot/retrain.py).
 
 `Background` is started once per process by its runner: `python -m bot serve` (bot/web.py),
 or Telegram's long polling (bot/channels/telegram.py's post_init), so a WeChat-only server
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.delivery import OutboxWorker, Sender
+from bot.retrain import ModelKeeper
 from bot.settings import Settings
+from content.live_model import LiveModel
 from db.clock import SHANGHAI
 from handlers import chase, reports
 from handlers.services import Exporter, Services
@@ -31,6 +34,8 @@ CHASE_EVERY = 300.0  # seconds between two runs of handlers.chase
 CHASE_FIRST = 60.0  # the first run, shortly after start-up
 REPLAY_EVERY = 60.0  # seconds between two looks for updates a dead process left (PostgreSQL)
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
+PURGE_EVERY = 3600.0  # seconds between two deletions of the review items past their retention
+RECENT_ANSWERS_KEPT = timedelta(days=1)  # a 👎 comes soon after the answer, or not at all
 STOP_TIMEOUT = 10.0  # seconds the worker gets to finish the messages it is sending
 
 
@@ -77,11 +82,26 @@ class Job:
     then: Callable[[], float]  # seconds from the end of a run to the next
 
 
-def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaitable[Any]] | None = None) -> list[Job]:
+async def purge_review(services: Services, settings: Settings) -> int:
+    """Delete the review items older than REVIEW_RETENTION_DAYS (approved examples stay), and the
+    residents' last answers older than a day; returns how many items."""
+    from db import review
+
+    now = services.clock()
+    async with services.store.transaction() as session:
+        return await review.purge(session, now - timedelta(days=settings.review_retention_days), now - RECENT_ANSWERS_KEPT)
+
+
+def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaitable[Any]] | None = None,
+             keeper: ModelKeeper | None = None) -> list[Job]:
     """The periodic jobs of a process; `replay` handles again the updates a dead process left
-    in Telegram's inbox (only with Telegram)."""
+    in Telegram's inbox (only with Telegram); `keeper` trains and swaps in the model versions."""
     weekly = lambda: until_weekly(settings, datetime.now(SHANGHAI))  # noqa: E731
-    jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY)]
+    jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY),
+            Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
+    if keeper is not None:
+        jobs.append(Job("model versions", keeper.poll, lambda: 0.0,
+                        lambda: settings.model_poll_seconds))
     if replay is not None:
         jobs.append(Job("replay the inbox", replay, lambda: REPLAY_EVERY, lambda: REPLAY_EVERY))
     if services.exporter is not None:
@@ -117,7 +137,8 @@ class Background:
                  replay: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.services = services
         self.worker = OutboxWorker(services.store, dict(senders), services)
-        self.jobs = jobs_for(services, settings, replay)
+        self.keeper = ModelKeeper(services) if isinstance(services.model, LiveModel) else None
+        self.jobs = jobs_for(services, settings, replay, self.keeper)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -133,6 +154,8 @@ class Background:
         """The worker finishes the messages it is sending (the rest wait in the database); a
         job under way is cancelled after STOP_TIMEOUT."""
         self._stop.set()
+        if self.keeper is not None:
+            await self.keeper.stop()
         if not self._tasks:
             return
         done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)

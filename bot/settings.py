@@ -48,6 +48,8 @@ class Settings:
     export_dir: str = "./var/exports"
     committees_file: str | None = None  # the neighbourhood committees' places (handlers/committees.py)
     photo_dir: str = "./var/photos"  # residents' photos fetched for the staff console (bot/photo_files.py)
+    review_retention_days: int = 90  # messages kept for staff to review (handlers/review.py), then deleted
+    model_poll_seconds: float = 30.0  # how often a process looks for a newer model version (bot/retrain.py)
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -110,6 +112,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         export_dir=get("EXPORT_DIR") or "./var/exports",
         committees_file=get("COMMITTEES_FILE") or None,
         photo_dir=get("PHOTO_DIR") or "./var/photos",
+        review_retention_days=_integer("REVIEW_RETENTION_DAYS", get("REVIEW_RETENTION_DAYS") or "90", minimum=1),
+        model_poll_seconds=float(_integer("MODEL_POLL_SECONDS", get("MODEL_POLL_SECONDS") or "30", minimum=1)),
         **_server_settings(get),
     )
 

@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 
 from bot.channels.traits import CHANNELS
 from bot.settings import Settings
+from content.live_model import LiveModel
 from content.loader import REPORT_PATH, load_content
-from content.model_cache import load_model
+from content.model_cache import content_hash, load_model
 from content.terms import ReportTerms
 from db.clock import SHANGHAI
 from handlers.services import Exporter, Services, StaffDirectory, TicketRules
@@ -44,9 +45,11 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
 
     store = await Store.open(settings.database_url)
     store.bots = bot_identities(settings)
+    core = build_core(settings.bot_language)
     return replace(
-        build_core(settings.bot_language),
+        core,
         store=store,
+        model=LiveModel(core.model, content_hash()),  # swapped for staff's retrained versions (bot/retrain.py)
         tickets=TicketRules(
             moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,
             per_day=settings.tickets_per_day,

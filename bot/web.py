@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import __version__, metrics, staff_console, staff_events
+from bot import __version__, metrics, staff_console, staff_events, staff_review
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -226,6 +226,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/metrics", metrics_endpoint)
     staff_console.setup(app)  # the staff web console, /staff/ (bot/staff_console.py)
     staff_events.setup(app)  # its events page, /staff/events (bot/staff_events.py)
+    staff_review.setup(app)  # its review page, /staff/review (bot/staff_review.py)
     app.on_cleanup.append(_close_wechat)
     return app
 

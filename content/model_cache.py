@@ -1,16 +1,18 @@
 """The trained model for this content: read from the cache under the content's hash, or trained
 now (content/training.py, scikit-learn) and cached.
 
-On a miss, or when the content, the examples or the code that trains changed, the model is
-trained again (about 15 s) and the cache written.
+On a miss, or when the content, the examples (staff's approved ones too) or the code that trains
+changed, the model is trained again (about 15 s) and the cache written.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from content.emergency import EMERGENCY_PATH, EmergencySigns
 from content.features import CUES_PATH, SCOPE_PATH, features_for
@@ -19,24 +21,34 @@ from content.model import EXAMPLES_DIR, Model
 from content.normalize import normalize
 from content.pinyin_input import PinyinReader, corpus_texts
 
+if TYPE_CHECKING:
+    from content.training import Example
+
 log = logging.getLogger(__name__)
 
 
-def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
-    """The model for this content: from the cache, else trained now (and cached)."""
+def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR, extra: Sequence[Example] = ()) -> Model:
+    """The model for this content (and `extra`, staff's approved examples): from the cache, else
+    trained now (and cached)."""
     features, signs = features_for(), EmergencySigns()
-    key = content_hash(areas_dir)
-    path = cache_dir() / f"model-{key}.npz"
+    key = model_hash(extra, areas_dir)
+    path = model_path(key)
     try:
         model = Model.load(path, features, signs)
     except (OSError, ValueError, KeyError):  # not trained yet for this content (or a damaged file): train
         from content.training import train  # scikit-learn: 1 s of import, only when training
 
-        model = train(content)
+        model = train(content, extra=extra)
         try:
             model.save(path)
         except OSError as exc:
             log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+    return equip(model, content, key)
+
+
+def equip(model: Model, content: ContentBase, key: str) -> Model:
+    """What reading a message needs beside the trained arrays: pinyin read as Chinese, and each
+    entry's names for follow-ups (a model swapped in after a retrain needs them too)."""
     model.pinyin = reader_for(model, cache_dir() / f"pinyin-{key}.json")
     model.names = names_of(content)
     return model
@@ -51,6 +63,18 @@ def names_of(content: ContentBase) -> dict[str, tuple[str, ...]]:
 def reader_for(model: Model, cache: Path | None = None) -> PinyinReader:
     """Pinyin read with the words of our own texts; what the model knows as English stays English."""
     return PinyinReader(corpus_texts, [t[2:] for t in model.vocabulary if t.startswith("w:")], cache)
+
+
+def model_hash(extra: Sequence[Example] = (), areas_dir: Path = AREAS_DIR) -> str:
+    """The cache's name for the model of this content and these approved examples."""
+    if not extra:
+        return content_hash(areas_dir)
+    digest = hashlib.sha256("".join(f"{e.text}\0{e.label}\n" for e in extra).encode())
+    return f"{content_hash(areas_dir)}-{digest.hexdigest()[:12]}"
+
+
+def model_path(name: str) -> Path:
+    return cache_dir() / f"model-{name}.npz"
 
 
 def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,12 +159,14 @@ def calibrate(scores: np.ndarray, classes: list[str], labels: list[str], dangers
     return th
 
 
-def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH) -> Model:
+def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH,
+          extra: Sequence[Example] = ()) -> Model:
+    """`extra`: staff's approved examples (content/learning.py), always trained like the entries' own texts."""
     features = features_for(scope_path)
     examples, problems = read_examples(content, examples_dir)
     if problems:
         raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
-    base = entry_texts(content)
+    base = entry_texts(content) + list(extra)
     scores, classes = cross_validated_scores(features, base, examples)
     thresholds = calibrate(scores, classes, [e.label for e in examples], dangers_of(examples))
     return fit(features, base + examples, thresholds)

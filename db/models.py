@@ -323,3 +323,70 @@ class Notice(SQLModel, table=True):
     outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id", index=True)
     outcome: str = Field(default="queued", max_length=16)  # queued, blocked, skipped_48h
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- learning from use (handlers/review.py, db/review.py) ---------------------------------------
+
+
+class ReviewItem(SQLModel, table=True):
+    """A message the bot may have misunderstood (a fallback, a clarification, a 👎, an answer the
+    resident rephrased, an emergency alert), kept for staff to label: its text with phone and ID
+    numbers erased before it is written, what the bot decided and its scores. An approved label is
+    an example the model learns from (its `batch`: the ModelVersion it was trained into)."""
+
+    __table_args__ = (Index("ix_reviewitem_status_created_at", "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", index=True)
+    channel: str = Field(default="", max_length=16)
+    reason: str = Field(max_length=16)  # fallback, clarify, thumbs_down, rephrased, emergency
+    text: str = Field(max_length=4096)
+    language: str = Field(default="zh", max_length=2)
+    decision: str = Field(default="", max_length=16)  # the reply's kind: fallback, clarify, answer, emergency
+    topic: str | None = Field(default=None, max_length=64)  # the entry answered
+    candidates: str = Field(default="[]", max_length=1024)  # JSON: the entries offered
+    scores: str = Field(default="[]", max_length=1024)  # JSON [[class, score], ...]: the model's best five
+    score: float = 0.0
+    reply: str = Field(default="", max_length=2048)  # the bot's reply, as plain text
+    picked: str | None = Field(default=None, max_length=64)  # the entry chosen after a clarification
+    followup: str = Field(default="", max_length=4096)  # what the resident wrote next (a rephrasing)
+    model_version: int | None = None  # the ModelVersion that decided (None: the files' own model)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    status: str = Field(default="new", max_length=16)  # new, labelled, approved, dismissed
+    label: str | None = Field(default=None, max_length=64)  # an entry id, a kind, or "not_in_report"
+    labelled_by: str | None = Field(default=None, max_length=64)
+    labelled_at: datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = None
+    batch: int | None = Field(default=None, index=True)  # the ModelVersion its approval made
+
+
+class RecentAnswer(SQLModel, table=True):
+    """The last answer a resident got: a 👎 on it, or a rephrasing within a minute, makes it a
+    ReviewItem. One row per resident, overwritten; kept a day."""
+
+    channel: str = Field(primary_key=True, max_length=16)
+    user_id: str = Field(primary_key=True, max_length=64)
+    text: str = Field(max_length=4096)  # numbers erased
+    language: str = Field(default="zh", max_length=2)
+    topic: str | None = Field(default=None, max_length=64)
+    scores: str = Field(default="[]", max_length=1024)
+    score: float = 0.0
+    reply: str = Field(default="", max_length=2048)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ModelVersion(SQLModel, table=True):
+    """A model trained with staff's approved examples. Every process polls the newest `active`
+    one and swaps it in (bot/retrain.py); a rollback marks it `rolled_back`, so the one before
+    it is current again. Life cycle: training -> active | held | failed; active -> rolled_back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    state: str = Field(default="training", max_length=16, index=True)
+    model_hash: str = Field(default="", max_length=64)  # its file in the model cache (content/model_cache.py)
+    examples: int = 0  # approved examples it learned from
+    confirmed: bool = False  # an administrator confirmed it although it lowers the cross-validated score
+    report: str = Field(default="", max_length=8192)  # what the new examples changed, per label
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    ready_at: datetime | None = None

@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Feedback, Intake, Opinion, OutboxMessage, Resident, Ticket, TicketEvent
+from db.models import Feedback, Intake, Opinion, OutboxMessage, RecentAnswer, Resident, ReviewItem, Ticket, TicketEvent
 
 FORGOTTEN = "resident asked to be forgotten"
 
@@ -41,6 +41,9 @@ async def forget_resident(session: AsyncSession, resident_id: int, channel: str,
     if intake is not None:
         await session.delete(intake)
     row = await session.get(Resident, resident_id)
+    # what staff review keeps no number (erased when written): it stays, no longer theirs
+    await session.exec(update(ReviewItem).where(ReviewItem.resident_id == resident_id).values(resident_id=None))
+    await session.exec(delete(RecentAnswer).where(RecentAnswer.channel == row.channel, RecentAnswer.user_id == row.user_id))
     await session.delete(row)
 
 

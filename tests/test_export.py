@@ -151,7 +151,7 @@ async def test_the_workbook_has_the_weeks_rows_and_the_databases_totals(week):
     store = services.store
     xlsx = next(p for p in result.files if p.suffix == ".xlsx")
     book = load_workbook(xlsx)
-    assert book.sheetnames == ["意见", "工单", "工单记录", "汇总"]
+    assert book.sheetnames == ["意见", "工单", "工单记录", "报告中没有", "汇总"]
 
     (opinions,), = sql(store, "select count(*) from opinion where created_at >= ? and created_at < ?", LO, HI)
     (tickets,), = sql(store, "select count(*) from ticket where created_at >= ? and created_at < ?", LO, HI)
@@ -161,7 +161,7 @@ async def test_the_workbook_has_the_weeks_rows_and_the_databases_totals(week):
     assert len(sheet_rows(book["意见"])) == opinions
     assert len(sheet_rows(book["工单"])) == tickets
     assert len(sheet_rows(book["工单记录"])) == events
-    assert result.rows == {"opinions": opinions, "tickets": tickets, "events": events}
+    assert result.rows == {"opinions": opinions, "tickets": tickets, "events": events, "not_in_report": 0}
 
     for ws in book.worksheets:  # two header rows, frozen; widths set
         assert ws.freeze_panes == "A3"
@@ -213,7 +213,7 @@ async def test_the_workbook_has_the_weeks_rows_and_the_databases_totals(week):
 async def test_csv_files_open_in_excel_with_the_same_rows(week):
     services, result, _ = week
     csvs = {p.name.rsplit("-", 1)[1]: p for p in result.files if p.suffix == ".csv"}
-    assert sorted(csvs) == ["events.csv", "opinions.csv", "summary.csv", "tickets.csv"]
+    assert sorted(csvs) == ["events.csv", "not_in_report.csv", "opinions.csv", "summary.csv", "tickets.csv"]
     for path in csvs.values():
         assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     tickets = list(csv.reader(io.StringIO(csvs["tickets.csv"].read_text("utf-8-sig"))))

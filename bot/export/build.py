@@ -1,7 +1,7 @@
 """One export: the days' files (workbook, CSV, HTML summary) and figures, read in one pass.
 
     result = await build_export(store, services, date(2026, 11, 23), date(2026, 11, 29), Path("var/exports"))
-    result.files      # the .xlsx workbook, four .csv files (UTF-8 with BOM), one .html summary
+    result.files      # the .xlsx workbook, five .csv files (UTF-8 with BOM), one .html summary
     result.summary    # the figures: collected vs resolved, by category and status, medians, share on time
     result.chat_text  # the short Chinese text for the moderation chat (Telegram HTML, escaped)
 
@@ -19,9 +19,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bot.export.figures import TOP, Summary, TimeFigures, figures, gather_times, summary_of, utc_bounds
-from bot.export.files import EVENTS, OPINIONS, TICKETS, CsvOut, Outputs, XlsxOut
+from bot.export.files import EVENTS, NOT_IN_REPORT, OPINIONS, TICKETS, CsvOut, Outputs, XlsxOut
 from bot.export.html import chat_text, opinion_groups, render_html
-from bot.export.sheets import Pseudonyms, event_sheet, opinion_sheet, summary_sheet, ticket_sheet
+from bot.export.sheets import Pseudonyms, event_sheet, not_in_report_sheet, opinion_sheet, summary_sheet, ticket_sheet
 from db import export_queries as q
 from db.engine import reading
 from db.events import export_counts
@@ -85,6 +85,7 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
                 rows[OPINIONS.key] = await opinion_sheet(conn, outputs, lo, hi, pseudonyms, services)
                 rows[TICKETS.key] = await ticket_sheet(conn, outputs, lo, hi, pseudonyms, services, times, now)
                 rows[EVENTS.key] = await event_sheet(conn, outputs, lo, hi, pseudonyms)
+                rows[NOT_IN_REPORT.key] = await not_in_report_sheet(conn, outputs, lo, hi)
             else:
                 await gather_times(conn, lo, hi, calendar, now, times)
             summary = summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services, await export_counts(conn, lo, hi))

@@ -54,6 +54,10 @@ EVENTS = Sheet("events", "工单记录", (
     Column("类型", "Kind", 10), Column("原状态", "From", 12), Column("新状态", "To", 12),
     Column("可见范围", "Visibility", 9), Column("说明", "Note", 70),
 ), "本期没有工单记录 / No ticket events in this period")
+NOT_IN_REPORT = Sheet("not_in_report", "报告中没有", (
+    Column("居民问的(最近一条)", "What residents asked (the newest)", 50), Column("次数", "Times", 8),
+    Column("其他说法", "Other wordings", 70), Column("最近一次", "Latest", 17),
+), "本期没有标为“报告中没有”的问题 / No questions labelled \"not in the report\" in this period")
 SUMMARY = Sheet("summary", "汇总", (
     Column("指标", "Figure", 26), Column("本期", "This period", 24),
     Column("上期", "Previous period", 24), Column("变化", "Change", 10),

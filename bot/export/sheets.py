@@ -22,7 +22,7 @@ from bot.export.figures import (
     ticket_timing,
     wall_clock,
 )
-from bot.export.files import EVENTS, OPINIONS, SUMMARY, TICKETS, Outputs
+from bot.export.files import EVENTS, NOT_IN_REPORT, OPINIONS, SUMMARY, TICKETS, Outputs
 from db import export_queries as q
 from handlers.masking import mask_phone, mask_text
 
@@ -115,6 +115,22 @@ async def event_sheet(conn, outputs: Outputs, lo, hi, pseudonyms: Pseudonyms) ->
         outputs.note(EVENTS.empty)
     return written
 
+
+
+async def not_in_report_sheet(conn, outputs: Outputs, lo, hi) -> int:
+    """What residents asked that the report has no answer for (staff labelled it so on the review
+    page), similar questions together, the most frequent first; returns the number of clusters."""
+    from db.review import not_in_report_rows
+    from handlers.themes import themes
+
+    outputs.begin(NOT_IN_REPORT)
+    clusters = themes(await not_in_report_rows(conn, lo, hi))
+    for cluster in clusters:
+        outputs.row([mask_text(cluster.text), cluster.count, "；".join(mask_text(t) for t in cluster.others) or None,
+                     wall_clock(cluster.at)])
+    if not clusters:
+        outputs.note(NOT_IN_REPORT.empty)
+    return len(clusters)
 
 
 def _period(summary: Summary) -> str:

@@ -1,0 +1,129 @@
+"""Learning from use (issue 25): what the bot may have misunderstood is kept for staff to review.
+
+The router calls `record(inbound, reply, services)` after each reply. Kept, as a review item:
+every fallback; every clarification (and the entry the resident then picked from it, if any);
+every 👎 on an answer (the question it answered); every answer the resident rephrased within
+REPHRASE_WINDOW (a new question like the first, or answered with the same entry again); every
+emergency alert. Each with the bot's decision, its best scores and its reply, and with phone and
+ID-card numbers erased before anything is written (handlers/masking.py). Items are deleted after
+REVIEW_RETENTION_DAYS (bot/jobs.py), except those approved as examples.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from handlers import staff
+from handlers.masking import erase_numbers
+from handlers.services import Services
+from handlers.themes import tokens
+from handlers.types import Inbound, Reply, plain_text
+
+REPHRASE_WINDOW = timedelta(minutes=1)
+PICK_WINDOW = timedelta(minutes=30)  # a clarification's buttons pressed later than this are browsing, not a pick
+REPHRASED = 45  # token_sort_ratio of two messages (handlers/themes.py's tokens) above which one rephrases the other
+QUESTIONS = ("answer", "clarify", "fallback")
+TOP_SCORES = 5
+
+
+async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
+    """Keep what staff should review of this turn (nothing without a database, nor for staff)."""
+    store = services.store
+    if store is None or not reply.messages or _from_staff(inbound, services):
+        return
+    if inbound.callback is not None:
+        await _on_button(inbound, services)
+        return
+    said = inbound.text.partition(" ")[2] if inbound.text.startswith("/") else inbound.text
+    if reply.kind == "emergency":
+        await _add(inbound, reply, services, "emergency", said)
+        return
+    if inbound.text.startswith("/") or reply.kind not in QUESTIONS or not said.strip():
+        return
+    from db import review
+
+    now = services.clock()
+    async with store.transaction() as session:
+        last = await review.recent_answer(session, inbound.channel, inbound.user_id)
+    if last is not None and _rephrases(last, said, reply, now):
+        await _add(inbound, reply, services, "rephrased", last.text, decided=last, followup=said)
+    if reply.kind in ("fallback", "clarify"):
+        await _add(inbound, reply, services, reply.kind, said)
+    async with store.transaction() as session:
+        if reply.kind == "answer":
+            await review.remember_answer(session, inbound.channel, inbound.user_id, text=_masked(said, 4096),
+                                         language=reply.language, topic=reply.topic, scores=_scores(said, services),
+                                         score=reply.score, reply=_reply_text(reply), at=now)
+        elif last is not None:
+            await review.forget_answer(session, inbound.channel, inbound.user_id)  # its rephrasing is recorded
+
+
+def _from_staff(inbound: Inbound, services: Services) -> bool:
+    rules = services.tickets
+    return ((inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat)
+            or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)))
+
+
+def _rephrases(last, said: str, reply: Reply, now) -> bool:
+    """A question within a minute of an answer, like it or answered with the same entry again."""
+    from db.clock import aware
+
+    if now - aware(last.at) > REPHRASE_WINDOW:
+        return False
+    if reply.kind == "answer" and reply.topic == last.topic:
+        return True
+    return fuzz.token_sort_ratio(tokens(erase_numbers(said)), tokens(last.text)) >= REPHRASED
+
+
+async def _on_button(inbound: Inbound, services: Services) -> None:
+    """👎 on an answer: the question it answered. An entry pressed after a clarification: noted on it."""
+    from db import review
+
+    kind, _, rest = inbound.callback.partition(":")
+    if kind == "fb" and rest.startswith("n:"):
+        async with services.store.transaction() as session:
+            last = await review.recent_answer(session, inbound.channel, inbound.user_id)
+        if last is not None and last.topic == rest[2:]:
+            await _add(inbound, None, services, "thumbs_down", last.text, decided=last)
+    elif kind == "topic":
+        resident = await services.store.resident(inbound.channel, inbound.user_id)
+        async with services.store.transaction() as session:
+            await review.note_pick(session, resident.id, rest, services.clock() - PICK_WINDOW)
+
+
+async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason: str, text: str,
+               decided=None, followup: str = "") -> None:
+    """One review item: `reply` decided about `text`, or (a 👎, a rephrasing) the answer remembered in `decided`."""
+    from db.models import ReviewItem
+
+    resident = await services.store.resident(inbound.channel, inbound.user_id)
+    if decided is not None:
+        values = dict(language=decided.language, decision="answer", topic=decided.topic,
+                      candidates=json.dumps([decided.topic] if decided.topic else []), scores=decided.scores,
+                      score=decided.score, reply=decided.reply)
+    else:
+        values = dict(language=reply.language, decision=reply.kind, topic=reply.topic,
+                      candidates=json.dumps(reply.candidates), scores=_scores(text, services), score=reply.score,
+                      reply=_reply_text(reply))
+    item = ReviewItem(resident_id=resident.id, channel=inbound.channel, reason=reason, text=_masked(text, 4096),
+                      followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None), **values)
+    async with services.store.transaction() as session:
+        session.add(item)
+
+
+def _masked(text: str, length: int) -> str:
+    return erase_numbers(text.strip())[:length]
+
+
+def _reply_text(reply: Reply) -> str:
+    return _masked(plain_text(reply.messages[0].text), 2000) if reply.messages else ""
+
+
+def _scores(text: str, services: Services) -> str:
+    """The model's best classes for the text, with their scores (JSON)."""
+    scores = services.model.scores(text)
+    best = np.argsort(-scores, kind="stable")[:TOP_SCORES]
+    return json.dumps([[services.model.classes[i], round(float(scores[i]), 3)] for i in best], ensure_ascii=False)
