@@ -58,6 +58,7 @@ class Settings:
     wechat_api_base: str = DEFAULT_WECHAT_API_BASE
     host: str = "127.0.0.1"
     port: int = 8080
+    outbox_stuck_after: int = 900  # seconds: /healthz fails when a message has waited longer to be delivered
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
@@ -175,6 +176,7 @@ def _server_settings(get) -> dict:
         webhook_url=webhook_url, webhook_secret=webhook_secret, wechat_token=token, wechat_app_id=app_id,
         wechat_app_secret=app_secret, wechat_aes_key=aes_key, wechat_api_base=api_base,
         host=get("HOST") or "127.0.0.1", port=port,
+        outbox_stuck_after=_integer("OUTBOX_STUCK_AFTER", get("OUTBOX_STUCK_AFTER") or "900", minimum=60),
     )
 
 

@@ -5,8 +5,9 @@
   gets its 200 at once.
 - `GET /wechat`: the Official Account console's URL check (echoes `echostr` when signed by
   WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
-- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N, "version": ...},
-  or 503 naming what is wrong (the database is read, not just pinged).
+- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N,
+  "outbox_oldest_seconds": N, "version": ...}, or 503 naming what is wrong (the database is read,
+  not just pinged; the oldest message still to be delivered is older than OUTBOX_STUCK_AFTER).
 
 A malformed body (deeply nested JSON included) gets 400 and a log line, an oversized one 413,
 anything unexpected 500 and a log line with the traceback: never a traceback page. A request
@@ -165,8 +166,11 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"version": __version__}
     problems = []
     try:
-        body["outbox_backlog"], body["outbox_stuck"] = await asyncio.wait_for(_outbox_figures(services), HEALTH_TIMEOUT)
+        figures = await asyncio.wait_for(_outbox_figures(services), HEALTH_TIMEOUT)
+        body["outbox_backlog"], body["outbox_stuck"], body["outbox_oldest_seconds"] = figures
         body["database"] = "ok"
+        if figures[2] > request.app[SETTINGS].outbox_stuck_after:
+            problems.append("outbox")
     except Exception as exc:  # whatever the driver raises: the answer is "not healthy"
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         body["database"] = f"error: {reason}"
@@ -179,15 +183,18 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=503 if problems else 200)
 
 
-async def _outbox_figures(services: Services) -> tuple[int, int]:
-    """Messages waiting to be sent, and those left "sending" by a worker that is gone."""
+async def _outbox_figures(services: Services) -> tuple[int, int, int]:
+    """Messages waiting to be sent, those left "sending" by a worker that is gone, and the age
+    in seconds of the oldest still to be delivered."""
     from db import outbox
     from db.models import utcnow
 
     if services.store is None:
         raise RuntimeError("no database configured")
     async with services.store.transaction() as session:
-        return await outbox.backlog(session), await outbox.stuck(session, utcnow())
+        now = utcnow()
+        return (await outbox.backlog(session), await outbox.stuck(session, now),
+                round(await outbox.oldest_waiting(session, now)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -268,6 +268,21 @@ async def stuck(session: AsyncSession, now: datetime) -> int:
     )).one()
 
 
+async def oldest_waiting(session: AsyncSession, now: datetime) -> float:
+    """Seconds since the oldest message still to be delivered was written (0 when none): a chat
+    that does not move shows here. Notices are left out (a broadcast waits for the morning on
+    purpose, and takes its time)."""
+    oldest = (await session.exec(
+        select(func.min(OutboxMessage.created_at)).where(col(OutboxMessage.state).in_(OPEN),
+                                                         col(OutboxMessage.purpose).not_in(APART))
+    )).one()
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite gives naive UTC
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return max(0.0, (now - oldest).total_seconds())
+
+
 async def waiting(session: AsyncSession, channel: str, chat_id: str | int, purpose: str) -> bool:
     """Does the chat have an open message of this purpose?"""
     return (await session.exec(
