@@ -96,6 +96,17 @@ class Refused(Exception):  # noqa: N818
         self.blocked = blocked
 
 
+class Held(Exception):  # noqa: N818
+    """The recipient cannot get it now, but will when they next write (WeChat's 48 hours): the
+    row waits, holding up nothing, until the channel hands it over. `notified`: they were told
+    meanwhile that there is a message for them (a WeChat template message, `message_id`)."""
+
+    def __init__(self, notified: bool, message_id: str | None = None) -> None:
+        super().__init__("the recipient has not written for 48 hours")
+        self.notified = notified
+        self.message_id = message_id
+
+
 class Sender(Protocol):
     """Delivers one outbox row on one channel; raises RetryLater or Refused when it cannot."""
 
@@ -279,7 +290,7 @@ class OutboxWorker:
     # -- one message ------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> str:
-        """Send one row and record the outcome: "sent", "retry", "failed" (or "gone": no
+        """Send one row and record the outcome: "sent", "retry", "failed", "held" (or "gone": no
         longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it;
         "unrecorded": the database would not take the outcome, written again at the next rounds)."""
         async with self.store.transaction() as session:
@@ -316,6 +327,10 @@ class OutboxWorker:
         except Refused as error:
             log.warning("outbox: message %s to %s:%s refused: %s", row.id, row.channel, row.chat_id, error.reason)
             return "failed", partial(self._record_refusal, row, ticket, error)
+        except Held as held:
+            log.info("outbox: message %s to %s:%s held till they write (%s)", row.id, row.channel, row.chat_id,
+                     "a template message told them" if held.notified else "not told")
+            return "held", partial(self._record_held, row, ticket, held)
         except Exception as error:  # a bug in a sender, or a message it cannot make: retry, loudly, a few times
             log.exception("outbox: sending message %s to %s:%s failed", row.id, row.channel, row.chat_id)
             reason = f"{type(error).__name__}: {error}"
@@ -383,6 +398,12 @@ class OutboxWorker:
     async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_sent, sent.message_id)
+            if ticket is not None and ticket.undelivered and _to_resident(row, ticket):
+                fresh = await session.get(Ticket, ticket.id)  # what was held reached them at last
+                fresh.undelivered = False
+                session.add(fresh)
+                await tickets.add_event(session, fresh, "system", "delivered", self.services.texts.render(
+                    "staff_undelivered", "zh", what="handed", ticket=fresh), public=False)
             if ticket is not None and self._is_moderation(row):
                 await tickets.remember_relay(session, row.chat_id, sent.message_id, ticket.id)
                 fresh = await session.get(Ticket, ticket.id)
@@ -415,6 +436,24 @@ class OutboxWorker:
             if rules.moderation_chat is not None:
                 outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", message,
                                ticket_id=fresh.id if fresh is not None else None)
+
+    async def _record_held(self, row: OutboxMessage, ticket: Ticket | None, held: Held) -> None:
+        """Held for the recipient's next message. Told by a template message: a line in the
+        ticket's history. Not told: the ticket shows it was not delivered, and staff are told."""
+        async with self.store.transaction() as session:
+            await _mark(session, row, outbox.mark_held, str(held), held.message_id)
+            fresh = await session.get(Ticket, ticket.id) if ticket is not None else None
+            if fresh is None or not _to_resident(row, fresh):
+                return
+            if held.notified:
+                note = self.services.texts.render("staff_undelivered", "zh", what="template", ticket=fresh)
+                await tickets.add_event(session, fresh, "system", "template", note, public=False)
+                return
+            if fresh.undelivered:
+                return  # staff know already: once, not for each message held behind the first
+            await self._undelivered(session, fresh, "held")
+            notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
+                "staff_undelivered", "zh", what="held", ticket=fresh))
 
     async def _undelivered(self, session, ticket: Ticket, what: str) -> None:
         """The ticket shows that a message to its resident did not reach them (its history, the console)."""

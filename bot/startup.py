@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot.channels.traits import CHANNELS
+from bot.channels.traits import CHANNELS, channels_for
 from bot.settings import Settings
 from content.loader import REPORT_PATH, load_content
 from content.model_cache import load_model
@@ -55,6 +55,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
             calendar=working_calendar(settings),
         ),
         staff=staff or ListedStaff(settings.staff_ids),
+        channels=channels_for(settings),
         exporter=exporter,
         events=EventBoard(store.engine),
     )

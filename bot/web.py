@@ -236,6 +236,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     services (its moderation chat's members as staff), the WeChat channel, then this process's
     background work (bot/jobs.py: one outbox worker for every channel, the periodic jobs)."""
     from bot.channels.wechat_sender import WeChatSender
+    from bot.channels.wechat_template import Template
     from bot.jobs import Background, export_in_child
     from bot.startup import build_services, close_services, settle_heap
 
@@ -263,7 +264,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         senders: dict[str, Any] = {}
         replay = None
         if wechat is not None:
-            senders["wechat"] = WeChatSender(wechat.api, wechat.store)
+            senders["wechat"] = WeChatSender(wechat.api, wechat.store, Template.of(settings, services.texts))
         if telegram_app is not None:
             telegram.use_services(telegram_app, services)
             await telegram_app.initialize()

@@ -214,6 +214,7 @@ class WeChatChannel:
         try:
             async with self._user_lock(inbound.user_id):
                 messages = await self._handle(inbound)
+                await self._hand_over(inbound.user_id)
                 text, choices = numbered(messages)
                 if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
                     await remember(self.store, inbound.user_id, choices, notice=False)
@@ -235,6 +236,16 @@ class WeChatChannel:
         except Exception:
             log.exception("error while handling WeChat message %s", inbound.update_key)
             return [Outbound(self.services.texts.render("error", self.services.default_language))]
+
+    async def _hand_over(self, openid: str) -> None:
+        """The resident wrote: their 48 hours begin again, and what was held for them goes out
+        (the outbox worker sends it after this reply)."""
+        try:
+            async with self.store.transaction() as session:
+                if count := await outbox.hand_over(session, CHANNEL, openid, self.services.clock()):
+                    log.info("WeChat resident %s wrote: %d held messages handed over", openid, count)
+        except Exception:  # the next message tries again
+            log.exception("the messages held for a WeChat resident could not be handed over")
 
     async def _send_late(self, job: _Job) -> None:
         """Send a reply through the customer-service API; what fails goes to the outbox."""

@@ -17,11 +17,13 @@ from bot.settings import DEFAULT_WECHAT_API_BASE
 
 log = logging.getLogger(__name__)
 
-# errcodes of the API: the access token is stale; the resident cannot be reached (45015: more
-# than 48 hours since they last wrote, or they unfollowed; 43004: not following; 40003: not an
-# openid of this account; 43019: in the account's blacklist); WeChat is busy or over quota.
+# errcodes of the API: the access token is stale; the resident has not written for 48 hours (a
+# customer-service message may not reach them, a template message may); the resident cannot be
+# reached (43004: not following; 40003: not an openid of this account; 43019: in the account's
+# blacklist); WeChat is busy or over quota.
 TOKEN_STALE = frozenset({40001, 40014, 42001})
-UNREACHABLE = frozenset({45015, 43004, 40003, 43019})
+OUT_OF_WINDOW = 45015
+UNREACHABLE = frozenset({43004, 40003, 43019})
 BUSY = {-1: 30.0, 45009: 3600.0, 45011: 60.0, 45047: 3600.0}
 
 
@@ -108,6 +110,14 @@ class WeChatApi:
         if data.get("errcode"):
             raise WeChatApiError(int(data["errcode"]), str(data.get("errmsg", "")))
         return data
+
+    async def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> dict[str, Any]:
+        """One template message: each field's value as WeChat wants it ({"value": ...})."""
+        payload: dict[str, Any] = {"touser": openid, "template_id": template_id,
+                                   "data": {name: {"value": value} for name, value in data.items()}}
+        if url:
+            payload["url"] = url
+        return await self.call("/cgi-bin/message/template/send", payload)
 
     async def send_text(self, openid: str, text: str) -> dict[str, Any]:
         """One customer-service text message (at most TEXT_LIMIT bytes)."""
