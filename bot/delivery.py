@@ -467,6 +467,13 @@ class OutboxWorker:
             await _mark(session, row, outbox.mark_failed, error.reason)
             if error.blocked and row.purpose == events.NOTICE:  # their next notices are not even queued
                 await events.mark_blocked(session, row.id, self._now())
+            if ticket is not None and not error.blocked and _to_resident(row, ticket):
+                fresh = await session.get(Ticket, ticket.id)  # refused: not answered, whatever staff sent
+                if not fresh.undelivered:
+                    await self._undelivered(session, fresh, "refused")
+                    notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
+                        "staff_undelivered", "zh", what="refused", ticket=fresh, reason=error.reason))
+                return
             if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
                 if self._is_moderation(row):
                     log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)

@@ -7,7 +7,8 @@
   WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
 - `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N,
   "outbox_oldest_seconds": N, "version": ...}, or 503 naming what is wrong (the database is read,
-  not just pinged; the oldest message still to be delivered is older than OUTBOX_STUCK_AFTER).
+  not just pinged; the oldest message still to be delivered is older than OUTBOX_STUCK_AFTER; a
+  channel receives but cannot send, listed under "cannot_send").
 
 A malformed body (deeply nested JSON included) gets 400 and a log line, an oversized one 413,
 anything unexpected 500 and a log line with the traceback: never a traceback page. A request
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot import __version__, staff_console, staff_events
-from bot.channels.wechat import BadMessage, WeChatChannel
+from bot.channels.wechat import BadMessage, WeChatChannel, cannot_send
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
 from handlers.services import Services
@@ -179,6 +180,9 @@ async def healthz(request: web.Request) -> web.Response:
     body["entries"] = len(services.content.entries)
     if not body["entries"]:
         problems.append("content")
+    if cannot_send_ := cannot_send(request.app[SETTINGS]):
+        body["cannot_send"] = cannot_send_
+        problems.append("wechat cannot send")
     body["status"] = "ok" if not problems else "unhealthy: " + ", ".join(problems)
     return web.json_response(body, status=503 if problems else 200)
 
@@ -257,6 +261,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         telegram_app = telegram.build_application(settings)
     services = await build_services(settings, exporter=export_in_child(settings),
                                     staff=telegram.telegram_staff(telegram_app, settings) if telegram_app else None)
+    for problem in cannot_send(settings):
+        log.warning("%s", problem)
     runner: web.AppRunner | None = None
     background: Background | None = None
     try:

@@ -582,6 +582,8 @@ def serving(tmp_path, database_url: str):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "WECHAT_TOKEN": TOKEN,
+           "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+           "WECHAT_API_BASE": f"http://127.0.0.1:{free_port()}",  # nothing listens: no network beyond loopback
            "DATABASE_URL": database_url}
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

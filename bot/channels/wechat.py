@@ -57,9 +57,18 @@ KEEP_FINISHED = 60.0  # seconds a handled MsgId's reply is kept for WeChat's ret
 FRESH_FOR = 300.0  # seconds a callback's timestamp may differ from our clock: WeChat's 3 tries take 15
 SWEEP_EVERY = 60.0  # seconds between deletions of nonces too old to be accepted anyway
 NONCE_MAX = 64  # characters: WeChat's nonces are about 10 digits
+ELSEWHERE_POLL = 0.1  # seconds between looks for a reply another server is giving
 SUCCESS = "success"  # the answer that tells WeChat "received, nothing to say now"
 
-__all__ = ["BadMessage", "WeChatChannel"]
+__all__ = ["BadMessage", "WeChatChannel", "cannot_send"]
+
+
+def cannot_send(settings: Settings) -> list[str]:
+    """What a channel can receive but not send, in one line each (start-up warns, /healthz reports)."""
+    if settings.wechat_token and not (settings.wechat_app_id and settings.wechat_app_secret):
+        return ["wechat: receives messages (WECHAT_TOKEN) but cannot send staff replies, notices or late replies: "
+                "set WECHAT_APP_ID and WECHAT_APP_SECRET"]
+    return []
 
 
 @dataclass
@@ -67,6 +76,7 @@ class _Job:
     """One MsgId being handled (or handled a moment ago): its reply and who delivers it."""
 
     openid: str
+    key: str  # the message's (openid:MsgId), as the database keeps its reply
     chunks: list[str] | None = None  # the reply's text in WeChat-sized pieces, once ready
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: int = 0  # callback requests waiting for the reply right now
@@ -170,7 +180,7 @@ class WeChatChannel:
         key = inbound.update_key or ""
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = _Job(inbound.user_id)
+            job = self._jobs[key] = _Job(inbound.user_id, key)
             self._spawn(self._run(key, job, inbound))
         if job.chunks is None:
             job.waiters += 1
@@ -180,35 +190,47 @@ class WeChatChannel:
                 pass
             except asyncio.CancelledError:  # the request went away: the reply must not
                 job.waiters -= 1
-                self._deliver_late(job)
+                self._spawn(self._deliver_late(job))
                 raise
             job.waiters -= 1
         if job.chunks is None:
             log.info("WeChat reply to %s not ready in %.1f s: it follows by the customer-service API",
                      key, self.reply_within)
             return None
-        return self._claim_passive(job)
+        return await self._claim_passive(job)
 
-    def _claim_passive(self, job: _Job) -> str | None:
+    async def _claim_passive(self, job: _Job) -> str | None:
         if job.delivery is None:
             if not job.chunks:
-                job.delivery = "none"
+                wanted = "none"
             elif len(job.chunks) == 1 or self.api is None:
-                job.delivery = "passive"
+                wanted = "passive"
                 if len(job.chunks) > 1:
                     log.warning("a %d-part WeChat reply without WECHAT_APP_SECRET: only the first part is sent",
                                 len(job.chunks))
             else:  # several messages: all through the API, in order
-                job.delivery = "api"
-                self._spawn(self._send_late(job))
+                wanted = "api"
+            await self._decide(job, wanted)
         return job.chunks[0] if job.delivery == "passive" else None  # a retry gets the same reply
 
-    def _deliver_late(self, job: _Job) -> None:
+    async def _deliver_late(self, job: _Job) -> None:
         """The reply is ready and no request is waiting for it: the API sends it."""
         if job.chunks is not None and job.waiters == 0 and job.delivery is None:
-            job.delivery = "api" if job.chunks else "none"
-            if job.chunks:
-                self._spawn(self._send_late(job))
+            await self._decide(job, "api" if job.chunks else "none")
+
+    async def _decide(self, job: _Job, wanted: str) -> None:
+        """How the reply goes out, once for every server (the database decides); the API sends
+        it from the server whose decision it was."""
+        try:
+            decided, ours = await memory.decide_delivery(self.store, job.key, wanted)
+        except Exception:  # this server's decision then; a retry elsewhere may answer it again
+            log.exception("how a WeChat reply goes out could not be stored")
+            decided, ours = wanted, True
+        if job.delivery is not None:  # decided meanwhile, in this process
+            return
+        job.delivery = decided
+        if ours and decided == "api":
+            self._spawn(self._send_late(job))
 
     async def _run(self, key: str, job: _Job, inbound: Inbound) -> None:
         try:
@@ -218,14 +240,40 @@ class WeChatChannel:
                 text, choices = numbered(messages)
                 if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
                     await remember(self.store, inbound.user_id, choices, notice=False)
-            job.chunks = split_bytes(text) if text else []
+            chunks = split_bytes(text) if text else []
+            if messages:
+                await self._keep(key, chunks)
+            elif (elsewhere := await self._answered_elsewhere(key)) is not None:
+                chunks, job.delivery = elsewhere  # WeChat's retry of a message another server handled
+            job.chunks = chunks
             job.ready.set()
-            self._deliver_late(job)
+            await self._deliver_late(job)
         finally:
             if job.chunks is None:  # failed or cancelled: let a retry try again
                 self._jobs.pop(key, None)
             else:
                 asyncio.get_running_loop().call_later(KEEP_FINISHED, self._jobs.pop, key, None)
+
+    async def _keep(self, key: str, chunks: list[str]) -> None:
+        try:
+            await memory.keep_reply(self.store, key, chunks)
+        except Exception:  # this server still answers; a retry reaching another may not get it
+            log.exception("a WeChat reply could not be kept for WeChat's retries")
+
+    async def _answered_elsewhere(self, key: str) -> tuple[list[str], str | None] | None:
+        """The reply another server gave (or is about to give) to this message, which the
+        router had seen: waited for while WeChat waits for an answer."""
+        deadline = time.monotonic() + self.reply_within * 0.8
+        while True:
+            try:
+                if (stored := await memory.reply_of(self.store, key)) is not None:
+                    return stored
+            except Exception:
+                log.exception("the WeChat reply kept by another server could not be read")
+                return None
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(ELSEWHERE_POLL)
 
     async def _handle(self, inbound: Inbound) -> list[Outbound]:
         """The router's reply; a digit answering numbered choices is the button it stands for."""
