@@ -160,13 +160,15 @@ async def api():
 
 
 @pytest.fixture
-async def make_callback(services, api):
-    """Start the web app (plain or safe mode) on loopback; returns a Callback."""
+async def make_callback(services, api, tmp_path):
+    """Start the web app (plain or safe mode) on loopback; returns a Callback. Photos are kept
+    in the test's own folder."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None,
                     with_services: Any = None, **env: str) -> Callback:
-        settings = wechat_settings(api, **({"WECHAT_AES_KEY": AES_KEY} if safe else {}), **env)
+        env = {"PHOTO_DIR": str(tmp_path / "photos"), **({"WECHAT_AES_KEY": AES_KEY} if safe else {}), **env}
+        settings = wechat_settings(api, **env)
         channel = WeChatChannel(settings, with_services or services, reply_within=reply_within)
         server = TestServer(build_web_app(settings, with_services or services, telegram, wechat=channel),
                             host="127.0.0.1", port=0)
@@ -253,11 +255,12 @@ async def test_unfollowing_and_other_events_get_success(callback, slow_handler):
     assert slow_handler.calls == []
 
 
-async def test_photo_and_location_map_to_the_inbound(callback, slow_handler):
+async def test_photo_and_location_map_to_the_inbound(callback, api, slow_handler):
+    api.add_media("MEDIA_ID_1")
     await callback.post(message_xml("image", PicUrl="http://mmbiz.qpic.cn/x", MediaId="MEDIA_ID_1"))
     await callback.post(message_xml("location", Location_X=31.2200, Location_Y=121.5300, Scale=15, Label="浦东"))
     photo, location = slow_handler.calls
-    assert (photo.channel, photo.user_id, photo.chat_id, photo.photos) == ("wechat", RESIDENT, RESIDENT, ("http://mmbiz.qpic.cn/x",))
+    assert (photo.channel, photo.user_id, photo.chat_id, photo.photos) == ("wechat", RESIDENT, RESIDENT, ("MEDIA_ID_1",))
     assert location.location == (31.22, 121.53)
     assert photo.update_key != location.update_key
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from telegram import Bot, Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.photo_files import is_file_id
 from db import inbox
 from db.models import utcnow
 from handlers.types import Inbound
@@ -132,6 +133,8 @@ def malformed(update: Update) -> str | None:
         return "a message without a chat"
     if message.chat.type == message.chat.PRIVATE and message.from_user is None:
         return "a private message without a sender"
+    if any(not is_file_id(size.file_id) for size in message.photo or ()):
+        return "a photo whose file id is not one (a path or a URL)"
     return None
 
 

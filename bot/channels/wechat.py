@@ -34,6 +34,7 @@ import html
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -43,6 +44,8 @@ from bot.channels.wechat_api import UNREACHABLE, WeChatApi, WeChatApiError, WeCh
 from bot.channels.wechat_choices import pick, remember
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, check_signature, fresh
 from bot.channels.wechat_xml import CHANNEL, BadMessage, parse_xml, read_body, split_bytes, text_reply_xml, to_inbound
+from bot.photo_files import MAX_BYTES as MAX_PHOTO_BYTES
+from bot.photo_files import PhotoFiles, PhotoUnavailable, fetch_wechat_picture, wechat_picture_url
 from bot.settings import Settings
 from db import outbox
 from db import wechat_memory as memory
@@ -100,6 +103,8 @@ class WeChatChannel:
         if api is None and settings.wechat_app_id and settings.wechat_app_secret:
             api = WeChatApi(settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base)
         self.api = api
+        self.photos = PhotoFiles(Path(settings.photo_dir), None, None)
+        self.fetch_picture = fetch_wechat_picture  # tests serve WeChat's image hosts on loopback
         self.reply_within = reply_within
         self._next_sweep = 0.0  # time.monotonic() of the next deletion of old nonces
         self._jobs: dict[str, _Job] = {}
@@ -123,7 +128,7 @@ class WeChatChannel:
         inbound = to_inbound(message)
         if inbound is None:
             return web.Response(text=SUCCESS)
-        text = await self.answer(inbound)
+        text = await self.answer(inbound, message.get("PicUrl"))
         if text is None:
             return web.Response(text=SUCCESS)
         xml = text_reply_xml(inbound.user_id, message.get("ToUserName", ""), text)
@@ -174,14 +179,14 @@ class WeChatChannel:
 
     # -- the 5-second rule ----------------------------------------------------------------
 
-    async def answer(self, inbound: Inbound) -> str | None:
+    async def answer(self, inbound: Inbound, picture_url: str | None = None) -> str | None:
         """The text of the passive reply, or None: answer "success" (the reply, if any, goes
         through the customer-service API when it is ready)."""
         key = inbound.update_key or ""
         job = self._jobs.get(key)
         if job is None:
             job = self._jobs[key] = _Job(inbound.user_id, key)
-            self._spawn(self._run(key, job, inbound))
+            self._spawn(self._run(key, job, inbound, picture_url))
         if job.chunks is None:
             job.waiters += 1
             try:
@@ -232,9 +237,11 @@ class WeChatChannel:
         if ours and decided == "api":
             self._spawn(self._send_late(job))
 
-    async def _run(self, key: str, job: _Job, inbound: Inbound) -> None:
+    async def _run(self, key: str, job: _Job, inbound: Inbound, picture_url: str | None = None) -> None:
         try:
             async with self._user_lock(inbound.user_id):
+                if inbound.photos:
+                    inbound = await self._with_photo(inbound, picture_url)
                 messages = await self._handle(inbound)
                 await self._hand_over(inbound.user_id)
                 text, choices = numbered(messages)
@@ -253,6 +260,28 @@ class WeChatChannel:
                 self._jobs.pop(key, None)
             else:
                 asyncio.get_running_loop().call_later(KEEP_FINISHED, self._jobs.pop, key, None)
+
+    async def _with_photo(self, inbound: Inbound, picture_url: str | None) -> Inbound:
+        """The photo fetched into the console's photos, once (by its MediaId through media/get,
+        else from its PicUrl on WeChat's image hosts); a photo that cannot be fetched is a
+        message the bot cannot use."""
+        media_id = inbound.photos[0]
+        if self.photos.has(CHANNEL, media_id):
+            return inbound
+        try:
+            if self.api is not None:
+                try:
+                    self.photos.keep(CHANNEL, media_id, await self.api.get_media(media_id, MAX_PHOTO_BYTES))
+                    return inbound
+                except (WeChatApiError, WeChatUnavailable, PhotoUnavailable) as exc:
+                    log.warning("WeChat photo %s: media/get failed (%s); trying its PicUrl", media_id, exc)
+            if wechat_picture_url(picture_url) is None:
+                raise PhotoUnavailable("no PicUrl on WeChat's image hosts")
+            self.photos.keep(CHANNEL, media_id, await self.fetch_picture(picture_url))
+            return inbound
+        except (PhotoUnavailable, OSError) as exc:
+            log.warning("a WeChat photo could not be fetched (%s): taken as a message without one", exc)
+            return replace(inbound, photos=(), unsupported="photo")
 
     async def _keep(self, key: str, chunks: list[str]) -> None:
         try:

@@ -111,6 +111,42 @@ class WeChatApi:
             raise WeChatApiError(int(data["errcode"]), str(data.get("errmsg", "")))
         return data
 
+    async def get_media(self, media_id: str, limit: int) -> bytes:
+        """A resident's picture by its MediaId (media/get): its bytes, at most `limit`. WeChat
+        answers JSON with an errcode instead when it has no such media."""
+        token = await self.access_token()
+        for attempt in (1, 2):
+            content, data = await self._get_media(media_id, token, limit)
+            if data is None:
+                return content
+            if data.get("errcode") in TOKEN_STALE and attempt == 1:
+                token = await self.access_token(stale=token)
+                continue
+            raise WeChatApiError(int(data.get("errcode") or -2), str(data.get("errmsg", "")))
+        raise AssertionError("unreachable")
+
+    async def _get_media(self, media_id: str, token: str, limit: int) -> tuple[bytes, dict[str, Any] | None]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(f"{self.base_url}/cgi-bin/media/get", allow_redirects=False,
+                                         params={"access_token": token, "media_id": media_id}) as response:
+                content = await response.content.read(limit + 1)
+                status, kind = response.status, response.content_type
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WeChatUnavailable(f"media/get: {type(exc).__name__}: {exc}") from None
+        if status != 200:
+            raise WeChatUnavailable(f"media/get: HTTP {status}")
+        if kind in ("application/json", "text/plain"):
+            try:
+                data = json.loads(content)
+            except ValueError:
+                raise WeChatUnavailable("media/get: an answer that is neither a file nor JSON") from None
+            return b"", data if isinstance(data, dict) else {"errcode": -2}
+        if len(content) > limit:
+            raise WeChatApiError(-2, "media/get: a file over the size limit")
+        return content, None
+
     async def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> dict[str, Any]:
         """One template message: each field's value as WeChat wants it ({"value": ...})."""
         payload: dict[str, Any] = {"touser": openid, "template_id": template_id,

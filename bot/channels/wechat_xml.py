@@ -17,6 +17,7 @@ from defusedxml import DefusedXmlException
 
 from bot.channels.common import split_text
 from bot.channels.wechat_crypto import cdata
+from bot.photo_files import is_file_id
 from handlers.types import Inbound
 
 CHANNEL = "wechat"
@@ -71,10 +72,10 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
     if kind == "text":
         return _with(inbound, text=message.get("Content", ""))
     if kind == "image":
-        # The picture's URL, not its MediaId: staff see photos in Telegram, which fetches a URL
-        # itself but knows nothing of WeChat's media ids.
-        picture = message.get("PicUrl") or message.get("MediaId")
-        return _with(inbound, photos=(picture,)) if picture else _with(inbound, unsupported="photo")
+        # The MediaId names the photo; the channel fetches it (or the PicUrl, from WeChat's own
+        # image hosts only) once, now, into the console's photos (bot/photo_files.py).
+        media_id = message.get("MediaId", "")
+        return _with(inbound, photos=(media_id,)) if is_file_id(media_id) else _with(inbound, unsupported="photo")
     if kind == "location":
         try:
             where = (float(message["Location_X"]), float(message["Location_Y"]))
