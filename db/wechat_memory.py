@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import Intake, Resident, WeChatChoices, WeChatNonce, WeChatReply, utcnow
+from db.models import FINAL_STATES, Intake, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
 from db.outbox import Choice
 
 if TYPE_CHECKING:
@@ -107,6 +107,18 @@ async def decide_delivery(store: Store, key: str, delivery: str) -> tuple[str, b
     if decided is None:
         return delivery, True
     return decided, ours
+
+
+async def unfollowed(store: Store, openid: str, now) -> None:
+    """The resident unfollowed the account: nothing reaches them any more (their tickets say so,
+    notices skip them) until they follow and write again (Store.reachable_again)."""
+    ticket, subscription = Ticket.__table__, Subscription.__table__
+    resident = select(_RESIDENT.c.id).where(_RESIDENT.c.channel == "wechat", _RESIDENT.c.user_id == openid)
+    async with store.engine.begin() as conn:
+        await conn.execute(update(ticket).where(ticket.c.resident_id.in_(resident), ticket.c.chat_id != "",
+                                                ticket.c.status.not_in(FINAL_STATES)).values(resident_blocked=True))
+        await conn.execute(update(subscription).where(subscription.c.resident_id.in_(resident),
+                                                      subscription.c.blocked_at.is_(None)).values(blocked_at=now))
 
 
 async def forget_old(store: Store, oldest_timestamp: int) -> None:

@@ -127,6 +127,8 @@ class WeChatChannel:
             self._refuse(request, "a timestamp and nonce already used with another body")
         inbound = to_inbound(message)
         if inbound is None:
+            if message.get("MsgType", "").lower() == "event" and message.get("Event", "").lower() == "unsubscribe":
+                await memory.unfollowed(self.store, message["FromUserName"], self.services.clock())
             return web.Response(text=SUCCESS)
         text = await self.answer(inbound, message.get("PicUrl"))
         if text is None:

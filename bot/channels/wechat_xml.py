@@ -8,6 +8,7 @@ refused as malformed (400), not half-read.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -21,6 +22,7 @@ from defusedxml import DefusedXmlException
 
 from bot.channels.common import split_text
 from bot.channels.wechat_crypto import cdata
+from bot.channels.wechat_menu import COMMANDS
 from bot.photo_files import is_file_id
 from handlers.types import Inbound
 
@@ -114,7 +116,9 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
     kind = message.get("MsgType", "").lower()
     event = message.get("Event", "")
     # a MsgId is unique only among one resident's messages: another openid may send the same
-    key = f"{openid}:" + (message.get("MsgId") or f"{message.get('CreateTime', '')}:{event}")
+    # an event has no MsgId: its time and a digest of what it is (a menu key may be long)
+    what = hashlib.sha256(f"{event}:{message.get('EventKey', '')}".encode()).hexdigest()[:16]
+    key = f"{openid}:" + (message.get("MsgId") or f"{message.get('CreateTime', '')}:{what}")
     inbound = Inbound(channel=CHANNEL, user_id=openid, chat_id=openid, message_id=message.get("MsgId") or None,
                       update_key=key)
     if kind == "text":
@@ -131,7 +135,9 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
     if kind == "event":
         if event.lower() == "subscribe":  # a new follower gets the welcome
             return _with(inbound, text="/start")
-        return None  # unsubscribe, menu views, scans, location reports: nothing to say
+        if event.lower() == "click" and (command := COMMANDS.get(message.get("EventKey", ""))):
+            return _with(inbound, text=command)  # a tap on the menu: as if typed
+        return None  # unsubscribe (wechat.py), menu links, scans, location reports: nothing to say
     return _with(inbound, unsupported={"shortvideo": "video"}.get(kind, kind or "other"))
 
 
