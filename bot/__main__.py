@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     from bot.events_cli import add_arguments
 
     add_arguments(sub.add_parser("events", help="the office's events: add, list, publish, withdraw, status"))
+    wechat = sub.add_parser("wechat", help="the WeChat Official Account: publish its menu")
+    wechat.add_argument("action", choices=["menu"])
+    wechat.add_argument("--file", default=None, help="the menu file (default content/wechat_menu.yaml)")
+    wechat.add_argument("--check", action="store_true", help="check the file only; publish nothing")
     return parser
 
 
@@ -203,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "wechat":  # no database needed
+        from bot.channels.wechat_menu import main as wechat_menu
+
+        return wechat_menu(settings, args)
     if problem := asyncio.run(_database_problem(settings.database_url)):
         print(f"error: {problem}", file=sys.stderr)
         return 2

@@ -61,6 +61,7 @@ LANES = 40  # chats sent to at once: enough to keep Telegram's 30 a second busy,
 # crash leaves few rows "sending" (a broadcast to thousands is one row per chat)
 STOP_GRACE = 5.0  # seconds a chat may take to finish its current message when the worker stops
 ERROR_PAUSE = 5.0  # seconds a chat rests after the database failed to record an outcome
+MAX_ATTEMPTS = 5  # attempts of a message that fails for a reason of its own (1+2+4+8 s apart), then it is failed
 WRITE_RETRIES = (0.2, 1.0, 3.0)  # seconds between the attempts to record an outcome, before it waits for the next round
 
 
@@ -74,12 +75,15 @@ class Sent:
 
 
 class RetryLater(Exception):  # noqa: N818 - reads as what the worker should do
-    """A transient failure (network, 5xx, 429): try again, after `retry_after` seconds if given."""
+    """A failure worth trying again, after `retry_after` seconds if given. `transient` (a rate
+    limit, an outage, our own credentials): tried for as long as it takes; otherwise (something
+    about this message) at most MAX_ATTEMPTS times, so it cannot hold up its chat for good."""
 
-    def __init__(self, retry_after: float | None = None, reason: str = "") -> None:
+    def __init__(self, retry_after: float | None = None, reason: str = "", transient: bool = True) -> None:
         super().__init__(reason or "transient failure")
         self.retry_after = retry_after
         self.reason = reason or "transient failure"
+        self.transient = transient
 
 
 class Refused(Exception):  # noqa: N818
@@ -90,6 +94,17 @@ class Refused(Exception):  # noqa: N818
         super().__init__(reason)
         self.reason = reason
         self.blocked = blocked
+
+
+class Held(Exception):  # noqa: N818
+    """The recipient cannot get it now, but will when they next write (WeChat's 48 hours): the
+    row waits, holding up nothing, until the channel hands it over. `notified`: they were told
+    meanwhile that there is a message for them (a WeChat template message, `message_id`)."""
+
+    def __init__(self, notified: bool, message_id: str | None = None) -> None:
+        super().__init__("the recipient has not written for 48 hours")
+        self.notified = notified
+        self.message_id = message_id
 
 
 class Sender(Protocol):
@@ -275,7 +290,7 @@ class OutboxWorker:
     # -- one message ------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> str:
-        """Send one row and record the outcome: "sent", "retry", "failed" (or "gone": no
+        """Send one row and record the outcome: "sent", "retry", "failed", "held" (or "gone": no
         longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it;
         "unrecorded": the database would not take the outcome, written again at the next rounds)."""
         async with self.store.transaction() as session:
@@ -303,6 +318,8 @@ class OutboxWorker:
         try:
             sent = await self.senders[row.channel].send(row, ticket)
         except RetryLater as error:
+            if not error.transient and row.attempts + 1 >= MAX_ATTEMPTS:
+                return self._poison(row, ticket, error.reason)
             delay = error.retry_after if error.retry_after is not None else backoff(row.attempts)
             log.warning("outbox: message %s to %s:%s waits %.1f s: %s", row.id, row.channel, row.chat_id,
                         delay, error.reason)
@@ -310,10 +327,24 @@ class OutboxWorker:
         except Refused as error:
             log.warning("outbox: message %s to %s:%s refused: %s", row.id, row.channel, row.chat_id, error.reason)
             return "failed", partial(self._record_refusal, row, ticket, error)
-        except Exception as error:  # a bug in a sender must not lose the message: retry, loudly
+        except Held as held:
+            log.info("outbox: message %s to %s:%s held till they write (%s)", row.id, row.channel, row.chat_id,
+                     "a template message told them" if held.notified else "not told")
+            return "held", partial(self._record_held, row, ticket, held)
+        except Exception as error:  # a bug in a sender, or a message it cannot make: retry, loudly, a few times
             log.exception("outbox: sending message %s to %s:%s failed", row.id, row.channel, row.chat_id)
-            return "retry", partial(self._record_retry, row, backoff(row.attempts), f"{type(error).__name__}: {error}")
+            reason = f"{type(error).__name__}: {error}"
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                return self._poison(row, ticket, reason)
+            return "retry", partial(self._record_retry, row, backoff(row.attempts), reason)
         return "sent", partial(self._record_delivery, row, ticket, sent)
+
+    def _poison(self, row: OutboxMessage, ticket: Ticket | None, reason: str) -> tuple[str, Callable[[], Awaitable[None]]]:
+        """A message that failed MAX_ATTEMPTS times for a reason of its own: failed, staff told,
+        and its chat goes on with the next one."""
+        log.error("outbox: message %s to %s:%s failed %d times, given up: %s", row.id, row.channel, row.chat_id,
+                  MAX_ATTEMPTS, reason)
+        return "failed", partial(self._record_poison, row, ticket, f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
 
     async def _record(self, row: OutboxMessage, write: Callable[[], Awaitable[None]]) -> bool:
         """Write an outcome, trying again a few times; if the database still refuses, the write
@@ -367,6 +398,12 @@ class OutboxWorker:
     async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_sent, sent.message_id)
+            if ticket is not None and ticket.undelivered and _to_resident(row, ticket):
+                fresh = await session.get(Ticket, ticket.id)  # what was held reached them at last
+                fresh.undelivered = False
+                session.add(fresh)
+                await tickets.add_event(session, fresh, "system", "delivered", self.services.texts.render(
+                    "staff_undelivered", "zh", what="handed", ticket=fresh), public=False)
             if ticket is not None and self._is_moderation(row):
                 await tickets.remember_relay(session, row.chat_id, sent.message_id, ticket.id)
                 fresh = await session.get(Ticket, ticket.id)
@@ -383,11 +420,60 @@ class OutboxWorker:
         at = time.monotonic() + delay
         self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
 
+    async def _record_poison(self, row: OutboxMessage, ticket: Ticket | None, reason: str) -> None:
+        """Failed, and staff told: in the moderation chat (when the message was for it, the note
+        comes after it and is one of the console's alerts), on the ticket when it has one."""
+        async with self.store.transaction() as session:
+            await _mark(session, row, outbox.mark_failed, reason)
+            if row.purpose == "alert":
+                return  # an alert about an alert that failed would fail alike
+            fresh = await session.get(Ticket, ticket.id) if ticket is not None else None
+            if fresh is not None and _to_resident(row, fresh):
+                await self._undelivered(session, fresh, "poison")
+            message = self.services.texts.render("staff_undelivered", "zh", what="poison", row=row, ticket=fresh,
+                                                 excerpt=plain_text(row.text)[:80], reason=reason)
+            rules = self.services.tickets
+            if rules.moderation_chat is not None:
+                outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", message,
+                               ticket_id=fresh.id if fresh is not None else None)
+
+    async def _record_held(self, row: OutboxMessage, ticket: Ticket | None, held: Held) -> None:
+        """Held for the recipient's next message. Told by a template message: a line in the
+        ticket's history. Not told: the ticket shows it was not delivered, and staff are told."""
+        async with self.store.transaction() as session:
+            await _mark(session, row, outbox.mark_held, str(held), held.message_id)
+            fresh = await session.get(Ticket, ticket.id) if ticket is not None else None
+            if fresh is None or not _to_resident(row, fresh):
+                return
+            if held.notified:
+                note = self.services.texts.render("staff_undelivered", "zh", what="template", ticket=fresh)
+                await tickets.add_event(session, fresh, "system", "template", note, public=False)
+                return
+            if fresh.undelivered:
+                return  # staff know already: once, not for each message held behind the first
+            await self._undelivered(session, fresh, "held")
+            notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
+                "staff_undelivered", "zh", what="held", ticket=fresh))
+
+    async def _undelivered(self, session, ticket: Ticket, what: str) -> None:
+        """The ticket shows that a message to its resident did not reach them (its history, the console)."""
+        note = self.services.texts.render("staff_undelivered", "zh", what=what, ticket=ticket, history=True)
+        ticket.undelivered = True
+        session.add(ticket)
+        await tickets.add_event(session, ticket, "system", "undelivered", note[:4096], public=False)
+
     async def _record_refusal(self, row: OutboxMessage, ticket: Ticket | None, error: Refused) -> None:
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_failed, error.reason)
             if error.blocked and row.purpose == events.NOTICE:  # their next notices are not even queued
                 await events.mark_blocked(session, row.id, self._now())
+            if ticket is not None and not error.blocked and _to_resident(row, ticket):
+                fresh = await session.get(Ticket, ticket.id)  # refused: not answered, whatever staff sent
+                if not fresh.undelivered:
+                    await self._undelivered(session, fresh, "refused")
+                    notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
+                        "staff_undelivered", "zh", what="refused", ticket=fresh, reason=error.reason))
+                return
             if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
                 if self._is_moderation(row):
                     log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)

@@ -58,8 +58,13 @@ class Settings:
     wechat_app_secret: str | None = field(default=None, repr=False)
     wechat_aes_key: str | None = field(default=None, repr=False)
     wechat_api_base: str = DEFAULT_WECHAT_API_BASE
+    # a template message for residents who have not written for 48 hours (bot/channels/wechat_template.py)
+    wechat_template_id: str | None = None
+    wechat_template_fields: tuple[tuple[str, str], ...] = ()  # (the template's field, what goes in it)
+    wechat_template_url: str | None = None  # https: where a tap on it leads (none: it stays in the chat)
     host: str = "127.0.0.1"
     port: int = 8080
+    outbox_stuck_after: int = 900  # seconds: /healthz fails when a message has waited longer to be delivered
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
@@ -168,6 +173,10 @@ def _server_settings(get) -> dict:
     if (app_id is not None or aes_key is not None) and token is None:
         raise SettingsError("WECHAT_TOKEN must be set to receive WeChat messages (WECHAT_APP_ID is set)")
 
+    template_id, template_fields, template_url = _template_settings(get)
+    if template_id is not None and app_secret is None:
+        raise SettingsError("WECHAT_TEMPLATE_ID needs WECHAT_APP_ID and WECHAT_APP_SECRET (template messages go through the API)")
+
     api_base = (get("WECHAT_API_BASE") or DEFAULT_WECHAT_API_BASE).rstrip("/")
     if urlparse(api_base).scheme not in ("http", "https") or not urlparse(api_base).hostname:
         raise SettingsError(f"WECHAT_API_BASE must be an http(s) URL such as {DEFAULT_WECHAT_API_BASE}, got {api_base!r}")
@@ -178,8 +187,40 @@ def _server_settings(get) -> dict:
     return dict(
         webhook_url=webhook_url, webhook_secret=webhook_secret, wechat_token=token, wechat_app_id=app_id,
         wechat_app_secret=app_secret, wechat_aes_key=aes_key, wechat_api_base=api_base,
+        wechat_template_id=template_id, wechat_template_fields=template_fields, wechat_template_url=template_url,
         host=get("HOST") or "127.0.0.1", port=port,
+        outbox_stuck_after=_integer("OUTBOX_STUCK_AFTER", get("OUTBOX_STUCK_AFTER") or "900", minimum=60),
     )
+
+
+TEMPLATE_VALUES = ("title", "number", "status", "summary", "time", "hint")  # what a template field may carry
+_TEMPLATE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{10,64}$")
+_TEMPLATE_FIELD_RE = re.compile(r"^[a-z_]{1,32}[0-9]{0,3}$")
+
+
+def _template_settings(get) -> tuple[str | None, tuple[tuple[str, str], ...], str | None]:
+    """WECHAT_TEMPLATE_ID, WECHAT_TEMPLATE_FIELDS (field=value,...) and WECHAT_TEMPLATE_URL, checked."""
+    template_id, fields, url = get("WECHAT_TEMPLATE_ID"), get("WECHAT_TEMPLATE_FIELDS"), get("WECHAT_TEMPLATE_URL")
+    if template_id is None:
+        if fields is not None or url is not None:
+            raise SettingsError("WECHAT_TEMPLATE_FIELDS / WECHAT_TEMPLATE_URL need WECHAT_TEMPLATE_ID")
+        return None, (), None
+    if not _TEMPLATE_ID_RE.match(template_id):
+        raise SettingsError(f"WECHAT_TEMPLATE_ID must be the template's id from the Official Account console, got {template_id!r}")
+    pairs = []
+    for item in _items(fields):
+        name, _, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not _TEMPLATE_FIELD_RE.match(name) or value not in TEMPLATE_VALUES:
+            raise SettingsError(f"WECHAT_TEMPLATE_FIELDS must be field=value pairs such as thing1=summary, the values "
+                                f"among {', '.join(TEMPLATE_VALUES)}; got {item!r}")
+        pairs.append((name, value))
+    if not pairs:
+        raise SettingsError("WECHAT_TEMPLATE_FIELDS must map the template's fields, e.g. "
+                            "character_string1=number,thing2=summary,time3=time")
+    if url is not None and (urlparse(url).scheme != "https" or not urlparse(url).hostname):
+        raise SettingsError(f"WECHAT_TEMPLATE_URL must be an https URL, got {url!r}")
+    return template_id, tuple(pairs), url
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

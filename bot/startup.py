@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot.channels.traits import CHANNELS
+from bot.channels.traits import CHANNELS, channels_for
 from bot.settings import Settings
 from content.live_model import LiveModel
 from content.loader import REPORT_PATH, load_content
@@ -58,6 +58,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
             calendar=working_calendar(settings),
         ),
         staff=staff or ListedStaff(settings.staff_ids),
+        channels=channels_for(settings),
         exporter=exporter,
         events=EventBoard(store.engine),
     )

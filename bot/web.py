@@ -5,9 +5,10 @@
   gets its 200 at once.
 - `GET /wechat`: the Official Account console's URL check (echoes `echostr` when signed by
   WECHAT_TOKEN); `POST /wechat`: messages and events (bot/channels/wechat.py).
-- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N, "version": ...},
-  or 503 naming what is wrong (the database is read, not just pinged).
-- `GET /metrics`: Prometheus' text format (bot/metrics.py).
+- `GET /healthz`: 200 with {"database": "ok", "entries": N, "outbox_backlog": N, "outbox_stuck": N,
+  "outbox_oldest_seconds": N, "version": ...}, or 503 naming what is wrong (the database is read,
+  not just pinged; the oldest message still to be delivered is older than OUTBOX_STUCK_AFTER; a
+  channel receives but cannot send, listed under "cannot_send").
 
 A malformed body (deeply nested JSON included) gets 400 and a log line, an oversized one 413,
 anything unexpected 500 and a log line with the traceback: never a traceback page. A request
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot import __version__, metrics, staff_console, staff_events, staff_review
-from bot.channels.wechat import BadMessage, WeChatChannel
+from bot.channels.wechat import BadMessage, WeChatChannel, cannot_send
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
 from handlers.services import Services
@@ -166,8 +167,11 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"version": __version__}
     problems = []
     try:
-        body["outbox_backlog"], body["outbox_stuck"] = await asyncio.wait_for(_outbox_figures(services), HEALTH_TIMEOUT)
+        figures = await asyncio.wait_for(_outbox_figures(services), HEALTH_TIMEOUT)
+        body["outbox_backlog"], body["outbox_stuck"], body["outbox_oldest_seconds"] = figures
         body["database"] = "ok"
+        if figures[2] > request.app[SETTINGS].outbox_stuck_after:
+            problems.append("outbox")
     except Exception as exc:  # whatever the driver raises: the answer is "not healthy"
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         body["database"] = f"error: {reason}"
@@ -176,19 +180,25 @@ async def healthz(request: web.Request) -> web.Response:
     body["entries"] = len(services.content.entries)
     if not body["entries"]:
         problems.append("content")
+    if cannot_send_ := cannot_send(request.app[SETTINGS]):
+        body["cannot_send"] = cannot_send_
+        problems.append("wechat cannot send")
     body["status"] = "ok" if not problems else "unhealthy: " + ", ".join(problems)
     return web.json_response(body, status=503 if problems else 200)
 
 
-async def _outbox_figures(services: Services) -> tuple[int, int]:
-    """Messages waiting to be sent, and those left "sending" by a worker that is gone."""
+async def _outbox_figures(services: Services) -> tuple[int, int, int]:
+    """Messages waiting to be sent, those left "sending" by a worker that is gone, and the age
+    in seconds of the oldest still to be delivered."""
     from db import outbox
     from db.models import utcnow
 
     if services.store is None:
         raise RuntimeError("no database configured")
     async with services.store.transaction() as session:
-        return await outbox.backlog(session), await outbox.stuck(session, utcnow())
+        now = utcnow()
+        return (await outbox.backlog(session), await outbox.stuck(session, now),
+                round(await outbox.oldest_waiting(session, now)))
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -243,6 +253,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     services (its moderation chat's members as staff), the WeChat channel, then this process's
     background work (bot/jobs.py: one outbox worker for every channel, the periodic jobs)."""
     from bot.channels.wechat_sender import WeChatSender
+    from bot.channels.wechat_template import Template
     from bot.jobs import Background, export_in_child
     from bot.startup import build_services, close_services, settle_heap
 
@@ -263,6 +274,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         telegram_app = telegram.build_application(settings)
     services = await build_services(settings, exporter=export_in_child(settings),
                                     staff=telegram.telegram_staff(telegram_app, settings) if telegram_app else None)
+    for problem in cannot_send(settings):
+        log.warning("%s", problem)
     runner: web.AppRunner | None = None
     background: Background | None = None
     try:
@@ -270,7 +283,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         senders: dict[str, Any] = {}
         replay = None
         if wechat is not None:
-            senders["wechat"] = metrics.CountingSender("wechat", WeChatSender(wechat.api, wechat.store))
+            sender = WeChatSender(wechat.api, wechat.store, Template.of(settings, services.texts))
+            senders["wechat"] = metrics.CountingSender("wechat", sender)
         if telegram_app is not None:
             telegram.use_services(telegram_app, services)
             await telegram_app.initialize()

@@ -137,7 +137,7 @@ async def withdraw(session: AsyncSession, event: Event) -> int:
     result = await session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id).in_(select(Notice.outbox_id).where(Notice.event_id == event.id)),
-               OutboxMessage.state == "pending")
+               col(OutboxMessage.state).in_(("pending", outbox.HELD)))
         .values(state="failed", last_error=WITHDRAWN).execution_options(synchronize_session=False))
     return result.rowcount
 
@@ -172,7 +172,7 @@ async def progress(session: AsyncSession, event_id: int) -> Progress:
             counts["blocked"] += n
         elif state == "sent":
             counts["sent"] += n
-        elif state in outbox.OPEN:
+        elif state in outbox.OPEN or state == outbox.HELD:  # held: till the WeChat resident writes
             counts["waiting"] += n
         elif error == WITHDRAWN:
             counts["withdrawn"] += n

@@ -93,6 +93,8 @@ class Ticket(SQLModel, table=True):
     duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
     awaiting_resident: bool = False  # staff asked something: the resident's next message joins the ticket
     resident_blocked: bool = False  # the resident blocked the bot: nothing more reaches them
+    undelivered: bool = False  # a message to the resident was not delivered (WeChat's 48 hours, a failure): not "answered"
+    spoken: bool = False  # the report's text came from speech recognition (WeChat voice): it may read oddly
     card_message_id: str | None = Field(default=None, max_length=32)
     thread_id: str | None = Field(default=None, max_length=32)  # forum topic in the moderation chat
     rating: int | None = None
@@ -137,6 +139,7 @@ class Intake(SQLModel, table=True):
     longitude: float | None = None
     photos: str = Field(default="[]", max_length=4096)
     phone: str | None = Field(default=None, max_length=32)
+    spoken: bool = False  # its text came from speech recognition
     started_at: datetime = Field(default_factory=utcnow)
 
 
@@ -241,6 +244,16 @@ class WeChatNonce(SQLModel, table=True):
     timestamp: int = Field(primary_key=True, sa_type=BigInteger)
     nonce: str = Field(primary_key=True, max_length=64)
     body: str = Field(max_length=64)  # SHA-256, hex
+
+
+class WeChatReply(SQLModel, table=True):
+    """The reply to a WeChat message (by openid and MsgId) and how it went out: any server that
+    WeChat's retry reaches answers it alike (passively again, or "success" when the API sent it)."""
+
+    key: str = Field(primary_key=True, max_length=128)
+    chunks: str = "[]"  # JSON list of the reply's WeChat-sized pieces
+    delivery: str | None = Field(default=None, max_length=8)  # passive, api, none; None: not decided yet
+    at: datetime = Field(default_factory=utcnow, index=True)
 
 
 # -- the staff web console (bot/staff_console.py) --------------------------------------------------

@@ -248,6 +248,26 @@ def hold(row: OutboxMessage, until: datetime) -> None:
     _unclaim(row)
 
 
+HELD = "held"  # waits for the recipient's next message (WeChat's 48 hours), holding up nothing
+
+
+def mark_held(row: OutboxMessage, reason: str, message_id: str | None = None) -> None:
+    """Not deliverable until the recipient writes again; `message_id`: what told them meanwhile."""
+    row.state, row.last_error, row.sent_message_id = HELD, reason[:512], message_id
+    _unclaim(row)
+
+
+async def hand_over(session: AsyncSession, channel: str, chat_id: str, now: datetime) -> int:
+    """The recipient wrote: what was held for them is due now, in its order. How many rows."""
+    result = await session.exec(
+        update(OutboxMessage).where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
+                                    OutboxMessage.state == HELD)
+        .values(state="pending", next_attempt_at=now).execution_options(synchronize_session=False))
+    if result.rowcount:
+        session.info[QUEUED] = True  # wakes the worker once committed
+    return result.rowcount
+
+
 def mark_failed(row: OutboxMessage, error: str) -> None:
     row.attempts += 1
     row.state, row.last_error = "failed", error[:512]
@@ -266,6 +286,21 @@ async def stuck(session: AsyncSession, now: datetime) -> int:
     return (await session.exec(
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "sending", _free(now))
     )).one()
+
+
+async def oldest_waiting(session: AsyncSession, now: datetime) -> float:
+    """Seconds since the oldest message still to be delivered was written (0 when none): a chat
+    that does not move shows here. Notices are left out (a broadcast waits for the morning on
+    purpose, and takes its time)."""
+    oldest = (await session.exec(
+        select(func.min(OutboxMessage.created_at)).where(col(OutboxMessage.state).in_(OPEN),
+                                                         col(OutboxMessage.purpose).not_in(APART))
+    )).one()
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite gives naive UTC
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return max(0.0, (now - oldest).total_seconds())
 
 
 async def waiting(session: AsyncSession, channel: str, chat_id: str | int, purpose: str) -> bool:

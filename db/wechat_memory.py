@@ -1,6 +1,7 @@
 """What the WeChat channel (bot/channels/wechat.py) remembers, kept in the database so that
 several processes behind one callback URL agree: the numbered choices each resident was shown,
-and the (timestamp, nonce) of every callback with a digest of its body. Each function is one
+the (timestamp, nonce) of every callback with a digest of its body, and the reply to each
+message with how it went out (so WeChat's retry gets the same answer from any server). Each function is one
 short transaction of Core statements: they run for nearly every message."""
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import Intake, Resident, WeChatChoices, WeChatNonce, utcnow
+from db.models import FINAL_STATES, Intake, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
 from db.outbox import Choice
 
 if TYPE_CHECKING:
     from db.store import Store
 
 CHOICES_KEPT = timedelta(days=7)  # a digit typed later than this does not answer them
-_CHOICES, _NONCE = WeChatChoices.__table__, WeChatNonce.__table__
+REPLIES_KEPT = timedelta(minutes=5)  # WeChat retries a message within 15 s
+_CHOICES, _NONCE, _REPLY = WeChatChoices.__table__, WeChatNonce.__table__, WeChatReply.__table__
 _INTAKE, _RESIDENT = Intake.__table__, Resident.__table__
 
 
@@ -81,9 +83,48 @@ async def first_use(store: Store, timestamp: int, nonce: str, digest: str) -> bo
     return stored == digest
 
 
+async def keep_reply(store: Store, key: str, chunks: Sequence[str]) -> None:
+    """The reply to a message (its pieces); the first server's stays."""
+    async with store.engine.begin() as conn:
+        await conn.execute(_insert(store, _REPLY).values(key=key, chunks=json.dumps(list(chunks), ensure_ascii=False),
+                                                         delivery=None, at=utcnow()).on_conflict_do_nothing())
+
+
+async def reply_of(store: Store, key: str) -> tuple[list[str], str | None] | None:
+    """The reply kept for a message and how it went out (None: not decided yet), if any."""
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(_REPLY.c.chunks, _REPLY.c.delivery).where(_REPLY.c.key == key))).first()
+    return None if row is None else (json.loads(row[0]), row[1])
+
+
+async def decide_delivery(store: Store, key: str, delivery: str) -> tuple[str, bool]:
+    """How the reply goes out (passive, api, none), decided once whichever server asks first:
+    the decision that holds, and whether it was this call's (no reply kept: this call's)."""
+    async with store.engine.begin() as conn:
+        ours = (await conn.execute(update(_REPLY).where(_REPLY.c.key == key, _REPLY.c.delivery.is_(None))
+                                   .values(delivery=delivery))).rowcount == 1
+        decided = (await conn.execute(select(_REPLY.c.delivery).where(_REPLY.c.key == key))).scalar_one_or_none()
+    if decided is None:
+        return delivery, True
+    return decided, ours
+
+
+async def unfollowed(store: Store, openid: str, now) -> None:
+    """The resident unfollowed the account: nothing reaches them any more (their tickets say so,
+    notices skip them) until they follow and write again (Store.reachable_again)."""
+    ticket, subscription = Ticket.__table__, Subscription.__table__
+    resident = select(_RESIDENT.c.id).where(_RESIDENT.c.channel == "wechat", _RESIDENT.c.user_id == openid)
+    async with store.engine.begin() as conn:
+        await conn.execute(update(ticket).where(ticket.c.resident_id.in_(resident), ticket.c.chat_id != "",
+                                                ticket.c.status.not_in(FINAL_STATES)).values(resident_blocked=True))
+        await conn.execute(update(subscription).where(subscription.c.resident_id.in_(resident),
+                                                      subscription.c.blocked_at.is_(None)).values(blocked_at=now))
+
+
 async def forget_old(store: Store, oldest_timestamp: int) -> None:
     """Delete the nonces of callbacks older than `oldest_timestamp` (refused by their age
-    anyway) and choices nobody answered for CHOICES_KEPT."""
+    anyway), replies older than REPLIES_KEPT and choices nobody answered for CHOICES_KEPT."""
     async with store.engine.begin() as conn:
         await conn.execute(delete(_NONCE).where(_NONCE.c.timestamp < oldest_timestamp))
+        await conn.execute(delete(_REPLY).where(_REPLY.c.at < utcnow() - REPLIES_KEPT))
         await conn.execute(delete(_CHOICES).where(_CHOICES.c.at < utcnow() - CHOICES_KEPT))

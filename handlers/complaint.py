@@ -62,10 +62,10 @@ async def start(inbound: Inbound, lang: str, resident: Resident, services: Servi
         intake.step, intake.started_at = "what", utcnow()
         # consent is per report: a phone given for an earlier one is not reused
         intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
-        intake.phone = None
+        intake.phone, intake.spoken = None, False
         session.add(intake)
         if says_what_happened(first_text):
-            intake.text = first_text.strip()[:MAX_TEXT]
+            intake.text, intake.spoken = first_text.strip()[:MAX_TEXT], inbound.spoken
             intake.step = "where"
         _take_attachments(intake, inbound)
         return _prompt(intake, lang, inbound, services)
@@ -157,7 +157,7 @@ async def on_message(inbound: Inbound, lang: str, resident: Resident, services: 
         if intake.step in ("what", "edit_what"):
             if len(text) < MIN_TEXT:
                 return Reply("complaint", [Outbound(services.texts.render("intake_too_short", lang))], score=100)
-            intake.text = text[:MAX_TEXT]
+            intake.text, intake.spoken = text[:MAX_TEXT], inbound.spoken
             intake.step = "confirm" if intake.step == "edit_what" else "where"
         elif intake.step in ("where", "edit_where"):
             if text:
@@ -229,7 +229,7 @@ async def submit(inbound: Inbound, lang: str, resident: Resident, services: Serv
             session, source_key=source_key, resident_id=resident.id, channel=inbound.channel,
             chat_id=inbound.chat_id, category=category, text=intake.text, place=intake.place,
             latitude=intake.latitude, longitude=intake.longitude, photos=intake.photos, phone=intake.phone,
-            created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
+            spoken=intake.spoken, created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
             resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
         )
         if older is not None:  # flagged for staff on the card, never merged unseen

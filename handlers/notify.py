@@ -32,7 +32,10 @@ def card(session: AsyncSession, services: Services, ticket: Ticket, likely_dupli
         buttons = ((Button(f"确认与 {likely_duplicate.number} 重复,合并", f"dup:{ticket.id}:{likely_duplicate.id}"),),)
     to_staff(session, services, ticket, "card", texts.render(
         "staff_card", "zh", ticket=ticket, category=services.categories.title(ticket.category, "zh"),
-        photo_count=len(pictures), older=likely_duplicate), buttons=buttons)
+        photo_count=len(pictures), photos_below=ticket.channel == services.tickets.moderation_channel,
+        older=likely_duplicate), buttons=buttons)
+    if ticket.channel != services.tickets.moderation_channel:
+        return  # another channel's photo ids mean nothing there: staff see them in the console
     for number, file_id in enumerate(pictures, start=1):
         to_staff(session, services, ticket, "photo", f"{ticket.number} 照片{number}", photo=file_id)
 

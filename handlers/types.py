@@ -53,6 +53,7 @@ class Inbound:
     update_key: str | None = None  # platform update id: a repeated delivery is recognised by it
     user_name: str | None = None  # @username or display name, for staff events
     reply_text: str | None = None  # the text of our message this one replies to (it names the ticket)
+    spoken: bool = False  # the text came from speech recognition (a WeChat voice message): it may read oddly
 
     @property
     def key(self) -> str | None:

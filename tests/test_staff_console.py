@@ -519,9 +519,9 @@ async def test_the_migration_gives_the_tickets_already_there_their_area(tmp_path
 
 
 class TestPhotos:
-    """A resident's photos on the ticket page: fetched through the channel's file API (the fake Bot
-    API's getFile and file download; a WeChat PicUrl from a loopback server), kept on disk, for
-    signed-in staff only."""
+    """A resident's photos on the ticket page: a Telegram photo fetched through the Bot API (the fake's
+    getFile and file download), a WeChat photo as kept at intake (never fetched from a URL), kept on
+    disk, for signed-in staff only."""
 
     @pytest.fixture
     async def fake_api(self):
@@ -530,8 +530,11 @@ class TestPhotos:
 
     @pytest.fixture
     async def picture_server(self):
-        """A loopback stand-in for WeChat's picture host (mmbiz.qpic.cn)."""
+        """A loopback server that counts the requests it gets (the console must send none)."""
+        hits: list[str] = []
+
         async def picture(request):
+            hits.append(request.path)
             if request.match_info["name"] == "photo.jpg":
                 return web.Response(body=b"\x89PNG\r\n\x1a\nwechat picture", content_type="image/png")
             return web.Response(body=b"<html>not a picture</html>", content_type="text/html")
@@ -540,6 +543,7 @@ class TestPhotos:
         app.router.add_get("/{name}", picture)
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
+        server.hits = hits
         yield server
         await server.close()
 
@@ -570,17 +574,21 @@ class TestPhotos:
         assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # no third photo
         assert (await console.get("/staff/files/TQ-0000-0000/0"))[0] == 404
 
-    async def test_a_wechat_picture_is_fetched_from_its_url_and_only_if_it_is_an_image(self, console, services,
-                                                                                        picture_server):
+    async def test_a_wechat_photo_is_served_as_kept_at_intake_and_a_url_is_never_fetched(self, console, services,
+                                                                                        picture_server, tmp_path):
+        from bot.photo_files import PhotoFiles
+
         ticket = await new_ticket(services)
-        urls = [str(picture_server.make_url("/photo.jpg")), str(picture_server.make_url("/page.html")), "MEDIA_ID_ONLY"]
+        urls = [str(picture_server.make_url("/photo.jpg")), "file:///etc/passwd", "MEDIA_ID_kept", "MEDIA_ID_not_kept"]
         rows(services, "update ticket set channel = 'wechat', photos = ? where id = ?", json.dumps(urls), ticket.id)
+        PhotoFiles(tmp_path / "photos", None, None).keep("wechat", "MEDIA_ID_kept", b"\x89PNG\r\n\x1a\nwechat picture")
         await console.login()
-        async with console.http.get(console.url(f"/staff/files/{ticket.number}/0")) as response:
+        for index in (0, 1, 3):  # a URL (a ticket from before) or a path: never fetched; a MediaId not kept: gone
+            assert (await console.get(f"/staff/files/{ticket.number}/{index}"))[0] == 404
+        async with console.http.get(console.url(f"/staff/files/{ticket.number}/2")) as response:
             assert response.status == 200 and response.content_type == "image/png"
             assert await response.read() == b"\x89PNG\r\n\x1a\nwechat picture"
-        assert (await console.get(f"/staff/files/{ticket.number}/1"))[0] == 404  # HTML is not served as a photo
-        assert (await console.get(f"/staff/files/{ticket.number}/2"))[0] == 404  # a MediaId alone: not fetched here
+        assert picture_server.hits == []
 
 
 async def test_a_theme_marked_read_then_answered_stays_so_until_a_new_opinion_joins_it(console, services):

@@ -31,7 +31,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels import wechat as wechat_module
@@ -45,10 +44,9 @@ from bot.web import build_web_app
 from handlers.router import handle
 from handlers.types import Button, Inbound, Outbound, Reply
 from tests.bot_harness import free_port, until_listening
+from tests.fake_wechat_api import APP_ID, APP_SECRET, FakeWeChatApi
 
 TOKEN = "spamtest"
-APP_ID = "wx2c2769f8efd9abc2"
-APP_SECRET = "the-app-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 ACCOUNT = "gh_tangqiao"  # the Official Account's own id (ToUserName)
 RESIDENT = "oRESIDENT-openid-0001"
@@ -83,83 +81,6 @@ def signed_query(token: str = TOKEN, nonce: str | None = None, timestamp: int | 
             "openid": RESIDENT, **extra}
 
 
-class FakeWeChatApi:
-    """stable_token and message/custom/send, as strict about the access token as WeChat."""
-
-    def __init__(self) -> None:
-        self.token_requests: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []  # accepted customer-service messages
-        self.refused: list[int] = []
-        self.valid_token: str | None = None
-        self.expire_next = 0  # answer 42001 to the next N sends
-        self.fail_next: list[int] = []  # errcodes to answer the next sends with
-        self._tokens = itertools.count(1)
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
-
-    async def __aenter__(self) -> FakeWeChatApi:
-        app = web.Application()
-        app.router.add_post("/cgi-bin/stable_token", self._stable_token)
-        app.router.add_post("/cgi-bin/message/custom/send", self._custom_send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _stable_token(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.read())
-        self.token_requests.append(body)
-        if (body.get("grant_type"), body.get("appid"), body.get("secret")) != ("client_credential", APP_ID, APP_SECRET):
-            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
-        if self.valid_token is None or body.get("force_refresh"):
-            self.valid_token = f"ACCESS_TOKEN_{next(self._tokens)}"
-        return web.json_response({"access_token": self.valid_token, "expires_in": 7200})
-
-    async def _custom_send(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        body = json.loads(raw)
-        token = request.query.get("access_token")
-        if self.expire_next and token == self.valid_token:
-            self.expire_next -= 1
-            self.valid_token = None  # WeChat hands out a new one on the next stable_token call
-        if token is None or token != self.valid_token:
-            self.refused.append(42001)
-            return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
-        if self.fail_next:
-            code = self.fail_next.pop(0)
-            self.refused.append(code)
-            return web.json_response({"errcode": code, "errmsg": "injected"})
-        assert body["msgtype"] == "text" and body["text"]["content"], body
-        assert len(body["text"]["content"].encode()) <= 2048
-        assert b"\\u" not in raw  # UTF-8 as is: WeChat shows \u escapes literally
-        self.sent.append({**body, "access_token": token})
-        self._changed.set()
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
-
-    def texts_to(self, openid: str) -> list[str]:
-        return [m["text"]["content"] for m in self.sent if m["touser"] == openid]
-
-    async def wait_for(self, openid: str, n: int, timeout: float = 5.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.texts_to(openid)) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {n} customer-service messages to {openid}, got {self.texts_to(openid)}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), 0.1)
-            except TimeoutError:
-                pass
-        return self.texts_to(openid)
-
-
 # --------------------------------------------------------------------------------------------
 # Our side: the web app on loopback
 # --------------------------------------------------------------------------------------------
@@ -168,8 +89,9 @@ class FakeWeChatApi:
 class Callback:
     """The test's WeChat: POSTs messages to /wechat, in plain or safe mode."""
 
-    def __init__(self, server: TestServer, http: aiohttp.ClientSession, channel: WeChatChannel, safe: bool = False):
-        self.server, self.http, self.channel, self.safe = server, http, channel, safe
+    def __init__(self, server: TestServer, http: aiohttp.ClientSession, channel: WeChatChannel, safe: bool = False,
+                 api: FakeWeChatApi | None = None):
+        self.server, self.http, self.channel, self.safe, self.api = server, http, channel, safe, api
         self.crypto = MessageCrypto(TOKEN, AES_KEY, APP_ID)
 
     def url(self, path: str = "/wechat") -> str:
@@ -191,7 +113,10 @@ class Callback:
         return query, f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
 
     async def post(self, xml: str) -> tuple[int, str]:
-        """POST one message as WeChat would; the status and the (decrypted) answer."""
+        """POST one message as WeChat would; the status and the (decrypted) answer. The
+        resident's 48-hour window opens at the fake WeChat API, as it does at WeChat's."""
+        if self.api is not None:
+            self.api.wrote(parse_xml(xml)["FromUserName"])
         return await self.post_signed(*self.signed(xml))
 
     async def post_signed(self, query: dict[str, str], body: str) -> tuple[int, str]:
@@ -235,20 +160,24 @@ async def api():
 
 
 @pytest.fixture
-async def make_callback(services, api):
-    """Start the web app (plain or safe mode) on loopback; returns a Callback."""
+async def make_callback(services, api, tmp_path):
+    """Start the web app (plain or safe mode) on loopback; returns a Callback. Photos are kept
+    in the test's own folder."""
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(safe: bool = False, reply_within: float = 3.0, telegram: Any = None,
-                    with_services: Any = None) -> Callback:
-        settings = wechat_settings(api, **({"WECHAT_AES_KEY": AES_KEY} if safe else {}))
+                    with_services: Any = None, **env: str) -> Callback:
+        env = {"PHOTO_DIR": str(tmp_path / "photos"), **({"WECHAT_AES_KEY": AES_KEY} if safe else {}), **env}
+        settings = wechat_settings(api, **env)
         channel = WeChatChannel(settings, with_services or services, reply_within=reply_within)
         server = TestServer(build_web_app(settings, with_services or services, telegram, wechat=channel),
                             host="127.0.0.1", port=0)
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))
-        return Callback(server, http, channel, safe)
+        callback = Callback(server, http, channel, safe, api)
+        callback.settings = settings
+        return callback
 
     yield start
     for server, http in started:
@@ -326,11 +255,12 @@ async def test_unfollowing_and_other_events_get_success(callback, slow_handler):
     assert slow_handler.calls == []
 
 
-async def test_photo_and_location_map_to_the_inbound(callback, slow_handler):
+async def test_photo_and_location_map_to_the_inbound(callback, api, slow_handler):
+    api.add_media("MEDIA_ID_1")
     await callback.post(message_xml("image", PicUrl="http://mmbiz.qpic.cn/x", MediaId="MEDIA_ID_1"))
     await callback.post(message_xml("location", Location_X=31.2200, Location_Y=121.5300, Scale=15, Label="浦东"))
     photo, location = slow_handler.calls
-    assert (photo.channel, photo.user_id, photo.chat_id, photo.photos) == ("wechat", RESIDENT, RESIDENT, ("http://mmbiz.qpic.cn/x",))
+    assert (photo.channel, photo.user_id, photo.chat_id, photo.photos) == ("wechat", RESIDENT, RESIDENT, ("MEDIA_ID_1",))
     assert location.location == (31.22, 121.53)
     assert photo.update_key != location.update_key
 
@@ -341,9 +271,11 @@ async def test_the_same_msgid_three_times_is_handled_once_and_answered_alike(cal
     # WeChat's retries arrive while the first delivery is still being handled
     answers = await asyncio.gather(*(callback.post(xml) for _ in range(3)))
     assert len(slow_handler.calls) == 1
-    assert len({a for _, a in answers}) == 1 and CITATION_ZH in content_of(answers[0][1])
-    # ... and one arriving afterwards gets the same reply, still without handling it again
-    assert await callback.post(xml) == answers[0]
+    assert len({content_of(a) for _, a in answers}) == 1 and CITATION_ZH in content_of(answers[0][1])
+    # ... and one arriving afterwards gets the same reply (its CreateTime may be a second later),
+    # still without handling it again
+    status, again = await callback.post(xml)
+    assert status == 200 and content_of(again) == content_of(answers[0][1])
     assert len(slow_handler.calls) == 1
 
 
@@ -403,17 +335,22 @@ async def test_a_long_reply_goes_through_the_api_in_parts_in_order(callback, api
 
 async def test_the_outbox_sender_maps_wechat_answers(callback, api):
     from bot.channels.wechat_sender import WeChatSender
-    from bot.delivery import Refused, RetryLater
+    from bot.delivery import Held, Refused, RetryLater
     from db.models import OutboxMessage
 
     sender = WeChatSender(callback.channel.api, callback.channel.store)
+    api.wrote(RESIDENT)
     row = OutboxMessage(id=9, channel="wechat", chat_id=RESIDENT, purpose="status", text="<b>TQ-2611-0001</b> 已办结 &amp; 谢谢",
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))
     sent = await sender.send(row, None)
     assert sent.message_id and api.texts_to(RESIDENT) == ["TQ-2611-0001 已办结 & 谢谢\n[1] 1★\n[2] 5★\n[3] 没有解决"]
     assert (await pick(callback.channel.store, RESIDENT, "3")).data == "unsolved:1"  # the resident answers with a digit
 
-    api.fail_next = [45015]  # more than 48 hours since the resident last wrote, or they unfollowed
+    api.fail_next = [45015]  # more than 48 hours since the resident last wrote: held for their next message
+    with pytest.raises(Held) as held:
+        await sender.send(row, None)
+    assert not held.value.notified
+    api.fail_next = [43004]  # they unfollowed
     with pytest.raises(Refused) as refused:
         await sender.send(row, None)
     assert refused.value.blocked
@@ -598,6 +535,7 @@ async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches
             await until_listening(http, base, server)
 
             async def say(xml: str) -> str:
+                api.wrote(RESIDENT)
                 async with http.post(f"{base}/wechat", params=signed_query(), data=xml) as response:
                     assert response.status == 200
                     return content_of(await response.text())
@@ -647,6 +585,8 @@ def serving(tmp_path, database_url: str):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "WECHAT_TOKEN": TOKEN,
+           "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+           "WECHAT_API_BASE": f"http://127.0.0.1:{free_port()}",  # nothing listens: no network beyond loopback
            "DATABASE_URL": database_url}
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -697,6 +637,14 @@ def test_serve_runs_until_sigterm_and_stops_cleanly(tmp_path):
     ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": "12345"}, "WECHAT_APP_ID"),
     ({"WECHAT_APP_ID": APP_ID}, "WECHAT_TOKEN"),
     ({"WECHAT_API_BASE": "api.weixin.qq.com"}, "WECHAT_API_BASE"),
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_TEMPLATE_ID": "TPL-reply-0001",
+      "WECHAT_TEMPLATE_FIELDS": "thing1=summary"}, "WECHAT_TEMPLATE_ID"),  # no app secret to send it with
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+      "WECHAT_TEMPLATE_ID": "TPL-reply-0001", "WECHAT_TEMPLATE_FIELDS": "thing1=password"}, "WECHAT_TEMPLATE_FIELDS"),
+    ({"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+      "WECHAT_TEMPLATE_ID": "TPL-reply-0001", "WECHAT_TEMPLATE_FIELDS": "thing1=summary",
+      "WECHAT_TEMPLATE_URL": "http://example.org/"}, "WECHAT_TEMPLATE_URL"),
+    ({"WECHAT_TEMPLATE_FIELDS": "thing1=summary"}, "WECHAT_TEMPLATE_ID"),
     ({"WEBHOOK_URL": "https://bot.example.org/telegram"}, "WEBHOOK_SECRET"),
     ({"WEBHOOK_URL": "http://bot.example.org/telegram", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL"),
     ({"WEBHOOK_SECRET": "has spaces"}, "WEBHOOK_SECRET"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import secrets
 from collections import deque
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from telegram import Bot, Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.photo_files import is_file_id
 from db import inbox
 from db.models import utcnow
 from handlers.types import Inbound
@@ -132,7 +134,16 @@ def malformed(update: Update) -> str | None:
         return "a message without a chat"
     if message.chat.type == message.chat.PRIVATE and message.from_user is None:
         return "a private message without a sender"
+    if any(not is_file_id(size.file_id) for size in message.photo or ()):
+        return "a photo whose file id is not one (a path or a URL)"
+    where = message.location
+    if where is not None and not (_finite(where.latitude, 90) and _finite(where.longitude, 180)):
+        return "a location that is not a place on Earth"
     return None
+
+
+def _finite(value: object, limit: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and abs(value) <= limit
 
 
 def _chat_of(update: object) -> tuple[str, int] | None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from telegram import Bot, ChatMember, Message
+from telegram import Bot, ChatMember, Message, PhotoSize
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -33,6 +33,7 @@ from bot.channels.common import as_buttons, split_text
 from bot.channels.telegram_pacing import retry_after_seconds
 from bot.channels.telegram_send import CHANNEL, inline_keyboard, message_parts, reply_parameters, send_part
 from bot.delivery import Refused, RetryLater, Sent
+from bot.photo_files import is_file_id
 from db import outbox
 from db.models import OutboxMessage, Ticket
 from db.outbox import buttons_of
@@ -168,8 +169,12 @@ class TelegramSender:
         parts = message_parts(Outbound(rest, as_buttons(buttons_of(row))))
         steps: list[Callable[[], Awaitable[Message]]] = []
         if row.photo:
+            if not is_file_id(row.photo):  # a path or a URL: the library would read or upload it
+                raise Refused(f"the photo {row.photo[:60]!r} is not a Telegram file id")
+            # a PhotoSize, not the string: the library sends its file id and never looks for a local file
+            photo = PhotoSize(row.photo, row.photo, 0, 0)
             steps.append(lambda: self.bot.send_photo(
-                row.chat_id, photo=row.photo, caption=captions[0] if captions else None,
+                row.chat_id, photo=photo, caption=captions[0] if captions else None,
                 parse_mode=ParseMode.HTML if captions else None, message_thread_id=thread_id,
                 reply_parameters=reply_parameters(reply_to),
                 reply_markup=None if parts else inline_keyboard(as_buttons(buttons_of(row))),

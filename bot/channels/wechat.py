@@ -34,6 +34,7 @@ import html
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -44,6 +45,8 @@ from bot.channels.wechat_choices import pick, remember
 from bot.channels.wechat_crypto import MessageCrypto, WeChatCryptoError, check_signature, fresh
 from bot.channels.wechat_xml import CHANNEL, BadMessage, parse_xml, read_body, split_bytes, text_reply_xml, to_inbound
 from bot.metrics import handle  # the router's handle, counted and timed
+from bot.photo_files import MAX_BYTES as MAX_PHOTO_BYTES
+from bot.photo_files import PhotoFiles, PhotoUnavailable, fetch_wechat_picture, wechat_picture_url
 from bot.settings import Settings
 from db import outbox
 from db import wechat_memory as memory
@@ -57,9 +60,18 @@ KEEP_FINISHED = 60.0  # seconds a handled MsgId's reply is kept for WeChat's ret
 FRESH_FOR = 300.0  # seconds a callback's timestamp may differ from our clock: WeChat's 3 tries take 15
 SWEEP_EVERY = 60.0  # seconds between deletions of nonces too old to be accepted anyway
 NONCE_MAX = 64  # characters: WeChat's nonces are about 10 digits
+ELSEWHERE_POLL = 0.1  # seconds between looks for a reply another server is giving
 SUCCESS = "success"  # the answer that tells WeChat "received, nothing to say now"
 
-__all__ = ["BadMessage", "WeChatChannel"]
+__all__ = ["BadMessage", "WeChatChannel", "cannot_send"]
+
+
+def cannot_send(settings: Settings) -> list[str]:
+    """What a channel can receive but not send, in one line each (start-up warns, /healthz reports)."""
+    if settings.wechat_token and not (settings.wechat_app_id and settings.wechat_app_secret):
+        return ["wechat: receives messages (WECHAT_TOKEN) but cannot send staff replies, notices or late replies: "
+                "set WECHAT_APP_ID and WECHAT_APP_SECRET"]
+    return []
 
 
 @dataclass
@@ -67,6 +79,7 @@ class _Job:
     """One MsgId being handled (or handled a moment ago): its reply and who delivers it."""
 
     openid: str
+    key: str  # the message's (openid:MsgId), as the database keeps its reply
     chunks: list[str] | None = None  # the reply's text in WeChat-sized pieces, once ready
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: int = 0  # callback requests waiting for the reply right now
@@ -90,6 +103,8 @@ class WeChatChannel:
         if api is None and settings.wechat_app_id and settings.wechat_app_secret:
             api = WeChatApi(settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base)
         self.api = api
+        self.photos = PhotoFiles(Path(settings.photo_dir), None, None)
+        self.fetch_picture = fetch_wechat_picture  # tests serve WeChat's image hosts on loopback
         self.reply_within = reply_within
         self._next_sweep = 0.0  # time.monotonic() of the next deletion of old nonces
         self._jobs: dict[str, _Job] = {}
@@ -112,8 +127,10 @@ class WeChatChannel:
             self._refuse(request, "a timestamp and nonce already used with another body")
         inbound = to_inbound(message)
         if inbound is None:
+            if message.get("MsgType", "").lower() == "event" and message.get("Event", "").lower() == "unsubscribe":
+                await memory.unfollowed(self.store, message["FromUserName"], self.services.clock())
             return web.Response(text=SUCCESS)
-        text = await self.answer(inbound)
+        text = await self.answer(inbound, message.get("PicUrl"))
         if text is None:
             return web.Response(text=SUCCESS)
         xml = text_reply_xml(inbound.user_id, message.get("ToUserName", ""), text)
@@ -164,14 +181,14 @@ class WeChatChannel:
 
     # -- the 5-second rule ----------------------------------------------------------------
 
-    async def answer(self, inbound: Inbound) -> str | None:
+    async def answer(self, inbound: Inbound, picture_url: str | None = None) -> str | None:
         """The text of the passive reply, or None: answer "success" (the reply, if any, goes
         through the customer-service API when it is ready)."""
         key = inbound.update_key or ""
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = _Job(inbound.user_id)
-            self._spawn(self._run(key, job, inbound))
+            job = self._jobs[key] = _Job(inbound.user_id, key)
+            self._spawn(self._run(key, job, inbound, picture_url))
         if job.chunks is None:
             job.waiters += 1
             try:
@@ -180,51 +197,114 @@ class WeChatChannel:
                 pass
             except asyncio.CancelledError:  # the request went away: the reply must not
                 job.waiters -= 1
-                self._deliver_late(job)
+                self._spawn(self._deliver_late(job))
                 raise
             job.waiters -= 1
         if job.chunks is None:
             log.info("WeChat reply to %s not ready in %.1f s: it follows by the customer-service API",
                      key, self.reply_within)
             return None
-        return self._claim_passive(job)
+        return await self._claim_passive(job)
 
-    def _claim_passive(self, job: _Job) -> str | None:
+    async def _claim_passive(self, job: _Job) -> str | None:
         if job.delivery is None:
             if not job.chunks:
-                job.delivery = "none"
+                wanted = "none"
             elif len(job.chunks) == 1 or self.api is None:
-                job.delivery = "passive"
+                wanted = "passive"
                 if len(job.chunks) > 1:
                     log.warning("a %d-part WeChat reply without WECHAT_APP_SECRET: only the first part is sent",
                                 len(job.chunks))
             else:  # several messages: all through the API, in order
-                job.delivery = "api"
-                self._spawn(self._send_late(job))
+                wanted = "api"
+            await self._decide(job, wanted)
         return job.chunks[0] if job.delivery == "passive" else None  # a retry gets the same reply
 
-    def _deliver_late(self, job: _Job) -> None:
+    async def _deliver_late(self, job: _Job) -> None:
         """The reply is ready and no request is waiting for it: the API sends it."""
         if job.chunks is not None and job.waiters == 0 and job.delivery is None:
-            job.delivery = "api" if job.chunks else "none"
-            if job.chunks:
-                self._spawn(self._send_late(job))
+            await self._decide(job, "api" if job.chunks else "none")
 
-    async def _run(self, key: str, job: _Job, inbound: Inbound) -> None:
+    async def _decide(self, job: _Job, wanted: str) -> None:
+        """How the reply goes out, once for every server (the database decides); the API sends
+        it from the server whose decision it was."""
+        try:
+            decided, ours = await memory.decide_delivery(self.store, job.key, wanted)
+        except Exception:  # this server's decision then; a retry elsewhere may answer it again
+            log.exception("how a WeChat reply goes out could not be stored")
+            decided, ours = wanted, True
+        if job.delivery is not None:  # decided meanwhile, in this process
+            return
+        job.delivery = decided
+        if ours and decided == "api":
+            self._spawn(self._send_late(job))
+
+    async def _run(self, key: str, job: _Job, inbound: Inbound, picture_url: str | None = None) -> None:
         try:
             async with self._user_lock(inbound.user_id):
+                if inbound.photos:
+                    inbound = await self._with_photo(inbound, picture_url)
                 messages = await self._handle(inbound)
+                await self._hand_over(inbound.user_id)
                 text, choices = numbered(messages)
                 if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
                     await remember(self.store, inbound.user_id, choices, notice=False)
-            job.chunks = split_bytes(text) if text else []
+            chunks = split_bytes(text) if text else []
+            if messages:
+                await self._keep(key, chunks)
+            elif (elsewhere := await self._answered_elsewhere(key)) is not None:
+                chunks, job.delivery = elsewhere  # WeChat's retry of a message another server handled
+            job.chunks = chunks
             job.ready.set()
-            self._deliver_late(job)
+            await self._deliver_late(job)
         finally:
             if job.chunks is None:  # failed or cancelled: let a retry try again
                 self._jobs.pop(key, None)
             else:
                 asyncio.get_running_loop().call_later(KEEP_FINISHED, self._jobs.pop, key, None)
+
+    async def _with_photo(self, inbound: Inbound, picture_url: str | None) -> Inbound:
+        """The photo fetched into the console's photos, once (by its MediaId through media/get,
+        else from its PicUrl on WeChat's image hosts); a photo that cannot be fetched is a
+        message the bot cannot use."""
+        media_id = inbound.photos[0]
+        if self.photos.has(CHANNEL, media_id):
+            return inbound
+        try:
+            if self.api is not None:
+                try:
+                    self.photos.keep(CHANNEL, media_id, await self.api.get_media(media_id, MAX_PHOTO_BYTES))
+                    return inbound
+                except (WeChatApiError, WeChatUnavailable, PhotoUnavailable) as exc:
+                    log.warning("WeChat photo %s: media/get failed (%s); trying its PicUrl", media_id, exc)
+            if wechat_picture_url(picture_url) is None:
+                raise PhotoUnavailable("no PicUrl on WeChat's image hosts")
+            self.photos.keep(CHANNEL, media_id, await self.fetch_picture(picture_url))
+            return inbound
+        except (PhotoUnavailable, OSError) as exc:
+            log.warning("a WeChat photo could not be fetched (%s): taken as a message without one", exc)
+            return replace(inbound, photos=(), unsupported="photo")
+
+    async def _keep(self, key: str, chunks: list[str]) -> None:
+        try:
+            await memory.keep_reply(self.store, key, chunks)
+        except Exception:  # this server still answers; a retry reaching another may not get it
+            log.exception("a WeChat reply could not be kept for WeChat's retries")
+
+    async def _answered_elsewhere(self, key: str) -> tuple[list[str], str | None] | None:
+        """The reply another server gave (or is about to give) to this message, which the
+        router had seen: waited for while WeChat waits for an answer."""
+        deadline = time.monotonic() + self.reply_within * 0.8
+        while True:
+            try:
+                if (stored := await memory.reply_of(self.store, key)) is not None:
+                    return stored
+            except Exception:
+                log.exception("the WeChat reply kept by another server could not be read")
+                return None
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(ELSEWHERE_POLL)
 
     async def _handle(self, inbound: Inbound) -> list[Outbound]:
         """The router's reply; a digit answering numbered choices is the button it stands for."""
@@ -235,6 +315,16 @@ class WeChatChannel:
         except Exception:
             log.exception("error while handling WeChat message %s", inbound.update_key)
             return [Outbound(self.services.texts.render("error", self.services.default_language))]
+
+    async def _hand_over(self, openid: str) -> None:
+        """The resident wrote: their 48 hours begin again, and what was held for them goes out
+        (the outbox worker sends it after this reply)."""
+        try:
+            async with self.store.transaction() as session:
+                if count := await outbox.hand_over(session, CHANNEL, openid, self.services.clock()):
+                    log.info("WeChat resident %s wrote: %d held messages handed over", openid, count)
+        except Exception:  # the next message tries again
+            log.exception("the messages held for a WeChat resident could not be handed over")
 
     async def _send_late(self, job: _Job) -> None:
         """Send a reply through the customer-service API; what fails goes to the outbox."""

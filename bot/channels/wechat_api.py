@@ -17,11 +17,13 @@ from bot.settings import DEFAULT_WECHAT_API_BASE
 
 log = logging.getLogger(__name__)
 
-# errcodes of the API: the access token is stale; the resident cannot be reached (45015: more
-# than 48 hours since they last wrote, or they unfollowed; 43004: not following; 40003: not an
-# openid of this account; 43019: in the account's blacklist); WeChat is busy or over quota.
+# errcodes of the API: the access token is stale; the resident has not written for 48 hours (a
+# customer-service message may not reach them, a template message may); the resident cannot be
+# reached (43004: not following; 40003: not an openid of this account; 43019: in the account's
+# blacklist); WeChat is busy or over quota.
 TOKEN_STALE = frozenset({40001, 40014, 42001})
-UNREACHABLE = frozenset({45015, 43004, 40003, 43019})
+OUT_OF_WINDOW = 45015
+UNREACHABLE = frozenset({43004, 40003, 43019})
 BUSY = {-1: 30.0, 45009: 3600.0, 45011: 60.0, 45047: 3600.0}
 
 
@@ -108,6 +110,50 @@ class WeChatApi:
         if data.get("errcode"):
             raise WeChatApiError(int(data["errcode"]), str(data.get("errmsg", "")))
         return data
+
+    async def get_media(self, media_id: str, limit: int) -> bytes:
+        """A resident's picture by its MediaId (media/get): its bytes, at most `limit`. WeChat
+        answers JSON with an errcode instead when it has no such media."""
+        token = await self.access_token()
+        for attempt in (1, 2):
+            content, data = await self._get_media(media_id, token, limit)
+            if data is None:
+                return content
+            if data.get("errcode") in TOKEN_STALE and attempt == 1:
+                token = await self.access_token(stale=token)
+                continue
+            raise WeChatApiError(int(data.get("errcode") or -2), str(data.get("errmsg", "")))
+        raise AssertionError("unreachable")
+
+    async def _get_media(self, media_id: str, token: str, limit: int) -> tuple[bytes, dict[str, Any] | None]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(f"{self.base_url}/cgi-bin/media/get", allow_redirects=False,
+                                         params={"access_token": token, "media_id": media_id}) as response:
+                content = await response.content.read(limit + 1)
+                status, kind = response.status, response.content_type
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WeChatUnavailable(f"media/get: {type(exc).__name__}: {exc}") from None
+        if status != 200:
+            raise WeChatUnavailable(f"media/get: HTTP {status}")
+        if kind in ("application/json", "text/plain"):
+            try:
+                data = json.loads(content)
+            except ValueError:
+                raise WeChatUnavailable("media/get: an answer that is neither a file nor JSON") from None
+            return b"", data if isinstance(data, dict) else {"errcode": -2}
+        if len(content) > limit:
+            raise WeChatApiError(-2, "media/get: a file over the size limit")
+        return content, None
+
+    async def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> dict[str, Any]:
+        """One template message: each field's value as WeChat wants it ({"value": ...})."""
+        payload: dict[str, Any] = {"touser": openid, "template_id": template_id,
+                                   "data": {name: {"value": value} for name, value in data.items()}}
+        if url:
+            payload["url"] = url
+        return await self.call("/cgi-bin/message/template/send", payload)
 
     async def send_text(self, openid: str, text: str) -> dict[str, Any]:
         """One customer-service text message (at most TEXT_LIMIT bytes)."""

@@ -2,10 +2,15 @@
 plain text cut to WeChat's 2048 bytes.
 
 DTDs, entities and external references are refused (billion laughs, XXE), as is a body over
-MAX_BODY bytes.
+MAX_BODY bytes. Every field the bot uses is checked before anything is stored (FIELDS: ids of
+bounded length and characters, a location that is a place on Earth); a message that fails is
+refused as malformed (400), not half-read.
 """
 from __future__ import annotations
 
+import hashlib
+import math
+import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -17,6 +22,8 @@ from defusedxml import DefusedXmlException
 
 from bot.channels.common import split_text
 from bot.channels.wechat_crypto import cdata
+from bot.channels.wechat_menu import COMMANDS
+from bot.photo_files import is_file_id
 from handlers.types import Inbound
 
 CHANNEL = "wechat"
@@ -26,6 +33,49 @@ TEXT_LIMIT = 2048  # bytes of UTF-8 in one text message (passive reply or custom
 
 class BadMessage(ValueError):
     """A callback body we cannot read: not XML, a DTD or entities, missing fields, bad crypto."""
+
+
+_ID = r"[A-Za-z0-9_-]"
+FIELDS = {  # the fields the bot reads, each as WeChat sends it (an absent field is "")
+    "ToUserName": re.compile(rf"{_ID}{{1,64}}"),  # gh_...: the account
+    "FromUserName": re.compile(rf"{_ID}{{1,64}}"),  # the resident's openid (28 characters)
+    "CreateTime": re.compile(r"\d{1,12}"),
+    "MsgType": re.compile(r"[a-z_]{1,32}"),
+    "MsgId": re.compile(r"\d{1,20}"),  # 64 bits
+    "MediaId": re.compile(rf"{_ID}{{1,128}}"),
+    "Event": re.compile(r"[A-Za-z_]{1,32}"),
+    "Format": re.compile(r"[A-Za-z0-9]{0,16}"),
+    "Scale": re.compile(r"\d{0,4}"),
+}
+MENU_KEY = re.compile(r"[A-Za-z0-9_:-]{1,128}")
+EVENT_KEY = re.compile(r"[\x21-\x7e]{0,1024}")
+TEXT_FIELDS = {"Content": 4096, "Recognition": 2048, "Label": 256, "PicUrl": 1024}  # characters at most
+
+
+def check_fields(message: dict[str, str]) -> None:
+    """Every field the bot reads, as WeChat sends it; BadMessage naming the first that is not."""
+    for name, pattern in FIELDS.items():
+        value = message.get(name)
+        if value is not None and value != "" and not pattern.fullmatch(value):
+            raise BadMessage(f"the field {name} is malformed")
+    for name, limit in TEXT_FIELDS.items():
+        if len(message.get(name, "")) > limit:
+            raise BadMessage(f"the field {name} is over {limit} characters")
+    key = message.get("EventKey", "")
+    # a menu click's key is one of ours; other events' (a scanned code, a menu link) printable ASCII
+    if not (MENU_KEY if message.get("Event", "").lower() == "click" else EVENT_KEY).fullmatch(key):
+        raise BadMessage("the field EventKey is malformed")
+
+
+def coordinates(latitude: str, longitude: str) -> tuple[float, float]:
+    """A place on Earth (finite, latitude within ±90, longitude within ±180), or BadMessage."""
+    try:
+        where = float(latitude), float(longitude)
+    except (TypeError, ValueError):
+        raise BadMessage("a location that is not numbers") from None
+    if not all(math.isfinite(v) for v in where) or abs(where[0]) > 90 or abs(where[1]) > 180:
+        raise BadMessage("a location that is not a place on Earth")
+    return where
 
 
 def parse_xml(body: bytes | str) -> dict[str, str]:
@@ -62,31 +112,32 @@ def to_inbound(message: dict[str, str]) -> Inbound | None:
     openid = message.get("FromUserName")
     if not openid:
         raise BadMessage("the message has no FromUserName")
+    check_fields(message)
     kind = message.get("MsgType", "").lower()
     event = message.get("Event", "")
     # a MsgId is unique only among one resident's messages: another openid may send the same
-    key = f"{openid}:" + (message.get("MsgId") or f"{message.get('CreateTime', '')}:{event}")
+    # an event has no MsgId: its time and a digest of what it is (a menu key may be long)
+    what = hashlib.sha256(f"{event}:{message.get('EventKey', '')}".encode()).hexdigest()[:16]
+    key = f"{openid}:" + (message.get("MsgId") or f"{message.get('CreateTime', '')}:{what}")
     inbound = Inbound(channel=CHANNEL, user_id=openid, chat_id=openid, message_id=message.get("MsgId") or None,
                       update_key=key)
     if kind == "text":
         return _with(inbound, text=message.get("Content", ""))
     if kind == "image":
-        # The picture's URL, not its MediaId: staff see photos in Telegram, which fetches a URL
-        # itself but knows nothing of WeChat's media ids.
-        picture = message.get("PicUrl") or message.get("MediaId")
-        return _with(inbound, photos=(picture,)) if picture else _with(inbound, unsupported="photo")
+        # The MediaId names the photo; the channel fetches it (or the PicUrl, from WeChat's own
+        # image hosts only) once, now, into the console's photos (bot/photo_files.py).
+        media_id = message.get("MediaId", "")
+        return _with(inbound, photos=(media_id,)) if is_file_id(media_id) else _with(inbound, unsupported="photo")
     if kind == "location":
-        try:
-            where = (float(message["Location_X"]), float(message["Location_Y"]))
-        except (KeyError, ValueError):
-            raise BadMessage("a location message without Location_X / Location_Y") from None
-        return _with(inbound, location=where)
+        return _with(inbound, location=coordinates(message.get("Location_X"), message.get("Location_Y")))
     if kind == "voice" and message.get("Recognition"):  # speech recognition is switched on
-        return _with(inbound, text=message["Recognition"])
+        return _with(inbound, text=message["Recognition"], spoken=True)
     if kind == "event":
         if event.lower() == "subscribe":  # a new follower gets the welcome
             return _with(inbound, text="/start")
-        return None  # unsubscribe, menu views, scans, location reports: nothing to say
+        if event.lower() == "click" and (command := COMMANDS.get(message.get("EventKey", ""))):
+            return _with(inbound, text=command)  # a tap on the menu: as if typed
+        return None  # unsubscribe (wechat.py), menu links, scans, location reports: nothing to say
     return _with(inbound, unsupported={"shortvideo": "video"}.get(kind, kind or "other"))
 
 
