@@ -59,9 +59,18 @@ class Understanding:
     read_as: str | None = None  # when the message was pinyin: the Chinese it was read as (reply in Chinese)
 
 
-def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = ()) -> Understanding:
-    """One message's scores (and the signs of danger it shows) -> what to do. Training
-    calibrates the thresholds with this very function, on cross-validated scores."""
+def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = (),
+           elsewhere: bool = False) -> Understanding:
+    """One message's scores (and the signs of danger it shows, and whether it names another
+    district or city and not ours) -> what to do. Training calibrates the thresholds with this
+    very function, on cross-validated scores."""
+    understood = _decide(scores, classes, th, dangers)
+    if elsewhere and understood.kind in ("answer", "clarify"):
+        return Understanding("fallback", score=100.0)  # another district's services are not in our report
+    return understood
+
+
+def _decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...]) -> Understanding:
     index = {c: i for i, c in enumerate(classes)}
     emergency = scores[index["emergency"]]
     alarm = tuple(kind for kind in dangers if kind.alarm)  # CALM alone: not now, whatever the model says
@@ -124,11 +133,9 @@ class Model:
         topic=context); a message with a topic of its own ignores the context."""
         read_as = self.pinyin.read(text) if self.pinyin is not None else None
         said = read_as or text
-        scores = self.scores(said)
-        understood = decide(scores, self.classes, self.thresholds, tuple(self.signs.kinds_in(said)))
-        if understood.kind in ("answer", "clarify", "fallback") and self.features.elsewhere(normalize(said)):
-            understood = Understanding("fallback", score=100.0)  # another district's services are not in our report
-        elif context in self.topics and self._follows_up(said, understood):
+        scores, elsewhere = self.scores(said), self.features.elsewhere(normalize(said))
+        understood = decide(scores, self.classes, self.thresholds, tuple(self.signs.kinds_in(said)), elsewhere)
+        if not elsewhere and context in self.topics and self._follows_up(said, understood):
             margin = scores[self.classes.index(context)] - self.thresholds.clarify
             understood = Understanding("answer", context, [context], _percent(max(margin, 0.0)))
         return replace(understood, read_as=read_as) if read_as else understood

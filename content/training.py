@@ -35,6 +35,7 @@ from content.emergency import EmergencySigns
 from content.features import SCOPE_PATH, Features, features_for
 from content.loader import ContentBase, Problem
 from content.model import EXAMPLES_DIR, KINDS, Model, Thresholds, Understanding, decide
+from content.normalize import normalize
 
 C = 0.5  # the SVM's regularisation (chosen by cross-validation: 0.25-1 within half a point)
 FOLDS = 5
@@ -122,10 +123,11 @@ def credit(label: str, u: Understanding) -> float:
     return 0.5 if u.kind == "clarify" and label in u.candidates[:3] else 0.0
 
 
-def _loss(th: Thresholds, scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple]) -> float:
+def _loss(th: Thresholds, scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple],
+          elsewhere: list[bool]) -> float:
     total = 0.0
-    for row, label, danger in zip(scores, labels, dangers, strict=True):
-        u = decide(row, classes, th, danger)
+    for row, label, danger, away in zip(scores, labels, dangers, elsewhere, strict=True):
+        u = decide(row, classes, th, danger, away)
         total += credit(label, u)
         if label == "out_of_scope" and u.kind == "answer":
             total -= OUT_OF_SCOPE_ANSWERED_COST
@@ -148,13 +150,14 @@ def emergency_threshold(scores: np.ndarray, classes: list[str], labels: list[str
     return float((best + below.max()) / 2) if below.size else float(best)
 
 
-def calibrate(scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple]) -> Thresholds:
+def calibrate(scores: np.ndarray, classes: list[str], labels: list[str], dangers: list[tuple],
+              elsewhere: list[bool]) -> Thresholds:
     th = Thresholds(emergency=emergency_threshold(scores, classes, labels, dangers))
     grid = np.round(np.arange(-1.5, 1.51, 0.05), 2)
     for _ in range(3):  # coordinate ascent: one threshold at a time, three passes
         for name in ("kind", "answer", "lead", "clarify", "spread"):
             values = grid if name not in ("lead", "spread") else grid[grid >= 0]
-            losses = [_loss(replace(th, **{name: float(v)}), scores, classes, labels, dangers) for v in values]
+            losses = [_loss(replace(th, **{name: float(v)}), scores, classes, labels, dangers, elsewhere) for v in values]
             th = replace(th, **{name: float(values[int(np.argmin(losses))])})
     return th
 
@@ -168,7 +171,8 @@ def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: P
         raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
     base = entry_texts(content) + list(extra)
     scores, classes = cross_validated_scores(features, base, examples)
-    thresholds = calibrate(scores, classes, [e.label for e in examples], dangers_of(examples))
+    thresholds = calibrate(scores, classes, [e.label for e in examples], dangers_of(examples),
+                           elsewhere_of(features, examples))
     return fit(features, base + examples, thresholds)
 
 
@@ -196,6 +200,11 @@ def emergency_figures(examples: list[Example], decisions: list[Understanding]) -
     return lines
 
 
+def elsewhere_of(features: Features, examples: list[Example]) -> list[bool]:
+    """Which examples name another district or city and not ours (the model answers them honestly)."""
+    return [features.elsewhere(normalize(e.text)) for e in examples]
+
+
 def dangers_of(examples: list[Example]) -> list[tuple]:
     signs = EmergencySigns()
     return [tuple(signs.kinds_in(e.text)) for e in examples]
@@ -218,9 +227,9 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
         return "\n".join(map(str, problems))
     base = entry_texts(content)
     scores, classes = cross_validated_scores(features, base, examples)
-    labels, dangers = [e.label for e in examples], dangers_of(examples)
-    th = calibrate(scores, classes, labels, dangers)
-    decisions = [decide(row, classes, th, d) for row, d in zip(scores, dangers, strict=True)]
+    labels, dangers, elsewhere = [e.label for e in examples], dangers_of(examples), elsewhere_of(features, examples)
+    th = calibrate(scores, classes, labels, dangers, elsewhere)
+    decisions = [decide(row, classes, th, d, a) for row, d, a in zip(scores, dangers, elsewhere, strict=True)]
     groups, styles, entries = defaultdict(list), defaultdict(list), defaultdict(list)
     confusions: Counter[tuple[str, str]] = Counter()
     for e, u in zip(examples, decisions, strict=True):
