@@ -8,6 +8,7 @@
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
     python -m bot content check    validate the content base and examples; exit 1 on any problem
     python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions
+    python -m bot content train    train the model of the content now and cache it (once at install; the bot trains only if it must)
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
@@ -43,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
     content = sub.add_parser("content", help="content base tools")
-    content.add_argument("action", choices=["check", "eval"])
+    content.add_argument("action", choices=["check", "eval", "train"],
+                         help="check: validate the content base; eval: the model's cross-validated figures; "
+                              "train: train the model now and cache it (at install, and after a change of the content)")
     content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
     export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
@@ -66,6 +69,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 CONNECT_TIMEOUT = 15  # seconds for the database to answer at start-up
+
+
+def _train(areas: str | None) -> int:
+    """`content train`: the model of this content in the cache (TANGQIAO_CACHE_DIR), trained now if
+    it is not there, so the bot never trains while it serves."""
+    from pathlib import Path
+
+    from content.loader import AREAS_DIR, load_content
+    from content.model_cache import load_model, model_path
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    areas_dir = Path(areas) if areas else AREAS_DIR
+    cache = Path(settings.cache_dir) if settings.cache_dir else None
+    path = model_path(areas_dir, cache)
+    if path.is_file():
+        print(f"the model of this content is trained already: {path}")
+        return 0
+    load_model(load_content(areas_dir), areas_dir, cache)
+    if not path.is_file():
+        print(f"error: the model was trained but could not be written to {path.parent}", file=sys.stderr)
+        return 1
+    print(f"trained and cached: {path}")
+    return 0
 
 
 async def _database_problem(url: str) -> str | None:
@@ -121,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(evaluate(load_content(args.areas) if args.areas else load_content()))
         return 0
+    if args.command == "content" and args.action == "train":
+        return _train(args.areas)
     if args.command == "content":
         from content.check import main as check
         from handlers.texts_check import check_templates

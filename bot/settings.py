@@ -48,6 +48,7 @@ class Settings:
     export_dir: str = "./var/exports"
     committees_file: str | None = None  # the neighbourhood committees' places (handlers/committees.py)
     photo_dir: str = "./var/photos"  # residents' photos fetched for the staff console (bot/photo_files.py)
+    cache_dir: str | None = None  # the trained model's cache (content/model_cache.py); None: ~/.cache/tangqiao-bot
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -110,6 +111,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         export_dir=get("EXPORT_DIR") or "./var/exports",
         committees_file=get("COMMITTEES_FILE") or None,
         photo_dir=get("PHOTO_DIR") or "./var/photos",
+        cache_dir=get("TANGQIAO_CACHE_DIR"),
         **_server_settings(get),
     )
 

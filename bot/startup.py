@@ -5,6 +5,7 @@ import gc
 import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from bot.channels.traits import CHANNELS
 from bot.settings import Settings
@@ -19,12 +20,13 @@ from handlers.workdays import Calendar, official_calendar_ends
 log = logging.getLogger(__name__)
 
 
-def build_core(default_language: str = "zh") -> Services:
-    """Content, the model and templates, without a database (used by `ask` and benchmarks)."""
+def build_core(default_language: str = "zh", cache_dir: str | None = None) -> Services:
+    """Content, the model and templates, without a database (used by `ask` and benchmarks).
+    `cache_dir`: TANGQIAO_CACHE_DIR of the settings (.env included), else the environment's."""
     content = load_content()
     return Services(
         content=content,
-        model=load_model(content),
+        model=load_model(content, cache=Path(cache_dir) if cache_dir else None),
         terms=ReportTerms(REPORT_PATH.read_text(encoding="utf-8"), content),
         texts=Texts(),
         store=None,
@@ -45,7 +47,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
     store = await Store.open(settings.database_url)
     store.bots = bot_identities(settings)
     return replace(
-        build_core(settings.bot_language),
+        build_core(settings.bot_language, settings.cache_dir),
         store=store,
         tickets=TicketRules(
             moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,

@@ -2,13 +2,16 @@
 now (content/training.py, scikit-learn) and cached.
 
 On a miss, or when the content, the examples or the code that trains changed, the model is
-trained again (about 15 s) and the cache written.
+trained again (20-40 s) and the cache written, with a warning before and a line after: an
+installation trains it once with `python -m bot content train`, so the bot never has to while it
+serves.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -20,22 +23,33 @@ from content.model import EXAMPLES_DIR, Model
 log = logging.getLogger(__name__)
 
 
-def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR) -> Model:
-    """The model for this content: from the cache, else trained now (and cached)."""
+def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR, cache: Path | None = None) -> Model:
+    """The model for this content: from the cache (`cache`, else cache_dir()), else trained now (and cached)."""
     features, signs = features_for(), EmergencySigns()
-    path = cache_dir() / f"model-{content_hash(areas_dir)}.npz"
+    path = model_path(areas_dir, cache)
     try:
         return Model.load(path, features, signs)
     except (OSError, ValueError, KeyError):
         pass  # not trained yet for this content (or a damaged file): train
     from content.training import train  # scikit-learn: 1 s of import, only when training
 
+    log.warning("no trained model for this content in %s: training it now (20-40 s; `python -m bot content train` "
+                "does this once, at install and after a change of the content)", path.parent)
+    started = time.perf_counter()
     model = train(content)
     try:
         model.save(path)
     except OSError as exc:
-        log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+        log.warning("model trained in %.1f s, but it cannot be cached in %s (%s): the next start trains again; "
+                    "make the folder writable or set TANGQIAO_CACHE_DIR", time.perf_counter() - started, path.parent, exc)
+    else:
+        log.info("model trained in %.1f s and cached as %s", time.perf_counter() - started, path)
     return model
+
+
+def model_path(areas_dir: Path = AREAS_DIR, cache: Path | None = None) -> Path:
+    """Where the model of this content is cached."""
+    return (cache or cache_dir()) / f"model-{content_hash(areas_dir)}.npz"
 
 
 def content_hash(areas_dir: Path = AREAS_DIR, examples_dir: Path = EXAMPLES_DIR) -> str:
