@@ -22,8 +22,10 @@ test: $(STAMP)       ## lint, content check, then the test suite (on CI, or with
 	$(BIN)/ruff check .
 	$(BIN)/python -m bot content check
 	@if [ -n "$(CI)" ] || [ "$(WITH_BROWSER)" = 1 ]; then bash scripts/install-chromium.sh; \
-	else echo "(the browser test needs Debian's chromium: WITH_BROWSER=1 make test installs it)"; fi
-	$(BIN)/python -m pytest
+	elif ! command -v chromium >/dev/null 2>&1; then \
+		echo "(the browser test is skipped without Debian's chromium: WITH_BROWSER=1 make test installs it)"; fi
+	@started=$$(date +%s); $(BIN)/python -m pytest; status=$$?; \
+		echo "make test: the test suite took $$(( $$(date +%s) - started )) s"; exit $$status
 	@if [ -n "$(CI)" ] || [ "$(WITH_POSTGRES)" = 1 ]; then \
 		echo "bash scripts/test-postgres.sh -m both_databases"; bash scripts/test-postgres.sh -m both_databases; \
 	else echo "(PostgreSQL variants skipped: make test-postgres, or WITH_POSTGRES=1 make test)"; fi
@@ -34,8 +36,13 @@ test-postgres: $(STAMP)  ## the test suite on SQLite and on a throw-away Postgre
 bench: $(STAMP)      ## matcher latency and start-up time
 	$(BIN)/python -m bench match
 
-score: $(STAMP)      ## the dev-set score (needs ../shared)
-	$(BIN)/python ../shared/eval/score.py ../shared/eval/dev.jsonl
+# the project's shared evaluation folder (eval/score.py, eval/dev.jsonl), beside the clone
+SHARED ?= ../shared
+
+score: $(STAMP)      ## the dev-set score (needs $(SHARED); make score SHARED=/path/to/shared)
+	@if [ ! -f "$(SHARED)/eval/score.py" ] || [ ! -f "$(SHARED)/eval/dev.jsonl" ]; then \
+		echo "make score: $(SHARED)/eval/score.py and dev.jsonl are not here: the shared evaluation folder is not part of the repository; put it beside the clone or run make score SHARED=/path/to/shared" >&2; exit 2; fi
+	$(BIN)/python $(SHARED)/eval/score.py $(SHARED)/eval/dev.jsonl
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -12,6 +12,7 @@
     python -m bot content gaps [--questions FILE]   the report's passages no entry quotes, by section, with key terms
     python -m bot content examples export   append staff's approved examples to content/examples/reviewed.jsonl
     python -m bot content rollback the model before the last approval of staff's examples, in every bot process
+    python -m bot content train    train the model of the content now and cache it (once at install; the bot trains only if it must)
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
@@ -29,37 +30,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+from pathlib import Path
 
 from bot.settings import SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Tangqiao resident-services bot")
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Settings: environment variables or ./.env (README.md, Settings). "
+                                            "`python -m bot COMMAND --help` for a command's options.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat")
     sub.add_parser("chat", help="offline console chat")
     serve = sub.add_parser("serve", help="the web server: Telegram webhook, WeChat callback, /healthz")
     serve.add_argument("--host", default=None, help="address to listen on (default: HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default: PORT, else 8080)")
-    ask = sub.add_parser("ask", help="answer questions given as arguments or one per line on stdin")
+    ask = sub.add_parser("ask", help="answer questions given as arguments or one per line on stdin",
+                         description="Answer questions as the bot would, without storing anything (the evaluation's "
+                                     "contract). Upcoming events are read from DATABASE_URL's database when it exists.")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
-    content = sub.add_parser("content", help="content base tools")
-    content.add_argument("action", choices=["check", "eval", "gaps", "examples", "rollback"])
+    content = sub.add_parser("content", help="content base tools: check, eval, train, gaps, examples export, rollback",
+                             description="check: validate the content base, the examples and the templates (one line "
+                                         "per problem, exit 1 on any); eval: the model's cross-validated figures; "
+                                         "train: train the model now and cache it in TANGQIAO_CACHE_DIR.")
+    content.add_argument("action", choices=["check", "eval", "train", "gaps", "examples", "rollback"],
+                         help="check: validate the content base; eval: the model's cross-validated figures; "
+                              "train: train the model now and cache it (at install, and after a change of the content); "
+                              "gaps: the report's passages no entry quotes; "
+                              "examples export: staff's approved examples into content/examples; "
+                              "rollback: the model before the last approval")
     content.add_argument("what", nargs="?", choices=["export"], help="with examples: export")
-    content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
     content.add_argument("--questions", default=None, help="with gaps: residents' unanswered questions, one a line")
-    export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)")
+    content.add_argument("--areas", default=None, help="folder of area YAML files (default: content/areas)")
+    export = sub.add_parser("export", help="the weekly export of opinions and tickets (xlsx, csv, html)",
+                            description="The export of a range of days (Shanghai time): the workbook, one CSV file per "
+                                        "sheet and an HTML summary, personal data masked; prints the files and the summary.")
     export.add_argument("--from", dest="start", metavar="YYYY-MM-DD", default=None, help="first day (default: last Monday)")
     export.add_argument("--to", dest="end", metavar="YYYY-MM-DD", default=None, help="last day, inclusive (default: last Sunday)")
-    export.add_argument("--out", default="./var/exports", help="folder of the files (default: ./var/exports)")
+    export.add_argument("--out", default=None, help="folder of the files (default: EXPORT_DIR, else ./var/exports)")
     export.add_argument("--format", dest="formats", default="xlsx,csv,html", help="any of xlsx,csv,html (default: all)")
     database = sub.add_parser("db", help="database tools")
     database.add_argument("action", choices=["upgrade"], help="apply the migrations (db/migrations) to DATABASE_URL")
     sub.add_parser("demo", help="fill a database of its own with four weeks of made-up tickets; print a demo login")
-    staff = sub.add_parser("staff", help="accounts of the staff web console")
+    staff = sub.add_parser("staff", help="accounts of the staff web console",
+                           description="Accounts of the staff web console (/staff/): add NAME, passwd NAME (a new "
+                                       "password; re-enables a disabled account), link NAME --telegram-id ID, list, "
+                                       "disable NAME (its sessions end at once). Passwords: at least 10 characters, "
+                                       "typed twice on the terminal, or the first line of stdin with --password-stdin.")
     staff.add_argument("action", choices=["add", "passwd", "link", "list", "disable"])
     staff.add_argument("name", nargs="?", help="the account's name (not for list)")
     staff.add_argument("--admin", action="store_true", help="with add: an administrator")
@@ -76,6 +98,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 CONNECT_TIMEOUT = 15  # seconds for the database to answer at start-up
+
+
+def _train(areas: str | None) -> int:
+    """`content train`: the model of this content in the cache (TANGQIAO_CACHE_DIR), trained now if
+    it is not there, so the bot never trains while it serves."""
+    from content.loader import AREAS_DIR, load_content
+    from content.model_cache import content_hash, load_model, model_path
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    areas_dir = Path(areas) if areas else AREAS_DIR
+    if settings.cache_dir:
+        os.environ["TANGQIAO_CACHE_DIR"] = settings.cache_dir
+    path = model_path(content_hash(areas_dir))
+    if path.is_file():
+        print(f"the model of this content is trained already: {path}")
+        return 0
+    load_model(load_content(areas_dir), areas_dir)
+    if not path.is_file():
+        print(f"error: the model was trained but could not be written to {path.parent}", file=sys.stderr)
+        return 1
+    print(f"trained and cached: {path}")
+    return 0
 
 
 async def _database_problem(url: str) -> str | None:
@@ -179,9 +227,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nstaff's approved examples ({len(pairs)}, the console's review page):")
             print(approved_changes(content, pairs))
         return 0
+    if args.command == "content" and args.areas and not any(Path(args.areas).glob("*.yaml")):
+        print(f"error: --areas {args.areas}: not a folder of area files (*.yaml)", file=sys.stderr)
+        return 2
+    if args.command == "content" and args.action == "train":
+        return _train(args.areas)
     if args.command == "content" and args.action == "gaps":
-        from pathlib import Path
-
         from content.gaps import render
         from content.loader import load_content
 
@@ -248,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.export.run import main as export
         from bot.startup import working_calendar
 
-        return export(settings.database_url, lambda: working_calendar(settings), args.start, args.end, args.out, args.formats)
+        return export(settings.database_url, lambda: working_calendar(settings), args.start, args.end,
+                      args.out or settings.export_dir, args.formats)
     if args.command == "chat" or (args.command in (None, "run") and not settings.telegram_bot_token):
         from bot.channels.console import run_console
 

@@ -33,7 +33,7 @@ def _read_only_url(url: str) -> str | None:
 
 
 async def _answer_all(settings: Settings, questions, as_json: bool, lang: str | None) -> None:
-    services = build_core(settings.bot_language)
+    services = build_core(settings.bot_language, settings.cache_dir)
     engine = None
     if (url := _read_only_url(settings.database_url)) is not None:
         from db.engine import make_engine, reading

@@ -13,8 +13,9 @@ in the transaction that caused it (handlers/notify.py). This worker sends them:
   failed for good (Telegram refuses it). A resident who blocked the bot is marked on the
   ticket, and the staff get an alert.
 
-Delivery is at least once: a message sent just before a crash, but not yet marked, goes again
-after the restart.
+Delivery is at most once: a row is marked "sending" before its request goes out, so a message
+whose send a crash interrupted is never sent again after the restart; it becomes "unsure" and
+staff are told, to check and resend by hand (see below).
 
 Nothing stays stuck: a row is marked "sending" before its request goes out, and the lease on it
 is renewed while the send takes long; the outcome is written with a few retries, and if the

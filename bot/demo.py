@@ -203,6 +203,8 @@ async def main(settings) -> int:
                 await accounts.add(session, DEMO_ACCOUNT, password, admin=True)
             else:
                 await accounts.set_password(session, DEMO_ACCOUNT, password)
+                print(f"the {DEMO_ACCOUNT} account existed: its password is replaced by the one below "
+                      "(the old one no longer works)")
     finally:
         await close_services(services)
     print(f"staff console: python -m bot serve, then http://{settings.host}:{settings.port}/staff/ "

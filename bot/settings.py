@@ -50,6 +50,7 @@ class Settings:
     photo_dir: str = "./var/photos"  # residents' photos fetched for the staff console (bot/photo_files.py)
     review_retention_days: int = 90  # messages kept for staff to review (handlers/review.py), then deleted
     model_poll_seconds: float = 30.0  # how often a process looks for a newer model version (bot/retrain.py)
+    cache_dir: str | None = None  # the trained model's cache (content/model_cache.py); None: ~/.cache/tangqiao-bot
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -119,6 +120,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         photo_dir=get("PHOTO_DIR") or "./var/photos",
         review_retention_days=_integer("REVIEW_RETENTION_DAYS", get("REVIEW_RETENTION_DAYS") or "90", minimum=1),
         model_poll_seconds=float(_integer("MODEL_POLL_SECONDS", get("MODEL_POLL_SECONDS") or "30", minimum=1)),
+        cache_dir=get("TANGQIAO_CACHE_DIR"),
         **_server_settings(get),
     )
 

@@ -9,12 +9,20 @@ from db.store import Store
 
 
 def read_password(from_stdin: bool) -> str:
-    """The first line of stdin (for scripts), or typed twice at a prompt."""
+    """The first line of stdin (for scripts), or typed twice at a prompt (on the terminal)."""
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
-        raise accounts.AccountError("the two passwords differ")
+    try:
+        with open("/dev/tty"):  # getpass reads the terminal; without one it would read stdin, echoing
+            pass
+    except OSError:
+        raise accounts.AccountError("no terminal to type the password in: give it on stdin with --password-stdin") from None
+    try:
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise accounts.AccountError("the two passwords differ")
+    except (EOFError, KeyboardInterrupt):
+        raise accounts.AccountError("no password given") from None
     return first
 
 

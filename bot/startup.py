@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -20,8 +21,11 @@ from handlers.workdays import Calendar, official_calendar_ends
 log = logging.getLogger(__name__)
 
 
-def build_core(default_language: str = "zh") -> Services:
-    """Content, the model and templates, without a database (used by `ask` and benchmarks)."""
+def build_core(default_language: str = "zh", cache_dir: str | None = None) -> Services:
+    """Content, the model and templates, without a database (used by `ask` and benchmarks).
+    `cache_dir`: TANGQIAO_CACHE_DIR of the settings (.env included), else the environment's."""
+    if cache_dir:  # the settings' (.env included), for every reader of the cache: a retrain's child process too
+        os.environ["TANGQIAO_CACHE_DIR"] = cache_dir
     content = load_content()
     return Services(
         content=content,
@@ -45,7 +49,7 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
 
     store = await Store.open(settings.database_url)
     store.bots = bot_identities(settings)
-    core = build_core(settings.bot_language)
+    core = build_core(settings.bot_language, settings.cache_dir)
     return replace(
         core,
         store=store,

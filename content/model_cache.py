@@ -2,13 +2,16 @@
 now (content/training.py, scikit-learn) and cached.
 
 On a miss, or when the content, the examples (staff's approved ones too) or the code that trains
-changed, the model is trained again (about 15 s) and the cache written.
+changed, the model is trained again (20-40 s) and the cache written, with a warning before and a line after: an
+installation trains it once with `python -m bot content train`, so the bot never has to while it
+serves.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -38,11 +41,17 @@ def load_model(content: ContentBase, areas_dir: Path = AREAS_DIR, extra: Sequenc
     except (OSError, ValueError, KeyError):  # not trained yet for this content (or a damaged file): train
         from content.training import train  # scikit-learn: 1 s of import, only when training
 
+        log.warning("no trained model for this content in %s: training it now (20-40 s; `python -m bot content train` "
+                    "does this once, at install and after a change of the content)", path.parent)
+        started = time.perf_counter()
         model = train(content, extra=extra)
         try:
             model.save(path)
         except OSError as exc:
-            log.warning("could not cache the trained model in %s: %s", path.parent, exc)
+            log.warning("model trained in %.1f s, but it cannot be cached in %s (%s): the next start trains again; "
+                        "make the folder writable or set TANGQIAO_CACHE_DIR", time.perf_counter() - started, path.parent, exc)
+        else:
+            log.info("model trained in %.1f s and cached as %s", time.perf_counter() - started, path)
     return equip(model, content, key)
 
 

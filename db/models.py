@@ -181,7 +181,9 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_id: str = Field(max_length=64, index=True)
-    purpose: str = Field(max_length=16)  # card, photo, reply, status, followup, chase, alert, rating
+    # to staff: card, photo, alert, chase, export; to residents: reply (staff's), reply-later (a reply
+    # Telegram did not take at once), status, notice (events); followup: both ways
+    purpose: str = Field(max_length=16)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     text: str = Field(default="", max_length=8192)
     buttons: str = Field(default="[]", max_length=4096)  # JSON [[[label, data], ...], ...]
@@ -189,7 +191,9 @@ class OutboxMessage(SQLModel, table=True):
     document: str | None = Field(default=None, max_length=512)  # the file's name (the weekly export)
     document_id: int | None = Field(default=None, foreign_key="outboxfile.id")  # its content, in the database
     reply_to: str | None = Field(default=None, max_length=32)
-    state: str = Field(default="pending", max_length=8, index=True)  # pending, sent, failed
+    # pending -> sending (its request under way) -> sent, pending again (a retry), failed (refused, or taken back:
+    # db/events.py, db/privacy.py), unsure (a process died while sending it: never sent again)
+    state: str = Field(default="pending", max_length=8, index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     last_error: str | None = Field(default=None, max_length=512)

@@ -1,7 +1,7 @@
 """The offline console chat: the same handlers, buttons shown as numbered choices.
 
 Used by `python -m bot chat` (and `make run` without a Telegram token). Type a question, a
-/command, or the number of a choice; an empty line or Ctrl-D ends the chat.
+/command, or the number of a choice; Ctrl-D (end of input) ends the chat, an empty line is ignored.
 """
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ Application's Bot, so through this.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import warnings
@@ -37,6 +38,21 @@ KEEP_CHATS = 1024  # chats remembered before the idle ones are forgotten
 
 # Methods that put something into (or change something in) the chat named by their chat_id.
 _CHAT_METHODS = ("send", "copy", "forward", "edit", "createforumtopic")
+
+
+class _RetryAfterWithoutTraceback(logging.Filter):
+    """PTB's AIORateLimiter, built with max_retries=0, logs every 429 it passes on with a traceback
+    ("Rate limit hit after maximum of 0 retries"); here a 429 is expected and handled (the reply
+    waits, the outbox retries after retry_after), so it is one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RetryAfter):
+            record.msg, record.args = "Telegram asked to wait (429): %s", (record.exc_info[1].message,)
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_RetryAfterWithoutTraceback())
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
