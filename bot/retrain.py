@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 
 from content.live_model import LiveModel
@@ -26,12 +25,10 @@ from content.model import Model
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
-NICE = 10  # the child trains at a lower priority: on a small machine the bot's replies come first
 
 
 def train_version(before: list[tuple[str, str]], after: list[tuple[str, str]], confirmed: bool) -> tuple[str, str, int]:
     """In the child: (the model's name in the cache, or "" when held; the report; examples learned)."""
-    os.nice(NICE)
     from content.learning import as_examples, retrain
     from content.loader import load_content
 
@@ -43,7 +40,6 @@ def train_version(before: list[tuple[str, str]], after: list[tuple[str, str]], c
 
 def model_for(pairs: list[tuple[str, str]]) -> tuple[str, str]:
     """In the child: the model of these approved examples in the cache (trained if missing); (its name, its file)."""
-    os.nice(NICE)
     from content.learning import as_examples
     from content.loader import load_content
     from content.model_cache import load_model, model_hash, model_path
@@ -70,6 +66,7 @@ class ModelKeeper:
     def __init__(self, services: Services):
         self.services = services
         self.model: LiveModel = services.model
+        self.files_hash = self.model.model_hash  # the model of the content files, which the bot started with
         self.training: asyncio.Task | None = None
 
     async def poll(self) -> None:
@@ -105,17 +102,18 @@ class ModelKeeper:
 
     async def swap_in_current(self) -> bool:
         """Answer with the current version's model, if this process does not already; True when swapped."""
-        from content.model_cache import content_hash, equip, model_path
+        from content.model_cache import equip, model_path
         from db import review
 
         async with self.services.store.transaction() as session:
             version = await review.current(session)
-            pairs = await review.trained_examples(session, None) if version is not None else []
-        name = version.model_hash if version is not None else content_hash()
+        name = version.model_hash if version is not None else self.files_hash
         if name == self.model.model_hash:
             return False
         path = model_path(name)
         if not path.exists():  # trained on another host: the same examples make the same model here
+            async with self.services.store.transaction() as session:
+                pairs = await review.trained_examples(session, None)
             name, path = await in_child(model_for, pairs)
         model = await asyncio.to_thread(
             lambda: equip(Model.load(path, self.model.features, self.model.signs), self.services.content, name))

@@ -170,13 +170,6 @@ async def _unapprove(session: AsyncSession, version_id: int) -> None:
         status="labelled", batch=None, approved_by=None, approved_at=None))
 
 
-async def approved_items(session: AsyncSession) -> list[ReviewItem]:
-    """The approved items of the active versions, oldest first (for `content examples export`)."""
-    active = select(ModelVersion.id).where(ModelVersion.state == ACTIVE)
-    return list((await session.exec(select(ReviewItem).where(ReviewItem.status == "approved", col(ReviewItem.batch).in_(active))
-                                    .order_by(col(ReviewItem.id)))).all())
-
-
 async def not_in_report_rows(conn: AsyncConnection, lo: datetime, hi: datetime, limit: int = 5000) -> list[tuple]:
     """(created_at, text) of the messages of [lo, hi) staff labelled "not in the report", newest first
     (for the weekly export, on its reading connection)."""

@@ -11,6 +11,7 @@ REVIEW_RETENTION_DAYS (bot/jobs.py), except those approved as examples.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -46,19 +47,35 @@ async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
     from db import review
 
     now = services.clock()
-    async with store.transaction() as session:
+    async with store.transaction() as session:  # one transaction per answer: the last one read, this one kept
         last = await review.recent_answer(session, inbound.channel, inbound.user_id)
-    if last is not None and _rephrases(last, said, reply, now):
-        await _add(inbound, reply, services, "rephrased", last.text, decided=last, followup=said)
-    if reply.kind in ("fallback", "clarify"):
-        await _add(inbound, reply, services, reply.kind, said)
-    async with store.transaction() as session:
+        rephrased = _Answer.of(last) if last is not None and _rephrases(last, said, reply, now) else None
         if reply.kind == "answer":
             await review.remember_answer(session, inbound.channel, inbound.user_id, text=_masked(said, 4096),
                                          language=reply.language, topic=reply.topic, scores=_scores(said, services),
                                          score=reply.score, reply=_reply_text(reply), at=now)
         elif last is not None:
-            await review.forget_answer(session, inbound.channel, inbound.user_id)  # its rephrasing is recorded
+            await review.forget_answer(session, inbound.channel, inbound.user_id)  # a rephrasing of it is recorded once
+    if rephrased is not None:
+        await _add(inbound, reply, services, "rephrased", rephrased.text, decided=rephrased, followup=said)
+    if reply.kind in ("fallback", "clarify"):
+        await _add(inbound, reply, services, reply.kind, said)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What is kept of a resident's last answer (the row is overwritten by the next)."""
+
+    text: str
+    language: str
+    topic: str | None
+    scores: str
+    score: float
+    reply: str
+
+    @classmethod
+    def of(cls, row) -> _Answer:
+        return cls(row.text, row.language, row.topic, row.scores, row.score, row.reply)
 
 
 def _from_staff(inbound: Inbound, services: Services) -> bool:
@@ -87,7 +104,7 @@ async def _on_button(inbound: Inbound, services: Services) -> None:
         async with services.store.transaction() as session:
             last = await review.recent_answer(session, inbound.channel, inbound.user_id)
         if last is not None and last.topic == rest[2:]:
-            await _add(inbound, None, services, "thumbs_down", last.text, decided=last)
+            await _add(inbound, None, services, "thumbs_down", last.text, decided=_Answer.of(last))
     elif kind == "topic":
         resident = await services.store.resident(inbound.channel, inbound.user_id)
         async with services.store.transaction() as session:
