@@ -97,13 +97,16 @@ class Refused(Exception):  # noqa: N818
         self.blocked = blocked
 
 
+HELD_REASON = "the recipient has not written for 48 hours"
+
+
 class Held(Exception):  # noqa: N818
     """The recipient cannot get it now, but will when they next write (WeChat's 48 hours): the
     row waits, holding up nothing, until the channel hands it over. `notified`: they were told
     meanwhile that there is a message for them (a WeChat template message, `message_id`)."""
 
     def __init__(self, notified: bool, message_id: str | None = None) -> None:
-        super().__init__("the recipient has not written for 48 hours")
+        super().__init__(HELD_REASON)
         self.notified = notified
         self.message_id = message_id
 
@@ -399,7 +402,7 @@ class OutboxWorker:
     async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_sent, sent.message_id)
-            if ticket is not None and ticket.undelivered and _to_resident(row, ticket):
+            if ticket is not None and ticket.undelivered and row.last_error == HELD_REASON and _to_resident(row, ticket):
                 fresh = await session.get(Ticket, ticket.id)  # what was held reached them at last
                 fresh.undelivered = False
                 session.add(fresh)

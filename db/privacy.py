@@ -61,7 +61,7 @@ async def _forget_messages(session: AsyncSession, channel: str, chats: set[str],
     messages about their tickets to staff lose the numbers in them. Any state: a sent row is a
     copy too."""
     to_them = (OutboxMessage.channel == channel) & col(OutboxMessage.chat_id).in_(chats - {""})
-    await session.exec(update(OutboxMessage).where(to_them, OutboxMessage.state == "pending")
+    await session.exec(update(OutboxMessage).where(to_them, col(OutboxMessage.state).in_(("pending", "held")))
                        .values(state="failed", last_error=FORGOTTEN))
     await session.exec(update(OutboxMessage).where(to_them).values(text="", buttons="[]", photo=None, chat_id=""))
     await _erase_in(session, select(OutboxMessage).where(col(OutboxMessage.ticket_id).in_(ticket_ids)), "text", erase)

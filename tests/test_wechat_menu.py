@@ -68,7 +68,9 @@ def test_a_menu_wechat_would_refuse_is_refused_here_first(tmp_path, menu, proble
         load_menu(path)
 
 
-async def test_each_tap_on_the_menu_runs_its_commands_handler(callback, services):
+@pytest.mark.parametrize("safe", [False, True], ids=["plain", "safe-mode"])
+async def test_each_tap_on_the_menu_runs_its_commands_handler(make_callback, services, safe):
+    callback = await make_callback(safe=safe)
     # the order keeps the oracle and the resident alike: the report is cancelled by nothing, the language last
     for key in ("ask", "events", "mytickets", "subscribe", "report", "language"):
         status, answer = await callback.post(message_xml("event", Event="CLICK", EventKey=key))

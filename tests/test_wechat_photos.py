@@ -144,11 +144,10 @@ async def test_a_media_id_photo_is_fetched_once_into_the_ticket_and_shown_on_the
 
 @pytest.mark.parametrize("media_id", ["file:///etc/passwd", "/etc/passwd", "../../etc/passwd", "http://127.0.0.1/x",
                                       "x" * 300], ids=["file-uri", "path", "relative-path", "url", "too-long"])
-async def test_a_hostile_media_id_is_not_a_photo_and_nothing_is_fetched(make_callback, api, slow_handler, trap, media_id):
+async def test_a_hostile_media_id_is_refused_and_nothing_is_fetched(make_callback, api, slow_handler, trap, media_id):
     callback = await make_callback()
-    await callback.post(message_xml("image", MediaId=media_id, PicUrl=f"http://127.0.0.1:{trap.http_port}/x"))
-    [inbound] = slow_handler.calls
-    assert inbound.photos == () and inbound.unsupported == "photo"
+    status, _ = await callback.post(message_xml("image", MediaId=media_id, PicUrl=f"http://127.0.0.1:{trap.http_port}/x"))
+    assert status == 400 and slow_handler.calls == []  # refused as malformed: nothing handled or stored
     assert api.calls_to("/cgi-bin/media/get") == [] and trap.hits == [] and kept(callback) == []
 
 

@@ -2,14 +2,19 @@
 
 What a resident sees, chatting with the Official Account:
 
-- following the account: the welcome and the menu, as for /start on Telegram;
+- following the account: the welcome and the menu, as for /start on Telegram; a tap on the
+  account's menu (wechat_menu.py): the command it names; unfollowing: their tickets and
+  subscriptions are marked unreachable until they write again;
 - text, a photo or a location pin: the router's reply, as plain text; buttons become numbered
-  choices ("[1] 养老服务") and the resident answers with the digit (or the label);
+  choices ("[1] 养老服务") and the resident answers with the digit (or the label); a photo is
+  fetched once, now, into PHOTO_DIR (bot/photo_files.py); a voice message is its recognised
+  text, marked as speech;
 - a reply that takes longer than about 4 seconds arrives a moment later as a customer-service
   message instead of the passive reply (WeChat waits 5 seconds, then retries twice more);
 - a reply longer than WeChat's 2048 bytes arrives as several messages;
 - staff replies to their tickets arrive through the same customer-service API (`WeChatSender`,
-  used by the outbox worker: wechat_sender.py).
+  used by the outbox worker: wechat_sender.py); past WeChat's 48 hours they are held, and handed
+  over when the resident next writes (a template message tells them meanwhile, when configured).
 
 Who may write as a resident: WeChat signs every callback (`signature`), but over the token,
 timestamp and nonce only, never the body, and signed query strings end up in logs. So the
@@ -20,7 +25,8 @@ see wechat_crypto.py); the reply is encrypted too.
 
 A resident's message is known by (openid, MsgId): delivered again while it is still being
 handled, or within KEEP_FINISHED seconds, it gets the same reply; the router skips an update it
-has seen before by `Inbound.update_key`.
+has seen before by `Inbound.update_key`. The reply and how it went out (passive, by the API) are
+kept in the database too (db/wechat_memory.py), so a retry reaching another server gets the same.
 
 The numbered choices and their digits: wechat_choices.py. The XML and the reply's text:
 wechat_xml.py. The API and its token: wechat_api.py. All the decisions are in `handlers/`; this
