@@ -18,9 +18,9 @@ Server-rendered pages (content/templates/console/), no JavaScript, no resource f
   (bot/photo_files.py)
 
 This module: the routes, signing in, the queue and a ticket; bot/staff_overview.py the other
-pages, bot/staff_web.py the sessions, CSRF check and page rendering they share. Failed logins
-are counted per account and per address: over the limit, even the right password is refused
-until the window has passed.
+pages, bot/staff_web.py the sessions, CSRF check and page rendering they share. Login attempts
+are counted before the password is checked, per (account, address) and per address: over the
+limit, even the right password is refused until the window has passed.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ from handlers.services import Services
 from handlers.types import Reply
 
 LOGIN_COOKIE = "tq_login"  # the login form's CSRF token: there is no session yet to bind it to
-ACCOUNT_LIMIT = 5  # failed logins of one account name within the window
+ACCOUNT_LIMIT = 5  # failed logins of one account name from one address within the window
 ADDRESS_LIMIT = 20  # failed logins from one address within the window
 LIMIT_WINDOW = timedelta(minutes=15)
 
@@ -115,29 +115,38 @@ def _login_page(request: web.Request, status: int = 200, problem: str = "", name
 
 
 async def login(request: web.Request) -> web.StreamResponse:
+    """Each attempt is counted (db/accounts.py take_attempt) before its password is checked, per
+    (account, address) and per address: a burst cannot outrun the limits, and a wrong password
+    typed elsewhere does not lock a colleague out. The right password gives its attempt back."""
     form = await request.post()
     name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(str(form.get("csrf", "")).encode(), expected.encode()):
-        raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again")
-    keys = (f"account:{name}", f"address:{address(request)}")
+        raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again 请重新打开登录页")
+    where = address(request)
+    keys = ((f"pair:{name}@{where}", ACCOUNT_LIMIT), (f"address:{where}", ADDRESS_LIMIT))
     store = services_of(request).store
+    taken = []
     async with store.transaction() as session:
-        since = utcnow() - LIMIT_WINDOW
-        limited = (await accounts.failures_since(session, keys[0], since) >= ACCOUNT_LIMIT
-                   or await accounts.failures_since(session, keys[1], since) >= ADDRESS_LIMIT)
-        account = None if limited else await accounts.by_name(session, name)
-    if limited:
-        log.warning("staff console: login of %r from %s refused: too many failures", name, address(request))
+        for key, limit in keys:
+            if not await accounts.take_attempt(session, key, limit, LIMIT_WINDOW):
+                break
+            taken.append(key)
+        if len(taken) < len(keys):
+            for key in taken:
+                await accounts.give_back(session, key)
+        account = await accounts.by_name(session, name) if len(taken) == len(keys) else None
+    if len(taken) < len(keys):
+        log.warning("staff console: login of %r from %s refused: too many failures", name, where)
         return _login_page(request, 429, "too_many", name)
     if not await accounts.password_matches(account, password):
-        async with store.transaction() as session:
-            await accounts.record_failure(session, *keys)
-        log.info("staff console: failed login of %r from %s", name, address(request))
+        log.info("staff console: failed login of %r from %s", name, where)
         return _login_page(request, 401, "wrong", name)
     async with store.transaction() as session:
+        for key, _ in keys:
+            await accounts.give_back(session, key)
         token = await accounts.open_session(session, account)
-    log.info("staff console: %s signed in from %s", account.name, address(request))
+    log.info("staff console: %s signed in from %s", account.name, where)
     response = see_other("/staff/")
     set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path="/staff/login")
@@ -219,14 +228,14 @@ async def photo_file(request: web.Request) -> web.StreamResponse:
     ticket = await _ticket(request)
     index = request.match_info["index"]
     found = tickets.photos(ticket)
-    if not index.isdigit() or int(index) >= len(found):
+    if not tickets.is_short_id(index) or int(index) >= len(found):
         raise web.HTTPNotFound(text="no such photo")
     try:
         path, kind = await request.app[PHOTOS].get(ticket.channel, found[int(index)])
     except (PhotoUnavailable, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
         log.warning("staff console: photo %s of %s unavailable: %s", index, ticket.number, exc)
         raise web.HTTPNotFound(text="this photo cannot be fetched from the channel") from None
-    return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind, "Cache-Control": "private, max-age=86400"})
+    return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind})  # no-store: not left on a shared PC
 
 
 async def ticket_action(request: web.Request) -> web.Response:

@@ -28,6 +28,8 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot import __version__, staff_console, staff_events
 from bot.channels.wechat import BadMessage, WeChatChannel
@@ -102,6 +104,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except (BadMessage, BadRequestBody) as exc:
         log.warning("%s %s: malformed body from %s: %s", request.method, request.path, request.remote, exc)
         return web.Response(status=400, text="bad request")
+    except (RequestPayloadError, ContentEncodingError, UnicodeDecodeError) as exc:  # a body its encoding cannot undo
+        log.warning("%s %s: body not readable from %s: %s", request.method, request.path, request.remote,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        response = web.Response(status=400, text="bad request: the body cannot be read 请求内容无法读取")
+        response.force_close()  # the rest of the body is not read: the connection cannot carry another request
+        return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return web.Response(status=500, text="internal error")

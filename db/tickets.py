@@ -34,7 +34,7 @@ DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category
 _HOUSE_NUMBER = re.compile(r"([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(号楼|号院|支弄|号|弄|室|栋|幢|座|单元|楼|层|户)")
 _SAME_UNIT = {"号楼": "号", "栋": "号", "幢": "号", "座": "号", "层": "楼", "户": "室"}  # in a 弄, 3号 is 3号楼
 _CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-_TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d+", re.IGNORECASE)  # a search for one ticket by its number
+_TICKET_NUMBER = re.compile(r"TQ-[0-9]{4}-[0-9]{1,12}", re.IGNORECASE)  # a search for one ticket by its number
 
 
 class TransitionError(ValueError):
@@ -93,9 +93,16 @@ async def by_source(session: AsyncSession, source_key: str) -> Ticket | None:
 async def find(session: AsyncSession, reference: str) -> Ticket | None:
     """A ticket by its number (TQ-2611-0042, any case) or by its plain id (42)."""
     reference = reference.strip().upper()
-    if reference.isdigit():
+    if is_short_id(reference):
         return await session.get(Ticket, int(reference))
+    if not _TICKET_NUMBER.fullmatch(reference):
+        return None
     return (await session.exec(select(Ticket).where(Ticket.number == reference))).first()
+
+
+def is_short_id(value: str) -> bool:
+    """A ticket's plain id as typed: ASCII digits (not ² or ３), small enough for the database."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
 
 
 def _number(value: str) -> int:
@@ -255,7 +262,7 @@ async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, ca
     if late_at is not None:
         query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
             Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))
-    if (search := search.strip()).isdigit():
+    if is_short_id(search := search.strip()):
         query = query.where(Ticket.id == int(search))
     elif _TICKET_NUMBER.fullmatch(search):
         query = query.where(Ticket.number == search.upper())

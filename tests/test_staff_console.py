@@ -241,9 +241,19 @@ async def test_a_wrong_password_is_refused_and_the_right_one_opens_a_session_coo
     assert status == 200 and "wang" in html
 
 
-async def test_behind_an_https_proxy_the_cookie_is_secure(console):
+async def test_an_untrusted_peer_cannot_claim_https(console):
     status, _, response = await console.login(headers={"X-Forwarded-Proto": "https"})
-    assert status == 303 and response.cookies["tq_staff"]["secure"]
+    assert status == 303 and not response.cookies["tq_staff"]["secure"]  # loopback is no proxy until trusted
+
+
+class TestBehindAProxy:
+    @pytest.fixture
+    def console_env(self):
+        return {"TRUSTED_PROXIES": "127.0.0.1"}
+
+    async def test_behind_an_https_proxy_the_cookie_is_secure(self, console):
+        status, _, response = await console.login(headers={"X-Forwarded-Proto": "https"})
+        assert status == 303 and response.cookies["tq_staff"]["secure"]
 
 
 async def test_a_post_without_the_sessions_csrf_token_is_refused(console, services):
