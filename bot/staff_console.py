@@ -210,13 +210,17 @@ async def _ticket(request: web.Request) -> Ticket:
     return ticket
 
 
-async def ticket_page(request: web.Request, done: str = "", problem: str = "", status: int = 200) -> web.Response:
+async def ticket_page(request: web.Request, done: str = "", problem: str = "", status: int = 200,
+                      revealed: bool = False) -> web.Response:
+    """One ticket; phone and ID numbers masked unless the member pressed "show" (`revealed`)."""
     services = services_of(request)
     ticket = await _ticket(request)
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
         linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
+    shown = (lambda text: text or "") if revealed else mask_text
     return page(request, "ticket", status, ticket=ticket, events=events, problem=problem, who=lambda a: _who(a, linked),
+                shown=shown, phone=(ticket.phone or "") if revealed else mask_phone(ticket.phone), revealed=revealed,
                 done=Markup(done),  # what staff.py answered: made by its autoescaping templates
                 describe=lambda e: describe(e, services, "zh"), late=tickets.is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), staff_states=tickets.STAFF_STATES, canned=services.texts.canned(),
@@ -242,6 +246,8 @@ async def ticket_action(request: web.Request) -> web.Response:
     """A form of the ticket page, done by the moderation chat's function (handlers/staff.py)
     with the account as the actor; a form missing what it needs gets the page with a hint."""
     services, form = services_of(request), request[FORM]
+    if request.match_info["action"] == "reveal":
+        return await reveal(request)
     action = ACTIONS.get(request.match_info["action"])
     if action is None:
         raise web.HTTPNotFound(text="no such action")
@@ -250,6 +256,16 @@ async def ticket_action(request: web.Request) -> web.Response:
     if reply is None:
         return await ticket_page(request, problem=request.match_info["action"], status=400)
     return await ticket_page(request, reply.messages[0].text if reply.messages else "")
+
+
+async def reveal(request: web.Request) -> web.Response:
+    """The full phone and ID numbers, shown to this member once (this answer, not cached) and
+    written in the ticket's internal history: who looked, and when."""
+    ticket = await _ticket(request)
+    async with services_of(request).store.transaction() as session:
+        await tickets.add_event(session, ticket, actor_of(request[ACCOUNT]), "reveal", "查看了完整号码", public=False)
+    log.info("staff console: %s saw the numbers of %s", request[ACCOUNT].name, ticket.number)
+    return await ticket_page(request, revealed=True)
 
 
 async def _reply(ticket: Ticket, form: dict, actor: str, services: Services) -> Reply | None:
