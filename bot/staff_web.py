@@ -95,15 +95,48 @@ def https(request: web.Request) -> bool:
     return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
 
 
+def language(request: web.Request) -> str:
+    """The console's language: the account's own, else CONSOLE_LANGUAGE (Chinese unless set)."""
+    from bot.web_keys import SETTINGS
+
+    account = request.get(ACCOUNT)
+    chosen = account.language if account is not None and account.language else request.app[SETTINGS].console_language
+    return chosen if chosen in ("zh", "en") else "zh"
+
+
 def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
+    """A console page in one language (never both side by side): its templates say each text as
+    t("中文", "English")."""
     services = services_of(request)
-    texts = services.texts
+    texts, lang = services.texts, language(request)
     html = texts.env.get_template(f"console/{template}.html").render(
-        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
-        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
-        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""), lang=lang,
+        t=lambda zh, en: zh if lang == "zh" else en,
+        status_name=lambda state: texts.status(state, lang),
+        category_name=lambda c: services.categories.title(c, lang),
         **values)
     return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+PROBLEMS = {  # an HTTP error's one line, for staff
+    400: ("请求有误:{}", "Bad request: {}"), 403: ("无权访问:{}", "Not allowed: {}"), 404: ("找不到此页面。", "No such page."),
+    405: ("不支持此操作。", "Not supported."), 409: ("{}", "{}"), 413: ("内容太大。", "Too large."),
+}
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The console's errors as its own pages, in its language (one line, never a traceback)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/staff") or exc.status not in PROBLEMS:
+            raise
+        zh, en = PROBLEMS[exc.status]
+        detail = (exc.text or "").splitlines()[0][:200] if exc.text else ""
+        detail = "" if detail.startswith(f"{exc.status}:") else detail
+        line = (zh if language(request) == "zh" else en).format(detail).removesuffix(":").removesuffix(": ")
+        return page(request, "error", exc.status, line=line)
 
 
 def signed_in(handler: Handler, admin: bool = False) -> Handler:

@@ -31,7 +31,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from bot import __version__, staff_console, staff_events
+from bot import __version__, staff_console, staff_events, staff_web
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -209,7 +209,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     `wechat` to share a channel you built); /telegram when a PTB application is given."""
     if wechat is None and settings.wechat_token:
         wechat = WeChatChannel(settings, services)
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors, staff_web.error_pages])
     app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
     app[SERVICES] = services
