@@ -107,8 +107,25 @@ async def dashboard(request: web.Request) -> web.Response:
     async with reading(services.store.engine).connect() as conn:
         summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
         alerts = await export_queries.recent_alerts(conn)
-    return web.Response(text=render_html(summary, [], now, trend=trend, alerts=alerts, console=True),
-                        content_type="text/html", headers=HEADERS)
+    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True)
+    top = (await _dashboard_top(request, today, now)).text
+    head, body, rest = html.partition("<body>")
+    return web.Response(text=head + body + top + rest, content_type="text/html", headers=HEADERS)
+
+
+async def _dashboard_top(request: web.Request, today: date, now: datetime) -> web.Response:
+    """The console's bar over the export's page: the menu, that this week is a partial one (the
+    trend's last point counts its days so far only), and today's backlog as the queue counts it."""
+    from bot.staff_queue import VIEWS, committee_places, view_filter
+    from db import tickets
+
+    async with services_of(request).store.transaction() as session:
+        counts = {view: await tickets.queue_count(session, view_filter(request, view, now)[0]) for view in VIEWS}
+        counts["open"] = await tickets.queue_count(session, tickets.QueueFilter())
+        by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
+                        for name, areas in committee_places(request).items()}
+    return page(request, "dashboard_top", counts=counts, by_committee=by_committee, today=today,
+                days=today.weekday() + 1)
 
 
 # what bot/export/build.py writes: tangqiao-<start>-<end>.xlsx, -<sheet>.csv, -summary.html

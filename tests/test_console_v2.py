@@ -27,3 +27,16 @@ async def test_numbers_are_masked_until_show_is_pressed_and_the_look_is_logged(c
     assert (actor, public) == ("web:wang", 0)
     again = (await console.get(path))[1]
     assert "13812345678" not in again and "wang" in again  # masked again; the history says who looked
+
+
+async def test_the_dashboard_has_the_console_bar_the_backlog_and_says_the_week_is_partial(console, services):
+    from handlers.reports import today_in_shanghai
+
+    await new_ticket(services, user="r1", late=True)
+    await new_ticket(services, user="r2")
+    await console.login()
+    status, html, _ = await console.get("/staff/dashboard")
+    assert status == 200 and html.index("<header") < html.index("<h1")
+    assert "未办结 2</a>" in html and "超时 1</a>" in html  # the queue's own counts
+    days = today_in_shanghai().weekday() + 1
+    assert (f"本周截至今天只有 {days} 天" in html) == (days < 7)
