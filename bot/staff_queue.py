@@ -101,15 +101,18 @@ def countdown(services: Services, lang: str):
         due = ticket.response_due if which == "response" else ticket.resolution_due
         stage = {"response": ("首次答复", "first response"), "resolution": ("办结", "resolution")}[which][lang != "zh"]
         if due > now:
-            hours = calendar.working_hours_between(now, due)
-            soon = due < end_of_today(now)
-            text = f"{stage} 剩 {hours:.1f} 工时" if lang == "zh" else f"{stage}: {hours:.1f} working h left"
-            return text, "soon" if soon else ""
-        hours = calendar.working_hours_between(due, now)
-        text = f"{stage} 超时 {hours:.1f} 工时" if lang == "zh" else f"{stage}: {hours:.1f} working h overdue"
+            hours = _hours(calendar.working_hours_between(now, due))
+            text = f"{stage} 剩 {hours} 工时" if lang == "zh" else f"{stage}: {hours} working h left"
+            return text, "soon" if due < end_of_today(now) else ""
+        hours = _hours(calendar.working_hours_between(due, now))
+        text = f"{stage} 超时 {hours} 工时" if lang == "zh" else f"{stage}: {hours} working h overdue"
         return text, "late"
 
     return shown
+
+
+def _hours(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 async def queue(request: web.Request) -> web.Response:
