@@ -86,6 +86,19 @@ async def link_telegram(session: AsyncSession, name: str, user_id: str) -> Staff
     return account
 
 
+async def set_profile(session: AsyncSession, name: str, team: str | None = None, language: str | None = None) -> StaffAccount:
+    """The account's team (科室: "" for none) and console language (zh or en); None leaves one as it is."""
+    account = await _existing(session, name)
+    if team is not None:
+        account.team = team.strip()[:64] or None
+    if language is not None:
+        if language not in ("zh", "en"):
+            raise AccountError("the language is zh or en")
+        account.language = language
+    session.add(account)
+    return account
+
+
 async def all_accounts(session: AsyncSession) -> list[StaffAccount]:
     return list((await session.exec(select(StaffAccount).order_by(StaffAccount.name))).all())
 

@@ -63,6 +63,9 @@ def test_staff_accounts_from_the_command_line(tmp_path):
     assert [line.split("\t")[:2] for line in listed] == [["li", "disabled"], ["wang", "admin"]]
     assert listed[1].endswith("telegram 12345")
     assert staff_cli(database, "passwd", "li", "--password-stdin", password=PASSWORD + "!").returncode == 0
+    assert staff_cli(database, "set", "li", "--team", "城管科", "--language", "en").returncode == 0
+    assert query_rows_sqlite(database, "select team, language from staffaccount where name = 'li'") == [("城管科", "en")]
+    assert staff_cli(database, "list").stdout.splitlines()[0].endswith("team 城管科")
     assert query_rows_sqlite(database, "select disabled from staffaccount where name = 'li'") == [(0,)]
 
 
