@@ -55,12 +55,12 @@ async def _pages(url: str, export_dir: Path) -> list[tuple[str, list[float], int
     pages = [
         ("queue: open tickets", "/staff/"),
         ("queue: all tickets", "/staff/?status=all"),
-        ("queue: overdue", "/staff/?due=overdue"),
-        ("queue: due soon, one category", "/staff/?due=soon&category=noise"),
+        ("queue: overdue", "/staff/?view=overdue"),
+        ("queue: due today, one category", "/staff/?view=today&category=noise"),
         ("queue: resolved, one category", "/staff/?status=resolved&category=fumes"),
         ("queue: search words", "/staff/?status=all&q=%E8%B7%AF%E7%81%AF"),  # 路灯
         ("queue: search a number", f"/staff/?status=all&q={numbers[1]}"),
-        ("queue: assigned to me", "/staff/?mine=1"),
+        ("queue: assigned to me", "/staff/?view=mine"),
         ("queue: one lane", "/staff/?place=%E5%B3%A8%E5%B1%B1%E8%B7%AF100%E5%BC%84"),  # 峨山路100弄
         ("queue: one road, all tickets", "/staff/?status=all&place=%E5%B3%A8%E5%B1%B1%E8%B7%AF"),  # 峨山路
         *[(f"ticket {n}", f"/staff/tickets/{n}") for n in numbers],

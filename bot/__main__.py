@@ -16,7 +16,8 @@
     python -m bot export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--format xlsx,csv,html]
                                    the weekly export (default: last week, Monday to Sunday)
     python -m bot db upgrade       bring DATABASE_URL's schema to the newest migration (start-up does it too)
-    python -m bot staff add NAME [--admin] [--password-stdin] [--telegram-id ID] | passwd NAME | link NAME --telegram-id ID
+    python -m bot staff add NAME [--admin] [--password-stdin] [--telegram-id ID] [--team T] [--language zh|en]
+        | passwd NAME | link NAME --telegram-id ID | set NAME [--team T] [--language zh|en]
                                    | list | disable NAME
                                    the accounts of the staff web console (/staff/)
     python -m bot events add --topic ID --title-zh T [--title-en T] --start "YYYY-MM-DD HH:MM" [--end ...]
@@ -79,14 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="fill a database of its own with four weeks of made-up tickets; print a demo login")
     staff = sub.add_parser("staff", help="accounts of the staff web console",
                            description="Accounts of the staff web console (/staff/): add NAME, passwd NAME (a new "
-                                       "password; re-enables a disabled account), link NAME --telegram-id ID, list, "
+                                       "password; re-enables a disabled account), link NAME --telegram-id ID, "
+                                       "set NAME --team T --language zh|en, list, "
                                        "disable NAME (its sessions end at once). Passwords: at least 10 characters, "
                                        "typed twice on the terminal, or the first line of stdin with --password-stdin.")
-    staff.add_argument("action", choices=["add", "passwd", "link", "list", "disable"])
+    staff.add_argument("action", choices=["add", "passwd", "link", "set", "list", "disable"])
     staff.add_argument("name", nargs="?", help="the account's name (not for list)")
     staff.add_argument("--admin", action="store_true", help="with add: an administrator")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     staff.add_argument("--telegram-id", default=None, help="with add or link: the member's Telegram user id")
+    staff.add_argument("--team", default=None, help="with add or set: the member's team (科室), shown with their name")
+    staff.add_argument("--language", default=None, choices=["zh", "en"], help="with add or set: the console's language for them")
     from bot.events_cli import add_arguments
 
     add_arguments(sub.add_parser("events", help="the office's events: add, list, publish, withdraw, status"))
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.staff_cli import run as staff
 
         return asyncio.run(staff(settings.database_url, args.action, args.name, args.admin, args.password_stdin,
-                                 args.telegram_id))
+                                 args.telegram_id, team=args.team, language=args.language))
     if args.command == "events":
         from bot.events_cli import run as events
 

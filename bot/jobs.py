@@ -74,6 +74,18 @@ def until_weekly(settings: Settings, now: datetime) -> float:
     return (at - local).total_seconds()
 
 
+def missed_export(settings: Settings, now: datetime) -> bool:
+    """Whether last week's export was due already (this week's EXPORT_DAY at EXPORT_TIME is past)
+    and none of its files is in EXPORT_DIR: the server was down at its hour. (The week's claim key
+    cannot tell: update keys are purged after two days.)"""
+    local = now.astimezone(SHANGHAI)
+    monday = local.date() - timedelta(days=local.weekday())
+    if local < datetime.combine(monday + timedelta(days=settings.export_day), settings.export_time, tzinfo=SHANGHAI):
+        return False
+    start, end = reports.last_week(local.date())
+    return not any(Path(settings.export_dir).glob(f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}*"))
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -97,6 +109,8 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
     """The periodic jobs of a process; `replay` handles again the updates a dead process left
     in Telegram's inbox (only with Telegram); `keeper` trains and swaps in the model versions."""
     weekly = lambda: until_weekly(settings, datetime.now(SHANGHAI))  # noqa: E731
+    # a missed week's export is made shortly after start-up, then at the usual hour
+    first_weekly = lambda: min(weekly(), CHASE_FIRST) if missed_export(settings, datetime.now(SHANGHAI)) else weekly()  # noqa: E731
     jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY),
             Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
     if keeper is not None:
@@ -105,7 +119,7 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
     if replay is not None:
         jobs.append(Job("replay the inbox", replay, lambda: REPLAY_EVERY, lambda: REPLAY_EVERY))
     if services.exporter is not None:
-        jobs.append(Job("weekly export", lambda: weekly_export(services), weekly, weekly))
+        jobs.append(Job("weekly export", lambda: weekly_export(services), first_weekly, weekly))
     return jobs
 
 

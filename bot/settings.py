@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit
 
@@ -51,6 +52,10 @@ class Settings:
     review_retention_days: int = 90  # messages kept for staff to review (handlers/review.py), then deleted
     model_poll_seconds: float = 30.0  # how often a process looks for a newer model version (bot/retrain.py)
     cache_dir: str | None = None  # the trained model's cache (content/model_cache.py); None: ~/.cache/tangqiao-bot
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # peers whose X-Forwarded-For / X-Real-IP count
+    console_language: str = "zh"  # the staff console's language unless an account has its own
+    console_url: str | None = None  # the console's address, for links in the moderation chat's cards
+    chat_cards: str = "masked"  # "masked": cards without phone/ID numbers; "minimal": no resident text at all
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -121,8 +126,27 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: str | Path 
         review_retention_days=_integer("REVIEW_RETENTION_DAYS", get("REVIEW_RETENTION_DAYS") or "90", minimum=1),
         model_poll_seconds=float(_integer("MODEL_POLL_SECONDS", get("MODEL_POLL_SECONDS") or "30", minimum=1)),
         cache_dir=get("TANGQIAO_CACHE_DIR"),
+        **_console_settings(get),
         **_server_settings(get),
     )
+
+
+def _console_settings(get) -> dict:
+    try:
+        proxies = tuple(ip_network(v, strict=False) for v in _items(get("TRUSTED_PROXIES")))
+    except ValueError:
+        raise SettingsError(f"TRUSTED_PROXIES must be IP addresses or networks (127.0.0.1, 10.0.0.0/8), "
+                            f"got {get('TRUSTED_PROXIES')!r}") from None
+    language = (get("CONSOLE_LANGUAGE") or "zh").lower()
+    if language not in LANGUAGES:
+        raise SettingsError(f"CONSOLE_LANGUAGE must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    cards = (get("CHAT_CARDS") or "masked").lower()
+    if cards not in ("masked", "minimal"):
+        raise SettingsError(f"CHAT_CARDS must be masked or minimal, got {cards!r}")
+    url = (get("CONSOLE_URL") or "").rstrip("/") or None
+    if url is not None and urlparse(url).scheme not in ("http", "https"):
+        raise SettingsError(f"CONSOLE_URL must be an http(s) URL such as https://bot.example.cn/staff, got {url!r}")
+    return dict(trusted_proxies=proxies, console_language=language, console_url=url, chat_cards=cards)
 
 
 def _office_hours(value: str) -> tuple[time, time]:

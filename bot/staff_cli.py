@@ -1,4 +1,4 @@
-"""`python -m bot staff add|passwd|link|list|disable`: the accounts of the staff web console."""
+"""`python -m bot staff add|passwd|link|set|list|disable`: the accounts of the staff web console."""
 from __future__ import annotations
 
 import getpass
@@ -26,7 +26,8 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-async def run(url: str, action: str, name: str | None, admin: bool, password_stdin: bool, telegram_id: str | None = None) -> int:
+async def run(url: str, action: str, name: str | None, admin: bool, password_stdin: bool, telegram_id: str | None = None,
+              team: str | None = None, language: str | None = None) -> int:
     store = await Store.open(url)
     try:
         async with store.transaction() as session:
@@ -34,15 +35,20 @@ async def run(url: str, action: str, name: str | None, admin: bool, password_std
                 for account in await accounts.all_accounts(session):
                     flags = [f for f, on in (("admin", account.is_admin), ("disabled", account.disabled)) if on]
                     telegram = f"\ttelegram {account.telegram_user_id}" if account.telegram_user_id else ""
-                    print(f"{account.name}\t{','.join(flags) or '-'}\tsince {account.created_at:%Y-%m-%d}{telegram}")
+                    team_shown = f"\tteam {account.team}" if account.team else ""
+                    print(f"{account.name}\t{','.join(flags) or '-'}\tsince {account.created_at:%Y-%m-%d}{telegram}{team_shown}")
                 return 0
             if not name:
                 raise accounts.AccountError(f"staff {action} needs a NAME")
             if action == "add":
                 await accounts.add(session, name, read_password(password_stdin), admin=admin)
+                await session.flush()
                 if telegram_id:
-                    await session.flush()
                     await accounts.link_telegram(session, name, telegram_id)
+                if team is not None or language is not None:
+                    await accounts.set_profile(session, name, team, language)
+            elif action == "set":
+                await accounts.set_profile(session, name, team, language)
             elif action == "link":
                 await accounts.link_telegram(session, name, telegram_id or "")
             elif action == "passwd":

@@ -10,13 +10,14 @@ from bot.staff_web import ACCOUNT, FORM, page, services_of, signed_in
 from db import events
 from db.events import EventError
 from db.models import Event
+from db.tickets import is_short_id
 from handlers import events as shown_events
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/staff/events", signed_in(event_list))
     app.router.add_post("/staff/events", signed_in(create))
-    app.router.add_post("/staff/events/{id:\\d+}/{action:publish|withdraw}", signed_in(act))
+    app.router.add_post("/staff/events/{id:[0-9]{1,12}}/{action:publish|withdraw}", signed_in(act))
 
 
 async def event_list(request: web.Request, problem: str = "", status: int = 200, form: dict | None = None) -> web.Response:
@@ -30,7 +31,7 @@ async def event_list(request: web.Request, problem: str = "", status: int = 200,
            ((e, progress[e.id]) for e in found if e.id in progress)}
     topics = sorted(services.content.entries.values(), key=lambda entry: (entry.area, entry.id))
     done = request.query.get("done", "")
-    return page(request, "events", status, events=shown, progress=say, done=say.get(int(done), "") if done.isdigit() else "",
+    return page(request, "events", status, events=shown, progress=say, done=say.get(int(done), "") if is_short_id(done) else "",
                 problem=problem,
                 topics=topics, form=form or {})
 

@@ -2,6 +2,7 @@
 dashboard, the export files, the accounts."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,11 @@ from aiohttp import web
 from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, page, services_of
 from db import accounts
 from db.models import utcnow
+from db.tickets import is_short_id
 from handlers.masking import mask_text
 from handlers.themes import themes
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # dates a page takes: no arithmetic overflows
 MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
 THEMED = 2000  # of each category, the newest opinions grouped into themes
 
@@ -28,10 +31,12 @@ def _opinion_range(query) -> tuple[datetime, datetime, dict]:
         day = date.fromisoformat(query.get("week", ""))
     except ValueError:
         day = None
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise web.HTTPBadRequest(text=f"week: 日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间 (from {FIRST_DAY} to {LAST_DAY})")
     if day is not None:
         monday = day - timedelta(days=day.weekday())
         return *utc_bounds(monday, monday + timedelta(days=6)), dict(week=monday, days=None, until=None)
-    days = int(query["days"]) if query.get("days", "").isdigit() else 7
+    days = int(query["days"]) if is_short_id(query.get("days", "")) else 7
     days = min(max(days, 1), MAX_OPINION_DAYS)
     try:
         hi = min(datetime.fromisoformat(query.get("until", "")), utcnow())
@@ -73,7 +78,7 @@ async def mark_theme(request: web.Request) -> web.StreamResponse:
 
     form, services = request[FORM], services_of(request)
     state, category, newest = str(form.get("state", "")), str(form.get("category", "")), str(form.get("theme", ""))
-    if state not in (*opinion_marks.MARKS, "none") or not newest.isdigit():
+    if state not in (*opinion_marks.MARKS, "none") or not is_short_id(newest):
         raise web.HTTPBadRequest(text="a theme and a mark (read, answered, none) are needed")
     lo, hi, _ = _opinion_range(form)
     async with services.store.engine.connect() as conn:
@@ -102,16 +107,39 @@ async def dashboard(request: web.Request) -> web.Response:
     async with reading(services.store.engine).connect() as conn:
         summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
         alerts = await export_queries.recent_alerts(conn)
-    return web.Response(text=render_html(summary, [], now, trend=trend, alerts=alerts, console=True),
-                        content_type="text/html", headers=HEADERS)
+    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True)
+    top = (await _dashboard_top(request, today, now)).text
+    head, body, rest = html.partition("<body>")
+    return web.Response(text=head + body + top + rest, content_type="text/html", headers=HEADERS)
+
+
+async def _dashboard_top(request: web.Request, today: date, now: datetime) -> web.Response:
+    """The console's bar over the export's page: the menu, that this week is a partial one (the
+    trend's last point counts its days so far only), and today's backlog as the queue counts it."""
+    from bot.staff_queue import VIEWS, committee_places, view_filter
+    from db import tickets
+
+    async with services_of(request).store.transaction() as session:
+        counts = {view: await tickets.queue_count(session, view_filter(request, view, now)[0]) for view in VIEWS}
+        counts["open"] = await tickets.queue_count(session, tickets.QueueFilter())
+        by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
+                        for name, areas in committee_places(request).items()}
+    return page(request, "dashboard_top", counts=counts, by_committee=by_committee, today=today,
+                days=today.weekday() + 1)
+
+
+# what bot/export/build.py writes: tangqiao-<start>-<end>.xlsx, -<sheet>.csv, -summary.html
+EXPORT_NAME = re.compile(r"tangqiao-[0-9]{8}-[0-9]{8}(-[a-z_]+)?\.(xlsx|csv|html)")
 
 
 def _export_files(request: web.Request) -> list[Path]:
-    """The files of EXPORT_DIR, newest first."""
+    """The export files of EXPORT_DIR, newest first: only names the export writes, only plain files
+    (not a link to elsewhere); anything else dropped in the folder is neither listed nor served."""
     from bot.web_keys import SETTINGS
 
     folder = Path(request.app[SETTINGS].export_dir)
-    found = [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")] if folder.is_dir() else []
+    found = [p for p in folder.iterdir() if EXPORT_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()] \
+        if folder.is_dir() else []
     return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
 
 
@@ -132,6 +160,8 @@ async def new_export(request: web.Request) -> web.Response:
                                  today_in_shanghai(), names=("from", "to"))
     except ExportInputError as exc:
         return await exports(request, str(exc), status=400)
+    if not FIRST_DAY <= start <= end <= LAST_DAY:
+        return await exports(request, f"{FIRST_DAY} — {LAST_DAY}", status=400)
     result = await services.exporter(start, end)
     return await exports(request, made=result.files)
 

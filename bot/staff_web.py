@@ -1,6 +1,10 @@
 """The staff console's plumbing: its pages' rendering and headers, the session and CSRF check every
 page goes through, the request's address and scheme behind the local proxy.
 
+The client's address (for the login limits and the log) is the peer's, or, when the peer is one of
+TRUSTED_PROXIES, what the proxy says in X-Real-IP or X-Forwarded-For (the last address there that
+is not a trusted proxy): anyone else could put any address in those headers.
+
 A session is a row of `staffsession` named by the SHA-256 of the cookie's random token; the
 cookie is HttpOnly, SameSite=Strict, Secure over https, and ends with the session (8 hours) or
 at logout. Every POST carries the session's CSRF token (the login form: a token of its own
@@ -26,6 +30,8 @@ COOKIE = "tq_staff"
 HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere; images only our own (/staff/files/)
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Strict-Transport-Security": "max-age=31536000",  # https only from now on (ignored over plain http)
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
@@ -47,32 +53,90 @@ def services_of(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
-def _from_proxy(request: web.Request, header: str) -> str | None:
-    """A header set by the reverse proxy in front of us (nginx on this machine); ignored from anyone else."""
+def _trusted(request: web.Request, peer: str | None) -> bool:
+    """Whether `peer` is one of TRUSTED_PROXIES."""
+    from bot.web_keys import SETTINGS
+
     try:
-        local = ip_address(request.remote or "").is_loopback
+        where = ip_address((peer or "").strip())
     except ValueError:
-        local = False
-    return request.headers.get(header) if local else None
+        return False
+    return any(where in network for network in request.app[SETTINGS].trusted_proxies)
+
+
+def _from_proxy(request: web.Request, header: str) -> str | None:
+    """A header set by the reverse proxy in front of us; ignored unless the peer is a trusted proxy."""
+    return request.headers.get(header) if _trusted(request, request.remote) else None
 
 
 def address(request: web.Request) -> str:
-    return _from_proxy(request, "X-Real-IP") or request.remote or "?"
+    """The client's address: behind a trusted proxy, the nearest address it names that is not a trusted proxy."""
+    if not _trusted(request, request.remote):
+        return request.remote or "?"
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+    while forwarded and _trusted(request, forwarded[-1]):
+        forwarded.pop()
+    found = forwarded[-1] if forwarded else request.headers.get("X-Real-IP", "").strip()
+    try:
+        return str(ip_address(found))
+    except ValueError:
+        return request.remote or "?"
+
+
+def number(value: object, name: str = "number", limit: int = 10**9) -> int:
+    """A request's number: ASCII digits only (not ² or ３), at most `limit`; else 400 with one line."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) > limit:
+        raise web.HTTPBadRequest(text=f"{name}: 请填写数字 a number is needed")
+    return int(text)
 
 
 def https(request: web.Request) -> bool:
     return request.secure or _from_proxy(request, "X-Forwarded-Proto") == "https"
 
 
+def language(request: web.Request) -> str:
+    """The console's language: the account's own, else CONSOLE_LANGUAGE (Chinese unless set)."""
+    from bot.web_keys import SETTINGS
+
+    account = request.get(ACCOUNT)
+    chosen = account.language if account is not None and account.language else request.app[SETTINGS].console_language
+    return chosen if chosen in ("zh", "en") else "zh"
+
+
 def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
+    """A console page in one language (never both side by side): its templates say each text as
+    t("中文", "English")."""
     services = services_of(request)
-    texts = services.texts
+    texts, lang = services.texts, language(request)
     html = texts.env.get_template(f"console/{template}.html").render(
-        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""),
-        status_name=lambda state: f"{texts.status(state, 'zh')} · {texts.status(state, 'en')}",
-        category_name=lambda c: f"{services.categories.title(c, 'zh')} · {services.categories.title(c, 'en')}",
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""), lang=lang,
+        t=lambda zh, en: zh if lang == "zh" else en,
+        status_name=lambda state: texts.status(state, lang),
+        category_name=lambda c: services.categories.title(c, lang),
         **values)
     return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+PROBLEMS = {  # an HTTP error's one line, for staff
+    400: ("请求有误:{}", "Bad request: {}"), 403: ("无权访问:{}", "Not allowed: {}"), 404: ("找不到此页面。", "No such page."),
+    405: ("不支持此操作。", "Not supported."), 409: ("{}", "{}"), 413: ("内容太大。", "Too large."),
+}
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The console's errors as its own pages, in its language (one line, never a traceback)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/staff") or exc.status not in PROBLEMS:
+            raise
+        zh, en = PROBLEMS[exc.status]
+        detail = (exc.text or "").splitlines()[0][:200] if exc.text else ""
+        detail = "" if detail.startswith(f"{exc.status}:") else detail
+        line = (zh if language(request) == "zh" else en).format(detail).removesuffix(":").removesuffix(": ")
+        return page(request, "error", exc.status, line=line)
 
 
 def signed_in(handler: Handler, admin: bool = False) -> Handler:

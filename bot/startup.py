@@ -60,6 +60,8 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
             response_days=settings.response_days,
             resolution_days=settings.resolution_days,
             calendar=working_calendar(settings),
+            chat_cards=settings.chat_cards,
+            console_url=settings.console_url,
         ),
         staff=staff or ListedStaff(settings.staff_ids),
         channels=channels_for(settings),

@@ -30,8 +30,10 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from bot import __version__, metrics, staff_console, staff_events, staff_review
+from bot import __version__, metrics, staff_console, staff_events, staff_review, staff_web
 from bot.channels.wechat import BadMessage, WeChatChannel, cannot_send
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -104,6 +106,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except (BadMessage, BadRequestBody) as exc:
         log.warning("%s %s: malformed body from %s: %s", request.method, request.path, request.remote, exc)
         return web.Response(status=400, text="bad request")
+    except (RequestPayloadError, ContentEncodingError, UnicodeDecodeError) as exc:  # a body its encoding cannot undo
+        log.warning("%s %s: body not readable from %s: %s", request.method, request.path, request.remote,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        response = web.Response(status=400, text="bad request: the body cannot be read 请求内容无法读取")
+        response.force_close()  # the rest of the body is not read: the connection cannot carry another request
+        return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return web.Response(status=500, text="internal error")
@@ -223,7 +231,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     `wechat` to share a channel you built); /telegram when a PTB application is given."""
     if wechat is None and settings.wechat_token:
         wechat = WeChatChannel(settings, services)
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors, staff_web.error_pages])
     app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
     app[SERVICES] = services

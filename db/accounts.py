@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+import weakref
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func
-from sqlmodel import col, select
+from sqlalchemy import case, delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import LoginFailure, StaffAccount, StaffSession, utcnow
+from db.models import LoginThrottle, StaffAccount, StaffSession, utcnow
 
-HASHER = PasswordHasher()  # argon2id with the library's recommended parameters
+HASHER = PasswordHasher()  # argon2id with the library's recommended parameters (64 MiB each)
+HASHES_AT_ONCE = 2  # memory stays at 2 x 64 MiB however many logins arrive at once
+_HASHING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its semaphore
 MIN_PASSWORD = 10
 SESSION_LIFETIME = timedelta(hours=8)  # one working day; then sign in again
 # a hash to verify against when the name is unknown, so an unknown name takes as long as a wrong password
@@ -82,6 +86,19 @@ async def link_telegram(session: AsyncSession, name: str, user_id: str) -> Staff
     return account
 
 
+async def set_profile(session: AsyncSession, name: str, team: str | None = None, language: str | None = None) -> StaffAccount:
+    """The account's team (科室: "" for none) and console language (zh or en); None leaves one as it is."""
+    account = await _existing(session, name)
+    if team is not None:
+        account.team = team.strip()[:64] or None
+    if language is not None:
+        if language not in ("zh", "en"):
+            raise AccountError("the language is zh or en")
+        account.language = language
+    session.add(account)
+    return account
+
+
 async def all_accounts(session: AsyncSession) -> list[StaffAccount]:
     return list((await session.exec(select(StaffAccount).order_by(StaffAccount.name))).all())
 
@@ -91,7 +108,9 @@ async def password_matches(account: StaffAccount | None, password: str) -> bool:
     has one connection) and in a thread: argon2 takes tens of milliseconds of CPU, and residents'
     replies must not wait for it. No account takes as long as a wrong password."""
     try:
-        await asyncio.to_thread(HASHER.verify, account.password_hash if account else _NO_ACCOUNT, password)
+        hashing = _HASHING.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(HASHES_AT_ONCE))
+        async with hashing:
+            await asyncio.to_thread(HASHER.verify, account.password_hash if account else _NO_ACCOUNT, password)
     except (VerificationError, InvalidHashError):
         return False
     return account is not None and not account.disabled
@@ -128,12 +147,30 @@ async def end_sessions(session: AsyncSession, account_id: int) -> None:
     await session.exec(delete(StaffSession).where(StaffSession.account_id == account_id))
 
 
-async def failures_since(session: AsyncSession, key: str, since: datetime) -> int:
-    return (await session.exec(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.key == key, LoginFailure.at > since))).one()
+async def take_attempt(session: AsyncSession, key: str, limit: int, window: timedelta) -> bool:
+    """Count one login attempt of `key` before its password is checked; False when `limit`
+    attempts of the window are counted already (this one is then not counted). One UPDATE with
+    RETURNING: concurrent attempts each see their own count, so a burst gets at most `limit`
+    password checks. The window starts at the first attempt after the last one ended."""
+    now, key = utcnow(), key[:192]
+    if await session.get(LoginThrottle, key) is None:
+        try:
+            async with session.begin_nested():
+                session.add(LoginThrottle(key=key, since=now, count=0))
+        except IntegrityError:
+            pass  # another attempt made it first
+    ended = LoginThrottle.since <= now - window
+    count = (await session.exec(update(LoginThrottle).where(LoginThrottle.key == key).values(
+        count=case((ended, 1), else_=LoginThrottle.count + 1), since=case((ended, now), else_=LoginThrottle.since))
+        .returning(LoginThrottle.count))).scalar_one()
+    if count > limit:
+        await give_back(session, key)
+        return False
+    return True
 
 
-async def record_failure(session: AsyncSession, *keys: str) -> None:
-    now = utcnow()
-    session.add_all(LoginFailure(key=key[:128], at=now) for key in keys)
-    await session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - timedelta(days=1)))
+async def give_back(session: AsyncSession, key: str) -> None:
+    """An attempt that turned out not to be a failure (the right password, or refused unchecked)."""
+    await session.exec(update(LoginThrottle).where(LoginThrottle.key == key[:192], LoginThrottle.count > 0)
+                       .values(count=LoginThrottle.count - 1))
+    await session.exec(delete(LoginThrottle).where(LoginThrottle.since < utcnow() - timedelta(days=1)))

@@ -272,6 +272,8 @@ class StaffAccount(SQLModel, table=True):
     is_admin: bool = False
     disabled: bool = False
     telegram_user_id: str | None = Field(default=None, max_length=32)  # the same person in the moderation chat
+    team: str | None = Field(default=None, max_length=64)  # 科室: the console's assignee list groups by it
+    language: str | None = Field(default=None, max_length=8)  # the console's language for this account (zh, en)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -286,12 +288,14 @@ class StaffSession(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
-class LoginFailure(SQLModel, table=True):
-    """A failed console login, by account name and by address: recent ones limit further tries."""
+class LoginThrottle(SQLModel, table=True):
+    """Console logins under way or failed, per key ("pair:<name>@<address>", "address:<ip>"), in a
+    window that starts with its first: one row updated in place, so concurrent logins each get
+    their own count (db/accounts.py take_attempt)."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=128, index=True)  # "account:<name>" or "address:<ip>"
-    at: datetime = Field(default_factory=utcnow, index=True)
+    key: str = Field(primary_key=True, max_length=192)
+    since: datetime
+    count: int = 0
 
 
 # -- events, notices and subscriptions (db/events.py) ------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,7 +34,7 @@ DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category
 _HOUSE_NUMBER = re.compile(r"([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(号楼|号院|支弄|号|弄|室|栋|幢|座|单元|楼|层|户)")
 _SAME_UNIT = {"号楼": "号", "栋": "号", "幢": "号", "座": "号", "层": "楼", "户": "室"}  # in a 弄, 3号 is 3号楼
 _CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-_TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d+", re.IGNORECASE)  # a search for one ticket by its number
+_TICKET_NUMBER = re.compile(r"TQ-[0-9]{4}-[0-9]{1,12}", re.IGNORECASE)  # a search for one ticket by its number
 
 
 class TransitionError(ValueError):
@@ -93,9 +93,21 @@ async def by_source(session: AsyncSession, source_key: str) -> Ticket | None:
 async def find(session: AsyncSession, reference: str) -> Ticket | None:
     """A ticket by its number (TQ-2611-0042, any case) or by its plain id (42)."""
     reference = reference.strip().upper()
-    if reference.isdigit():
+    if is_short_id(reference):
         return await session.get(Ticket, int(reference))
+    if not _TICKET_NUMBER.fullmatch(reference):
+        return None
     return (await session.exec(select(Ticket).where(Ticket.number == reference))).first()
+
+
+def is_ticket_number(value: str) -> bool:
+    """A ticket's number in full (TQ-2611-0042, any case)."""
+    return _TICKET_NUMBER.fullmatch(value.strip()) is not None
+
+
+def is_short_id(value: str) -> bool:
+    """A ticket's plain id as typed: ASCII digits (not ² or ３), small enough for the database."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
 
 
 def _number(value: str) -> int:
@@ -229,42 +241,118 @@ async def resolved_before(session: AsyncSession, cutoff: datetime) -> list[Ticke
     )).all())
 
 
-async def queue(session: AsyncSession, states: tuple[str, ...] = OPEN_STATES, category: str | None = None,
-                late_at: datetime | None = None, search: str = "", assignees: tuple[str, ...] = (),
-                areas: tuple[str, ...] = (), limit: int = 200) -> list[Ticket]:
-    """The staff console's list: tickets in these states (all when empty), of this category,
-    past a time limit at `late_at` (see is_late), matching `search` (a short id when all digits, else
-    a number or words of the text or place), assigned to one of `assignees` when given, in one of
-    `areas` when given (an area equal to one, or starting with one: a road covers its lanes),
-    soonest resolution deadline first.
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the staff console's list shows: tickets in these states (all when empty), of this
+    category, whose next deadline (see next_due) is before `due_before` (and, with `due_after`,
+    not before it), matching `search`, assigned to one of `assignees`, in one of `areas` (an area
+    equal to one, or starting with one: a road covers its lanes)."""
 
-    The ids are chosen first and the rows read after: the sort then handles (deadline, id) pairs
-    from the indexes, not whole rows (ten times faster over 25,000 open tickets)."""
-    query = select(Ticket.id)
-    if assignees:
-        query = query.where(col(Ticket.assignee).in_(assignees))
-    if states:
-        query = query.where(col(Ticket.status).in_(states))
-    if category:
-        query = query.where(Ticket.category == category)
-    if areas:
+    states: tuple[str, ...] = OPEN_STATES
+    category: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    search: str = ""
+    assignees: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+
+
+def next_due():
+    """The next deadline of a ticket, as SQL: the first response's while none was given, then the resolution's."""
+    return case((col(Ticket.first_response_at).is_(None), Ticket.response_due), else_=Ticket.resolution_due)
+
+
+_SPACES = re.compile(r"\s+")
+
+
+async def _queue_query(session: AsyncSession, what, chosen: QueueFilter):
+    query = select(what).select_from(Ticket)
+    search = _SPACES.sub("", unicodedata.normalize("NFKC", chosen.search))
+    number = _TICKET_NUMBER.fullmatch(search)
+    if chosen.assignees:
+        query = query.where(col(Ticket.assignee).in_(chosen.assignees))
+    if chosen.states and not number:  # a ticket number finds its ticket in any status
+        query = query.where(col(Ticket.status).in_(chosen.states))
+    if chosen.category:
+        query = query.where(Ticket.category == chosen.category)
+    if chosen.areas:
         # the areas named first (a scan of the area index), then their tickets from that index
         named = (await session.exec(select(Ticket.area).distinct().where(
-            or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in areas))))).all()
+            or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in chosen.areas))))).all()
         query = query.where(col(Ticket.area).in_(named))
-    if late_at is not None:
-        query = query.where(col(Ticket.status).in_(OPEN_STATES), or_(
-            Ticket.resolution_due < late_at, and_(col(Ticket.first_response_at).is_(None), Ticket.response_due < late_at)))
-    if (search := search.strip()).isdigit():
-        query = query.where(Ticket.id == int(search))
-    elif _TICKET_NUMBER.fullmatch(search):
+    if chosen.due_before is not None:
+        query = query.where(col(Ticket.status).in_(OPEN_STATES), next_due() < chosen.due_before)
+    if chosen.due_after is not None:
+        query = query.where(next_due() >= chosen.due_after)
+    if number:
         query = query.where(Ticket.number == search.upper())
+    elif is_short_id(search) and len(search) in (4, 11):  # a phone's last four digits, or all of it; or a short id
+        query = query.where(or_(Ticket.id == int(search), col(Ticket.phone).endswith(search),
+                                col(Ticket.text).contains(search, autoescape=True)))
+    elif is_short_id(search):
+        query = query.where(Ticket.id == int(search))
     elif search:
-        query = query.where(or_(Ticket.number == search.upper(), col(Ticket.text).contains(search, autoescape=True),
-                                col(Ticket.place).contains(search, autoescape=True)))
-    ids = list((await session.exec(query.order_by(Ticket.resolution_due, Ticket.id).limit(limit))).all())
+        plain = _plain_place(search)  # 九十一弄 -> 91弄, as the areas are written
+        query = query.where(or_(col(Ticket.text).contains(search, autoescape=True),
+                                col(Ticket.place).contains(search, autoescape=True),
+                                col(Ticket.place).contains(plain, autoescape=True),
+                                col(Ticket.area).contains(plain, autoescape=True)))
+    return query
+
+
+async def queue(session: AsyncSession, chosen: QueueFilter = QueueFilter(), limit: int = 50,
+                offset: int = 0) -> list[Ticket]:
+    """A page of the staff console's list: the next deadline due first (see next_due).
+
+    The ids are chosen first and the rows read after: the sort then handles (deadline, id) pairs,
+    not whole rows."""
+    query = await _queue_query(session, Ticket.id, chosen)
+    ids = list((await session.exec(query.order_by(next_due(), Ticket.id).offset(offset).limit(limit))).all())
     found = {t.id: t for t in (await session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))).all()} if ids else {}
     return [found[i] for i in ids]
+
+
+async def queue_count(session: AsyncSession, chosen: QueueFilter = QueueFilter()) -> int:
+    """How many tickets the list of `chosen` holds in all its pages."""
+    return (await session.exec(await _queue_query(session, func.count(Ticket.id), chosen))).one()
+
+
+async def queue_neighbours(session: AsyncSession, chosen: QueueFilter, ticket: Ticket, limit: int = 1000) -> Ticket | None:
+    """The ticket after `ticket` in the list of `chosen` (the first one when it is not in it)."""
+    query = await _queue_query(session, Ticket.id, chosen)
+    ids = list((await session.exec(query.order_by(next_due(), Ticket.id).limit(limit))).all())
+    following = ids[ids.index(ticket.id) + 1:] if ticket.id in ids else ids
+    following = [i for i in following if i != ticket.id]
+    return await session.get(Ticket, following[0]) if following else None
+
+
+async def likely_duplicate(session: AsyncSession, ticket: Ticket) -> Ticket | None:
+    """An older open ticket that looks like this one (find_duplicate's rule), to merge into."""
+    if ticket.status not in OPEN_STATES or ticket.duplicate_of is not None or not ticket.place.strip():
+        return None
+    candidates = (await session.exec(
+        select(Ticket.id, Ticket.place, Ticket.text).where(
+            Ticket.category == ticket.category, col(Ticket.status).in_(OPEN_STATES), Ticket.id < ticket.id,
+            Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
+        .order_by(Ticket.id).limit(500))).all()
+    numbers, place = house_numbers(ticket.place), _plain_place(ticket.place)
+    for ticket_id, other_place, other_text in candidates:
+        if (house_numbers(other_place) == numbers and fuzz.token_set_ratio(place, _plain_place(other_place)) >= DUPLICATE_PLACE
+                and fuzz.partial_ratio(ticket.text, other_text) >= DUPLICATE_TEXT):
+            return await session.get(Ticket, ticket_id)
+    return None
+
+
+async def merged_into(session: AsyncSession, ticket_id: int) -> list[Ticket]:
+    """The tickets merged into this one as duplicates."""
+    return list((await session.exec(select(Ticket).where(Ticket.duplicate_of == ticket_id).order_by(Ticket.id))).all())
+
+
+async def version(session: AsyncSession, ticket_id: int) -> int:
+    """The ticket's version: its newest event's id (every change is one). A console form carries it,
+    so a change made from a page older than another change is refused."""
+    return (await session.exec(select(func.max(TicketEvent.id)).where(
+        TicketEvent.ticket_id == ticket_id, TicketEvent.kind != "reveal"))).one() or 0
 
 
 async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str, int]]:

@@ -8,16 +8,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import outbox
 from db.models import Resident, Ticket
 from db.tickets import photos
+from handlers.masking import mask_text
 from handlers.services import Services
 from handlers.types import Button
 
 
 def to_staff(session: AsyncSession, services: Services, ticket: Ticket, purpose: str, text: str,
              photo: str | None = None, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
-    """A message about `ticket` for the moderation chat (under its card / in its topic)."""
+    """A message about `ticket` for the moderation chat (under its card / in its topic). The chat
+    is on Telegram's servers, outside China: phone and ID numbers are masked in every message, and
+    with CHAT_CARDS=minimal the resident's words, place and photos stay out of it altogether
+    (number, category, area and a link to the console instead)."""
     rules = services.tickets
     if rules.moderation_chat is None:
         return  # no moderation chat configured: staff read tickets with /open instead
+    if rules.chat_cards == "minimal" and purpose != "alert":  # an emergency's alert says what is burning
+        if photo is not None:
+            return
+        text = services.texts.render("staff_minimal", "zh", ticket=ticket, what=purpose, console_url=rules.console_url,
+                                     category=services.categories.title(ticket.category, "zh"))
+    text = mask_text(text)
     outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, purpose, text, photo=photo,
                    ticket_id=ticket.id, buttons=buttons)
 

@@ -11,7 +11,7 @@ The queries: db/privacy.py.
 from __future__ import annotations
 
 from db.models import Resident
-from db.privacy import forget_resident
+from db.privacy import checkpoint, forget_resident
 from handlers.masking import erase_numbers
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
@@ -26,4 +26,5 @@ def ask(lang: str, services: Services) -> Reply:
 async def forget(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
     async with services.store.transaction() as session:
         await forget_resident(session, resident.id, inbound.channel, inbound.chat_id, erase_numbers)
+    await checkpoint(services.store.engine)
     return Reply("info", [Outbound(services.texts.render("forget_done", lang))])

@@ -40,6 +40,10 @@ class TicketRules:
     resolution_days: int = 5  # working days to resolution
     calendar: Calendar = field(default_factory=Calendar)
     reopen_days: int = 7  # a low rating within this many days reopens the ticket
+    # the moderation chat is on Telegram, outside China (PIPL): its messages never carry a phone or
+    # ID number; "minimal": no resident text at all, only number, category, area and a console link
+    chat_cards: str = "masked"
+    console_url: str | None = None  # CONSOLE_URL, for that link
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import tickets
 from db.models import OPEN_STATES, Resident, Ticket, utcnow
 from handlers import notify, reports, staff_events
+from handlers.masking import mask_text
 from handlers.my_tickets import describe
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
@@ -292,7 +293,7 @@ async def _open(services: Services) -> Reply:
     now = utcnow()
     text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=lambda t: tickets.is_late(t, now),
                                  **_views(services))
-    return Reply("info", [Outbound(text)])
+    return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
 
 
 async def _show(ticket: Ticket, services: Services) -> Reply:
@@ -300,7 +301,7 @@ async def _show(ticket: Ticket, services: Services) -> Reply:
         events = await tickets.history(session, ticket.id, public_only=False)
     text = services.texts.render("staff_ticket", "zh", ticket=ticket, events=events,
                                  describe=lambda e: describe(e, services, "zh"), **_views(services))
-    return Reply("info", [Outbound(text)])
+    return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
 
 
 async def _stats(services: Services) -> Reply:

@@ -1,6 +1,7 @@
 """The README's pictures of the staff console: `python -m bot demo` in a scratch folder, `python -m
 bot serve`, then Debian's Chromium (Playwright, `executable_path`: no browser download) signs in
-and takes the queue, a ticket with photos and the dashboard into docs/img/.
+and takes the queue, a ticket with photos and the dashboard into docs/img/, at a desktop's size and
+a phone's (390 px wide: the *-phone.png files).
 
     .venv/bin/python scripts/console_screenshots.py   # Chinese needs a CJK font: apt-get install fonts-wqy-microhei
 """
@@ -30,21 +31,23 @@ def _free_port() -> int:
 
 
 async def _shoot(base: str, password: str, ticket: str) -> None:
+    """The queue, a ticket and the dashboard, in Chinese, at a desktop's size and a phone's (390 px)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium")
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        await page.goto(f"{base}/staff/login")
-        await page.fill("input[name=username]", "demo")
-        await page.fill("input[name=password]", password)
-        await page.click("button[type=submit]")
-        await page.wait_for_url(f"{base}/staff/")
-        await page.screenshot(path=OUT / "console-queue.png")
-        await page.goto(f"{base}/staff/tickets/{ticket}")
-        await page.screenshot(path=OUT / "console-ticket.png", full_page=True)
-        await page.goto(f"{base}/staff/dashboard")
-        await page.screenshot(path=OUT / "console-dashboard.png", full_page=True)
+        for suffix, viewport in (("", {"width": 1280, "height": 900}), ("-phone", {"width": 390, "height": 844})):
+            page = await (await browser.new_context(viewport=viewport, device_scale_factor=2 if suffix else 1)).new_page()
+            await page.goto(f"{base}/staff/login")
+            await page.fill("input[name=username]", "demo")
+            await page.fill("input[name=password]", password)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{base}/staff/")
+            await page.screenshot(path=OUT / f"console-queue{suffix}.png")
+            await page.goto(f"{base}/staff/tickets/{ticket}")
+            await page.screenshot(path=OUT / f"console-ticket{suffix}.png", full_page=not suffix)
+            await page.goto(f"{base}/staff/dashboard")
+            await page.screenshot(path=OUT / f"console-dashboard{suffix}.png", full_page=not suffix)
         await browser.close()
 
 

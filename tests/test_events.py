@@ -200,7 +200,7 @@ async def test_the_console_creates_publishes_and_withdraws_an_event(console, ser
     status, _, response = await console.post("/staff/events", form)
     assert status == 303, response
     status, html, _ = await console.get(response.headers["Location"])
-    assert "周末市集" in html and '<p class="done">#1:已发送 0/1,0 人已屏蔽</p>' in html
+    assert "周末市集" in html and '<p class="done" role="status">#1:已发送 0/1,0 人已屏蔽</p>' in html
     assert query_rows(services.store, "SELECT chat_id, state FROM outboxmessage WHERE purpose = 'notice'") == [("7201", "pending")]
     status, _, response = await console.post("/staff/events/1/withdraw", {"csrf": csrf_of(html)})
     assert status == 303

@@ -76,3 +76,20 @@ async def test_a_wechat_only_server_chases_tickets_and_makes_the_weekly_export(d
     finally:
         stop.set()
         await asyncio.wait_for(server, 30)
+
+
+def test_a_weeks_export_missed_while_the_server_was_down_is_made_at_the_next_start(tmp_path):
+    """Due (Monday 09:00 has passed) and not in EXPORT_DIR: made shortly after start-up; made, or
+    not yet due: at the usual hour."""
+    from datetime import datetime
+
+    from bot.jobs import missed_export
+    from db.clock import SHANGHAI
+
+    settings = load_settings({"EXPORT_DIR": str(tmp_path), "EXPORT_DAY": "mon", "EXPORT_TIME": "09:00"})
+    tuesday = datetime(2026, 12, 8, 10, 0, tzinfo=SHANGHAI)
+    assert missed_export(settings, tuesday)
+    assert not missed_export(settings, datetime(2026, 12, 7, 8, 59, tzinfo=SHANGHAI))  # Monday, before its hour
+    (tmp_path / "tangqiao-20261130-20261206-summary.html").write_text("made")
+    assert not missed_export(settings, tuesday)
+    assert missed_export(settings, datetime(2026, 12, 14, 9, 0, tzinfo=SHANGHAI))  # the next week's

@@ -92,6 +92,46 @@ async def test_forgetme_erases_every_copy_of_the_numbers_and_the_account(office)
     assert rows(office, "select count(*) from outboxmessage where state = 'pending'") == [(0,)]
 
 
+async def test_forgetme_leaves_no_copy_in_the_sqlite_files(office):
+    """secure_delete zeroes the freed pages and the WAL is checkpointed and truncated: the erased
+    number is in neither file's bytes (the database's other copies are checked above)."""
+    from pathlib import Path
+
+    url = url_of(office.store)
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite's files")
+    path = Path(url.split("///", 1)[1])
+    await report(office, f"楼道堆满杂物,电话 {PHONE}", f"塘桥路100号 联系{PHONE}", PHONE)
+    files = [path, path.with_name(path.name + "-wal")]
+    assert any(PHONE.encode() in f.read_bytes() for f in files if f.exists())
+    await handle(resident("/forgetme"), office)
+    await handle(resident(callback="forget:yes"), office)
+    assert not [f.name for f in files if f.exists() and PHONE.encode() in f.read_bytes()]
+
+
+async def test_the_moderation_chats_messages_carry_no_phone_or_id_number(office):
+    """Telegram's servers are outside China (PIPL): the card, the console's notes, /ticket and /open
+    show numbers masked; the database keeps them for the console (masked there too until "show")."""
+    await report(office, f"楼道堆满杂物,身份证{NEW_ID_CARD},电话 139.1234.5678", f"塘桥路100号 联系{SPACED_PHONE}", PHONE)
+    await handle(Inbound("telegram", STAFF, MOD, text=f"/note 1 居民电话 {PHONE}"), office)
+    shown = [(await handle(Inbound("telegram", STAFF, MOD, text=command), office)).messages[0].text
+             for command in ("/ticket 1", "/open")]
+    to_chat = [t for t, in rows(office, "select text from outboxmessage where chat_id = ?", MOD)] + shown
+    assert len(to_chat) >= 3 and any("139****5678" in t for t in to_chat)
+    for number in (PHONE, NEW_ID_CARD, "1234.5678"):
+        assert not [t for t in to_chat if number in t], number
+    assert rows(office, "select phone from ticket") == [(PHONE,)]
+
+
+async def test_with_minimal_cards_the_chat_gets_no_resident_text(office):
+    minimal = replace(office, tickets=replace(office.tickets, chat_cards="minimal", console_url="https://bot.example.cn/staff"))
+    await report(minimal, "楼道堆满杂物,谁家的没人管", "峨山路九十一弄五号楼", PHONE)
+    (number,), = rows(office, "select number from ticket")
+    (card,), = rows(office, "select text from outboxmessage where chat_id = ? and purpose = 'card'", MOD)
+    assert number in card and f"https://bot.example.cn/staff/tickets/{number}" in card and "峨山路91弄" in card
+    assert "杂物" not in card and "五号楼" not in card and "5678" not in card
+
+
 async def test_update_keys_hold_no_user_id_and_are_purged(office):
     openid = "oWECHAT-openid-of-the-resident"
     await handle(resident("你好", user=openid, channel="wechat", update_key=f"{openid}:1764830000:subscribe"), office)

@@ -2,7 +2,7 @@
 and the model versions trained with staff's approved examples.
 
 Revision ID: 0016_review
-Revises: 0014_wechat
+Revises: 0015_console
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016_review'
-down_revision = '0014_wechat'
+down_revision = '0015_console'
 branch_labels = None
 depends_on = None
 
