@@ -49,6 +49,12 @@ def _syllables() -> frozenset[str]:
 
 
 SYLLABLES = _syllables()
+# common English words that happen to cut into pinyin syllables (the model's own English words count too)
+ENGLISH_LOOKALIKES = frozenset("""
+a an he she me men women man can ban fan pan ran tan wan hang long song bang gang sang tang ten pen hen den
+bin pin tin sin tie lie pie die name same game came dame lame tame time mine line nine pine dine
+lane pane cane mane sane tune dune june gene anime panda banana canada china chinese agenda guide tea sea you
+""".split())
 _LONGEST = max(map(len, SYLLABLES))
 
 
@@ -72,7 +78,7 @@ class PinyinReader:
 
     @cached_property
     def _english(self) -> frozenset[str]:
-        return frozenset(w for w in self._known if len(w) >= 2)
+        return frozenset(w for w in self._known if len(w) >= 2) | ENGLISH_LOOKALIKES
 
     def looks_like_pinyin(self, text: str) -> bool:
         text = _plain(text)

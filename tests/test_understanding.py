@@ -99,7 +99,7 @@ def test_pinyin_spells_the_words_of_our_texts(core, text, chinese):
     assert core.model.understand(text).read_as == chinese
 
 
-@pytest.mark.parametrize("text", ["Where is the community canteen?", "women", "hi", "tie", "Is there a baby room?",
+@pytest.mark.parametrize("text", ["Where is the community canteen?", "women", "hi", "tie", "Is there a baby room?", "name", "panda",
                                   "asdf qwerty", "12345", "ok"])
 def test_english_is_not_pinyin(core, text):
     assert core.model.understand(text).read_as is None
