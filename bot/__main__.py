@@ -158,15 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "content" and args.areas and not any(Path(args.areas).glob("*.yaml")):
+        print(f"error: --areas {args.areas}: not a folder of area files (*.yaml)", file=sys.stderr)
+        return 2
     if args.command == "content" and args.action == "eval":
         from content.loader import load_content
         from content.training import evaluate
 
         print(evaluate(load_content(args.areas) if args.areas else load_content()))
         return 0
-    if args.command == "content" and args.areas and not any(Path(args.areas).glob("*.yaml")):
-        print(f"error: --areas {args.areas}: not a folder of area files (*.yaml)", file=sys.stderr)
-        return 2
     if args.command == "content" and args.action == "train":
         return _train(args.areas)
     if args.command == "content":
