@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "content" and args.areas and not any(Path(args.areas).glob("*.yaml")):
+        print(f"error: --areas {args.areas}: not a folder of area files (*.yaml)", file=sys.stderr)
+        return 2
     if args.command == "content" and args.action == "eval":
         from content.loader import load_content
         from content.training import evaluate
@@ -231,9 +234,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nstaff's approved examples ({len(pairs)}, the console's review page):")
             print(approved_changes(content, pairs))
         return 0
-    if args.command == "content" and args.areas and not any(Path(args.areas).glob("*.yaml")):
-        print(f"error: --areas {args.areas}: not a folder of area files (*.yaml)", file=sys.stderr)
-        return 2
     if args.command == "content" and args.action == "train":
         return _train(args.areas)
     if args.command == "content" and args.action == "gaps":

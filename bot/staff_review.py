@@ -11,7 +11,7 @@ import json
 
 from aiohttp import web
 
-from bot.staff_web import ACCOUNT, FORM, actor_of, page, services_of, signed_in
+from bot.staff_web import ACCOUNT, FORM, actor_of, number, page, services_of, signed_in
 from content.learning import labels
 from content.model import KINDS
 from handlers.themes import themes
@@ -52,7 +52,7 @@ async def label(request: web.Request) -> web.StreamResponse:
 
     services, form = services_of(request), request[FORM]
     chosen = str(form.get("label", "") or form.get("other", ""))
-    ids = [int(i) for i in str(form.get("ids", "")).split(",") if i.strip().isdigit()]
+    ids = [number(i, "ids") for i in str(form.get("ids", "")).split(",") if i.strip()]
     if not ids or chosen not in (*labels(services.content), *NOT_LEARNED):
         return await review_page(request, 400, "label")
     async with services.store.transaction() as session:
@@ -77,9 +77,9 @@ async def decide(request: web.Request) -> web.StreamResponse:
     from db import review
 
     services = services_of(request)
-    number, action = int(request.match_info["id"]), request.match_info["action"]
+    version_id, action = number(request.match_info["id"], "id"), request.match_info["action"]
     async with services.store.transaction() as session:
-        done = await (review.confirm if action == "confirm" else review.reject)(session, number)
+        done = await (review.confirm if action == "confirm" else review.reject)(session, version_id)
     if not done:
         raise web.HTTPNotFound(text="no such held version")
     raise web.HTTPSeeOther(f"/staff/review?done={action}#versions")
