@@ -66,7 +66,6 @@ class ModelKeeper:
     def __init__(self, services: Services):
         self.services = services
         self.model: LiveModel = services.model
-        self.files_hash = self.model.model_hash  # the model of the content files, which the bot started with
         self.training: asyncio.Task | None = None
 
     async def poll(self) -> None:
@@ -107,7 +106,7 @@ class ModelKeeper:
 
         async with self.services.store.transaction() as session:
             version = await review.current(session)
-        name = version.model_hash if version is not None else self.files_hash
+        name = version.model_hash if version is not None else self.model.files_hash
         if name == self.model.model_hash:
             return False
         path = model_path(name)

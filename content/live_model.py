@@ -12,6 +12,7 @@ from content.model import Model
 class LiveModel:
     def __init__(self, model: Model, model_hash: str, version: int | None = None):
         self._current = (model, model_hash, version)
+        self.files_hash = model_hash  # the model it started with: the content files' (a rollback's last resort)
 
     def swap(self, model: Model, model_hash: str, version: int | None) -> None:
         self._current = (model, model_hash, version)

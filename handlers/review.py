@@ -11,6 +11,7 @@ REVIEW_RETENTION_DAYS (bot/jobs.py), except those approved as examples.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from handlers.services import Services
 from handlers.themes import tokens
 from handlers.types import Inbound, Reply, plain_text
 
+log = logging.getLogger(__name__)
 REPHRASE_WINDOW = timedelta(minutes=1)
 PICK_WINDOW = timedelta(minutes=30)  # a clarification's buttons pressed later than this are browsing, not a pick
 REPHRASED = 45  # token_sort_ratio of two messages (handlers/themes.py's tokens) above which one rephrases the other
@@ -31,10 +33,19 @@ TOP_SCORES = 5
 
 
 async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
-    """Keep what staff should review of this turn (nothing without a database, nor for staff)."""
+    """Keep what staff should review of this turn (nothing without a database, nor for staff). A
+    failure here is logged, never raised: the resident's reply does not depend on it."""
     store = services.store
     if store is None or not reply.messages or _from_staff(inbound, services):
         return
+    try:
+        await _record(inbound, reply, services)
+    except Exception:
+        log.exception("could not keep a message for review")
+
+
+async def _record(inbound: Inbound, reply: Reply, services: Services) -> None:
+    store = services.store
     if inbound.callback is not None:
         await _on_button(inbound, services)
         return

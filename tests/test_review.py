@@ -143,3 +143,15 @@ async def test_the_export_lists_the_most_frequent_questions_not_in_the_report(se
     rows = [row for row in book["报告中没有"].iter_rows(min_row=3, values_only=True)]
     assert [(text, count) for text, count, *_ in rows] == [(snow[-1], 3), ("今天股票涨了吗", 1)]
     assert set(rows[0][2].split("；")) == set(snow[:-1]) and result.rows["not_in_report"] == 2
+
+
+async def test_a_failure_to_keep_an_item_does_not_fail_the_reply(services, caplog):
+    from dataclasses import replace
+
+    class Broken:
+        def __getattr__(self, name):
+            raise RuntimeError("the database is gone")
+
+    reply = await handle(said("明天会不会下雪"), services)
+    await review.record(said("明天会不会下雪"), reply, replace(services, store=Broken()))
+    assert "could not keep a message for review" in caplog.text and items(services) == []
