@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import __version__, staff_console, staff_events
+from bot import __version__, staff_alerts, staff_console, staff_events
 from bot.channels.wechat import BadMessage, WeChatChannel
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -213,6 +213,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/healthz", healthz)
     staff_console.setup(app)  # the staff web console, /staff/ (bot/staff_console.py)
     staff_events.setup(app)  # its events page, /staff/events (bot/staff_events.py)
+    staff_alerts.setup(app)  # the emergency alerts on top of its pages (bot/staff_alerts.py)
     app.on_cleanup.append(_close_wechat)
     return app
 
