@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.photo_files import PhotoFiles
 from db import accounts, tickets
 from db.clock import SHANGHAI, utcnow
-from db.models import Opinion, OutboxMessage, Resident, Ticket, TicketEvent
+from db.models import Alert, Opinion, Resident, Ticket, TicketEvent
 
 DEMO_ACCOUNT = "demo"
 WEEKS = 4
@@ -118,11 +118,12 @@ async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None =
                                 text=rng.choice(IDEAS[area]) + rng.choice(["", "", "!", ",谢谢"]),
                                 created_at=now - timedelta(seconds=rng.uniform(0, 7 * WEEKS * 86400))))
             made["opinions"] += 1
-        alert = services.texts.render("staff_emergency", "zh", channel="Telegram", text="楼道里有很浓的煤气味,邻居家没人应门",
-                               numbers="119、110", kinds="燃气泄漏 gas")
-        for hours in (30, 200):
-            session.add(OutboxMessage(channel="telegram", chat_id="-1001", purpose="alert", text=alert, state="sent",
-                                      created_at=now - timedelta(hours=hours)))
+        # one alert acknowledged, one waiting on top of every console page
+        for hours, acknowledged in ((200, True), (30, False)):
+            session.add(Alert(channel="telegram", kinds="gas", text="楼道里有很浓的煤气味,邻居家没人应门",
+                              created_at=now - timedelta(hours=hours),
+                              acknowledged_by="web:demo" if acknowledged else None,
+                              acknowledged_at=now - timedelta(hours=hours - 1) if acknowledged else None))
             made["alerts"] += 1
     return made
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.clock import aware
-from db.models import Opinion, OutboxMessage, Secret, Ticket, TicketEvent
+from db.models import Alert, Opinion, Secret, Ticket, TicketEvent
 
 BATCH = 1000
 PSEUDONYM_SECRET = "pseudonym"
@@ -28,7 +28,7 @@ OP = Opinion.__table__
 T = Ticket.__table__
 E = TicketEvent.__table__
 DUP = T.alias("dup")
-OUT = OutboxMessage.__table__
+AL = Alert.__table__
 
 
 def _plain(column):
@@ -128,10 +128,11 @@ async def last_change(conn: AsyncConnection) -> tuple:
 
 
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:
-    """The newest emergency alerts sent to the moderation chat (handlers/emergency.py): created_at, state, text."""
+    """The newest emergency alerts (db/alerts.py), whatever the channels: created_at, channel,
+    kinds, text (masked when recorded), acknowledged_by, acknowledged_at."""
     return list((await conn.execute(
-        select(OUT.c.created_at, OUT.c.state, OUT.c.text).where(OUT.c.purpose == "alert")
-        .order_by(OUT.c.created_at.desc(), OUT.c.id.desc()).limit(limit)
+        select(AL.c.created_at, AL.c.channel, AL.c.kinds, AL.c.text, AL.c.acknowledged_by, AL.c.acknowledged_at)
+        .order_by(AL.c.created_at.desc(), AL.c.id.desc()).limit(limit)
     )).all())
 
 

@@ -411,3 +411,19 @@ class ModelVersion(SQLModel, table=True):
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     ready_at: datetime | None = None
+
+
+# -- emergency alerts (db/alerts.py) -----------------------------------------------------------
+
+
+class Alert(SQLModel, table=True):
+    """An emergency a resident wrote about (handlers/emergency.py), recorded whatever the channels,
+    for the office to see in the console until someone acknowledges it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    kinds: str = Field(default="", max_length=128)  # the kinds of content/emergency.yaml, comma-separated
+    text: str = Field(default="", max_length=1024)  # what the resident wrote, phone and ID numbers masked
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)  # "web:<account>"
+    acknowledged_at: datetime | None = Field(default=None, index=True)

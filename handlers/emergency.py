@@ -3,35 +3,49 @@
 The model says a message describes an emergency (content/model.py: the signs of
 content/emergency.yaml, or its own learned judgement); the kinds of danger it names pick the
 advice (a fall: 120; gas: leave, then 119 from outside; a scam call: hang up, 96110), and a
-message naming none gets the general advice. The moderation chat gets an alert, not a ticket,
-so that a person can look; it is queued in the outbox like every message to staff.
+message naming none gets the general advice. Every alert is recorded (db/alerts.py), whatever
+the channels, for the staff console's banner, and logged; with a moderation chat it also gets
+an alert card, not a ticket, queued in the outbox like every message to staff.
 """
 from __future__ import annotations
 
-from content.emergency import NATIONAL_NUMBERS, Kind
+import logging
+import re
+
+from content.emergency import Kind
+from handlers.masking import mask_text
 from handlers.services import Services
 from handlers.types import Outbound, Reply
 
 MAX_ADVICE = 2
+_NUMBER = re.compile(r"<b>[^<\d]*(\d{3,6})")  # the numbers the advice names, in bold
+log = logging.getLogger(__name__)
 
 
 async def reply(text: str, dangers: tuple[Kind, ...], channel: str, lang: str, services: Services) -> Reply:
     advice = [kind for kind in dangers if kind.name != "general"][:MAX_ADVICE]
-    alerted = await _alert_staff(text, advice, channel, services)
     lines = [kind.advice[lang] for kind in advice] or [services.model.signs.general.advice[lang]]
+    alerted = await _alert_staff(text, advice, lines, channel, services)
     body = services.texts.render("emergency", lang, advice=lines, specific=bool(advice), alerted=alerted)
     return Reply("emergency", [Outbound(body)], score=100)
 
 
-async def _alert_staff(text: str, advice: list[Kind], channel: str, services: Services) -> bool:
+async def _alert_staff(text: str, advice: list[Kind], lines: list[str], channel: str, services: Services) -> bool:
+    """Record the alert (and queue the moderation chat's card, if there is one) in one transaction."""
     rules, store = services.tickets, services.store
-    if store is None or rules.moderation_chat is None:
+    if store is None:
         return False
-    from db import outbox  # the database layer is not imported by `ask`
+    from db import alerts, outbox  # the database layer is not imported by `ask`
 
-    alert = services.texts.render("staff_emergency", "zh", channel=channel, text=text[:500],
-                                  kinds="、".join(k.name for k in advice) or "general",
-                                  numbers=" / ".join(NATIONAL_NUMBERS))
+    kinds = [k.name for k in advice] or ["general"]
+    said = mask_text(text)
     async with store.transaction() as session:
-        outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", alert)
+        alert = alerts.record(session, channel, kinds, said)
+        if rules.moderation_chat is not None:
+            numbers = " / ".join(dict.fromkeys(_NUMBER.findall(" ".join(lines))))
+            card = services.texts.render("staff_emergency", "zh", channel=channel, text=said[:500],
+                                         kinds="、".join(kinds), numbers=numbers)
+            outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", card)
+        await session.flush()
+        log.warning("emergency alert %s recorded: %s via %s", alert.id, ",".join(kinds), channel)
     return True

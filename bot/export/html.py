@@ -8,7 +8,6 @@ always text.
 from __future__ import annotations
 
 import html
-import re
 from datetime import datetime
 from functools import lru_cache
 from types import SimpleNamespace
@@ -109,20 +108,22 @@ def trend_charts(weeks: list[Summary]) -> list[dict]:
     ]
 
 
-def _plain(telegram_html: str) -> str:
-    """An alert as the moderation chat got it (Telegram HTML), as text."""
-    return html.unescape(re.sub(r"<[^>]+>", " ", telegram_html))
-
-
 def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list[Summary] | None = None,
                 alerts: list | None = None, console: bool = False) -> str:
     """The summary page; the console's dashboard adds the 12-week trend, the emergency alerts and
     a way back to the console."""
-    return _html_environment().get_template(HTML_TEMPLATE).render(
+    env = _html_environment()
+    if console:  # the console's banner of unacknowledged emergency alerts, on the dashboard too
+        from bot.staff_alerts import banner
+
+        env.globals["alert_banner"] = banner
+    return env.get_template(HTML_TEMPLATE).render(
         summary=summary, previous=summary.previous or Summary(summary.start, summary.end), groups=groups,
         bars=_chart_bars(summary), generated=wall_clock(now), console=console,
         trend=trend or [], charts=trend_charts(trend) if trend else [],
-        alerts=[(wall_clock(a.created_at), a.state, mask_text(_plain(a.text))) for a in alerts or []],
+        alerts=[(wall_clock(a.created_at), f"{a.channel} · {a.kinds or 'general'}", mask_text(a.text),
+                 f"{a.acknowledged_by} {wall_clock(a.acknowledged_at):%m-%d %H:%M}" if a.acknowledged_at else "")
+                for a in alerts or []],
         fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=_signed, change=change),
     )
 

@@ -4,7 +4,7 @@ intake.spoken while the report is filled in); the reply to each WeChat callback 
 database (wechatreply), so a retry reaching another server gets the same reply.
 
 Revision ID: 0014_wechat
-Revises: 0011_ticket_area
+Revises: 0013_alerts
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_wechat'
-down_revision = '0011_ticket_area'
+down_revision = '0013_alerts'
 branch_labels = None
 depends_on = None
 
