@@ -23,7 +23,6 @@ from handlers.services import Services
 
 PAGE_SIZE = 50
 VIEWS = ("today", "new", "mine", "overdue")
-FILTERS = ("view", "status", "category", "committee", "place", "q", "page")  # what the queue's address may hold
 
 
 def committee_places(request: web.Request) -> dict[str, tuple[str, ...]]:
