@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.export.figures import wall_clock
 from bot.staff_web import ACCOUNT, COOKIE, FORM, actor_of, log, services_of, signed_in
+from bot.staff_web import number as staff_number
 from db import accounts, alerts
 
 SHOWN = 20  # the banner's longest list
@@ -65,7 +66,7 @@ async def _load_alerts(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def acknowledge(request: web.Request) -> web.StreamResponse:
-    number = int(request.match_info["id"])
+    number = staff_number(request.match_info["id"], "id")
     actor = actor_of(request[ACCOUNT])
     async with services_of(request).store.transaction() as session:
         done = await alerts.acknowledge(session, number, actor)
