@@ -152,9 +152,12 @@ class Conversations:
                 Row.channel == channel, Row.user_id == conv).order_by(Ticket.id.desc()))).first()
 
     async def _output(self, conv: str, person: Resident, reply: Reply | None, event: dict, pushed: list[str]) -> dict:
+        from db import conversations
+
         staff = "staff_reply" in event or "staff_status" in event
         ticket = await self._latest_ticket(conv, person.channel)
-        state = await _dialog_of(self.services, person.channel, conv)
+        async with self.services.store.transaction() as session:
+            state = await conversations.read(session, person.channel, conv, conv)
         kind = "staff" if staff else _kind(reply, event)
         return {
             "conv": conv,
@@ -162,8 +165,8 @@ class Conversations:
             "topic": None if staff or reply is None else reply.topic,
             "reply": "\n".join(plain_text(m.text) for m in reply.messages) if reply else "",
             "choices": [b.label for m in (reply.messages if reply else []) for row in m.buttons for b in row],
-            "dialog": state.dialog if state else None,
-            "lang": (state.language if staff and state and state.language else
+            "dialog": state.dialog,
+            "lang": (state.language if staff and state.language else
                      reply.language if reply else self.services.default_language),
             "ticket": None if ticket is None else {
                 "number": ticket.number, "status": ticket.status,
@@ -172,26 +175,6 @@ class Conversations:
                 "text": ticket.text, "phone": ticket.phone},
             "pushed": pushed,
         }
-
-
-@dataclass
-class _State:
-    dialog: str | None
-    language: str | None
-
-
-async def _dialog_of(services, channel, conv):
-    from sqlmodel import select
-
-    from db.models import Intake
-    from db.models import Resident as Row
-
-    async with services.store.transaction() as session:
-        row = (await session.exec(select(Row).where(Row.channel == channel, Row.user_id == conv))).first()
-        if row is None:
-            return None
-        intake = await session.get(Intake, row.id)
-        return _State("complaint" if intake else (row.awaiting or None), row.language)
 
 
 def _rows_of(row) -> list:

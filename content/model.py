@@ -51,6 +51,7 @@ class Understanding:
     candidates: list[str] = field(default_factory=list)
     score: float = 0.0  # 0-100, how sure
     dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows
+    read_as: str | None = None   # when the message was pinyin: the Chinese it was read as (reply in Chinese)
 
 
 def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = ()) -> Understanding:
@@ -104,7 +105,12 @@ class Model:
         values /= np.sqrt(values @ values)
         return values @ self.weights[cols] + self.intercept
 
-    def understand(self, text: str) -> Understanding:
+    def understand(self, text: str, context: str | None = None) -> Understanding:
+        """`context`: the entry id the resident was last answered about, passed by the router only
+        while a follow-up may refer to it (the conversation record says when). A context-only
+        follow-up ("那在哪里办?", "要带什么材料?", "周末开吗", "what about people over 80?") is then
+        answered on that entry (kind "answer", topic=context); a message with a topic of its own
+        ignores the context."""
         return decide(self.scores(text), self.classes, self.thresholds, tuple(self.signs.kinds_in(text)))
 
     def ranked_topics(self, text: str) -> list[str]:

@@ -102,7 +102,7 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         resident = await session.get(Resident, ticket.resident_id)
-        lang = resident.language or services.default_language
+        lang = await notify.language(session, services, ticket, resident)
         body = text or ("(照片)" if lang != "en" else "(photo)")
         if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN):
             # the same reply again: our confirmation of the first was lost (a crash, a network
@@ -112,6 +112,8 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         ticket.first_response_at = ticket.first_response_at or utcnow()
         ticket.awaiting_resident = ticket.status in OPEN_STATES
         session.add(ticket)
+        if ticket.awaiting_resident:
+            await notify.waiting_for_answer(session, ticket, resident)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
                                     services.texts.render("staff_reply", lang, ticket=ticket, text=body))
         _tell_the_chat(session, services, ticket, actor, "reply", body)
@@ -243,7 +245,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
                         wanted=_status(services, state, True))
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, note)
+        await notify.status_notice(session, services, ticket, resident, note)
         _tell_the_chat(session, services, ticket, actor, "status", note)
     return _say(services, "changed", ticket=ticket, before=_status(services, before), after=_status(services, state, True))
 
@@ -257,7 +259,7 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
             return _say(services, "cannot_merge", ticket=ticket, now=_status(services, ticket.status))
         ticket.duplicate_of = target.id
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
+        await notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
     undo = ((Button("↩ 撤销合并", f"undup:{ticket.id}"),),)
     text = services.texts.render("staff_says", "zh", what="merged", ticket=ticket, target=target)
     return Reply("info", [Outbound(text, undo)])
@@ -272,7 +274,7 @@ async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Repl
         except tickets.TransitionError:
             return _say(services, "cannot_unmerge", ticket=ticket, now=_status(services, ticket.status))
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, note)
+        await notify.status_notice(session, services, ticket, resident, note)
     return _say(services, "unmerged", ticket=ticket, back=_status(services, back))
 
 
