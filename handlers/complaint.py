@@ -81,7 +81,8 @@ def _take_attachments(report: dict, inbound: Inbound) -> None:
 def _place(report: dict) -> str:
     place = report.get("place") or ""
     if report.get("latitude") is not None:
-        place = f"{place} ({report['latitude']:.5f}, {report['longitude']:.5f})".strip()
+        pin = f"{report['latitude']:.5f}, {report['longitude']:.5f}"
+        place = place if pin in place else f"{place} ({pin})".strip()
     return place
 
 

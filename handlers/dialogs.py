@@ -106,9 +106,12 @@ SKIP = re.compile(
     re.IGNORECASE)
 SUBMIT = re.compile(
     r"^(?:对|对的|对额|是的|是|嗯|好|好的|可以|没问题|没错|确认|确定|就这样)?[\s,，。!！]*"
-    r"(?:提交|确认提交|确认|确定|发送|发吧|交吧|提交吧|可以提交|对|对的|对额|是的|没问题|没错|好的|可以|就这样|嗯)"
+    r"(?:提交|确认提交|确认|确定|发送|发吧|交吧|提交吧|可以提交|对|对的|对额|是的|没问题|没有问题|没错|好的|可以|就这样|嗯|行)"
     + _PART + _END + "$"
-    r"|^(?:yes|yep|yeah|ok|okay|submit|confirm|send|send it|correct|that'?s right|looks good|go ahead)\b[\s.!]*$",
+    r"|^(?:yes|yep|yeah|ok|okay|sure|right|correct)?[\s,!.]*(?:please\s+)?(?:submit|send|confirm|go\s+ahead)"
+    r"(?:\s+(?:it|this|that|please|now))*[\s.!]*$"
+    r"|^(?:yes|yep|yeah|ok|okay|sure|right|correct|that'?s\s+right|looks\s+good|all\s+good)"
+    r"(?:[\s,!.]+(?:please|thanks|thank\s+you|that'?s\s+right|it\s+is|correct|looks\s+good))*[\s.!]*$",
     re.IGNORECASE)
 DONE = re.compile(r"^(?:好了|好|就这些|就这样|没有了|发完了|完成|完了)" + _PART + _END + "$|^(?:done|that'?s all|finished)\b",
                   re.IGNORECASE)
@@ -123,8 +126,22 @@ def is_cancel(text: str) -> bool:
     return bool(CANCEL.search(text.strip()))
 
 
+# a short message declining (a photo, a phone number) in other words: "手机号就不留了", "覅拍照片",
+# "I'd rather not give my number"
+DECLINE = re.compile(r"不留|不用留|不想留|不方便|不给|不发|不拍|没拍|没有|没照|覅|勿要|不用了|不需要|不必|"
+                     r"rather\s+not|prefer\s+not|don'?t\s+want|no\s+need|not\s+necessary|without|no\s+thanks", re.IGNORECASE)
+
+
+_ASKS = re.compile(r"[?？]|吗|呢|伐|怎么|什么|哪|多少|有没有|能不能|可不可以|是不是"
+                   r"|\b(?:how|what|where|when|why|which|is|are|can|could|do|does)\b", re.IGNORECASE)
+
+
 def is_skip(text: str) -> bool:
-    return bool(SKIP.search(text.strip()))
+    text = text.strip()
+    if SKIP.search(text):
+        return True
+    return (len(text) <= 30 and not any(c.isdigit() for c in text) and not _ASKS.search(text)
+            and bool(DECLINE.search(text)))
 
 
 def is_submit(text: str) -> bool:

@@ -26,6 +26,7 @@ _EN = re.compile(
     r"(?:,?\s*(?:lane|no\.?|number|building|bldg|block|#)\s*\d+)*",
     re.IGNORECASE)
 _EN_NAME = re.compile(r"[A-Z][a-z]+\s+(?:Road|Rd|Street|St|Avenue|Ave|Estate|Garden|Gardens|Village|Community|Compound|Residence)")
+_EN_UNIT = re.compile(r"\b(building|bldg|block|lane|no\.|number|room|unit)\s*(\d+)", re.IGNORECASE)
 _BUILDING = re.compile(rf"({_NUM})\s*(号楼|号|栋|幢|座|单元|弄|室|楼|层)")
 
 
@@ -42,7 +43,7 @@ def find(text: str) -> str | None:
 
 def looks_like_place(text: str) -> bool:
     """A place, or a number of a building, lane or room ("5号楼")."""
-    return find(text) is not None or _BUILDING.search(text) is not None
+    return find(text) is not None or _BUILDING.search(text) is not None or _EN_UNIT.search(text) is not None
 
 
 def corrected(place: str, correction: str) -> str | None:
@@ -61,6 +62,13 @@ def corrected(place: str, correction: str) -> str | None:
     new = find(correction)
     if new:
         return new
+    english = _EN_UNIT.search(correction)
+    if english:  # "sorry, it's building 5 not 3"
+        kind, number = english.group(1), english.group(2)
+        same = re.search(rf"\b{re.escape(kind)}\s*\d+", place, re.IGNORECASE)
+        if same:
+            return place[:same.start()] + f"{kind} {number}" + place[same.end():]
+        return f"{place}, {kind} {number}" if place else f"{kind} {number}"
     unit = _BUILDING.search(right or correction)
     if unit:  # "是5号楼": the number of the same kind in the place is the one to change
         kind = unit.group(2)
