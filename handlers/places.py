@@ -27,6 +27,7 @@ _EN = re.compile(
     re.IGNORECASE)
 _EN_NAME = re.compile(r"[A-Z][a-z]+\s+(?:Road|Rd|Street|St|Avenue|Ave|Estate|Garden|Gardens|Village|Community|Compound|Residence)")
 _EN_UNIT = re.compile(r"\b(building|bldg|block|lane|no\.|number|room|unit)\s*(\d+)", re.IGNORECASE)
+_EN_KIND = re.compile(r"\b(building|bldg|block|lane|room|unit)\b", re.IGNORECASE)
 _BUILDING = re.compile(rf"({_NUM})\s*(号楼|号|栋|幢|座|单元|弄|室|楼|层)")
 
 
@@ -43,7 +44,8 @@ def find(text: str) -> str | None:
 
 def looks_like_place(text: str) -> bool:
     """A place, or a number of a building, lane or room ("5号楼")."""
-    return find(text) is not None or _BUILDING.search(text) is not None or _EN_UNIT.search(text) is not None
+    return (find(text) is not None or _BUILDING.search(text) is not None or _EN_UNIT.search(text) is not None
+            or (_EN_KIND.search(text) is not None and re.search(r"\d", text) is not None))
 
 
 def corrected(place: str, correction: str) -> str | None:
@@ -63,8 +65,12 @@ def corrected(place: str, correction: str) -> str | None:
     if new:
         return new
     english = _EN_UNIT.search(correction)
+    if english is None and (word := _EN_KIND.search(correction)) and (digits := re.search(r"\d+", correction)):
+        english = (word.group(1), digits.group(0))  # "wrong building, it's 14"
+    elif english is not None:
+        english = (english.group(1), english.group(2))
     if english:  # "sorry, it's building 5 not 3"
-        kind, number = english.group(1), english.group(2)
+        kind, number = english
         same = re.search(rf"\b{re.escape(kind)}\s*\d+", place, re.IGNORECASE)
         if same:
             return place[:same.start()] + f"{kind} {number}" + place[same.end():]
