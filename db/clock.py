@@ -2,7 +2,7 @@
 weeks, dates in replies), UTC for what is stored. Imports nothing heavy: `ask` uses it too."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -11,6 +11,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def utcnow() -> datetime:
     """Now, in UTC, as the process's clock reads it (install() one that a test or `converse` moves)."""
     return _process_clock()
+
+
+def today() -> date:
+    """Today's date in Shanghai, by the process's clock."""
+    return utcnow().astimezone(SHANGHAI).date()
 
 
 def aware(moment: datetime | None) -> datetime | None:

@@ -23,6 +23,7 @@ from db.conversations import Talk
 from db.engine import open_database
 from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
 from db.outbox import QUEUED
+from db.turn import CURRENT as _TURN
 
 _RESIDENT, _TICKET, _SUBSCRIPTION = Resident.__table__, Ticket.__table__, Subscription.__table__
 _STATE = select(
@@ -72,12 +73,28 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed on leaving the block, or rolled back on an error."""
+        """A session whose work is committed on leaving the block, or rolled back on an error;
+        inside a turn (see turn), the turn's session, committed with the rest of the turn."""
+        if (current := _TURN.get()) is not None:
+            yield current
+            return
         async with self._sessions() as session:
             async with session.begin():
                 yield session
             if session.info.pop(QUEUED, False):
                 self.queued.set()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work for a whole update: the conversation record, tickets, opinions and
+        outbox rows it writes are committed together at the end, or none of them. (Tasks started
+        inside it must not write: they would share its session.)"""
+        async with self.transaction() as session:
+            token = _TURN.set(session)
+            try:
+                yield session
+            finally:
+                _TURN.reset(token)
 
     async def resident(self, channel: str, user_id: str) -> Resident:
         """The resident row for this channel user, created on first contact.
@@ -122,24 +139,16 @@ class Store:
         return ResidentState(resident, talk, bool(values["blocked"]))
 
     async def update_resident(self, resident_id: int, **values) -> None:
-        async with self._sessions() as session:
-            row = await session.get(Resident, resident_id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            await session.commit()
+        async with self.transaction() as session:
+            await update_resident(session, resident_id, **values)
 
     async def add_feedback(self, resident_id: int, entry_id: str, helpful: bool) -> None:
-        async with self._sessions() as session:
+        async with self.transaction() as session:
             session.add(Feedback(resident_id=resident_id, entry_id=entry_id, helpful=helpful))
-            await session.commit()
 
     async def add_opinion(self, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
-        async with self._sessions() as session:
-            # a message may be longer than the column (the console has no limit): PostgreSQL would refuse it
-            row = Opinion(resident_id=resident_id, text=text[:4096], channel=channel, category=category)
-            session.add(row)
-            await session.commit()
-            return row.id
+        async with self.transaction() as session:
+            return await add_opinion(session, resident_id, text, channel, category)
 
     def _digest(self, key: str) -> str:
         return update_digest(key, self.bots.get(key.partition(":")[0], ""))
@@ -170,11 +179,30 @@ class Store:
     async def reachable_again(self, resident_id: int) -> None:
         """The resident wrote to us, so they can be reached again (WeChat refuses messages 48
         hours after a resident's last one; a Telegram user may have unblocked the bot)."""
-        async with self._sessions() as session:
-            blocked = (await session.exec(select(Ticket.id).where(
-                Ticket.resident_id == resident_id, Ticket.resident_blocked == True, Ticket.chat_id != ""))).all()  # noqa: E712
-            if blocked:
-                for ticket in (await session.exec(select(Ticket).where(col(Ticket.id).in_(blocked)))).all():
-                    ticket.resident_blocked = False
-                    session.add(ticket)
-                await session.commit()
+        async with self.transaction() as session:
+            await reachable_again(session, resident_id)
+
+
+# -- writes in the caller's session (the Store's methods of the same names open one, or join the turn's)
+
+async def update_resident(session: AsyncSession, resident_id: int, **values) -> None:
+    row = await session.get(Resident, resident_id)
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.add(row)
+
+
+async def add_opinion(session: AsyncSession, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
+    # a message may be longer than the column (the console has no limit): PostgreSQL would refuse it
+    row = Opinion(resident_id=resident_id, text=text[:4096], channel=channel, category=category)
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def reachable_again(session: AsyncSession, resident_id: int) -> None:
+    blocked = (await session.exec(select(Ticket.id).where(
+        Ticket.resident_id == resident_id, Ticket.resident_blocked == True, Ticket.chat_id != ""))).all()  # noqa: E712
+    for ticket in (await session.exec(select(Ticket).where(col(Ticket.id).in_(blocked)))).all() if blocked else ():
+        ticket.resident_blocked = False
+        session.add(ticket)

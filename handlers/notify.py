@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import conversations, outbox
-from db.clock import utcnow
 from db.models import Resident, Ticket
 from db.tickets import photos
 from handlers.services import Services
@@ -69,13 +68,13 @@ async def status_notice(session: AsyncSession, services: Services, ticket: Ticke
     to_resident(session, services, ticket, resident, "status", text, buttons)
 
 
-async def waiting_for_answer(session: AsyncSession, ticket: Ticket, resident: Resident) -> None:
+async def waiting_for_answer(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident) -> None:
     """Staff asked the resident something on `ticket`: their next message that answers it joins the
     ticket (the "reply" dialog of handlers/dialogs.py), unless they are in another dialog."""
     talk = await conversations.read(session, ticket.channel, ticket.chat_id, resident.user_id)
     if talk.dialog in (None, "reply"):
         talk.enter("reply", "answer", ticket=ticket.id)
-        talk.updated_at = utcnow()  # the wait counts from the reply
+        talk.updated_at = services.clock()  # the wait counts from the reply
         await conversations.write(session, talk)
 
 

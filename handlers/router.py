@@ -113,12 +113,12 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
                                                 chat_id=inbound.chat_id)) is None:
             return Reply("info", [])
         try:
-            before = _snapshot(state.talk)
-            reply = await _handle(inbound, state, services)
-            if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
-                from db import conversations
+            from db import conversations
 
-                async with store.transaction() as session:
+            before = _snapshot(state.talk)
+            async with store.turn() as session:  # one unit of work: the record, tickets, opinions, outbox rows
+                reply = await _handle(inbound, state, services)
+                if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
                     await conversations.write(session, state.talk)
             return reply
         except BaseException:

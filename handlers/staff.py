@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import tickets
-from db.models import OPEN_STATES, Resident, Ticket, utcnow
+from db.clock import aware
+from db.models import OPEN_STATES, Resident, Ticket
 from handlers import notify, reports, staff_events
 from handlers.my_tickets import describe
 from handlers.services import Services
@@ -109,11 +110,11 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
             # error) and the staff member sent it once more. The resident gets it once.
             return _say(services, "relayed", ticket=ticket, again=True)
         await tickets.add_event(session, ticket, actor, "reply", body)
-        ticket.first_response_at = ticket.first_response_at or utcnow()
+        ticket.first_response_at = ticket.first_response_at or services.clock()
         ticket.awaiting_resident = ticket.status in OPEN_STATES
         session.add(ticket)
         if ticket.awaiting_resident:
-            await notify.waiting_for_answer(session, ticket, resident)
+            await notify.waiting_for_answer(session, services, ticket, resident)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
                                     services.texts.render("staff_reply", lang, ticket=ticket, text=body))
         _tell_the_chat(session, services, ticket, actor, "reply", body)
@@ -278,8 +279,8 @@ async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Repl
     return _say(services, "unmerged", ticket=ticket, back=_status(services, back))
 
 
-def _age(moment: datetime) -> str:
-    hours = (utcnow() - moment).total_seconds() / 3600
+def _age(moment: datetime, now: datetime) -> str:
+    hours = (now - aware(moment)).total_seconds() / 3600
     return f"{hours:.0f}小时" if hours < 48 else f"{hours / 24:.0f}天"
 
 
@@ -291,8 +292,9 @@ def _views(services: Services) -> dict:
 async def _open(services: Services) -> Reply:
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
-    now = utcnow()
-    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=lambda t: tickets.is_late(t, now),
+    now = services.clock()
+    text = services.texts.render("staff_open", "zh", tickets=rows, age=lambda moment: _age(moment, now),
+                                 late=lambda t: tickets.is_late(t, now),
                                  **_views(services))
     return Reply("info", [Outbound(text)])
 

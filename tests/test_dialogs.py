@@ -308,3 +308,44 @@ def test_converse_speaks_json_lines(tmp_path):
     assert out[6]["ticket"]["status"] == "resolved" and out[6]["pushed"]
     assert out[7]["kind"] == "answer" and out[7]["topic"] == "weiqi_go" and out[7]["lang"] == "en"
     assert set(out[7]) == {"conv", "kind", "topic", "reply", "choices", "dialog", "lang", "ticket", "pushed"}
+
+
+def test_handlers_read_the_time_only_from_the_injected_clock():
+    """services.clock (moved by tests and by `converse`) is the handlers' only clock."""
+    import re
+
+    for path in sorted((ROOT / "handlers").glob("*.py")):
+        found = re.findall(r"\butcnow\(\)|datetime\.now\(|time\.time\(\)", path.read_text(encoding="utf-8"))
+        assert not found, f"handlers/{path.name} reads the time itself: {found}"
+
+
+async def test_the_migration_moves_half_filled_reports_and_waits_into_the_conversation_record(tmp_path):
+    """0012_conversation: an intake row and a resident's `awaiting` become conversation records."""
+    import sqlite3
+
+    from alembic import command
+
+    from db import migrations
+    from db.engine import make_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "0011_ticket_area"))
+    await engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("insert into resident (channel, user_id, awaiting, created_at) values "
+                   "('telegram', '1', NULL, '2026-11-30 00:00:00'), ('wechat', 'o2', 'comment:7', '2026-11-30 00:00:00')")
+        db.execute("insert into intake (resident_id, step, text, place, photos, phone, started_at) values "
+                   "(1, 'phone', '楼道灯坏了', '峨山路91弄', '[\"p1\"]', NULL, '2026-11-30 00:00:00')")
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(migrations.config(connection=c), "head"))
+    await engine.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        found = db.execute("select channel, chat_id, user_id, dialog, step, filled from conversation order by channel").fetchall()
+        assert "intake" not in {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
+    (t_channel, t_chat, t_user, t_dialog, t_step, t_filled), (w_channel, *w) = found
+    assert (t_channel, t_chat, t_user, t_dialog, t_step) == ("telegram", "1", "1", "complaint", "phone")
+    assert json.loads(t_filled)["place"] == "峨山路91弄" and json.loads(t_filled)["photos"] == ["p1"]
+    assert (w_channel, *w[:4]) == ("wechat", "o2", "o2", "rating", "comment") and json.loads(w[4]) == {"ticket": 7}

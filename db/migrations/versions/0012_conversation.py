@@ -44,10 +44,11 @@ def upgrade() -> None:
     now = sa.func.current_timestamp()
     for r in connection.execute(sa.select(resident).where(resident.c.awaiting.is_not(None))).all():
         kind, _, ticket = r.awaiting.partition(":")
-        dialog = {"message": "message", "comment": "rating", "followup": "followup"}.get(kind)
+        dialog, step = {"message": ("message", "text"), "comment": ("rating", "comment"),
+                        "followup": ("followup", "text")}.get(kind, (None, None))
         if dialog:  # a private chat's id is its user's (Telegram, WeChat, the console)
             rows[r.id] = dict(channel=r.channel, chat_id=r.user_id, user_id=r.user_id, dialog=dialog,
-                              step="text", filled=json.dumps({"ticket": int(ticket)} if ticket.isdigit() else {}))
+                              step=step, filled=json.dumps({"ticket": int(ticket)} if ticket.isdigit() else {}))
     for i in connection.execute(sa.select(intake, resident.c.channel, resident.c.user_id)
                                 .join(resident, resident.c.id == intake.c.resident_id)).all():
         report = {"text": i.text, "place": i.place, "photos": json.loads(i.photos or "[]"), "latitude": i.latitude,
@@ -57,13 +58,13 @@ def upgrade() -> None:
     for row in rows.values():
         connection.execute(conversation.insert().values(**row, updated_at=now))
     op.drop_table('intake')
-    with op.batch_alter_table('resident') as batch:  # SQLite before 3.35 cannot drop a column in place
-        batch.drop_column('awaiting')
+    # plain drop_column, as 0004: SQLite (3.35+) drops a column in no index or key in place; a batch
+    # would copy the resident table, which the other tables' references forbid
+    op.drop_column('resident', 'awaiting')
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('resident') as batch:
-        batch.add_column(sa.Column('awaiting', sa.String(length=32), nullable=True))
+    op.add_column('resident', sa.Column('awaiting', sa.String(length=32), nullable=True))
     op.create_table(
         'intake',
         sa.Column('resident_id', sa.Integer(), nullable=False),
