@@ -20,10 +20,12 @@ Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cance
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 from db import tickets
+from db.clock import aware
 from db.models import Ticket
 from handlers import dialogs, notify, places
 from handlers.dialogs import Turn
@@ -169,7 +171,7 @@ async def on_message(turn: Turn) -> Reply | None:
         if phone is not None:
             report["phone"], talk.step = phone, "confirm"
         elif dialogs.is_skip(text) or dialogs.is_done(text) or len(report.get("photos", [])) >= MAX_PHOTOS:
-            talk.step = "phone"
+            talk.step = _skipped(step)
         elif dialogs.is_submit(text):
             talk.step = "confirm"
     elif step == "phone":
@@ -177,12 +179,18 @@ async def on_message(turn: Turn) -> Reply | None:
         if phone is not None:
             report["phone"], talk.step = phone, "confirm"
         elif dialogs.is_skip(text) or dialogs.is_submit(text) or dialogs.is_done(text):
-            talk.step = "confirm"
+            talk.step = _skipped(step)
         elif text:
             return _prompt(turn, invalid=True)
     elif step == "confirm" and dialogs.is_submit(text):
         return await submit(turn)
     return _prompt(turn)
+
+
+def _skipped(step: str | None) -> str:
+    """Where a skip (or Done) goes from `step`: the table's say (handlers/dialogs.py), else the summary."""
+    found = dialogs.DIALOGS["complaint"].step(step)
+    return found.skip if found is not None and found.skip else "confirm"
 
 
 def _correct(turn: Turn) -> Reply | None:
@@ -224,7 +232,7 @@ async def on_button(data: str, turn: Turn) -> Reply:
         return cancelled(turn)
     _take_attachments(talk.filled, turn.inbound)
     if action in ("skip", "done"):
-        talk.step = {"photos": "phone", "phone": "confirm"}.get(talk.step, "confirm")
+        talk.step = _skipped(talk.step)
     elif action in ("what", "where"):
         talk.step = f"edit_{action}"
     return _prompt(turn)
@@ -258,7 +266,7 @@ async def submit(turn: Turn) -> Reply:
     async with services.store.transaction() as session:
         if talk.dialog != "complaint":  # Submit pressed again: show the ticket it made, if it was just now
             mine = await tickets.of_resident(session, resident.id)
-            if mine and now - mine[0].created_at.replace(tzinfo=now.tzinfo) < timedelta(minutes=10):
+            if mine and now - aware(mine[0].created_at) < timedelta(minutes=10):
                 return _created_reply(mine[0], lang, services)
             return Reply("cancel", [Outbound(texts.render("cancelled", lang))])
         if talk.step != "confirm":
@@ -277,7 +285,7 @@ async def submit(turn: Turn) -> Reply:
             session, source_key=source_key, resident_id=resident.id, channel=inbound.channel,
             chat_id=inbound.chat_id, category=category, text=report["text"], place=place,
             latitude=report.get("latitude"), longitude=report.get("longitude"),
-            photos=_json(report.get("photos", [])), phone=report.get("phone"),
+            photos=json.dumps(report.get("photos", [])), phone=report.get("phone"),
             created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
             resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
         )
@@ -286,12 +294,6 @@ async def submit(turn: Turn) -> Reply:
         notify.card(session, services, ticket, likely_duplicate=older)
     talk.leave()
     return _created_reply(ticket, lang, services)
-
-
-def _json(photos: list) -> str:
-    import json
-
-    return json.dumps(photos)
 
 
 def _created_reply(ticket: Ticket, lang: str, services: Services) -> Reply:

@@ -54,7 +54,7 @@ class Dialog:
 DIALOGS: dict[str, Dialog] = {d.name: d for d in (
     # a report: handlers/complaint.py
     Dialog("complaint", "handlers.complaint", (
-        Step("what", "text", what="intake_what: 请描述问题", questions=False),
+        Step("what", "text", what="intake_what: 请描述问题"),  # "为什么路灯一直不修?" is read as a complaint, so kept
         Step("where", "place", what="intake_where: 问题在哪里"),
         Step("photos", "photos", skip="phone", what="intake_photos: 发照片,或跳过"),
         Step("phone", "phone", skip="confirm", what="intake_phone: 留电话(同意只用于本次),或跳过"),
