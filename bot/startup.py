@@ -11,7 +11,7 @@ from bot.settings import Settings
 from content.loader import REPORT_PATH, load_content
 from content.model_cache import load_model
 from content.terms import ReportTerms
-from db.clock import SHANGHAI, Clock, install
+from db.clock import SHANGHAI
 from handlers.services import Exporter, Services, StaffDirectory, TicketRules
 from handlers.texts import Texts
 from handlers.workdays import Calendar, official_calendar_ends
@@ -42,8 +42,6 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
     from db.events import EventBoard
     from db.store import Store  # SQLAlchemy costs 0.3 s of import; `ask` and benchmarks skip it
 
-    clock = Clock()
-    install(clock)  # one clock: what handlers read (services.clock) and what the tables are stamped with (utcnow)
     store = await Store.open(settings.database_url)
     store.bots = bot_identities(settings)
     return replace(
@@ -59,7 +57,6 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
         staff=staff or ListedStaff(settings.staff_ids),
         exporter=exporter,
         events=EventBoard(store.engine),
-        clock=clock,
     )
 
 
@@ -104,4 +101,3 @@ class ListedStaff:
 async def close_services(services: Services) -> None:
     if services.store is not None:
         await services.store.close()
-    install(Clock())  # a moved clock does not outlive its bot
