@@ -6,6 +6,7 @@
     python -m bot chat             the offline console chat
     python -m bot serve [--host H] [--port P]   the web server: Telegram webhook, WeChat callback, /healthz
     python -m bot ask [--json] [QUESTION ...]   answer questions (or one per line on stdin)
+    python -m bot converse         conversations: JSON lines in, JSON lines out (../shared/eval/DIALOGS.md)
     python -m bot content check    validate the content base and examples; exit 1 on any problem
     python -m bot content eval     the model's cross-validated figures per label, style and entry, and its confusions;
                                    emergency recall per kind and false alarms per label (signs + model)
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("--lang", choices=["zh", "en"], default=None, help="answer language (default: the question's)")
     ask.add_argument("questions", nargs="*")
+    sub.add_parser("converse", help="conversations as JSON lines in and out (the dialogs' evaluation contract)")
     content = sub.add_parser("content", help="content base tools: check, eval, train, gaps, examples export, rollback",
                              description="check: validate the content base, the examples and the templates (one line "
                                          "per problem, exit 1 on any); eval: the model's cross-validated figures; "
@@ -257,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.ask import main as ask
 
         return ask(args.questions, as_json=args.json, lang=args.lang)
+    if args.command == "converse":
+        from bot.converse import main as converse
+
+        return converse()
     try:
         settings = load_settings()
     except SettingsError as exc:

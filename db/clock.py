@@ -2,14 +2,20 @@
 weeks, dates in replies), UTC for what is stored. Imports nothing heavy: `ask` uses it too."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC, as the process's clock reads it (install() one that a test or `converse` moves)."""
+    return _process_clock()
+
+
+def today() -> date:
+    """Today's date in Shanghai, by the process's clock."""
+    return utcnow().astimezone(SHANGHAI).date()
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -26,8 +32,21 @@ class Clock:
         self.offset = timedelta()
 
     def __call__(self) -> datetime:
-        return utcnow() + self.offset
+        return datetime.now(UTC) + self.offset
 
     def set(self, at: datetime) -> None:
         """From now on the clock reads `at`, and runs on from there."""
-        self.offset = at - utcnow()
+        self.offset = at - datetime.now(UTC)
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
+_process_clock = Clock()
+
+
+def install(clock: Clock) -> None:
+    """Make `clock` the one utcnow() reads: everything in the process (stored times, expiries,
+    the outbox) then moves with it. `python -m bot converse` moves its clock this way."""
+    global _process_clock
+    _process_clock = clock

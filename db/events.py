@@ -287,7 +287,12 @@ class EventBoard:
     async def _read(self, now: datetime) -> list[Event]:
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
+        from db.turn import CURRENT
+
         try:
+            if (turn := CURRENT.get()) is not None:  # inside a turn: its session (SQLite has one connection)
+                async with turn.begin_nested():  # a database without the table fails this savepoint, not the turn
+                    return await upcoming(turn, now)
             async with AsyncSession(self.engine, expire_on_commit=False) as session:
                 return await upcoming(session, now)
         except (OperationalError, ProgrammingError):  # no such table

@@ -10,7 +10,8 @@ from db.clock import utcnow
 
 
 class Resident(SQLModel, table=True):
-    """One person on one channel: language choice and what the bot is waiting for from them."""
+    """One person on one channel, and their explicit language choice (/lang). What the bot is
+    waiting for from them is their Conversation."""
 
     __table_args__ = (UniqueConstraint("channel", "user_id"),)
 
@@ -18,7 +19,6 @@ class Resident(SQLModel, table=True):
     channel: str = Field(max_length=16)
     user_id: str = Field(max_length=64)
     language: str | None = Field(default=None, max_length=2)
-    awaiting: str | None = Field(default=None, max_length=32)  # "message", "comment:<ticket id>", ...
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -128,19 +128,22 @@ class TicketCounter(SQLModel, table=True):
     last: int = 0
 
 
-class Intake(SQLModel, table=True):
-    """A half-filled report: it lives here, so a restart continues where the resident was."""
+class Conversation(SQLModel, table=True):
+    """Where one person is in their conversation with the bot on one channel and chat: the dialog
+    and step they are in (handlers/dialogs.py declares them all), what they have filled in so far,
+    the topic they were last answered about and when (for follow-ups), and their language. A
+    report left half-way stays here as a draft; staff have their own (the moderation chat's)."""
 
-    resident_id: int = Field(foreign_key="resident.id", primary_key=True)
-    step: str = Field(max_length=16)  # what, where, photos, phone, confirm, edit_what, edit_where
-    text: str = Field(default="", max_length=4096)
-    place: str = Field(default="", max_length=512)
-    latitude: float | None = None
-    longitude: float | None = None
-    photos: str = Field(default="[]", max_length=4096)
-    phone: str | None = Field(default=None, max_length=32)
-    spoken: bool = False  # its text came from speech recognition
-    started_at: datetime = Field(default_factory=utcnow)
+    channel: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(primary_key=True, max_length=64)
+    dialog: str | None = Field(default=None, max_length=16)  # a name in handlers/dialogs.py DIALOGS; None: none
+    step: str | None = Field(default=None, max_length=16)
+    filled: str = Field(default="{}", max_length=8192)  # JSON: the dialog's answers so far (and a parked draft)
+    topic: str | None = Field(default=None, max_length=64)  # the entry last answered
+    topic_at: datetime | None = None
+    language: str | None = Field(default=None, max_length=2)  # the language they write in
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class ProcessedUpdate(SQLModel, table=True):

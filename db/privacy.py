@@ -10,7 +10,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Feedback, Intake, Opinion, OutboxMessage, RecentAnswer, Resident, ReviewItem, Ticket, TicketEvent
+from db.models import Conversation, Feedback, Opinion, OutboxMessage, RecentAnswer, Resident, ReviewItem, Ticket, TicketEvent
 
 FORGOTTEN = "resident asked to be forgotten"
 
@@ -18,7 +18,7 @@ Erase = Callable[[str], str]
 
 
 async def forget_resident(session: AsyncSession, resident_id: int, channel: str, chat_id: str, erase: Erase) -> None:
-    """Forget the resident: their intake and row deleted; their tickets, opinions and feedback
+    """Forget the resident: their conversation records and row deleted; their tickets, opinions and feedback
     moved to a new anonymous resident with the numbers erased; messages to them emptied (those
     waiting never sent), messages about their tickets erased."""
     anonymous = Resident(channel="forgotten", user_id=secrets.token_hex(16))
@@ -37,13 +37,12 @@ async def forget_resident(session: AsyncSession, resident_id: int, channel: str,
     for table in (Opinion, Feedback):
         await session.exec(update(table).where(table.resident_id == resident_id).values(resident_id=anonymous.id))
     await _forget_messages(session, channel, {chat_id, *(t.chat_id for t in mine)}, ticket_ids, erase)
-    intake = await session.get(Intake, resident_id)
-    if intake is not None:
-        await session.delete(intake)
     row = await session.get(Resident, resident_id)
     # what staff review keeps no number (erased when written): it stays, no longer theirs
     await session.exec(update(ReviewItem).where(ReviewItem.resident_id == resident_id).values(resident_id=None))
     await session.exec(delete(RecentAnswer).where(RecentAnswer.channel == row.channel, RecentAnswer.user_id == row.user_id))
+    await session.exec(delete(Conversation).where(Conversation.channel == row.channel,
+                                                  Conversation.user_id == row.user_id))
     await session.delete(row)
 
 

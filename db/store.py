@@ -11,32 +11,27 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, exists, insert, literal_column, or_, true
+from sqlalchemy import bindparam, delete, exists, insert, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import conversations
+from db.conversations import Talk
 from db.engine import open_database
-from db.models import OPEN_STATES, Feedback, Intake, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
+from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
 from db.outbox import QUEUED
+from db.turn import CURRENT as _TURN
 
 _RESIDENT, _TICKET, _SUBSCRIPTION = Resident.__table__, Ticket.__table__, Subscription.__table__
-# the open states written into the statement: a list of values would be a bind parameter
-# SQLAlchemy expands at every execution (0.1 ms); they are our own identifiers, safe to quote
-if not all(state.isidentifier() for state in OPEN_STATES):
-    raise ValueError(f"open states must be identifiers to be written into SQL: {OPEN_STATES}")
-_OPEN = [literal_column(f"'{state}'") for state in OPEN_STATES]
 _STATE = select(
     _RESIDENT,
     or_(exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.resident_blocked == true(),
                        _TICKET.c.chat_id != ""),
         exists().where(_SUBSCRIPTION.c.resident_id == _RESIDENT.c.id, _SUBSCRIPTION.c.blocked_at.is_not(None))
         ).label("blocked"),
-    exists().where(Intake.__table__.c.resident_id == _RESIDENT.c.id).label("intake"),
-    exists().where(_TICKET.c.resident_id == _RESIDENT.c.id, _TICKET.c.awaiting_resident == true(),
-                   _TICKET.c.status.in_(_OPEN)).label("awaited"),
 ).where(_RESIDENT.c.channel == bindparam("channel"), _RESIDENT.c.user_id == bindparam("user_id"))
 _CLAIM = insert(ProcessedUpdate.__table__)
 
@@ -54,9 +49,8 @@ _new_resident = Resident.__mapper__.class_manager.new_instance
 @dataclass
 class ResidentState:
     resident: Resident
+    talk: Talk  # their conversation record: the dialog they are in, their language, the last topic
     blocked: bool = False  # a ticket or a subscription of theirs is marked unreachable (they blocked the bot)
-    intake: bool = False  # a report is half-filled
-    awaited: bool = False  # staff wait for their answer on an open ticket
 
 
 class Store:
@@ -79,12 +73,28 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed on leaving the block, or rolled back on an error."""
+        """A session whose work is committed on leaving the block, or rolled back on an error;
+        inside a turn (see turn), the turn's session, committed with the rest of the turn."""
+        if (current := _TURN.get()) is not None:
+            yield current
+            return
         async with self._sessions() as session:
             async with session.begin():
                 yield session
             if session.info.pop(QUEUED, False):
                 self.queued.set()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work for a whole update: the conversation record, tickets, opinions and
+        outbox rows it writes are committed together at the end, or none of them. (Tasks started
+        inside it must not write: they would share its session.)"""
+        async with self.transaction() as session:
+            token = _TURN.set(session)
+            try:
+                yield session
+            finally:
+                _TURN.reset(token)
 
     async def resident(self, channel: str, user_id: str) -> Resident:
         """The resident row for this channel user, created on first contact.
@@ -104,8 +114,10 @@ class Store:
                 await session.rollback()
             return (await session.exec(query)).one()
 
-    async def resident_state(self, channel: str, user_id: str, claim: str | None = None) -> ResidentState | None:
-        """The resident and, in the same query, what the router must look at for them; with
+    async def resident_state(self, channel: str, user_id: str, claim: str | None = None,
+                             chat_id: str | None = None) -> ResidentState | None:
+        """The resident, their conversation record in `chat_id` (by default their private chat)
+        and, in the same query, what the router must look at for them; with
         `claim`, that update's key is claimed in the same transaction (see claim_update), and
         None means it was claimed before. Every message asks, so this is one transaction of Core
         statements (a third of the ORM's cost), whose row becomes a detached Resident as a
@@ -115,35 +127,28 @@ class Store:
                 if claim:
                     await conn.execute(_CLAIM, self._claim(claim))
                 row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
+                talk = await conversations.read(conn, channel, chat_id or user_id, user_id)
         except IntegrityError:
             return None
         if row is None:
-            return ResidentState(await self.resident(channel, user_id))
+            return ResidentState(await self.resident(channel, user_id), talk)
         values = row._mapping
         resident = _new_resident()  # as the ORM's loading makes it: a fifth of the cost of Resident(**values)
         resident.__dict__.update({name: values[name] for name in _RESIDENT_COLUMNS})
         make_transient_to_detached(resident)
-        return ResidentState(resident, bool(values["blocked"]), bool(values["intake"]), bool(values["awaited"]))
+        return ResidentState(resident, talk, bool(values["blocked"]))
 
     async def update_resident(self, resident_id: int, **values) -> None:
-        async with self._sessions() as session:
-            row = await session.get(Resident, resident_id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            await session.commit()
+        async with self.transaction() as session:
+            await update_resident(session, resident_id, **values)
 
     async def add_feedback(self, resident_id: int, entry_id: str, helpful: bool) -> None:
-        async with self._sessions() as session:
+        async with self.transaction() as session:
             session.add(Feedback(resident_id=resident_id, entry_id=entry_id, helpful=helpful))
-            await session.commit()
 
     async def add_opinion(self, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
-        async with self._sessions() as session:
-            # a message may be longer than the column (the console has no limit): PostgreSQL would refuse it
-            row = Opinion(resident_id=resident_id, text=text[:4096], channel=channel, category=category)
-            session.add(row)
-            await session.commit()
-            return row.id
+        async with self.transaction() as session:
+            return await add_opinion(session, resident_id, text, channel, category)
 
     def _digest(self, key: str) -> str:
         return update_digest(key, self.bots.get(key.partition(":")[0], ""))
@@ -174,11 +179,30 @@ class Store:
     async def reachable_again(self, resident_id: int) -> None:
         """The resident wrote to us, so they can be reached again (WeChat refuses messages 48
         hours after a resident's last one; a Telegram user may have unblocked the bot)."""
-        async with self._sessions() as session:
-            blocked = (await session.exec(select(Ticket.id).where(
-                Ticket.resident_id == resident_id, Ticket.resident_blocked == True, Ticket.chat_id != ""))).all()  # noqa: E712
-            if blocked:
-                for ticket in (await session.exec(select(Ticket).where(col(Ticket.id).in_(blocked)))).all():
-                    ticket.resident_blocked = False
-                    session.add(ticket)
-                await session.commit()
+        async with self.transaction() as session:
+            await reachable_again(session, resident_id)
+
+
+# -- writes in the caller's session (the Store's methods of the same names open one, or join the turn's)
+
+async def update_resident(session: AsyncSession, resident_id: int, **values) -> None:
+    row = await session.get(Resident, resident_id)
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.add(row)
+
+
+async def add_opinion(session: AsyncSession, resident_id: int, text: str, channel: str = "", category: str = "other") -> int:
+    # a message may be longer than the column (the console has no limit): PostgreSQL would refuse it
+    row = Opinion(resident_id=resident_id, text=text[:4096], channel=channel, category=category)
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def reachable_again(session: AsyncSession, resident_id: int) -> None:
+    blocked = (await session.exec(select(Ticket.id).where(
+        Ticket.resident_id == resident_id, Ticket.resident_blocked == True, Ticket.chat_id != ""))).all()  # noqa: E712
+    for ticket in (await session.exec(select(Ticket).where(col(Ticket.id).in_(blocked)))).all() if blocked else ():
+        ticket.resident_blocked = False
+        session.add(ticket)

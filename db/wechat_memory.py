@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import FINAL_STATES, Intake, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
+from db.models import FINAL_STATES, Conversation, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
 from db.outbox import Choice
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CHOICES_KEPT = timedelta(days=7)  # a digit typed later than this does not answer them
 REPLIES_KEPT = timedelta(minutes=5)  # WeChat retries a message within 15 s
 _CHOICES, _NONCE, _REPLY = WeChatChoices.__table__, WeChatNonce.__table__, WeChatReply.__table__
-_INTAKE, _RESIDENT = Intake.__table__, Resident.__table__
+_RESIDENT, _TALK = Resident.__table__, Conversation.__table__
 
 
 def _insert(store: Store, table):
@@ -41,8 +41,8 @@ def _load(stored: str) -> tuple[Choice, ...]:
 async def shown(store: Store, openid: str) -> tuple[tuple[Choice, ...], tuple[Choice, ...] | None, bool]:
     """The choices of the last reply to the resident, those of a notice sent after it (None when
     there was none), and whether a report of theirs is under way."""
-    reporting = exists().where(_INTAKE.c.resident_id == _RESIDENT.c.id, _RESIDENT.c.channel == "wechat",
-                               _RESIDENT.c.user_id == openid)
+    reporting = exists().where(_TALK.c.channel == "wechat", _TALK.c.chat_id == openid, _TALK.c.user_id == openid,
+                               _TALK.c.dialog == "complaint")
     query = select(_CHOICES.c.reply, _CHOICES.c.notice, reporting).where(_CHOICES.c.openid == openid)
     async with store.engine.connect() as conn:
         row = (await conn.execute(query)).first()

@@ -90,8 +90,6 @@ async def on_button(data: str, lang: str, resident: Resident | None, services: S
             return Reply("info", [Outbound(texts.render("feedback", lang, helpful=verdict == "y"))])
     if kind == "lang":
         return await set_language(rest, resident, services)
-    if kind == "leave":
-        if store and resident is not None:
-            await store.update_resident(resident.id, awaiting="message")
+    if kind == "leave":  # without a database (the router enters the "message" dialog otherwise)
         return Reply("info", [Outbound(texts.render("leave_prompt", lang))])
     return menu_reply(lang, services, welcome=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from db import tickets
-from db.models import Ticket, utcnow
+from db.models import Ticket
 from handlers import notify
 from handlers.services import Services
 
@@ -37,7 +37,7 @@ def stages_due(ticket: Ticket, now: datetime) -> list[str]:
 
 async def run(services: Services, now: datetime | None = None) -> int:
     """Post the chases that are due and close stale resolved tickets; returns the chases posted."""
-    now = now or utcnow()
+    now = now or services.clock()
     posted = 0
     async with services.store.transaction() as session:
         due = [(t, stage) for t in await tickets.all_open(session) for stage in stages_due(t, now)]

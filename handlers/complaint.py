@@ -1,17 +1,22 @@
 """Complaint intake: what happened, where, photos, phone (with consent), confirm -> ticket.
 
-The half-filled report is an `Intake` row, so a restart of the bot continues where the
-resident was, on any channel. The ticket is written (with its card for the moderation chat,
-in the same transaction) before the resident sees its number.
+The half-filled report is the resident's conversation record (dialog "complaint", its steps
+declared in handlers/dialogs.py), so a restart of the bot continues where the resident was. A
+report left longer than the dialog's timeout is parked as a draft, and the resident is offered
+to finish it the next time they write. The ticket is written (with its card for the moderation
+chat, in the same transaction) before the resident sees its number.
 
 Steps and what the resident sees:
 - what:    "What happened?" (skipped when a complaint-like message started the intake)
-- where:   "Where is it?" text, or a location pin on Telegram
-- photos:  up to 5 photos, then Done / Skip
-- phone:   optional phone with an explicit consent line, or Skip; asked for each report, as the
-           consent is for that report only (Skip: no phone on this ticket)
-- confirm: a summary with Submit / Edit description / Edit place / Cancel
-Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cancel".
+- where:   "Where is it?" text, or a location pin (skipped when the first message named the place:
+           a road with its lane or number, a building, an estate)
+- photos:  up to 5 photos, then Done / Skip ("没有照片", "没拍", "no photo" skip too)
+- phone:   optional phone with an explicit consent line, or Skip ("不留了", "电话不留", "skip"); asked
+           for each report, as the consent is for that report only (Skip: no phone on this ticket)
+- confirm: a summary with Submit / Edit description / Edit place / Cancel ("提交", "对的", "yes" submit)
+At any step: "算了,不投诉了" / "never mind" cancels; "不对,是5号楼不是3号楼" changes the place;
+"问题描述我要改一下" asks for the description again.
+Button data: "ik:skip", "ik:done", "ik:submit", "ik:what", "ik:where", "ik:cancel", "ik:resume", "ik:discard".
 """
 from __future__ import annotations
 
@@ -19,11 +24,11 @@ import json
 import re
 from datetime import timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from db import tickets
-from db.models import Intake, Resident, Ticket, utcnow
-from handlers import notify
+from db.clock import aware
+from db.models import Ticket
+from handlers import dialogs, notify, places
+from handlers.dialogs import Turn
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -37,9 +42,8 @@ _REQUEST_ONLY = re.compile(
     r"|\b(?:i|i'd|want|would|like|need|to|make|file|lodge|a|an|complaint|complain|report|problem|issue|please|how|do|can|about)\b"
     r"|[\s\W_]", re.IGNORECASE)
 _PHONE_RE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$|^(?:021)?(\d{8})$")
-
-
 _LABELS = {"what": "edit_what", "where": "edit_where"}  # the actions whose label differs from their name
+_EMPTY = {"text": "", "place": "", "photos": [], "latitude": None, "longitude": None, "phone": None, "spoken": False}
 
 
 def _buttons(services: Services, lang: str, *actions: str) -> tuple[tuple[Button, ...], ...]:
@@ -47,28 +51,18 @@ def _buttons(services: Services, lang: str, *actions: str) -> tuple[tuple[Button
     return (tuple(Button(services.texts.label(_LABELS.get(a, a), lang), f"ik:{a}") for a in actions),)
 
 
-async def _load(session: AsyncSession, resident: Resident) -> Intake | None:
-    # locked until the step's transaction ends: two messages of one resident handled at once
-    # (an album on WeChat, two processes) change it one after the other, nothing overwritten
-    return await session.get(Intake, resident.id, with_for_update=True)
-
-
-async def start(inbound: Inbound, lang: str, resident: Resident, services: Services, first_text: str = "") -> Reply:
-    """Begin a report; a complaint-like first message already says what happened."""
-    if resident.awaiting == "message":  # a message asked for earlier is not this report's text
-        await services.store.update_resident(resident.id, awaiting=None)
-    async with services.store.transaction() as session:
-        intake = await _load(session, resident) or Intake(resident_id=resident.id, step="what")
-        intake.step, intake.started_at = "what", utcnow()
-        # consent is per report: a phone given for an earlier one is not reused
-        intake.text, intake.place, intake.photos, intake.latitude, intake.longitude = "", "", "[]", None, None
-        intake.phone, intake.spoken = None, False
-        session.add(intake)
-        if says_what_happened(first_text):
-            intake.text, intake.spoken = first_text.strip()[:MAX_TEXT], inbound.spoken
-            intake.step = "where"
-        _take_attachments(intake, inbound)
-        return _prompt(intake, lang, inbound, services)
+def start(turn: Turn, first_text: str = "") -> Reply:
+    """Begin a report; a complaint-like first message already says what happened (and maybe where)."""
+    talk = turn.talk
+    # consent is per report: a phone given for an earlier one is not reused
+    talk.enter("complaint", "what", **_EMPTY, started=turn.services.clock().isoformat())
+    report = talk.filled
+    if says_what_happened(first_text):
+        report["text"], report["spoken"] = first_text.strip()[:MAX_TEXT], turn.inbound.spoken
+        report["place"] = places.find(first_text) or ""
+        talk.step = "photos" if report["place"] else "where"
+    _take_attachments(report, turn.inbound)
+    return _prompt(turn)
 
 
 def says_what_happened(text: str) -> bool:
@@ -76,53 +70,49 @@ def says_what_happened(text: str) -> bool:
     return len(text.strip()) >= MIN_TEXT and len(_REQUEST_ONLY.sub("", text)) >= 2
 
 
-async def active(services: Services, resident: Resident) -> bool:
-    async with services.store.transaction() as session:
-        return await _load(session, resident) is not None
-
-
-async def cancel(services: Services, resident: Resident) -> bool:
-    async with services.store.transaction() as session:
-        intake = await _load(session, resident)
-        if intake is not None:
-            await session.delete(intake)
-        return intake is not None
-
-
-def _take_attachments(intake: Intake, inbound: Inbound) -> None:
+def _take_attachments(report: dict, inbound: Inbound) -> None:
     """Photos and a location pin are welcome at any step."""
     if inbound.photos:
-        pictures = json.loads(intake.photos)
+        pictures = report.setdefault("photos", [])
         pictures += [p for p in inbound.photos if p not in pictures]
-        intake.photos = json.dumps(pictures[:MAX_PHOTOS])
+        report["photos"] = pictures[:MAX_PHOTOS]
     if inbound.location:
-        intake.latitude, intake.longitude = inbound.location
+        report["latitude"], report["longitude"] = inbound.location
 
 
-def _prompt(intake: Intake, lang: str, inbound: Inbound, services: Services, **values) -> Reply:
-    texts = services.texts
-    pin = services.can(inbound.channel).location_pins
+def _place(report: dict) -> str:
+    place = report.get("place") or ""
+    if report.get("latitude") is not None:
+        pin = f"{report['latitude']:.5f}, {report['longitude']:.5f}"
+        place = place if pin in place else f"{place} ({pin})".strip()
+    return place
+
+
+def _prompt(turn: Turn, **values) -> Reply:
+    return Reply("complaint", [_question(turn, **values)], score=100)
+
+
+def _question(turn: Turn, **values) -> Outbound:
+    """The current step's question."""
+    texts, lang, services, report = turn.services.texts, turn.lang, turn.services, turn.talk.filled
+    pin = services.can(turn.inbound.channel).location_pins
+    step = turn.talk.step
     # The free-text steps have no buttons: on WeChat and the console buttons are numbered
     # choices, and a resident typing "1" as a building number must not press one.
-    if intake.step in ("what", "edit_what"):
-        message = Outbound(texts.render("intake_what", lang))
-    elif intake.step in ("where", "edit_where"):
-        message = Outbound(texts.render("intake_where", lang, pin=pin, **values))
-    elif intake.step == "photos":
-        count = len(json.loads(intake.photos))
+    if step in ("what", "edit_what"):
+        return Outbound(texts.render("intake_what", lang))
+    if step in ("where", "edit_where"):
+        return Outbound(texts.render("intake_where", lang, pin=pin, **values))
+    if step == "photos":
+        count = len(report.get("photos", []))
         names = ("done", "cancel") if count else ("skip", "cancel")
-        message = Outbound(texts.render("intake_photos", lang, count=count, limit=MAX_PHOTOS), _buttons(services, lang, *names))
-    elif intake.step == "phone":
-        message = Outbound(texts.render("intake_phone", lang, **values), _buttons(services, lang, "skip", "cancel"))
-    else:
-        place = intake.place or ""
-        if intake.latitude is not None:
-            place = f"{place} ({intake.latitude:.5f}, {intake.longitude:.5f})".strip()
-        summary = texts.render("intake_confirm", lang, intake=intake, place=place, photos=len(json.loads(intake.photos)))
-        buttons = (*_buttons(services, lang, "submit"), *_buttons(services, lang, "what", "where"),
-                   *_buttons(services, lang, "cancel"))
-        message = Outbound(summary, buttons)
-    return Reply("complaint", [message], score=100)
+        return Outbound(texts.render("intake_photos", lang, count=count, limit=MAX_PHOTOS), _buttons(services, lang, *names))
+    if step == "phone":
+        return Outbound(texts.render("intake_phone", lang, **values), _buttons(services, lang, "skip", "cancel"))
+    summary = texts.render("intake_confirm", lang, intake=report, place=_place(report), photos=len(report.get("photos", [])))
+    buttons = (*_buttons(services, lang, "submit"), *_buttons(services, lang, "what", "where"),
+               *_buttons(services, lang, "cancel"))
+    return Outbound(summary, buttons)
 
 
 _QUESTION = re.compile(r"[?？]|吗|伐|怎么|怎样|如何|哪里|哪儿|哪个|什么|几点|多少|啥|是否|能不能|可不可以|有没有|"
@@ -133,51 +123,91 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.search(text))
 
 
-async def reminder(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
-    """The open report's current question again, after the resident asked something else
-    on the way; None when no report is open or it is still at "what happened" (there a
-    question is the report: "为什么路灯一直不修?")."""
-    async with services.store.transaction() as session:
-        intake = await session.get(Intake, resident.id)
-        if intake is None or intake.step in ("what", "edit_what"):
-            return None
-        prompt = _prompt(intake, lang, inbound, services)
-    return Reply("complaint", [Outbound(services.texts.render("intake_paused", lang)), *prompt.messages], score=100)
+def ask_again(turn: Turn) -> list[Outbound]:
+    """The open report's current question again, after the resident asked something else on the way."""
+    return [Outbound(turn.services.texts.render("intake_paused", turn.lang)), _question(turn)]
 
 
-async def on_message(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply | None:
-    """A message while an intake is open; None when there is none."""
-    async with services.store.transaction() as session:
-        intake = await _load(session, resident)
-        if intake is None:
+def cancelled(turn: Turn) -> Reply:
+    turn.talk.leave()
+    return Reply("cancel", [Outbound(turn.services.texts.render("cancelled", turn.lang))])
+
+
+async def on_message(turn: Turn) -> Reply | None:
+    """A message while the report is open. None: a question asked at the place step, which the
+    router answers before asking for the place again."""
+    talk, report, text = turn.talk, turn.talk.filled, turn.text
+    _take_attachments(report, turn.inbound)
+    step = talk.step
+    if dialogs.is_cancel(text):
+        return cancelled(turn)
+    if step not in ("what", "edit_what", "where", "edit_where") and dialogs.is_correction(text):
+        if (reply := _correct(turn)) is not None:
+            return reply
+    if step in ("what", "edit_what"):
+        if len(text) < MIN_TEXT:
+            return Reply("complaint", [Outbound(turn.services.texts.render("intake_too_short", turn.lang))], score=100)
+        report["text"], report["spoken"] = text[:MAX_TEXT], turn.inbound.spoken
+        if step == "edit_what":
+            talk.step = "confirm"
+        elif not report.get("place") and (named := places.find(text)):
+            report["place"], talk.step = named, "photos"
+        else:
+            talk.step = "photos" if report.get("place") else "where"
+    elif step in ("where", "edit_where"):
+        if text and is_question(text) and not places.looks_like_place(text):
             return None
-        _take_attachments(intake, inbound)
-        text = inbound.text.strip()
-        values = {}
-        if intake.step in ("what", "edit_what"):
-            if len(text) < MIN_TEXT:
-                return Reply("complaint", [Outbound(services.texts.render("intake_too_short", lang))], score=100)
-            intake.text, intake.spoken = text[:MAX_TEXT], inbound.spoken
-            intake.step = "confirm" if intake.step == "edit_what" else "where"
-        elif intake.step in ("where", "edit_where"):
-            if text:
-                intake.place = text[:500]
-            if intake.place or intake.latitude is not None:
-                intake.step = "confirm" if intake.step == "edit_where" else "photos"
-            else:
-                values["again"] = True
-        elif intake.step == "photos":
-            if len(json.loads(intake.photos)) >= MAX_PHOTOS:
-                intake.step = "phone"
-        elif intake.step == "phone":
-            phone = normalise_phone(text)
-            if phone is None:
-                values["invalid"] = True
-            else:
-                intake.phone = phone
-                intake.step = "confirm"
-        session.add(intake)
-        return _prompt(intake, lang, inbound, services, **values)
+        if dialogs.is_correction(text) and report.get("place"):
+            text = places.corrected(report["place"], text) or text
+        if text:
+            report["place"] = text[:500]
+        elif report.get("latitude") is not None and not report.get("place"):
+            report["place"] = f"{report['latitude']:.5f}, {report['longitude']:.5f}"
+        if not report.get("place"):
+            return _prompt(turn, again=True)
+        talk.step = "confirm" if step == "edit_where" else "photos"
+    elif step == "photos":
+        phone = normalise_phone(text) if text else None
+        if phone is not None:
+            report["phone"], talk.step = phone, "confirm"
+        elif dialogs.is_skip(text) or dialogs.is_done(text) or len(report.get("photos", [])) >= MAX_PHOTOS:
+            talk.step = _skipped(step)
+        elif dialogs.is_submit(text):
+            talk.step = "confirm"
+    elif step == "phone":
+        phone = normalise_phone(text)
+        if phone is not None:
+            report["phone"], talk.step = phone, "confirm"
+        elif dialogs.is_skip(text) or dialogs.is_submit(text) or dialogs.is_done(text):
+            talk.step = _skipped(step)
+        elif text:
+            return _prompt(turn, invalid=True)
+    elif step == "confirm" and dialogs.is_submit(text):
+        return await submit(turn)
+    return _prompt(turn)
+
+
+def _skipped(step: str | None) -> str:
+    """Where a skip (or Done) goes from `step`: the table's say (handlers/dialogs.py), else the summary."""
+    found = dialogs.DIALOGS["complaint"].step(step)
+    return found.skip if found is not None and found.skip else "confirm"
+
+
+def _correct(turn: Turn) -> Reply | None:
+    """"不对,是5号楼不是3号楼" changes the place; "问题描述我要改一下" asks for the description again."""
+    talk, report, text = turn.talk, turn.talk.filled, turn.text
+    about_place = dialogs.ABOUT_PLACE.search(text) or places.looks_like_place(text)
+    if dialogs.ABOUT_TEXT.search(text) and not places.looks_like_place(text):
+        talk.step = "edit_what"
+        return _prompt(turn)
+    if about_place:
+        new = places.corrected(report.get("place", ""), text)
+        if new:
+            report["place"] = new[:500]
+            return _prompt(turn)
+        talk.step = "edit_where"
+        return _prompt(turn)
+    return None
 
 
 def normalise_phone(text: str) -> str | None:
@@ -186,56 +216,83 @@ def normalise_phone(text: str) -> str | None:
     return next((g for g in match.groups() if g), None) if match else None
 
 
-async def on_button(data: str, inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+async def on_button(data: str, turn: Turn) -> Reply:
     action = data.partition(":")[2]
-    if action == "cancel":
-        await cancel(services, resident)
-        return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
+    talk = turn.talk
+    if action == "resume" and talk.dialog is None and "draft" in talk.filled:
+        return resume(turn)
+    if action == "discard":
+        talk.filled.pop("draft", None)
+        return Reply("cancel", [Outbound(turn.services.texts.render("cancelled", turn.lang))])
     if action == "submit":
-        return await submit(inbound, lang, resident, services)
-    async with services.store.transaction() as session:
-        intake = await _load(session, resident)
-        if intake is None:  # a button of a report already sent or cancelled
-            return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
-        if action in ("skip", "done"):
-            intake.step = {"photos": "phone", "phone": "confirm"}.get(intake.step, "confirm")
-        elif action in ("what", "where"):
-            intake.step = f"edit_{action}"
-        session.add(intake)
-        return _prompt(intake, lang, inbound, services)
+        return await submit(turn)
+    if talk.dialog != "complaint":  # a button of a report already sent or cancelled
+        return Reply("cancel", [Outbound(turn.services.texts.render("cancelled", turn.lang))])
+    if action == "cancel":
+        return cancelled(turn)
+    _take_attachments(talk.filled, turn.inbound)
+    if action in ("skip", "done"):
+        talk.step = _skipped(talk.step)
+    elif action in ("what", "where"):
+        talk.step = f"edit_{action}"
+    return _prompt(turn)
 
 
-async def submit(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+def resume(turn: Turn) -> Reply:
+    """Back into the parked draft, at the step it was left."""
+    talk = turn.talk
+    draft = dict(talk.filled.pop("draft"))
+    step = draft.pop("step", None) or "what"
+    talk.enter("complaint", step, **{**_EMPTY, **draft})
+    return _prompt(turn)
+
+
+def draft_offer(turn: Turn) -> Outbound | None:
+    """"You left a report unfinished: finish it?" - once, the first time after it was parked."""
+    draft = turn.talk.filled.get("draft")
+    if not draft or draft.get("offered"):
+        return None
+    draft["offered"] = True
+    texts = turn.services.texts
+    return Outbound(texts.render("intake_draft", turn.lang, text=(draft.get("text") or "")[:40]),
+                    _buttons(turn.services, turn.lang, "resume", "discard"))
+
+
+async def submit(turn: Turn) -> Reply:
     """Write the ticket (and its card) and only then tell the resident its number."""
+    services, lang, resident, talk, inbound = turn.services, turn.lang, turn.resident, turn.talk, turn.inbound
     rules, texts = services.tickets, services.texts
+    now = services.clock()
     async with services.store.transaction() as session:
-        intake = await _load(session, resident)
-        if intake is None:  # Submit pressed again: show the ticket it made, if it was just now
+        if talk.dialog != "complaint":  # Submit pressed again: show the ticket it made, if it was just now
             mine = await tickets.of_resident(session, resident.id)
-            if mine and utcnow() - mine[0].created_at < timedelta(minutes=10):
+            if mine and now - aware(mine[0].created_at) < timedelta(minutes=10):
                 return _created_reply(mine[0], lang, services)
-            return Reply("info", [Outbound(texts.render("cancelled", lang))])
-        if intake.step != "confirm":
-            return _prompt(intake, lang, inbound, services)
-        source_key = f"intake:{resident.id}:{intake.started_at.isoformat()}"
+            return Reply("cancel", [Outbound(texts.render("cancelled", lang))])
+        if talk.step != "confirm":
+            return _prompt(turn)
+        report = talk.filled
+        source_key = f"intake:{resident.id}:{report.get('started', '')}"
         if existing := await tickets.by_source(session, source_key):
+            talk.leave()
             return _created_reply(existing, lang, services)
-        now = utcnow()
         if await tickets.created_since(session, resident.id, now - timedelta(days=1)) >= rules.per_day:
             return Reply("complaint", [Outbound(texts.render("ticket_limit", lang, limit=rules.per_day))], score=100)
-        category = services.categories.guess(f"{intake.text} {intake.place}")
-        older = await tickets.find_duplicate(session, category, intake.place, intake.text)
+        place = report.get("place") or ""
+        category = services.categories.guess(f"{report['text']} {place}")
+        older = await tickets.find_duplicate(session, category, place, report["text"])
         ticket = await tickets.create(
             session, source_key=source_key, resident_id=resident.id, channel=inbound.channel,
-            chat_id=inbound.chat_id, category=category, text=intake.text, place=intake.place,
-            latitude=intake.latitude, longitude=intake.longitude, photos=intake.photos, phone=intake.phone,
-            spoken=intake.spoken, created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
+            chat_id=inbound.chat_id, category=category, text=report["text"], place=place,
+            latitude=report.get("latitude"), longitude=report.get("longitude"),
+            photos=json.dumps(report.get("photos", [])), phone=report.get("phone"), spoken=bool(report.get("spoken")),
+            created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
             resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
         )
         if older is not None:  # flagged for staff on the card, never merged unseen
             await tickets.add_event(session, ticket, "system", "duplicate", f"疑似与 {older.number} 重复", public=False)
         notify.card(session, services, ticket, likely_duplicate=older)
-        await session.delete(intake)
+    talk.leave()
     return _created_reply(ticket, lang, services)
 
 

@@ -9,13 +9,16 @@ Button data: "mytickets", "tk:<id>" (open one), "tkadd:<id>" (add information),
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from db import tickets
-from db.models import Resident, Ticket, TicketEvent, utcnow
-from handlers import notify
+from db.clock import aware
+from db.models import Resident, Ticket, TicketEvent
+from handlers import complaint, notify
+from handlers.dialogs import Turn
 from handlers.services import Services
-from handlers.types import Button, Inbound, Outbound, Reply
+from handlers.types import Button, Outbound, Reply
 
 LOW_RATING = 2  # this or less reopens the ticket
 
@@ -75,19 +78,23 @@ async def show(ticket_id: str, lang: str, resident: Resident, services: Services
     return Reply("ticket_status", [Outbound(text, buttons)], score=100)
 
 
-async def ask_followup(ticket_id: str, lang: str, resident: Resident, services: Services) -> Reply:
-    ticket = await _own(services, resident, ticket_id)
+async def ask_followup(ticket_id: str, turn: Turn) -> Reply:
+    ticket = await _own(turn.services, turn.resident, ticket_id)
     if ticket is None:
-        return _not_found(services, lang)
-    await services.store.update_resident(resident.id, awaiting=f"followup:{ticket.id}")
-    return Reply("info", [Outbound(services.texts.render("followup_prompt", lang, ticket=ticket))])
+        return _not_found(turn.services, turn.lang)
+    turn.talk.enter("followup", "text", ticket=ticket.id, number=ticket.number)
+    return Reply("info", [Outbound(turn.services.texts.render("followup_prompt", turn.lang, ticket=ticket))])
 
 
-async def add_followup(ticket: Ticket, inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
+async def add_followup(ticket_id: int, turn: Turn) -> Reply:
     """The resident's message joins the ticket's history and goes to the staff."""
+    services, inbound = turn.services, turn.inbound
     text = inbound.text.strip()[:2000] or ("(照片)" if inbound.photos else "")
     async with services.store.transaction() as session:
-        ticket = await session.get(Ticket, ticket.id)
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.resident_id != turn.resident.id:
+            turn.talk.leave()
+            return _not_found(services, turn.lang)
         ticket.awaiting_resident = False
         if inbound.photos:
             pictures = json.loads(ticket.photos) + list(inbound.photos)
@@ -98,24 +105,57 @@ async def add_followup(ticket: Ticket, inbound: Inbound, lang: str, resident: Re
                                                                                     ticket=ticket, text=text))
         for file_id in inbound.photos:
             notify.to_staff(session, services, ticket, "photo", f"{ticket.number} 居民补充照片", photo=file_id)
-    await services.store.update_resident(resident.id, awaiting=None)
-    return Reply("info", [Outbound(services.texts.render("followup_saved", lang, ticket=ticket))])
+    turn.talk.leave()
+    return Reply("note", [Outbound(services.texts.render("followup_saved", turn.lang, ticket=ticket))])
 
 
-async def followup_target(inbound: Inbound, resident: Resident, services: Services) -> Ticket | None:
-    """The ticket a free message belongs to: one the resident chose to add to, or one on
-    which staff are waiting for them."""
-    async with services.store.transaction() as session:
-        if resident.awaiting and resident.awaiting.startswith("followup:"):
-            ticket = await session.get(Ticket, int(resident.awaiting.partition(":")[2]))
-            if ticket is not None and ticket.resident_id == resident.id:
-                return ticket
-        return await tickets.awaiting_resident(session, resident.id)
+# A question that is about the ticket itself ("你们什么时候来修?") answers staff; another is a new question.
+_ABOUT_TICKET = re.compile(r"修|处理|工单|师傅|你们|什么时候|上门|来看|进度|多久|ticket|repair|fix|when will|you guys|your staff",
+                           re.IGNORECASE)
 
 
-async def rate(data: str, lang: str, resident: Resident, services: Services) -> Reply:
+_POLITE = re.compile(r"谢谢|谢了|多谢|感谢|好的|好吧|收到|知道了|辛苦了|麻烦了|麻烦您|您好|你好|好|嗯|哦|啊|呀|啦|了|"
+                     r"\b(?:thanks|thank you|thx|ok|okay|hi|hello|got it|great)\b|[\s\W_]", re.IGNORECASE)
+
+
+def answers_staff(turn: Turn) -> bool:
+    """After a staff reply, whether the message answers it: not a greeting, not a new question."""
+    if turn.inbound.photos:
+        return True
+    u = turn.understanding
+    if not turn.text or (u is not None and u.kind in ("ticket_status", "emergency")):
+        return False
+    if u is not None and u.kind == "greeting":  # "3楼,谢谢" answers; "好的谢谢" does not
+        return len(_POLITE.sub("", turn.text)) >= 2 or any(c.isdigit() for c in turn.text)
+    new_question = u is not None and u.kind in ("answer", "clarify", "fallback") and complaint.is_question(turn.text)
+    return not (new_question and not _ABOUT_TICKET.search(turn.text))
+
+
+async def on_message(turn: Turn) -> Reply | None:
+    """The answer to a step of the "rating", "followup" and "reply" dialogs (handlers/dialogs.py)."""
+    ticket_id = turn.talk.filled.get("ticket")
+    if turn.talk.dialog == "rating":
+        return await add_comment(ticket_id, turn) if turn.text else None
+    if turn.talk.dialog == "reply" and not answers_staff(turn):
+        return None  # the resident moved on: the message is read as a new one
+    if not (turn.text or turn.inbound.photos):
+        return None
+    return await add_followup(ticket_id, turn)
+
+
+def ask_again(turn: Turn) -> list[Outbound]:
+    number = turn.talk.filled.get("number", "")
+    texts, lang = turn.services.texts, turn.lang
+    if turn.talk.dialog == "rating":
+        skip = ((Button(texts.label("skip", lang), f"rcskip:{turn.talk.filled.get('ticket')}"),),)
+        return [Outbound(texts.render("comment_prompt", lang, number=number), skip)]
+    return [Outbound(texts.render("followup_prompt", lang, ticket={"number": number}))]
+
+
+async def rate(data: str, turn: Turn) -> Reply:
     """A rating button: 1-5 stars, or "not solved". A low score within the reopen window
     reopens the ticket and alerts staff; otherwise the ticket is closed."""
+    lang, resident, services = turn.lang, turn.resident, turn.services
     kind, _, rest = data.partition(":")
     ticket_id, _, stars = rest.partition(":")
     ticket = await _own(services, resident, ticket_id)
@@ -127,7 +167,8 @@ async def rate(data: str, lang: str, resident: Resident, services: Services) -> 
         return _not_found(services, lang)
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
-        in_window = ticket.resolved_at is not None and utcnow() - ticket.resolved_at <= timedelta(days=rules.reopen_days)
+        resolved = aware(ticket.resolved_at)
+        in_window = resolved is not None and services.clock() - resolved <= timedelta(days=rules.reopen_days)
         if ticket.status != "resolved" or not in_window:
             return Reply("info", [Outbound(texts.render("rating_late", lang, ticket=ticket))])
         ticket.rating = score
@@ -141,21 +182,22 @@ async def rate(data: str, lang: str, resident: Resident, services: Services) -> 
         else:
             await tickets.change_status(session, ticket, "closed", "resident", f"居民评价 {note}")
         session.add(ticket)
-    await services.store.update_resident(resident.id, awaiting=f"comment:{ticket.id}")
+    turn.talk.enter("rating", "comment", ticket=ticket.id, number=ticket.number)
     skip = ((Button(texts.label("skip", lang), f"rcskip:{ticket.id}"),),)
     return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=True),
                                    skip)])
 
 
-async def add_comment(ticket_id: int, text: str, lang: str, resident: Resident, services: Services) -> Reply:
+async def add_comment(ticket_id: int, turn: Turn) -> Reply:
+    services = turn.services
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket_id)
-        if ticket is not None and ticket.resident_id == resident.id:
-            ticket.rating_comment = text.strip()[:1000]
+        if ticket is not None and ticket.resident_id == turn.resident.id:
+            ticket.rating_comment = turn.text[:1000]
             session.add(ticket)
             await tickets.add_event(session, ticket, "resident", "rating", ticket.rating_comment)
             if ticket.status == "in_progress":  # reopened: the comment says what is still wrong
                 notify.to_staff(session, services, ticket, "followup", services.texts.render(
                     "staff_followup", "zh", ticket=ticket, text=ticket.rating_comment))
-    await services.store.update_resident(resident.id, awaiting=None)
-    return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
+    turn.talk.leave()
+    return Reply("note", [Outbound(services.texts.render("feedback", turn.lang, helpful=True))])

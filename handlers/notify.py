@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import outbox
+from db import conversations, outbox
 from db.models import Resident, Ticket
 from db.tickets import photos
 from handlers.masking import mask_text
@@ -65,9 +65,34 @@ def rating_buttons(services: Services, ticket: Ticket, lang: str) -> tuple[tuple
     return stars, (Button(services.texts.label("not_solved", lang), f"unsolved:{ticket.id}"),)
 
 
-def status_notice(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
-    """Tell the resident their ticket changed status (with the rating question once resolved)."""
-    lang = resident.language or services.default_language
+async def language(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident) -> str:
+    """The language to write to the ticket's resident in: their /lang choice, else the one they write in."""
+    return resident.language or await conversations.language_of(
+        session, ticket.channel, ticket.chat_id, resident.user_id) or services.default_language
+
+
+async def status_notice(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
+    """Tell the resident their ticket changed status (with the rating question once resolved); a
+    staff member waiting for their answer on it waits no more."""
+    lang = await language(session, services, ticket, resident)
+    await waiting_over(session, ticket, resident)
     buttons = rating_buttons(services, ticket, lang) if ticket.status == "resolved" else ()
     text = services.texts.render("status_notice", lang, ticket=ticket, note=note)
     to_resident(session, services, ticket, resident, "status", text, buttons)
+
+
+async def waiting_for_answer(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident) -> None:
+    """Staff asked the resident something on `ticket`: their next message that answers it joins the
+    ticket (the "reply" dialog of handlers/dialogs.py), unless they are in another dialog."""
+    talk = await conversations.read(session, ticket.channel, ticket.chat_id, resident.user_id)
+    if talk.dialog in (None, "reply"):
+        talk.enter("reply", "answer", ticket=ticket.id)
+        talk.updated_at = services.clock()  # the wait counts from the reply
+        await conversations.write(session, talk)
+
+
+async def waiting_over(session: AsyncSession, ticket: Ticket, resident: Resident) -> None:
+    talk = await conversations.read(session, ticket.channel, ticket.chat_id, resident.user_id)
+    if talk.dialog == "reply" and talk.filled.get("ticket") == ticket.id:
+        talk.leave()
+        await conversations.write(session, talk)

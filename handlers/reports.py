@@ -3,11 +3,11 @@ staff member's /export. The files are built by `services.exporter` (bot/export/r
 module picks the days and queues the summary and the files through the outbox."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from db import outbox
-from db.clock import SHANGHAI
+from db.clock import today
 from handlers.services import Services
 
 
@@ -16,7 +16,7 @@ class ExportInputError(ValueError):
 
 
 def today_in_shanghai() -> date:
-    return datetime.now(SHANGHAI).date()
+    return today()
 
 
 def last_week(today: date) -> tuple[date, date]:

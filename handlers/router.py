@@ -1,43 +1,74 @@
 """The one entry point of every channel: `handle(inbound, services) -> Reply`.
 
-Order of business: an emergency (before anything else, even a flood of messages or an open
-report), then a pressed button, a /command, a non-text message, an open report or a pending
-"leave a message", then free text, which the model (content/model.py) sorts into a complaint,
-an opinion, a question about an earlier report, a greeting, or a question about an entry.
+Every turn is understood first, in its conversation (db/conversations.py: the dialog and step
+the person is in, their language, the topic they were last answered about):
+1. a dialog that waited longer than its timeout lapses (handlers/dialogs.py: a report becomes a
+   draft offered next time, a waiting state is forgotten);
+2. a bare control word of the dialog ("不留了", "skip", "提交", "算了") is taken as such;
+   otherwise an emergency comes first, for everyone who is not staff, whatever command word
+   precedes it ("/ticket 楼道里冒烟了"), before throttling, dialogs and buttons;
+3. a pressed button, or a /command (both end a waiting state), or a message: inside a dialog a
+   confident question is answered and the step asked again, anything else is the step's answer
+   (the dialog's module, named in its table, takes it); outside, the model (content/model.py)
+   sorts free text into a complaint, an opinion, a question about an earlier report, a greeting,
+   or a question about an entry - a short follow-up read against the last answer's topic.
+The record is written back once, at the end of the turn.
 """
 from __future__ import annotations
 
+import asyncio
+import importlib
+import logging
 import re
 import unicodedata
+import weakref
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, emergency, events
-from handlers.lazy import lazy_module
+from handlers import browse, complaint, dialogs, emergency, events, my_tickets, opinions, privacy, review, staff
+from handlers.dialogs import DIALOGS, Turn
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
 if TYPE_CHECKING:
+    from db.conversations import Talk
     from db.models import Resident
     from db.store import ResidentState
-    from handlers import complaint, my_tickets, privacy, staff
-else:  # the dialogs bring SQLAlchemy: loaded when a resident or staff first needs one (handlers/lazy.py)
-    complaint, my_tickets, privacy, staff = (lazy_module(f"handlers.{name}")
-                                              for name in ("complaint", "my_tickets", "privacy", "staff"))
 
-_LATIN_RE = re.compile(r"[A-Za-z]{2,}")
+FOLLOW_UP = timedelta(minutes=15)  # a short question this soon after an answer may be about its topic
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 _THANKS_RE = re.compile(r"谢|thank", re.I)
+# buttons that are menus: pressing one ends a waiting state (the dialogs' own buttons do not)
+_MENU_BUTTONS = ("menu", "area", "lang", "leave", "report", "mytickets", "sub", "unsub", "forget")
+# one turn at a time per conversation in this process (an album of photos on WeChat arrives at once)
+log = logging.getLogger(__name__)
+_turns: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def pick_language(inbound: Inbound, resident: Resident | None, default: str) -> str:
-    """The resident's explicit /lang choice, else the script they write in, else the platform's hint."""
+def pick_language(inbound: Inbound, resident: Resident | None, default: str, talk: Talk | None = None,
+                  understanding: Understanding | None = None) -> str:
+    """The resident's explicit /lang choice; else the script of what they write, when it says
+    something (not a digit, a phone number, a one-word reply, a command, a button, nor the
+    answer to a place or phone step); else the language they have been writing in; else the
+    platform's hint."""
     if resident is not None and resident.language:
         return resident.language
-    if inbound.text and not inbound.text.startswith("/"):
-        if has_han(inbound.text):
+    if understanding is not None and getattr(understanding, "read_as", None):
+        return "zh"  # pinyin, read as Chinese: answered in Chinese
+    text = inbound.text
+    if text and not text.startswith("/") and inbound.callback is None and _tells_language(text, talk):
+        if has_han(text):
             return "zh"
-        if _LATIN_RE.search(inbound.text):
+        return "en"
+    if talk is not None and talk.language:
+        return talk.language
+    if text and not text.startswith("/"):
+        if has_han(text):
+            return "zh"
+        if _LATIN_WORD.search(text):
             return "en"
     hint = (inbound.language or "").lower()
     if hint.startswith("en"):
@@ -47,6 +78,18 @@ def pick_language(inbound: Inbound, resident: Resident | None, default: str) -> 
     return default
 
 
+def _tells_language(text: str, talk: Talk | None) -> bool:
+    step = DIALOGS[talk.dialog].step(talk.step) if talk is not None and talk.dialog in DIALOGS else None
+    if step is not None and step.takes in ("place", "phone", "photos", "confirm"):
+        return False
+    if talk is None or talk.language is None:
+        return has_han(text) or bool(_LATIN_WORD.search(text))
+    if has_han(text):
+        return len(_HAN.findall(text)) >= 3
+    words = _LATIN_WORD.findall(text)
+    return len(words) >= 2 and sum(map(len, words)) >= 8
+
+
 async def handle(inbound: Inbound, services: Services) -> Reply:
     """The reply to one update. The update's key is claimed first, so a second delivery of
     it - even one arriving while the first is handled - is skipped; if handling fails the claim
@@ -54,49 +97,102 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
     store = services.store
     key = inbound.key if store is not None else None
     for_staff = _from_moderation_chat(inbound, services) or (
-        inbound.text.startswith("/") and staff.is_staff_command(inbound.text))
-    state = None
-    if store is not None and not for_staff:  # the claim and the resident's state in one transaction
-        if (state := await store.resident_state(inbound.channel, inbound.user_id, claim=key)) is None:
+        inbound.text.startswith("/") and staff.is_staff_command(inbound.text) and services.staff is not None
+        and await services.staff.is_staff(inbound.channel, inbound.user_id))
+    if for_staff or store is None:
+        if key and not await store.claim_update(key):
             return Reply("info", [])
-    elif key and not await store.claim_update(key):
-        return Reply("info", [])
-    try:
-        if for_staff:
-            return await staff.handle(inbound, services)
-        return await _handle(inbound, state, services)
-    except BaseException:
-        if key:
-            await store.release_update(key)
-        raise
+        try:
+            return await (staff.handle(inbound, services) if for_staff else _handle(inbound, None, services))
+        except BaseException:
+            if key:
+                await store.release_update(key)
+            raise
+    lock = _turns.setdefault((inbound.channel, inbound.chat_id, inbound.user_id), asyncio.Lock())
+    async with lock:
+        # the claim, the resident and their conversation in one transaction
+        if (state := await store.resident_state(inbound.channel, inbound.user_id, claim=key,
+                                                chat_id=inbound.chat_id)) is None:
+            return Reply("info", [])
+        try:
+            from db import conversations
+
+            before = _snapshot(state.talk)
+            async with store.turn() as session:  # one unit of work: the record, tickets, opinions, outbox rows
+                reply = await _handle(inbound, state, services)
+                if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
+                    await conversations.write(session, state.talk)
+        except BaseException:
+            if key:
+                await store.release_update(key)
+            raise
+    await review.record(inbound, reply, services)  # after the turn's commit; it never raises
+    return reply
+
+
+def _snapshot(talk: Talk) -> tuple:
+    return (talk.dialog, talk.step, repr(talk.filled), talk.topic, talk.language)
 
 
 async def _handle(inbound: Inbound, state: ResidentState | None, services: Services) -> Reply:
     store = services.store
     resident = state.resident if state else None
+    talk = state.talk if state else None
+    now = services.clock()
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
     if resident is not None and (services.can(inbound.channel).reply_window is not None or (state is not None and state.blocked)):
         await _seen(resident, services)  # notices may reach them again (WeChat: for 48 hours)
-    lang = pick_language(inbound, resident, services.default_language)
+    if talk is not None and dialogs.lapsed(talk.dialog, talk.updated_at, now):
+        if talk.dialog == "complaint":
+            talk.park()  # offered to finish next time, never silently continued
+        else:
+            talk.leave()
     # What a resident types is read for an emergency first, the words after a command too
     # ("/opinion 楼道里冒烟了"); only free text goes on to be understood as a question.
     command = inbound.text.startswith("/")
     said = inbound.text.partition(" ")[2] if command else inbound.text
-    understanding = services.model.understand(said) if inbound.callback is None and said.strip() else None
+    control = (talk is not None and talk.dialog is not None and not command and inbound.callback is None
+               and _control_word(said))
+    understanding = None
+    if inbound.callback is None and said.strip() and not control:
+        understanding = services.model.understand(said, context=_context(talk, now))
+    lang = pick_language(inbound, resident, services.default_language, talk, understanding)
+    turn = Turn(inbound, lang, resident, talk, services, understanding)
     if understanding is not None and understanding.kind == "emergency":
         reply = await emergency.reply(said, understanding.dangers, inbound.channel, lang, services)
     elif inbound.callback is None and (pace := services.throttle.check(f"{inbound.channel}:{inbound.user_id}")) != "ok":
         # what residents type is counted, not the buttons they press while filing a report
         return Reply("info", [Outbound(services.texts.render("too_fast", lang))] if pace == "warn" else [])
     elif inbound.callback is not None:
-        reply = await _on_button(inbound, lang, resident, services)
+        reply = await _on_button(turn)
     elif command:
-        reply = await _on_command(inbound, lang, resident, services)
+        reply = await _on_command(turn)
     else:
-        reply = await _on_message(inbound, lang, state, services, understanding)
+        reply = await _on_message(turn)
     reply.language = lang
+    if talk is not None:
+        talk.language = lang
+        if reply.kind == "answer" and reply.topic:
+            talk.topic, talk.topic_at = reply.topic, now
+        talk.updated_at = now
+        if talk.resumed and talk.dialog == "complaint":  # back to the report the dialog interrupted
+            reply.messages += complaint.ask_again(turn)
+        if talk.dialog is None and reply.kind not in ("emergency", "complaint", "cancel") and (
+                offer := complaint.draft_offer(turn)) is not None:
+            reply.messages.append(offer)
     return reply
+
+
+def _control_word(text: str) -> bool:
+    return dialogs.is_cancel(text) or dialogs.is_skip(text) or dialogs.is_submit(text) or dialogs.is_done(text)
+
+
+def _context(talk: Talk | None, now) -> str | None:
+    """The topic a follow-up may be about: the last answer's, while it is recent and no dialog step takes free text."""
+    if talk is None or talk.topic is None or talk.topic_at is None or now - talk.topic_at > FOLLOW_UP:
+        return None
+    return None if dialogs.consumes_text(talk.dialog, talk.step) else talk.topic
 
 
 async def _seen(resident: Resident, services: Services) -> None:
@@ -111,41 +207,47 @@ def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
     return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
 
 
-async def _on_message(inbound: Inbound, lang: str, state: ResidentState | None, services: Services,
-                      understanding: Understanding | None) -> Reply:
-    """Text, photos or a location: an open report or a pending question first, then the text."""
-    texts, store = services.texts, services.store
-    resident = state.resident if state else None
-    if resident is not None:
-        if resident.awaiting == "message" and inbound.text.strip():
-            # asked for after the report began (starting a report clears it), so it comes first
-            await store.add_opinion(resident.id, inbound.text.strip(), inbound.channel,
-                                    opinion_category(inbound.text, services))
-            await store.update_resident(resident.id, awaiting=None)
-            again = await complaint.reminder(inbound, lang, resident, services) if state.intake else None
-            return Reply("opinion", [Outbound(texts.render("leave_saved", lang)), *(again.messages if again else [])])
-        if state.intake:
-            # A question asked on the way (a confident answer, phrased as a question) is answered,
-            # and the report's question asked again: the report is kept, the question not lost.
-            if (understanding is not None and understanding.kind == "answer" and complaint.is_question(inbound.text)
-                    and (again := await complaint.reminder(inbound, lang, resident, services)) is not None):
-                answered = await answer_text(inbound.text, lang, resident, services, inbound, understanding)
-                return Reply(answered.kind, [*answered.messages, *again.messages], topic=answered.topic, score=answered.score)
-            if (reply := await complaint.on_message(inbound, lang, resident, services)) is not None:
-                return reply
-        awaiting = resident.awaiting or ""
-        if awaiting.startswith("comment:") and inbound.text.strip():
-            return await my_tickets.add_comment(int(awaiting.partition(":")[2]), inbound.text, lang, resident, services)
-        wanted = state.awaited or awaiting.startswith("followup:")
-        if wanted and (inbound.text.strip() or inbound.photos) and (
-                ticket := await my_tickets.followup_target(inbound, resident, services)) is not None:
-            return await my_tickets.add_followup(ticket, inbound, lang, resident, services)
-    if not inbound.text.strip():
+async def _on_message(turn: Turn) -> Reply:
+    """Text, photos or a location: the step of the dialog the resident is in, then free text."""
+    inbound, talk, services, text = turn.inbound, turn.talk, turn.services, turn.text
+    if talk is not None and talk.dialog in DIALOGS:
+        dialog = DIALOGS[talk.dialog]
+        step = dialog.step(talk.step)
+        module = importlib.import_module(dialog.handler)
+        if talk.dialog != "complaint" and dialogs.is_cancel(text):
+            talk.leave()
+            return Reply("cancel", [Outbound(services.texts.render("cancelled", turn.lang))])
+        if step is not None and step.questions and _asks(turn):
+            return await _answer_on_the_way(turn, dialog, module)
+        if (reply := await module.on_message(turn)) is not None:
+            return reply
+        if talk.dialog == "complaint":  # a question at the place step: answered, the place asked again
+            return await _answer_on_the_way(turn, dialog, module)
+        talk.leave()  # not an answer to what was asked: the message is read as a new one
+    if not text:
         name = "unsupported" if inbound.unsupported or inbound.photos or inbound.location else "empty"
-        return Reply("info", [Outbound(texts.render(name, lang))])
-    if _bare_number(inbound.text):  # a choice typed after its menu is gone, or out of range
-        return Reply("info", [Outbound(texts.render("stray_number", lang), browse.area_buttons(lang, services))])
-    return await answer_text(inbound.text, lang, resident, services, inbound, understanding)
+        return Reply("info", [Outbound(services.texts.render(name, turn.lang))])
+    if _bare_number(text):  # a choice typed after its menu is gone, or out of range
+        return Reply("info", [Outbound(services.texts.render("stray_number", turn.lang), browse.area_buttons(turn.lang, services))])
+    return await answer_text(text, turn.lang, turn.resident, services, inbound, turn.understanding, turn)
+
+
+def _asks(turn: Turn) -> bool:
+    """A confident answer to a message phrased as a question."""
+    u = turn.understanding
+    return u is not None and u.kind == "answer" and complaint.is_question(turn.text)
+
+
+async def _answer_on_the_way(turn: Turn, dialog, module) -> Reply:
+    """A question asked inside a dialog: answered, then the step asked again (or the dialog ends)."""
+    if dialog.on_question == "end":
+        turn.talk.leave()
+        return await answer_text(turn.text, turn.lang, turn.resident, turn.services, turn.inbound, turn.understanding, turn)
+    answered = await answer_text(turn.text, turn.lang, None, turn.services, turn.inbound, turn.understanding)
+    if answered.kind == "complaint":  # "what would you like to report?": the open report is what they mean
+        return Reply("complaint", module.ask_again(turn), score=100)
+    return Reply(answered.kind, [*answered.messages, *module.ask_again(turn)], topic=answered.topic,
+                 candidates=answered.candidates, score=answered.score)
 
 
 def _bare_number(text: str) -> bool:
@@ -153,17 +255,14 @@ def _bare_number(text: str) -> bool:
     return text.isdigit() and len(text) <= 3
 
 
-def opinion_category(text: str, services: Services) -> str:
-    """An opinion's category: the area of the content entry it is closest to."""
-    return services.content.entries[services.model.ranked_topics(text)[0]].area
-
-
 async def answer_text(text: str, lang: str, resident: Resident | None, services: Services,
-                      inbound: Inbound | None = None, understanding: Understanding | None = None) -> Reply:
-    """Free text: what the model says it means, acted on."""
+                      inbound: Inbound | None = None, understanding: Understanding | None = None,
+                      turn: Turn | None = None) -> Reply:
+    """Free text: what the model says it means, acted on (recorded only with a `turn`)."""
     texts = services.texts
     u = understanding or services.model.understand(text)
     kind = u.kind
+    stored = turn is not None and services.store is not None and resident is not None
     if kind == "emergency":
         return await emergency.reply(text, u.dangers, inbound.channel if inbound else "cli", lang, services)
     if events.WHATS_ON.search(text):
@@ -173,18 +272,17 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         buttons = () if thanks else browse.area_buttons(lang, services)
         return Reply("greeting", [Outbound(texts.render("greeting", lang, thanks=thanks), buttons)], score=100)
     if kind == "opinion":
-        if services.store and resident is not None:
-            await services.store.add_opinion(resident.id, text.strip(), inbound.channel if inbound else "",
-                                             opinion_category(text, services))
+        if stored:
+            await opinions.save(turn, text)
         return Reply("opinion", [Outbound(texts.render("opinion", lang))], score=100)
     if kind == "complaint":
-        if services.store and resident is not None and inbound is not None:
-            return await complaint.start(inbound, lang, resident, services, first_text=text)
+        if stored:
+            return complaint.start(turn, first_text=text)
         # without a database (`ask`): what the resident would see first
         step = "intake_where" if complaint.says_what_happened(text) else "intake_what"
         return Reply("complaint", [Outbound(texts.render(step, lang, pin=False))], score=100)
     if kind == "ticket_status":
-        if services.store and resident is not None:
+        if stored:
             return await my_tickets.list_tickets(lang, resident, services)
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
@@ -200,68 +298,92 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
     return browse.fallback_reply(lang, services, score=u.score, text=text)
 
 
-async def _on_button(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
+async def _on_button(turn: Turn) -> Reply:
+    inbound, lang, resident, services, talk = turn.inbound, turn.lang, turn.resident, turn.services, turn.talk
     data = inbound.callback
     kind, _, rest = data.partition(":")
-    if resident is not None and services.store is not None:
-        if kind == "ik":
-            return await complaint.on_button(data, inbound, lang, resident, services)
-        if data == "report":
-            return await complaint.start(inbound, lang, resident, services)
-        if data == "mytickets":
-            return await my_tickets.list_tickets(lang, resident, services)
-        if kind == "tk":
-            return await my_tickets.show(rest, lang, resident, services)
-        if kind == "tkadd":
-            return await my_tickets.ask_followup(rest, lang, resident, services)
-        if kind in ("rate", "unsolved"):
-            return await my_tickets.rate(data, lang, resident, services)
-        if data == "forget:yes":
-            return await privacy.forget(inbound, lang, resident, services)
-        if data == "forget:no":
-            return Reply("info", [Outbound(services.texts.render("cancelled", lang))])
-        if kind in ("sub", "unsub"):
-            return await events.on_button(data, lang, resident, services)
-        if kind == "rcskip":
-            await services.store.update_resident(resident.id, awaiting=None)
-            return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
+    if resident is None or services.store is None:
+        return await browse.on_button(data, lang, resident, services)
+    if kind in _MENU_BUTTONS:
+        _end_waiting(talk)
+    if kind == "ik":
+        return await complaint.on_button(data, turn)
+    if data == "report":
+        return complaint.start(turn)
+    if data == "mytickets":
+        return await my_tickets.list_tickets(lang, resident, services)
+    if kind == "tk":
+        return await my_tickets.show(rest, lang, resident, services)
+    if kind == "tkadd":
+        return await my_tickets.ask_followup(rest, turn)
+    if kind in ("rate", "unsolved"):
+        return await my_tickets.rate(data, turn)
+    if data == "forget:yes":
+        talk.gone = True
+        return await privacy.forget(inbound, lang, resident, services)
+    if data == "forget:no":
+        return Reply("cancel", [Outbound(services.texts.render("cancelled", lang))])
+    if kind in ("sub", "unsub"):
+        return await events.on_button(data, lang, resident, services)
+    if kind == "rcskip":
+        talk.leave()
+        return Reply("info", [Outbound(services.texts.render("feedback", lang, helpful=True))])
+    if kind == "leave":
+        return opinions.ask(turn)
+    if kind == "lang":
+        talk.language = rest if rest in browse.LANGUAGES else talk.language
     return await browse.on_button(data, lang, resident, services)
 
 
-async def _on_command(inbound: Inbound, lang: str, resident: Resident | None, services: Services) -> Reply:
+def _end_waiting(talk: Talk) -> None:
+    """A command or a menu press ends a waiting state; a report in progress is kept as a draft."""
+    if talk.dialog == "complaint":
+        talk.park()
+    elif talk.dialog is not None:
+        talk.leave()
+
+
+async def _on_command(turn: Turn) -> Reply:
+    inbound, lang, resident, services, talk = turn.inbound, turn.lang, turn.resident, turn.services, turn.talk
     texts, store = services.texts, services.store
     command, _, argument = inbound.text[1:].partition(" ")
     command = command.split("@", 1)[0].lower()  # /start@TangqiaoBot in groups
     argument = argument.strip()
+    stored = store is not None and resident is not None
+    if stored and command not in ("cancel", "opinion"):  # /opinion: a message first, then back to the report
+        _end_waiting(talk)
     if command in ("start", "menu"):
         return browse.menu_reply(lang, services, welcome=command == "start")
     if command == "lang":
         choice = argument.lower()[:2] if argument else ("zh" if lang == "en" else "en")
+        if stored and choice in browse.LANGUAGES:
+            talk.language = choice
         return await browse.set_language(choice, resident, services)
     if command == "cancel":
-        if store and resident is not None:
-            await complaint.cancel(services, resident)
-            if resident.awaiting:
-                await store.update_resident(resident.id, awaiting=None)
-        return Reply("info", [Outbound(texts.render("cancelled", lang))])
+        if stored:
+            talk.leave()
+            talk.filled.pop("draft", None)
+        return Reply("cancel", [Outbound(texts.render("cancelled", lang))])
     if command == "report":
-        if store and resident is not None:
-            return await complaint.start(inbound, lang, resident, services, first_text=argument)
+        if stored:
+            return complaint.start(turn, first_text=argument)
         return Reply("complaint", [Outbound(texts.render("intake_what", lang))], score=100)
-    if command == "forgetme" and store and resident is not None:
+    if command == "forgetme" and stored:
         return privacy.ask(lang, services)
-    if command == "mytickets" and store and resident is not None:
+    if command == "mytickets" and stored:
         return await my_tickets.list_tickets(lang, resident, services)
     if command == "events":
         return await events.whats_on(lang, services)
-    if command == "subscribe" and store and resident is not None:
+    if command == "subscribe" and stored:
         return await events.subscribe_menu(lang, resident, services)
-    if command == "unsubscribe" and store and resident is not None:
+    if command == "unsubscribe" and stored:
         return await events.unsubscribe_menu(lang, resident, services)
     if command == "opinion":
         if not argument:
-            return await browse.on_button("leave", lang, resident, services)
-        if store and resident is not None:
-            await store.add_opinion(resident.id, argument, inbound.channel, opinion_category(argument, services))
+            return opinions.ask(turn) if stored else Reply("info", [Outbound(texts.render("leave_prompt", lang))])
+        if stored:
+            await opinions.save(turn, argument)
         return Reply("opinion", [Outbound(texts.render("opinion", lang))])
+    if staff.is_staff_command(inbound.text):  # a staff command from someone who is not staff
+        return Reply("info", [Outbound(texts.render("staff_refused", "zh"))])
     return Reply("info", [Outbound(texts.render("help", lang))])

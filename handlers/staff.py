@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import tickets
-from db.models import OPEN_STATES, Resident, Ticket, utcnow
+from db.clock import aware
+from db.models import OPEN_STATES, Resident, Ticket
 from handlers import notify, reports, staff_events
 from handlers.masking import mask_text
 from handlers.my_tickets import describe
@@ -103,16 +104,18 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         resident = await session.get(Resident, ticket.resident_id)
-        lang = resident.language or services.default_language
+        lang = await notify.language(session, services, ticket, resident)
         body = text or ("(照片)" if lang != "en" else "(photo)")
         if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN):
             # the same reply again: our confirmation of the first was lost (a crash, a network
             # error) and the staff member sent it once more. The resident gets it once.
             return _say(services, "relayed", ticket=ticket, again=True)
         await tickets.add_event(session, ticket, actor, "reply", body)
-        ticket.first_response_at = ticket.first_response_at or utcnow()
+        ticket.first_response_at = ticket.first_response_at or services.clock()
         ticket.awaiting_resident = ticket.status in OPEN_STATES
         session.add(ticket)
+        if ticket.awaiting_resident:
+            await notify.waiting_for_answer(session, services, ticket, resident)
         queued = notify.to_resident(session, services, ticket, resident, "reply",
                                     services.texts.render("staff_reply", lang, ticket=ticket, text=body))
         _tell_the_chat(session, services, ticket, actor, "reply", body)
@@ -244,7 +247,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
                         wanted=_status(services, state, True))
         ticket.awaiting_resident = False
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, note)
+        await notify.status_notice(session, services, ticket, resident, note)
         _tell_the_chat(session, services, ticket, actor, "status", note)
     return _say(services, "changed", ticket=ticket, before=_status(services, before), after=_status(services, state, True))
 
@@ -258,7 +261,7 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
             return _say(services, "cannot_merge", ticket=ticket, now=_status(services, ticket.status))
         ticket.duplicate_of = target.id
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
+        await notify.status_notice(session, services, ticket, resident, f"与 {target.number} 相同,合并处理")
     undo = ((Button("↩ 撤销合并", f"undup:{ticket.id}"),),)
     text = services.texts.render("staff_says", "zh", what="merged", ticket=ticket, target=target)
     return Reply("info", [Outbound(text, undo)])
@@ -273,12 +276,12 @@ async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Repl
         except tickets.TransitionError:
             return _say(services, "cannot_unmerge", ticket=ticket, now=_status(services, ticket.status))
         resident = await session.get(Resident, ticket.resident_id)
-        notify.status_notice(session, services, ticket, resident, note)
+        await notify.status_notice(session, services, ticket, resident, note)
     return _say(services, "unmerged", ticket=ticket, back=_status(services, back))
 
 
-def _age(moment: datetime) -> str:
-    hours = (utcnow() - moment).total_seconds() / 3600
+def _age(moment: datetime, now: datetime) -> str:
+    hours = (now - aware(moment)).total_seconds() / 3600
     return f"{hours:.0f}小时" if hours < 48 else f"{hours / 24:.0f}天"
 
 
@@ -290,8 +293,9 @@ def _views(services: Services) -> dict:
 async def _open(services: Services) -> Reply:
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
-    now = utcnow()
-    text = services.texts.render("staff_open", "zh", tickets=rows, age=_age, late=lambda t: tickets.is_late(t, now),
+    now = services.clock()
+    text = services.texts.render("staff_open", "zh", tickets=rows, age=lambda moment: _age(moment, now),
+                                 late=lambda t: tickets.is_late(t, now),
                                  **_views(services))
     return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
 

@@ -7,25 +7,25 @@
 - /event publish N          publish a draft (one made with `python -m bot events add`)
 - /event withdraw N         withdraw it; its notices not yet sent are never sent
 
-The dialog's state is the draft itself (Event.draft_step), so a restart continues it; a dialog
-left for DIALOG_LIFE is over (the staff member's messages are theirs again).
+The dialog is the "event" dialog of handlers/dialogs.py: the staff member's conversation record in
+the moderation chat (keyed by channel, chat and user, so it never takes a message of theirs in
+another chat, nor anyone else's) names the draft, whose Event.draft_step is the step; a restart
+continues it, and a dialog left for its timeout is over (their messages are theirs again). /event
+works only in the moderation chat: elsewhere its buttons would land in a resident's menu.
 Buttons: "evtopic:<entry id>", "evpub:<id>", "evdrop:<id>".
 """
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from sqlmodel import select
-
-from db import events
+from db import conversations, events
 from db.clock import SHANGHAI
 from db.models import Event
+from handlers import dialogs
 from handlers import events as resident_events
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
-DIALOG_LIFE = timedelta(minutes=30)
 # "2026-12-12 09:00", optionally with the end: "2026-12-12 09:00-11:30" (or –, ~, 至, 到)
 _START = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}\s+\d{1,2}:\d{2})\s*(?:[-–~至到]\s*(\d{1,2}:\d{2}))?\s*$")
 
@@ -39,21 +39,44 @@ def _actor(inbound: Inbound) -> str:
 
 
 async def _draft(session, inbound: Inbound, services: Services) -> Event | None:
-    """The staff member's open dialog, if they are in one."""
-    return (await session.exec(select(Event).where(
-        Event.created_by == _actor(inbound), Event.status == "draft", Event.draft_step.is_not(None),
-        Event.created_at > services.clock() - DIALOG_LIFE).order_by(Event.id.desc()))).first()
+    """The staff member's open dialog in this chat, if they are in one."""
+    talk = await conversations.read(session, inbound.channel, inbound.chat_id, inbound.user_id)
+    if talk.dialog != "event" or dialogs.lapsed(talk.dialog, talk.updated_at, services.clock()):
+        return None
+    draft = await session.get(Event, talk.filled.get("event", 0))
+    return draft if draft is not None and draft.status == "draft" and draft.draft_step is not None else None
+
+
+async def _remember(session, inbound: Inbound, draft: Event | None, services: Services) -> None:
+    """The staff member's conversation record follows the draft: its step, or no dialog once it is over."""
+    talk = await conversations.read(session, inbound.channel, inbound.chat_id, inbound.user_id)
+    if draft is None or draft.draft_step is None:
+        talk.leave()
+    else:
+        talk.enter("event", draft.draft_step, event=draft.id)
+    talk.updated_at = services.clock()
+    await conversations.write(session, talk)
+
+
+def _here(inbound: Inbound, services: Services) -> bool:
+    rules = services.tickets
+    return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
 
 
 async def command(inbound: Inbound, args: list[str], services: Services) -> Reply:
     action = args[0].lower() if args else ""
     number = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+    if action == "" and not _here(inbound, services):
+        return _say(services, "error", error="/event 请在工作群里使用")
     async with services.store.transaction() as session:
         if action == "":
             old = await _draft(session, inbound, services)
             if old is not None:
                 await session.delete(old)
-            session.add(Event(created_by=_actor(inbound), draft_step="topic", created_at=services.clock()))
+            draft = Event(created_by=_actor(inbound), draft_step="topic", created_at=services.clock())
+            session.add(draft)
+            await session.flush()
+            await _remember(session, inbound, draft, services)
             return _say(services, "ask_topic", _topic_buttons(services))
         if action == "list":
             lines = [f"#{e.id} {e.status} {e.start.astimezone(SHANGHAI):%m-%d %H:%M} {e.title_zh}"
@@ -95,10 +118,13 @@ async def on_message(inbound: Inbound, services: Services) -> Reply | None:
             return None
         if text.split("@")[0] == "/cancel":
             await session.delete(draft)
+            await _remember(session, inbound, None, services)
             return _say(services, "cancelled")
         if not text:
             return None
-        return await _step(session, draft, text, services)
+        reply = await _step(session, draft, text, services)
+        await _remember(session, inbound, draft, services)
+        return reply
 
 
 async def _step(session, draft: Event, text: str, services: Services) -> Reply:
@@ -153,13 +179,17 @@ async def on_button(inbound: Inbound, services: Services) -> Reply:
     async with services.store.transaction() as session:
         draft = await _draft(session, inbound, services)
         if kind == "evtopic" and draft is not None and draft.draft_step == "topic" and value in services.content.entries:
-            return _topic_chosen(session, draft, value, services)
+            reply = _topic_chosen(session, draft, value, services)
+            await _remember(session, inbound, draft, services)
+            return reply
         if draft is None or str(draft.id) != value or draft.draft_step != "confirm":
             return Reply("info", [])  # an old button, or one pressed twice
         if kind == "evdrop":
             await session.delete(draft)
+            await _remember(session, inbound, None, services)
             return _say(services, "cancelled")
         if kind == "evpub":
             draft.draft_step = None
+            await _remember(session, inbound, None, services)
             return await _publish(session, draft, services)
     return Reply("info", [])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from jinja2 import TemplateError
 
 from content.loader import ContentBase, Problem
-from db.models import Intake, Ticket, TicketEvent
+from db.models import Ticket, TicketEvent
 from handlers.texts import Texts
 
 
@@ -48,10 +48,10 @@ def _ticket_samples() -> dict:
                     category="noise", text="<楼下>半夜施工 & 噪音", place="峨山路1号", phone="13800001234", status="resolved",
                     created_at=now, response_due=now, resolution_due=now, latitude=31.2, longitude=121.5)
     event = TicketEvent(ticket_id=1, actor="resident", kind="created", at=now, note="")
-    return dict(ticket=ticket, older=ticket, intake=Intake(resident_id=1, step="confirm", text="噪音", phone=None),
+    return dict(ticket=ticket, older=ticket, intake={"text": "噪音", "phone": None},
                 tickets=[ticket], events=[event], describe=lambda e: e.kind, count=1, limit=5, text="答复<b>",
                 message="提醒", stage="response_late", category="噪音扰民", place="峨山路", photos=0, photo_count=1,
-                note="已处理", reopened=False, ask_comment=True, invalid=False, again=False, pin=True,
+                note="已处理", number="TQ-2611-0001", reopened=False, ask_comment=True, invalid=False, again=False, pin=True,
                 advice=["拨打120"], specific=True, mention=None, alerted=True, channel="telegram", kinds="medical", numbers="120",
                 what="relayed", category_of=str, age=lambda moment: "1小时", late=lambda t: True, by_status=[("new", 1)],
                 by_category=[("noise", 1)], overdue=0)

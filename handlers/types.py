@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-Kind = Literal["emergency", "answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info"]
+Kind = Literal["emergency", "answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info",
+               "cancel", "note"]  # cancel: a dialog ended at the resident's word; note: text added to a ticket
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ PostgreSQL when TEST_POSTGRES_URL is set)."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -139,7 +140,8 @@ async def test_the_flood_notice_names_the_emergency_lines_and_buttons_are_not_co
 async def test_a_bare_request_to_complain_asks_what_happened(services):
     reply = await handle(said("我要投诉", user="bare"), services)
     assert reply.kind == "complaint" and "发生了什么" in reply.messages[0].text
-    assert _db_rows(services, "select step, text from intake") == [("what", "")]
+    [(step, filled)] = _db_rows(services, "select step, filled from conversation where dialog = 'complaint'")
+    assert step == "what" and json.loads(filled)["text"] == ""
     english = await handle(said("I want to make a complaint", user="bare-en"), services)
     assert english.kind == "complaint" and "What happened?" in english.messages[0].text
 

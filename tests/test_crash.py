@@ -525,8 +525,11 @@ def intake_problems(database: Path, sim: Simulation) -> list[str]:
     """Every half-filled report is at a known step with what that step needs filled in."""
     problems = []
     texts = {r.user_id: {what for what, _ in r.complaints} for r in sim.residents}
-    rows = query(database, "SELECT r.user_id, i.step, i.text, i.place, i.latitude, i.photos, i.started_at "
-                           "FROM intake i LEFT JOIN resident r ON r.id = i.resident_id")
+    rows = []
+    for user, step, filled in query(database, "SELECT user_id, step, filled FROM conversation WHERE dialog = 'complaint'"):
+        report = json.loads(filled)
+        rows.append((user, step, report.get("text"), report.get("place"), report.get("latitude"),
+                     json.dumps(report.get("photos", [])), report.get("started")))
     for user, step, text, place, latitude, photos, started in rows:
         where = f"intake of resident {user} at step {step!r}"
         if user is None:
@@ -757,11 +760,11 @@ async def test_killed_bot_loses_nothing_and_doubles_nothing(tmp_path):
             someone = sim.residents[0]
             answer = await sim.exchange(someone, ("text", "/report"))
             assert "描述发生了什么" in answer.plain_text, answer.plain_text
-            assert query(database, "SELECT i.step FROM intake i JOIN resident r ON r.id = i.resident_id "
-                                   "WHERE r.user_id = ?", str(someone.user_id)) == [("what",)]
+            assert query(database, "SELECT step FROM conversation WHERE dialog = 'complaint' AND user_id = ?",
+                         str(someone.user_id)) == [("what",)]
             answer = await sim.exchange(someone, ("text", "/cancel"))
             assert "已取消" in answer.plain_text, answer.plain_text
-            assert query(database, "SELECT count(*) FROM intake") == [(0,)]
+            assert query(database, "SELECT count(*) FROM conversation WHERE dialog = 'complaint'") == [(0,)]
 
             problems, notes = final_problems(sim)
         finally:

@@ -2,6 +2,7 @@
 else the bot does, and the moderation chat is alerted. Messages written for these tests."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 
@@ -118,8 +119,8 @@ async def test_an_emergency_comes_before_an_open_report_and_the_flood_limit(serv
     reply = await handle(replace(resident, text="我妈刚才突然晕倒了,叫不醒"), services)
     assert reply.kind == "emergency" and "120" in reply.messages[0].text
     # the report is still open where it was
-    [(step, text)] = rows(services.store.engine.url.database, "SELECT step, text FROM intake")
-    assert (step, text) == ("where", "楼道里的路灯坏了一个多星期了")
+    [(step, filled)] = rows(services.store.engine.url.database, "SELECT step, filled FROM conversation")
+    assert (step, json.loads(filled)["text"]) == ("where", "楼道里的路灯坏了一个多星期了")
 
 
 @pytest.mark.parametrize(("kind", "text"), MORE)

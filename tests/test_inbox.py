@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from bot.channels.telegram_inbox import ChatProcessor, Inbox, update_key
 from db import inbox
 from db.models import utcnow
 from db.store import Store
-from handlers import complaint
+from handlers.router import handle
 from handlers.types import Inbound
 from tests.bot_harness import eventually, next_message, running_bot
 from tests.conftest import query_rows
@@ -98,8 +99,8 @@ async def test_an_albums_photos_are_all_kept_and_answered_in_order(server, tmp_p
             server.push_photo(RESIDENT, f"photo-{n}", media_group_id="album-1")
         answers = await server.wait_for_messages(RESIDENT, 4)
         assert [next(c for c in "1234" if f"第{c}张" in a.plain_text) for a in answers] == list("1234")
-        [(photos,)] = query_rows(running.services.store, "SELECT photos FROM intake")
-        assert json.loads(photos) == [f"photo-{n}" for n in range(1, 5)]
+        [(filled,)] = query_rows(running.services.store, "SELECT filled FROM conversation WHERE dialog = 'complaint'")
+        assert json.loads(filled)["photos"] == [f"photo-{n}" for n in range(1, 5)]
 
 
 async def test_one_chat_waiting_holds_up_neither_its_order_nor_other_chats(server, tmp_path, database_url, gate):
@@ -143,13 +144,13 @@ async def test_a_busy_chat_takes_one_slot_of_the_processor_not_all(server):
     assert handled == ["other", "r1", "r2", "r3", "r4"]
 
 
-async def test_the_intake_row_is_locked_while_a_step_changes_it(services):
-    """Two photos of one resident handled at once (two processes, or WeChat): both are kept."""
-    resident = await services.store.resident("telegram", str(RESIDENT))
+async def test_photos_sent_at_once_are_all_kept(services):
+    """Four photos of one resident handled at once (an album on WeChat): the turns of one
+    conversation take their turn, so none overwrites another's."""
     say = Inbound("telegram", str(RESIDENT), str(RESIDENT), text="楼道里的路灯坏了一个星期了,晚上黑漆漆的")
-    await complaint.start(say, "zh", resident, services, first_text=say.text)
-    await complaint.on_message(Inbound("telegram", str(RESIDENT), str(RESIDENT), text="峨山路91弄5号楼"), "zh", resident, services)
-    photos = [Inbound("telegram", str(RESIDENT), str(RESIDENT), photos=(f"photo-{n}",)) for n in range(1, 5)]
-    await asyncio.gather(*(complaint.on_message(p, "zh", resident, services) for p in photos))
-    [(kept,)] = query_rows(services.store, "SELECT photos FROM intake")
-    assert sorted(json.loads(kept)) == [f"photo-{n}" for n in range(1, 5)]
+    await handle(say, services)
+    await handle(replace(say, text="峨山路91弄5号楼"), services)
+    photos = [replace(say, text="", photos=(f"photo-{n}",)) for n in range(1, 5)]
+    await asyncio.gather(*(handle(p, services) for p in photos))
+    [(kept,)] = query_rows(services.store, "SELECT filled FROM conversation WHERE dialog = 'complaint'")
+    assert sorted(json.loads(kept)["photos"]) == [f"photo-{n}" for n in range(1, 5)]

@@ -94,7 +94,7 @@ async def test_without_a_template_a_late_reply_is_shown_as_undelivered_and_hande
     async with office.store.transaction() as session:  # and the status changes too
         fresh = await session.get(Ticket, ticket.id)
         await tickets.change_status(session, fresh, "acknowledged", "staff:7 王", "已派人处理")
-        notify.status_notice(session, office, fresh, await session.get(Resident, fresh.resident_id), "已派人处理")
+        await notify.status_notice(session, office, fresh, await session.get(Resident, fresh.resident_id), "已派人处理")
     await worker.run_once()
 
     assert api.texts_to(RESIDENT) == [] and api.templates_sent == []

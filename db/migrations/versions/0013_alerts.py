@@ -1,7 +1,7 @@
 """Emergency alerts recorded whatever the channels, acknowledged in the console (issue 19).
 
 Revision ID: 0013_alerts
-Revises: 0011_ticket_area
+Revises: 0012_conversation
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013_alerts'
-down_revision = '0011_ticket_area'
+down_revision = '0012_conversation'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """WeChat as the residents' main door (issue 22): a ticket shows that a message to its resident
-was not delivered (ticket.undelivered) and that its text came from speech (ticket.spoken, and
-intake.spoken while the report is filled in); the reply to each WeChat callback is kept in the
+was not delivered (ticket.undelivered) and that its text came from speech (ticket.spoken; while the report is
+filled in, the conversation record's `filled` carries it); the reply to each WeChat callback is kept in the
 database (wechatreply), so a retry reaching another server gets the same reply.
 
 Revision ID: 0014_wechat
@@ -20,7 +20,6 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('ticket', sa.Column('undelivered', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column('ticket', sa.Column('spoken', sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.add_column('intake', sa.Column('spoken', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         'wechatreply',
         sa.Column('key', sa.String(length=128), nullable=False),
@@ -35,8 +34,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_wechatreply_at'), table_name='wechatreply')
     op.drop_table('wechatreply')
-    with op.batch_alter_table('intake') as batch:
-        batch.drop_column('spoken')
     with op.batch_alter_table('ticket') as batch:
         batch.drop_column('spoken')
         batch.drop_column('undelivered')
