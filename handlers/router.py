@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, complaint, dialogs, emergency, events, my_tickets, opinions, privacy, review, staff
+from handlers import browse, dialogs, emergency, events, opinions
 from handlers.dialogs import DIALOGS, Turn
+from handlers.lazy import lazy_module
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from db.conversations import Talk
     from db.models import Resident
     from db.store import ResidentState
+    from handlers import complaint, my_tickets, privacy, review, staff
+else:  # they bring SQLAlchemy: loaded when a resident or staff first needs one (handlers/lazy.py), not by `ask`
+    complaint, my_tickets, privacy, review, staff = (
+        lazy_module(f"handlers.{name}") for name in ("complaint", "my_tickets", "privacy", "review", "staff"))
 
 FOLLOW_UP = timedelta(minutes=15)  # a short question this soon after an answer may be about its topic
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")

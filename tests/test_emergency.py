@@ -45,6 +45,10 @@ CASES = {
 }
 # what is happening now, written the ways the signs used to miss (kind, message): Chinese, Shanghainese, English
 NOW = [
+    # Shanghainese "not come back" (没转来 / 勿转来) and water risen to the ankles, in signs of their own
+    ("missing", "我爸有点老年痴呆，下午出门散步到现在还没转来"),
+    ("missing", "阿拉外婆糊涂了，早上出去到现在勿转来，手机也打勿通"),
+    ("flood", "暴雨，水一直往屋里灌，已经没过脚背了"),
     ("gas", "厨房那个燃气报警器嘀嘀嘀叫个不停"),
     ("gas", "煤气报警器响了老半天了,阿拉勿晓得哪能办"),
     ("gas", "The gas detector in my kitchen keeps beeping"),
@@ -64,6 +68,7 @@ NOW = [
 ]
 # the past asked about for another reason, hypotheticals, service questions, declining a call
 NOT_NOW = [
+    "上个月暴雨水淹到膝盖，今年物业有什么准备吗",
     "前段时间我被困在电梯里,这部电梯归哪家公司维保",
     "上趟阿拉爷晕倒辣小区门口,小区里有AED伐",
     "Last month my neighbour fainted in the lobby, do we have a defibrillator in the building?",
