@@ -157,8 +157,8 @@ async def on_message(turn: Turn) -> Reply | None:
     elif step in ("where", "edit_where"):
         if text and is_question(text) and not places.looks_like_place(text):
             return None
-        if dialogs.is_correction(text) and report.get("place"):
-            text = places.corrected(report["place"], text) or text
+        if dialogs.is_correction(text):
+            text = (places.corrected(report["place"], text) if report.get("place") else None) or places.without_lead(text)
         if text:
             report["place"] = text[:500]
         elif report.get("latitude") is not None and not report.get("place"):
@@ -196,6 +196,9 @@ def _skipped(step: str | None) -> str:
 def _correct(turn: Turn) -> Reply | None:
     """"不对,是5号楼不是3号楼" changes the place; "问题描述我要改一下" asks for the description again."""
     talk, report, text = turn.talk, turn.talk.filled, turn.text
+    if (phone := _phone_in(text)) is not None:  # "等等,电话写错了,是13800138001"
+        report["phone"] = phone
+        return _prompt(turn)
     about_place = dialogs.ABOUT_PLACE.search(text) or places.looks_like_place(text)
     if dialogs.ABOUT_TEXT.search(text) and not places.looks_like_place(text):
         talk.step = "edit_what"
@@ -208,6 +211,12 @@ def _correct(turn: Turn) -> Reply | None:
         talk.step = "edit_where"
         return _prompt(turn)
     return None
+
+
+def _phone_in(text: str) -> str | None:
+    """A phone number written inside a sentence, or None."""
+    found = re.search(r"(?:\+?86)?1[3-9]\d{9}|(?<!\d)\d{8}(?!\d)", re.sub(r"(?<=\d)[\s\-]+(?=\d)", "", text))
+    return normalise_phone(found.group(0)) if found else None
 
 
 def normalise_phone(text: str) -> str | None:

@@ -48,6 +48,16 @@ def looks_like_place(text: str) -> bool:
             or (_EN_KIND.search(text) is not None and re.search(r"\d", text) is not None))
 
 
+# what a correction says before the place itself: "不对,是9号楼", "地点改成塘桥新村15号楼", "sorry, it's ..."
+_LEAD = re.compile(r"^\s*(?:(?:不对|错了|搞错了|说错了|写错了|更正一下|更正|等等|等一下|sorry|actually)[,，、:：!！.\s]*)*"
+                   r"(?:(?:地点|地址|位置|地方)\s*)?(?:要改成|改成|改为|换成|应该是|是|it'?s|it is)?[:：\s]*", re.IGNORECASE)
+
+
+def without_lead(text: str) -> str:
+    """The place a correction names, without its "不对,是" / "改成" in front (the whole text if that is all)."""
+    return _LEAD.sub("", text, count=1).strip() or text.strip()
+
+
 def corrected(place: str, correction: str) -> str | None:
     """The place after "不对,是5号楼不是3号楼" / "不是3号楼,是5号楼" / "改成5号楼": the wrong part
     replaced by the right one; a whole new place when the correction names one; None when it
@@ -61,9 +71,10 @@ def corrected(place: str, correction: str) -> str | None:
         right, wrong = None, None
     if right and wrong and wrong.strip() in place:
         return place.replace(wrong.strip(), right.strip(), 1)
-    new = find(correction)
-    if new:
-        return new
+    stripped = without_lead(correction)
+    new = find(stripped)
+    if new:  # the whole place it names ("浦东南路东方路路口"), not only the road the pattern found
+        return stripped if stripped.startswith(new) and len(stripped) <= 60 else new
     english = _EN_UNIT.search(correction)
     if english is None and (word := _EN_KIND.search(correction)) and (digits := re.search(r"\d+", correction)):
         english = (word.group(1), digits.group(0))  # "wrong building, it's 14"

@@ -174,6 +174,20 @@ async def test_a_correction_changes_the_field_it_names(office):
     assert rows(office, "select place, text from ticket") == [("北园路35弄5号楼", "电子门禁坏了,而且单元门也关不上")]
 
 
+async def test_a_correction_at_the_place_step_keeps_only_the_place_and_a_phone_can_be_corrected(office):
+    me = Resident(office)
+    await me.says("单元门口的路灯坏了好几天了,晚上黑乎乎的")
+    assert "照片" in (await me.says("不对,是塘桥新村9号楼")).text  # the place, without "不对,是"
+    await me.says("没有照片")
+    await me.says("13800138000")
+    fixed = await me.says("等等,电话写错了,是13800138001")
+    assert dialog_of(office) == ("complaint", "confirm") and "8001" in fixed.text
+    renamed = await me.says("地点改成塘桥新村15号楼")
+    assert "塘桥新村15号楼" in renamed.text and "点改成" not in renamed.text
+    await me.says("提交")
+    assert rows(office, "select place, phone from ticket") == [("塘桥新村15号楼", "13800138001")]
+
+
 async def test_a_question_at_the_place_step_is_answered_not_kept_as_the_place(office):
     me = Resident(office)
     await me.says("小区门口的共享单车乱停,人都走不过去")

@@ -45,6 +45,12 @@ CASES = {
 }
 # what is happening now, written the ways the signs used to miss (kind, message): Chinese, Shanghainese, English
 NOW = [
+    # an overdose and self-harm (a resident tester's misses), in words of their own
+    ("despair", "刚才把一整瓶安眠药都吃了"),
+    ("despair", "我割腕了，流了好多血"),
+    ("despair", "I took too many sleeping pills"),
+    ("despair", "I feel like ending it all tonight"),
+    ("despair", "nobody would care if I was gone"),
     # Shanghainese "not come back" (没转来 / 勿转来) and water risen to the ankles, in signs of their own
     ("missing", "我爸有点老年痴呆，下午出门散步到现在还没转来"),
     ("missing", "阿拉外婆糊涂了，早上出去到现在勿转来，手机也打勿通"),
@@ -68,6 +74,10 @@ NOW = [
 ]
 # the past asked about for another reason, hypotheticals, service questions, declining a call
 NOT_NOW = [
+    "医生说要按时吃药，我吃了好多药了还是咳嗽",
+    "Last week there was a gas leak upstairs. Who inspects the gas pipes now?",
+    "早上闻到煤气味，关了阀门开窗，现在没味道了，找谁来检查一下",
+    "我同事上个月说过想自杀，现在好多了，社区有心理服务吗",
     "上个月暴雨水淹到膝盖，今年物业有什么准备吗",
     "前段时间我被困在电梯里,这部电梯归哪家公司维保",
     "上趟阿拉爷晕倒辣小区门口,小区里有AED伐",
