@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timedelta
 
 from content.emergency import Kind
 from handlers.masking import mask_text
@@ -28,6 +29,30 @@ async def reply(text: str, dangers: tuple[Kind, ...], channel: str, lang: str, s
     alerted = await _alert_staff(text, advice, lines, channel, services)
     body = services.texts.render("emergency", lang, advice=lines, specific=bool(advice), alerted=alerted)
     return Reply("emergency", [Outbound(body)], score=100)
+
+
+AFTERWARDS = timedelta(minutes=30)  # a message this soon after the advice may still be about the danger
+
+
+def remembered(dangers: tuple[Kind, ...]) -> str:
+    """What the conversation record keeps of an emergency (its `topic`): the kinds of its advice."""
+    return ("emergency:" + ",".join(k.name for k in dangers if k.name != "general"))[:64]
+
+
+def recent(topic: str | None, at: datetime | None, now: datetime) -> str | None:
+    """The kinds of an emergency the resident was advised on within AFTERWARDS, else None."""
+    if topic is None or at is None or not topic.startswith("emergency:") or now - at > AFTERWARDS:
+        return None
+    return topic.partition(":")[2]
+
+
+def again(kinds: str, lang: str, services: Services) -> Reply:
+    """The advice once more, for what a frightened resident writes next ("已经打了120了,接下来怎么办",
+    "社区有心理咨询吗" after despair): not a report form, and no second alert to staff."""
+    signs = services.model.signs
+    named = {k.name: k for k in signs.kinds}
+    lines = [named[n].advice[lang] for n in kinds.split(",") if n in named][:MAX_ADVICE] or [signs.general.advice[lang]]
+    return Reply("emergency", [Outbound(services.texts.render("emergency_after", lang, advice=lines))], score=100)
 
 
 async def _alert_staff(text: str, advice: list[Kind], lines: list[str], channel: str, services: Services) -> bool:

@@ -173,6 +173,8 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
         reply = await _on_button(turn)
     elif command:
         reply = await _on_command(turn)
+    elif (kinds := _after_emergency(talk, now, understanding)) is not None:
+        reply = emergency.again(kinds, lang, services)
     else:
         reply = await _on_message(turn)
     reply.language = lang
@@ -180,6 +182,8 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
         talk.language = lang
         if reply.kind == "answer" and reply.topic:
             talk.topic, talk.topic_at = reply.topic, now
+        elif reply.kind == "emergency" and understanding is not None and understanding.kind == "emergency":
+            talk.topic, talk.topic_at = emergency.remembered(understanding.dangers), now
         talk.updated_at = now
         if talk.resumed and talk.dialog == "complaint":  # back to the report the dialog interrupted
             reply.messages += complaint.ask_again(turn)
@@ -187,6 +191,17 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
                 offer := complaint.draft_offer(turn)) is not None:
             reply.messages.append(offer)
     return reply
+
+
+def _after_emergency(talk: Talk | None, now, understanding: Understanding | None) -> str | None:
+    """The kinds of a recent emergency, when this message (outside a dialog) is neither a clear
+    question nor a greeting: what a frightened resident writes next gets the advice again, not
+    a report form or a suggestion's thanks."""
+    if talk is None or talk.dialog is not None or understanding is None:
+        return None
+    if understanding.kind in ("answer", "greeting", "ticket_status"):
+        return None
+    return emergency.recent(talk.topic, talk.topic_at, now)
 
 
 def _control_word(text: str) -> bool:

@@ -219,6 +219,18 @@ async def test_an_emergency_mid_report_comes_first_and_a_declined_phone_never_is
     assert fire.kind == "emergency" and "119" in fire.text
 
 
+async def test_what_a_resident_writes_just_after_emergency_advice_gets_the_advice_again_not_a_form(office):
+    me = Resident(office)
+    fall = await me.says("我爸摔倒了起不来,头上在流血")
+    assert fall.kind == "emergency" and "120" in fall.text
+    next_ = await me.says("已经打了120了,接下来我要做什么")
+    assert next_.kind == "emergency" and "120" in next_.text and dialog_of(office) == (None, None)
+    assert rows(office, "select count(*) from alert") == [(1,)]  # one alert, not one per message
+    office.clock.advance(timedelta(hours=1))
+    later = await me.says("楼道灯坏了一个礼拜了,塘东小区12号楼")
+    assert later.kind == "complaint"  # an hour on, a report is a report again
+
+
 async def test_a_report_left_half_way_is_offered_as_a_draft_not_continued(office):
     me = Resident(office)
     await me.says("小区门口的路面坑坑洼洼,下雨天全是积水")
