@@ -119,6 +119,9 @@ DONE = re.compile(r"^(?:好了|好|就这些|就这样|没有了|发完了|完�
 CORRECTION = re.compile(r"不对|搞错|错了|写错|说错|更正|改一下|要改|改成|修改|应该是|不是.{1,12}是|是.{1,12}不是|等等|等一下|"
                         r"\b(?:sorry|actually|i\s+mean|wrong|correction|change|edit)\b", re.IGNORECASE)
 ABOUT_TEXT = re.compile(r"问题|描述|内容|说明|情况|description|problem|what\s+happened|text", re.IGNORECASE)
+# a resolved ticket's resident saying it is not: the "not solved" button in words
+NOT_SOLVED = re.compile(r"没(有)?解决|没(有)?修好|没(有)?弄好|还是(坏|不行|没好|老样子|一样|漏|不亮)|根本没(修|弄|处理|人来)|问题还在|"
+                        r"\b(not (fixed|solved|resolved|sorted)|still (broken|not working|the same|leaking))\b", re.IGNORECASE)
 ABOUT_PLACE = re.compile(r"地点|地址|位置|地方|place|address|location|where", re.IGNORECASE)
 
 

@@ -152,9 +152,17 @@ def ask_again(turn: Turn) -> list[Outbound]:
     return [Outbound(texts.render("followup_prompt", lang, ticket={"number": number}))]
 
 
-async def rate(data: str, turn: Turn) -> Reply:
+async def latest_resolved(turn: Turn) -> int | None:
+    """The id of the resident's newest ticket waiting for their rating, or None."""
+    async with turn.services.store.transaction() as session:
+        return next((t.id for t in await tickets.of_resident(session, turn.resident.id) if t.status == "resolved"), None)
+
+
+async def rate(data: str, turn: Turn, comment: str | None = None) -> Reply:
     """A rating button: 1-5 stars, or "not solved". A low score within the reopen window
-    reopens the ticket and alerts staff; otherwise the ticket is closed."""
+    reopens the ticket and alerts staff; otherwise the ticket is closed. `comment`: what the
+    resident wrote with it ("没解决,井盖还是坏的"), kept as the rating's comment and sent to staff,
+    so the comment is not asked for."""
     lang, resident, services = turn.lang, turn.resident, turn.services
     kind, _, rest = data.partition(":")
     ticket_id, _, stars = rest.partition(":")
@@ -181,7 +189,14 @@ async def rate(data: str, turn: Turn) -> Reply:
                 "staff_alert", "zh", ticket=ticket, message=f"居民评价 {note},工单已重新打开,请跟进。"))
         else:
             await tickets.change_status(session, ticket, "closed", "resident", f"居民评价 {note}")
+        if comment:
+            ticket.rating_comment = comment[:1000]
+            await tickets.add_event(session, ticket, "resident", "rating", ticket.rating_comment)
+            notify.to_staff(session, services, ticket, "followup", texts.render(
+                "staff_followup", "zh", ticket=ticket, text=ticket.rating_comment))
         session.add(ticket)
+    if comment:
+        return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=False))])
     turn.talk.enter("rating", "comment", ticket=ticket.id, number=ticket.number)
     skip = ((Button(texts.label("skip", lang), f"rcskip:{ticket.id}"),),)
     return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=True),

@@ -247,6 +247,8 @@ async def _on_message(turn: Turn) -> Reply:
     if not text:
         name = "unsupported" if inbound.unsupported or inbound.photos or inbound.location else "empty"
         return Reply("info", [Outbound(services.texts.render(name, turn.lang))])
+    if dialogs.NOT_SOLVED.search(text) and (ticket_id := await my_tickets.latest_resolved(turn)) is not None:
+        return await my_tickets.rate(f"unsolved:{ticket_id}", turn, comment=text)  # "没解决,井盖还是坏的"
     if _bare_number(text):  # a choice typed after its menu is gone, or out of range
         return Reply("info", [Outbound(services.texts.render("stray_number", turn.lang), browse.area_buttons(turn.lang, services))])
     return await answer_text(text, turn.lang, turn.resident, services, inbound, turn.understanding, turn)

@@ -102,6 +102,17 @@ async def test_after_a_rating_a_question_is_answered_not_kept_as_the_comment(off
     assert rows(office, "select rating_comment from ticket") == [("师傅修得很快,很满意",)]
 
 
+async def test_not_solved_in_words_after_a_resolution_reopens_the_ticket_with_what_they_said(office):
+    me = Resident(office)
+    await report(me)
+    [(tid,)] = rows(office, "select id from ticket")
+    await handle(Inbound("telegram", STAFF, MOD, text=f"/status {tid} resolved 灯已换好"), office)
+    said = await me.says("没解决,灯还是不亮")
+    assert "重新打开" in said.text and dialog_of(office) == (None, None)
+    assert rows(office, "select status, rating_comment from ticket") == [("in_progress", "没解决,灯还是不亮")]
+    assert any("灯还是不亮" in text for text in sent_to(office, MOD, "followup"))
+
+
 async def test_leave_a_message_answers_a_question_and_start_clears_it(office):
     me = Resident(office)
     fallback = await me.says("明天会不会下雪")
