@@ -45,9 +45,10 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from db import events, outbox, tickets
+from db import alerts, events, outbox, tickets
 from db.models import OutboxMessage, Ticket
 from handlers import notify
+from handlers.masking import mask_text
 from handlers.services import Services
 from handlers.types import plain_text
 
@@ -425,8 +426,8 @@ class OutboxWorker:
         self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
 
     async def _record_poison(self, row: OutboxMessage, ticket: Ticket | None, reason: str) -> None:
-        """Failed, and staff told: in the moderation chat (when the message was for it, the note
-        comes after it and is one of the console's alerts), on the ticket when it has one."""
+        """Failed, and staff told: on the console's alert banner, in the moderation chat (when the
+        message was for it, the note comes after it), on the ticket when it has one."""
         async with self.store.transaction() as session:
             await _mark(session, row, outbox.mark_failed, reason)
             if row.purpose == "alert":
@@ -437,6 +438,8 @@ class OutboxWorker:
             message = self.services.texts.render("staff_undelivered", "zh", what="poison", row=row, ticket=fresh,
                                                  excerpt=plain_text(row.text)[:80], reason=reason)
             rules = self.services.tickets
+            # on the console's alert banner whatever the channels (the moderation chat may be what fails)
+            alerts.record(session, row.channel, ["undelivered"], mask_text(plain_text(message)))
             if rules.moderation_chat is not None:
                 outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", message,
                                ticket_id=fresh.id if fresh is not None else None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from db.conversations import Talk
 from db.engine import open_database
 from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
 from db.outbox import QUEUED
+from db.turn import AFTER as _AFTER
 from db.turn import CURRENT as _TURN
 
 _RESIDENT, _TICKET, _SUBSCRIPTION = Resident.__table__, Ticket.__table__, Subscription.__table__
@@ -89,12 +90,24 @@ class Store:
         """One unit of work for a whole update: the conversation record, tickets, opinions and
         outbox rows it writes are committed together at the end, or none of them. (Tasks started
         inside it must not write: they would share its session.)"""
+        after: list[Callable[[], Awaitable[object]]] = []
         async with self.transaction() as session:
-            token = _TURN.set(session)
+            token, later = _TURN.set(session), _AFTER.set(after)
             try:
                 yield session
             finally:
                 _TURN.reset(token)
+                _AFTER.reset(later)
+        for job in after:  # committed: what needed the connection to itself
+            await job()
+
+    def after_turn(self, job: Callable[[], Awaitable[object]]) -> bool:
+        """Run `job` once the current turn is committed (SQLite's WAL checkpoint needs the one
+        connection the turn holds); False outside a turn, where the caller runs it now."""
+        if (pending := _AFTER.get()) is None:
+            return False
+        pending.append(job)
+        return True
 
     async def resident(self, channel: str, user_id: str) -> Resident:
         """The resident row for this channel user, created on first contact.

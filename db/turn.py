@@ -7,3 +7,4 @@ from contextvars import ContextVar
 from typing import Any
 
 CURRENT: ContextVar[Any] = ContextVar("turn", default=None)  # an AsyncSession, or None outside a turn
+AFTER: ContextVar[list | None] = ContextVar("after_turn", default=None)  # jobs to run once the turn is committed

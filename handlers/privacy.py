@@ -26,5 +26,7 @@ def ask(lang: str, services: Services) -> Reply:
 async def forget(inbound: Inbound, lang: str, resident: Resident, services: Services) -> Reply:
     async with services.store.transaction() as session:
         await forget_resident(session, resident.id, inbound.channel, inbound.chat_id, erase_numbers)
-    await checkpoint(services.store.engine)
+    job = lambda: checkpoint(services.store.engine)  # noqa: E731 - it needs the connection the turn holds
+    if not services.store.after_turn(job):
+        await job()
     return Reply("info", [Outbound(services.texts.render("forget_done", lang))])

@@ -199,7 +199,8 @@ async def test_declining_a_phone_number_at_the_reports_phone_step_is_not_an_emer
     assert "手机号" in asked.messages[0].text or "phone" in asked.messages[0].text
     reply = await handle(replace(resident, text=answer), services)
     assert reply.kind == "complaint" and "🚨" not in reply.messages[0].text
-    assert rows(services.store.engine.url.database, "SELECT step FROM intake") == [("phone",)]
+    # the phone declined: on to the summary, the report kept
+    assert rows(services.store.engine.url.database, "SELECT dialog, step FROM conversation") == [("complaint", "confirm")]
     # and a danger at that step is still one
     reply = await handle(replace(resident, text="等一下,厨房里燃气报警器一直在响"), services)
     assert reply.kind == "emergency" and "119" in reply.messages[0].text

@@ -105,5 +105,5 @@ def test_export_writes_to_export_dir_by_default(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "exports"))
     assert main(["export", "--from", "2026-11-23", "--to", "2026-11-29", "--format", "csv"]) == 0
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
-        f"tangqiao-20261123-20261129-{sheet}.csv" for sheet in ("events", "opinions", "summary", "tickets")]
+        f"tangqiao-20261123-20261129-{sheet}.csv" for sheet in ("events", "not_in_report", "opinions", "summary", "tickets")]
     assert not (tmp_path / "var" / "exports").exists()
