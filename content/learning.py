@@ -29,6 +29,7 @@ from content.training import (
     cross_validated_scores,
     dangers_of,
     decide,
+    elsewhere_of,
     entry_texts,
     fit,
     read_examples,
@@ -97,11 +98,11 @@ def _cross_validate(content: ContentBase, extra: Sequence[Example], examples_dir
         raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
     base = entry_texts(content) + list(extra)
     scores, classes = cross_validated_scores(features, base, examples)
-    labels_, dangers = [e.label for e in examples], dangers_of(examples)
-    th = calibrate(scores, classes, labels_, dangers)
+    labels_, dangers, elsewhere = [e.label for e in examples], dangers_of(examples), elsewhere_of(features, examples)
+    th = calibrate(scores, classes, labels_, dangers, elsewhere)
     by_label: dict[str, list[float]] = defaultdict(list)
-    for e, row, d in zip(examples, scores, dangers, strict=True):
-        by_label[e.label].append(credit(e.label, decide(row, classes, th, d)))
+    for e, row, d, a in zip(examples, scores, dangers, elsewhere, strict=True):
+        by_label[e.label].append(credit(e.label, decide(row, classes, th, d, a)))
     total = [c for xs in by_label.values() for c in xs]
     return _Run(100 * sum(total) / len(total), by_label, fit(features, base + examples, th) if train else None)
 
