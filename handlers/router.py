@@ -61,7 +61,7 @@ def pick_language(inbound: Inbound, resident: Resident | None, default: str, tal
     platform's hint."""
     if resident is not None and resident.language:
         return resident.language
-    if understanding is not None and getattr(understanding, "read_as", None):
+    if understanding is not None and understanding.read_as:
         return "zh"  # pinyin, read as Chinese: answered in Chinese
     text = inbound.text
     if text and not text.startswith("/") and inbound.callback is None and _tells_language(text, talk):
@@ -251,6 +251,8 @@ async def _on_message(turn: Turn) -> Reply:
         return await my_tickets.rate(f"unsolved:{ticket_id}", turn, comment=text)  # "没解决,井盖还是坏的"
     if _bare_number(text):  # a choice typed after its menu is gone, or out of range
         return Reply("info", [Outbound(services.texts.render("stray_number", turn.lang), browse.area_buttons(turn.lang, services))])
+    if turn.understanding is not None and turn.understanding.read_as:  # pinyin: a report or opinion kept in Chinese
+        text = turn.understanding.read_as
     return await answer_text(text, turn.lang, turn.resident, services, inbound, turn.understanding, turn)
 
 
