@@ -18,7 +18,7 @@ from tests.bot_harness import MODERATION, RESIDENT, all_sent, next_message, rows
 # kind -> (a Chinese message, an English one, what the Chinese reply must say, what the English one must say)
 CASES = {
     "medical": ("我外婆在浴室滑倒了,头磕破了在流血,起不来", "My father collapsed in the kitchen and is not answering me",
-                ["120", "不要随意搬动"], ["120", "Do not move"]),
+                ["120", "不要随意搬动"], ["120", "do not move"]),
     "gas": ("一进门就闻到好浓的煤气味,怎么办", "There is a strong smell of gas in our stairwell right now",
             ["119", "不要点火", "室外"], ["119", "no flames", "from outside"]),
     "fire": ("楼下车棚里冒出好多黑烟,好像烧起来了", "Smoke is pouring out of the flat next door and the alarm is ringing",
