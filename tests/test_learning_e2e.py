@@ -63,8 +63,8 @@ async def submit(browser, button) -> None:
 
 async def test_fallbacks_labelled_in_a_browser_approved_retrained_answered_and_rolled_back(console, page, services, tmp_path):  # noqa: F811
     for n, text in enumerate([NOT_IN_REPORT, SINGLE, *GROUP]):
-        assert (await turn(services, text, user=f"r{n}")).kind == "fallback", text
-    assert query_rows(services.store, "select count(*), min(reason) from reviewitem") == [(5, "fallback")]
+        assert (await turn(services, text, user=f"r{n}")).kind in ("fallback", "clarify"), text  # not understood
+    assert query_rows(services.store, "select count(*) from reviewitem where reason in ('fallback', 'clarify')") == [(5,)]
 
     await sign_in(page, console, "li")
     group = page.locator("section.group", has=page.locator("h2", has_text=f"“{GROUP[-1]}” × 3"))
@@ -96,7 +96,7 @@ async def test_fallbacks_labelled_in_a_browser_approved_retrained_answered_and_r
     for n, text in enumerate([SINGLE, *GROUP]):
         reply = await turn(services, text, user=f"after{n}")
         assert (reply.kind, reply.topic) == ("answer", LIFT), text
-    assert (await turn(services, NOT_IN_REPORT, user="after-cat")).kind == "fallback"
+    assert (await turn(services, NOT_IN_REPORT, user="after-cat")).kind in ("fallback", "clarify")
     await page.reload()
     assert await page.locator("tr.version td.state").first.inner_text() == "active"
     today = today_in_shanghai()  # the export lists what remains without an answer in the report
@@ -122,6 +122,6 @@ async def test_fallbacks_labelled_in_a_browser_approved_retrained_answered_and_r
     assert await keeper.swap_in_current()
     assert services.model.version is None
     for n, text in enumerate([SINGLE, *GROUP]):
-        assert (await turn(services, text, user=f"rolled{n}")).kind == "fallback", text
+        assert (await turn(services, text, user=f"rolled{n}")).kind in ("fallback", "clarify"), text
     assert query_rows(services.store, "select distinct status from reviewitem where batch is null and label is not null") == [
         ("labelled",)]
