@@ -118,16 +118,30 @@ def page(request: web.Request, template: str, status: int = 200, **values) -> we
     return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
 
 
+async def _carries_nul(request: web.Request) -> bool:
+    """A NUL character in a parameter or form field: PostgreSQL stores none, so it is refused here
+    (400) rather than failing in the database (500)."""
+    values = list(request.query.values())
+    if request.method == "POST" and request.content_type in _FORMS:
+        values += [v for v in (await request.post()).values() if isinstance(v, str)]
+    return any("\x00" in v for v in values)
+
+
 PROBLEMS = {  # an HTTP error's one line, for staff
     400: ("请求有误:{}", "Bad request: {}"), 403: ("无权访问:{}", "Not allowed: {}"), 404: ("找不到此页面。", "No such page."),
     405: ("不支持此操作。", "Not supported."), 409: ("{}", "{}"), 413: ("内容太大。", "Too large."),
 }
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The console's errors as its own pages, in its language (one line, never a traceback)."""
     try:
+        if request.path.startswith("/staff") and await _carries_nul(request):
+            raise web.HTTPBadRequest(text="请求中含有无效字符 an invalid character (NUL)")
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/staff") or exc.status not in PROBLEMS:
