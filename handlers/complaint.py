@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import timedelta
 
 from db import tickets
@@ -219,8 +220,13 @@ def _phone_in(text: str) -> str | None:
     return normalise_phone(found.group(0)) if found else None
 
 
+_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+
+
 def normalise_phone(text: str) -> str | None:
-    """A mainland mobile (11 digits) or a Shanghai landline (8 digits), or None."""
+    """A mainland mobile (11 digits) or a Shanghai landline (8 digits), or None; full-width digits
+    and Chinese numerals read as digits ("一三九一二三四五六七八")."""
+    text = unicodedata.normalize("NFKC", text).translate(_DIGITS)
     match = _PHONE_RE.match(re.sub(r"[\s\-()]", "", text))
     return next((g for g in match.groups() if g), None) if match else None
 

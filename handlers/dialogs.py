@@ -105,8 +105,8 @@ SKIP = re.compile(
     r"|i\s+don'?t\s+have\s+(?:one|any|a\s+photo)|no\s+need)\b",
     re.IGNORECASE)
 SUBMIT = re.compile(
-    r"^(?:对|对的|对额|是的|是|嗯|好|好的|可以|没问题|没错|确认|确定|就这样)?[\s,，。!！]*"
-    r"(?:提交|确认提交|确认|确定|发送|发吧|交吧|提交吧|可以提交|对|对的|对额|是的|没问题|没有问题|没错|好的|可以|就这样|嗯|行)"
+    r"^(?:对|对的|对额|是的|是|嗯|好|好的|好额|可以|没问题|没错|确认|确定|就这样)?[\s,，。!！]*"
+    r"(?:提交|确认提交|确认|确定|发送|发吧|交吧|提交吧|可以提交|对|对的|对额|是的|没问题|没有问题|没错|好的|好额|好个|可以|就这样|嗯|行|交关好|老好)"
     + _PART + _END + "$"
     r"|^(?:yes|yep|yeah|ok|okay|sure|right|correct)?[\s,!.]*(?:please\s+)?(?:submit|send|confirm|go\s+ahead)"
     r"(?:\s+(?:it|this|that|please|now))*[\s.!]*$"

@@ -42,6 +42,9 @@ else:  # they bring SQLAlchemy: loaded when a resident or staff first needs one 
     complaint, my_tickets, privacy, review, staff = (
         lazy_module(f"handlers.{name}") for name in ("complaint", "my_tickets", "privacy", "review", "staff"))
 
+# asking for a person rather than the assistant ("我要人工客服", "can I talk to a real person")
+_HUMAN = re.compile(r"人工客服|人工服务|转人工|找人工|接人工|真人"
+                    r"|\b(human|real person|talk to (a |an )?(person|human|someone|staff|agent))\b", re.IGNORECASE)
 FOLLOW_UP = timedelta(minutes=15)  # a short question this soon after an answer may be about its topic
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -291,6 +294,8 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
         return await emergency.reply(text, u.dangers, inbound.channel if inbound else "cli", lang, services)
     if events.WHATS_ON.search(text):
         return await events.whats_on(lang, services)
+    if kind != "emergency" and _HUMAN.search(text):  # this assistant is not a person: how to reach one
+        return Reply("fallback", [Outbound(texts.render("human", lang))], score=100)
     if kind == "greeting":
         thanks = bool(_THANKS_RE.search(text))
         buttons = () if thanks else browse.area_buttons(lang, services)

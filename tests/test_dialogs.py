@@ -169,6 +169,25 @@ async def test_the_first_message_names_the_place_and_declines_in_words_skip(offi
     assert rows(office, "select place, phone from ticket") == [("临沂路100弄3号楼", None)]
 
 
+async def test_a_phone_in_chinese_numerals_and_a_shanghainese_yes_file_the_report(office):
+    me = Resident(office)
+    await me.says("塘东小区12号楼门口的垃圾箱房好几天没人清了")
+    await me.says("没有照片")
+    summary = await me.says("一三九一二三四五六七八")
+    assert dialog_of(office) == ("complaint", "confirm") and "5678" in summary.text
+    done = await me.says("好额")
+    assert "TQ-" in done.text and rows(office, "select phone from ticket") == [("13912345678",)]
+
+
+async def test_asking_for_a_person_says_how_to_reach_one_and_starts_no_report(office):
+    me = Resident(office)
+    reply = await me.says("我要人工客服")
+    assert "不是真人" in reply.text and "/report" in reply.text and "12345" in reply.text
+    assert dialog_of(office) == (None, None)
+    english = await me.says("can I talk to a real person?")
+    assert english.language == "en" and "not a person" in english.text
+
+
 async def test_a_correction_changes_the_field_it_names(office):
     me = Resident(office)
     await me.says("楼道的电子门禁坏了好几天了,外人随便进来")
