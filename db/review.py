@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.clock import utcnow
-from db.models import ModelVersion, RecentAnswer, ReviewItem
+from db.models import ModelVersion, RecentAnswer, Resident, ReviewItem
 
 OPEN = ("new", "labelled")  # shown on the review page
 ACTIVE = "active"
@@ -178,3 +178,8 @@ async def not_in_report_rows(conn: AsyncConnection, lo: datetime, hi: datetime, 
         table.c.label == "not_in_report", table.c.created_at >= lo, table.c.created_at < hi)
         .order_by(table.c.created_at.desc()).limit(limit))
     return [tuple(row) for row in rows.all()]
+
+
+async def resident_id(session: AsyncSession, channel: str, user_id: str) -> int | None:
+    """The resident's row id, read in the caller's session (a turn holds SQLite's one connection)."""
+    return (await session.exec(select(Resident.id).where(Resident.channel == channel, Resident.user_id == user_id))).first()

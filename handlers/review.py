@@ -35,13 +35,19 @@ TOP_SCORES = 5
 async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
     """Keep what staff should review of this turn (nothing without a database, nor for staff). A
     failure here is logged, never raised: the resident's reply does not depend on it."""
+    try:
+        await keep(inbound, reply, services)
+    except Exception:
+        log.exception("could not keep a message for review")
+
+
+async def keep(inbound: Inbound, reply: Reply, services: Services) -> None:
+    """As `record`, but a failure is raised: the router keeps the items in the turn's own
+    transaction, under a savepoint it rolls back on a failure (one commit per question, not two)."""
     store = services.store
     if store is None or not reply.messages or _from_staff(inbound, services):
         return
-    try:
-        await _record(inbound, reply, services)
-    except Exception:
-        log.exception("could not keep a message for review")
+    await _record(inbound, reply, services)
 
 
 async def _record(inbound: Inbound, reply: Reply, services: Services) -> None:
@@ -117,17 +123,17 @@ async def _on_button(inbound: Inbound, services: Services) -> None:
         if last is not None and last.topic == rest[2:]:
             await _add(inbound, None, services, "thumbs_down", last.text, decided=_Answer.of(last))
     elif kind == "topic":
-        resident = await services.store.resident(inbound.channel, inbound.user_id)
         async with services.store.transaction() as session:
-            await review.note_pick(session, resident.id, rest, services.clock() - PICK_WINDOW)
+            if (resident_id := await review.resident_id(session, inbound.channel, inbound.user_id)) is not None:
+                await review.note_pick(session, resident_id, rest, services.clock() - PICK_WINDOW)
 
 
 async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason: str, text: str,
                decided=None, followup: str = "") -> None:
     """One review item: `reply` decided about `text`, or (a 👎, a rephrasing) the answer remembered in `decided`."""
+    from db import review
     from db.models import ReviewItem
 
-    resident = await services.store.resident(inbound.channel, inbound.user_id)
     if decided is not None:
         values = dict(language=decided.language, decision="answer", topic=decided.topic,
                       candidates=json.dumps([decided.topic] if decided.topic else []), scores=decided.scores,
@@ -136,10 +142,11 @@ async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason
         values = dict(language=reply.language, decision=reply.kind, topic=reply.topic,
                       candidates=json.dumps(reply.candidates), scores=_scores(text, services), score=reply.score,
                       reply=_reply_text(reply))
-    item = ReviewItem(resident_id=resident.id, channel=inbound.channel, reason=reason, text=_masked(text, 4096),
-                      followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None), **values)
-    async with services.store.transaction() as session:
-        session.add(item)
+    async with services.store.transaction() as session:  # the turn's own session: no second connection
+        resident_id = await review.resident_id(session, inbound.channel, inbound.user_id)
+        session.add(ReviewItem(resident_id=resident_id, channel=inbound.channel, reason=reason, text=_masked(text, 4096),
+                               followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None),
+                               **values))
 
 
 def _masked(text: str, length: int) -> str:

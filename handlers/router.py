@@ -130,12 +130,22 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
                 reply = await _handle(inbound, state, services)
                 if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
                     await conversations.write(session, state.talk)
+                await _keep_for_review(session, inbound, reply, services)
         except BaseException:
             if key:
                 await store.release_update(key)
             raise
-    await review.record(inbound, reply, services)  # after the turn's commit; it never raises
     return reply
+
+
+async def _keep_for_review(session, inbound: Inbound, reply: Reply, services: Services) -> None:
+    """What staff should review of this turn (handlers/review.py), in the turn's transaction under
+    a savepoint: a failure loses the review item, never the resident's reply."""
+    try:
+        async with session.begin_nested():
+            await review.keep(inbound, reply, services)
+    except Exception:  # noqa: BLE001 - logged; the turn goes on without it
+        log.exception("could not keep a message for review")
 
 
 def _snapshot(talk: Talk) -> tuple:
