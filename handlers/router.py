@@ -43,8 +43,9 @@ else:  # they bring SQLAlchemy: loaded when a resident or staff first needs one 
         lazy_module(f"handlers.{name}") for name in ("complaint", "my_tickets", "privacy", "review", "staff"))
 
 # asking for a person rather than the assistant ("我要人工客服", "can I talk to a real person")
-_HUMAN = re.compile(r"人工客服|人工服务|转人工|找人工|接人工|真人"
-                    r"|\b(human|real person|talk to (a |an )?(person|human|someone|staff|agent))\b", re.IGNORECASE)
+# ("你是真人吗" / "are you human?" asks what the assistant is: a greeting, answered by its template)
+_HUMAN = re.compile(r"人工客服|人工服务|转人工|找人工|接人工|(找|要|转|接)真人"
+                    r"|\b(talk|speak) (to|with) (a |an )?(real )?(person|human|someone|staff|agent)\b", re.IGNORECASE)
 FOLLOW_UP = timedelta(minutes=15)  # a short question this soon after an answer may be about its topic
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
