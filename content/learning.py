@@ -17,23 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from content.features import features_for
 from content.loader import ContentBase
 from content.model import EXAMPLES_DIR, KINDS, Model
 from content.model_cache import model_hash, model_path
 from content.normalize import normalize
-from content.training import (
-    Example,
-    calibrate,
-    credit,
-    cross_validated_scores,
-    dangers_of,
-    decide,
-    elsewhere_of,
-    entry_texts,
-    fit,
-    read_examples,
-)
+from content.training import Example, credit, cross_validate, read_examples
 
 NOT_IN_REPORT = "not_in_report"
 MAX_DROP = 1.0  # points of the cross-validated score a batch may cost without an administrator's confirmation
@@ -92,19 +80,12 @@ class _Run:
 
 
 def _cross_validate(content: ContentBase, extra: Sequence[Example], examples_dir: Path, train: bool = False) -> _Run:
-    features = features_for()
-    examples, problems = read_examples(content, examples_dir)
-    if problems:
-        raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
-    base = entry_texts(content) + list(extra)
-    scores, classes = cross_validated_scores(features, base, examples)
-    labels_, dangers, elsewhere = [e.label for e in examples], dangers_of(examples), elsewhere_of(features, examples)
-    th = calibrate(scores, classes, labels_, dangers, elsewhere)
+    cv = cross_validate(content, examples_dir, extra=extra)
     by_label: dict[str, list[float]] = defaultdict(list)
-    for e, row, d, a in zip(examples, scores, dangers, elsewhere, strict=True):
-        by_label[e.label].append(credit(e.label, decide(row, classes, th, d, a)))
+    for e, u in zip(cv.examples, cv.decisions, strict=True):
+        by_label[e.label].append(credit(e.label, u))
     total = [c for xs in by_label.values() for c in xs]
-    return _Run(100 * sum(total) / len(total), by_label, fit(features, base + examples, th) if train else None)
+    return _Run(100 * sum(total) / len(total), by_label, cv.fit() if train else None)
 
 
 def compare(content: ContentBase, before: Sequence[Example], after: Sequence[Example],

@@ -162,18 +162,39 @@ def calibrate(scores: np.ndarray, classes: list[str], labels: list[str], dangers
     return th
 
 
-def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH,
-          extra: Sequence[Example] = ()) -> Model:
-    """`extra`: staff's approved examples (content/learning.py), always trained like the entries' own texts."""
+@dataclass
+class CrossValidation:
+    """One cross-validation of the examples: what training, evaluation and staff's batches share."""
+    features: Features
+    base: list[Example]  # the entries' own texts (+ staff's approved examples): always trained
+    examples: list[Example]  # content/examples: held out fold by fold
+    thresholds: Thresholds
+    decisions: list[Understanding]  # each example decided by the model trained without its fold
+
+    def fit(self) -> Model:
+        return fit(self.features, self.base + self.examples, self.thresholds)
+
+
+def cross_validate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH,
+                   extra: Sequence[Example] = ()) -> CrossValidation:
+    """Score every example by a model trained without its fold, calibrate the thresholds on those
+    scores, and decide each example as the bot would. Raises ValueError on a malformed example."""
     features = features_for(scope_path)
     examples, problems = read_examples(content, examples_dir)
     if problems:
         raise ValueError("content/examples has problems:\n" + "\n".join(map(str, problems)))
     base = entry_texts(content) + list(extra)
     scores, classes = cross_validated_scores(features, base, examples)
-    thresholds = calibrate(scores, classes, [e.label for e in examples], dangers_of(examples),
-                           elsewhere_of(features, examples))
-    return fit(features, base + examples, thresholds)
+    dangers, elsewhere = dangers_of(examples), elsewhere_of(features, examples)
+    th = calibrate(scores, classes, [e.label for e in examples], dangers, elsewhere)
+    decisions = [decide(row, classes, th, d, a) for row, d, a in zip(scores, dangers, elsewhere, strict=True)]
+    return CrossValidation(features, base, examples, th, decisions)
+
+
+def train(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH,
+          extra: Sequence[Example] = ()) -> Model:
+    """`extra`: staff's approved examples (content/learning.py), always trained like the entries' own texts."""
+    return cross_validate(content, examples_dir, scope_path, extra).fit()
 
 
 def emergency_figures(examples: list[Example], decisions: list[Understanding]) -> list[str]:
@@ -221,15 +242,12 @@ def pair_confusions(examples: list[Example], decisions: list[Understanding]) -> 
 
 def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path: Path = SCOPE_PATH) -> str:
     """The cross-validated figures: per label group, style and entry, and the confusions."""
-    features = features_for(scope_path)
-    examples, problems = read_examples(content, examples_dir)
-    if problems:
-        return "\n".join(map(str, problems))
-    base = entry_texts(content)
-    scores, classes = cross_validated_scores(features, base, examples)
-    labels, dangers, elsewhere = [e.label for e in examples], dangers_of(examples), elsewhere_of(features, examples)
-    th = calibrate(scores, classes, labels, dangers, elsewhere)
-    decisions = [decide(row, classes, th, d, a) for row, d, a in zip(scores, dangers, elsewhere, strict=True)]
+    try:
+        cv = cross_validate(content, examples_dir, scope_path)
+    except ValueError as e:
+        return str(e)
+    examples, decisions, th, base = cv.examples, cv.decisions, cv.thresholds, cv.base
+    labels = [e.label for e in examples]
     groups, styles, entries = defaultdict(list), defaultdict(list), defaultdict(list)
     confusions: Counter[tuple[str, str]] = Counter()
     for e, u in zip(examples, decisions, strict=True):
