@@ -178,3 +178,37 @@ async def test_the_migration_turns_the_rows_taken_back_before_into_cancelled_one
         assert db.execute("select text, state, last_error from outboxmessage order by id").fetchall() == [
             ("a", "cancelled", "withdrawn"), ("b", "cancelled", "forgotten"),
             ("c", "failed", "Forbidden: bot was blocked by the user")]
+
+
+async def test_the_worker_knows_rows_and_senders_and_leaves_the_rest_to_the_hooks_of_each_state(services):
+    """What an outcome means beyond its row is the hooks' (handlers/delivery_outcomes.py): a
+    worker given other hooks calls those, with the row as stored after its move, and touches
+    no ticket itself."""
+    from dataclasses import replace
+
+    from bot.delivery import Held, OutboxWorker, Refused
+    from db.models import Ticket
+    from handlers.services import TicketRules
+    from tests.test_outbox import ScriptedSender, a_ticket, queue
+
+    office = replace(services, tickets=TicketRules(moderation_chat="-100"))
+    ticket = await a_ticket(office)
+    await queue(office, ("r1", "refused"), ("r1", "held"), ticket=ticket)
+    await queue(office, ("r2", "sent"))
+    seen = []
+
+    async def hook(session, services_, report):
+        assert services_ is office
+        seen.append((report.row.text, report.row.state, report.blocked, report.notified, report.message_id))
+
+    sender = ScriptedSender({"refused": [Refused("bot was blocked by the user", blocked=True)],
+                             "held": [Held(notified=True, message_id="t9")]})
+    worker = OutboxWorker(office.store, {"telegram": sender}, office,
+                          hooks={State.SENT: (hook,), State.FAILED: (hook,), State.HELD: (hook,)})
+    await worker.run_once()
+    await worker.run_once()
+    assert sorted(seen) == [("held", "held", False, True, None), ("refused", "failed", True, False, None),
+                            ("sent", "sent", False, False, "100")]
+    async with office.store.transaction() as session:
+        fresh = await session.get(Ticket, ticket.id)
+    assert not fresh.resident_blocked and not fresh.undelivered  # the default hooks would have marked it
