@@ -10,8 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import TYPE_CHECKING
 
 from db import alerts, events, outbox, tickets
 from db.delivery_states import State
@@ -20,6 +19,9 @@ from handlers import notify
 from handlers.masking import mask_text
 from handlers.services import Services
 from handlers.types import plain_text
+
+if TYPE_CHECKING:
+    from db.store import Session
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class Report:
     was_held: bool = False  # sent: it had waited for the recipient to write
 
 
-Hook = Callable[[AsyncSession, Services, Report], Awaitable[None]]
+Hook = Callable[["Session", Services, Report], Awaitable[None]]
 
 
 def _to_resident(row: OutboxMessage, ticket: Ticket) -> bool:
@@ -52,7 +54,7 @@ def _is_moderation(services: Services, row: OutboxMessage) -> bool:
     return row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
 
 
-async def _ticket(session: AsyncSession, row: OutboxMessage) -> Ticket | None:
+async def _ticket(session: Session, row: OutboxMessage) -> Ticket | None:
     return await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
 
 
@@ -60,7 +62,7 @@ def _say(services: Services, what: str, **values) -> str:
     return services.texts.render("staff_undelivered", "zh", what=what, **values)
 
 
-async def _undelivered(session: AsyncSession, services: Services, ticket: Ticket, what: str, **values) -> None:
+async def _undelivered(session: Session, services: Services, ticket: Ticket, what: str, **values) -> None:
     """The ticket shows that a message to its resident did not reach them (its history, the console)."""
     ticket.undelivered = True
     session.add(ticket)
@@ -70,7 +72,7 @@ async def _undelivered(session: AsyncSession, services: Services, ticket: Ticket
 
 # -- sent --------------------------------------------------------------------------------------
 
-async def ticket_sent(session: AsyncSession, services: Services, report: Report) -> None:
+async def ticket_sent(session: Session, services: Services, report: Report) -> None:
     """A card or note in the moderation chat is remembered as the ticket's (a staff reply to it
     reaches the resident; the card's id, the forum topic); a message that had been held reached
     the resident at last."""
@@ -94,13 +96,13 @@ async def ticket_sent(session: AsyncSession, services: Services, report: Report)
 
 # -- failed ------------------------------------------------------------------------------------
 
-async def notice_blocked(session: AsyncSession, services: Services, report: Report) -> None:
+async def notice_blocked(session: Session, services: Services, report: Report) -> None:
     """A notice refused because the resident blocked the bot: their next notices are not even queued."""
     if report.blocked and report.row.purpose == events.NOTICE:
         await events.mark_blocked(session, report.row.id, services.clock())
 
 
-async def given_up(session: AsyncSession, services: Services, report: Report) -> None:
+async def given_up(session: Session, services: Services, report: Report) -> None:
     """Failed after too many attempts: staff told on the console's alert banner (whatever the
     channels: the moderation chat may be what fails) and in the moderation chat (when the
     message was for it, the note comes after it); the ticket shows it when it has one."""
@@ -118,7 +120,7 @@ async def given_up(session: AsyncSession, services: Services, report: Report) ->
                        ticket_id=ticket.id if ticket is not None else None)
 
 
-async def ticket_refused(session: AsyncSession, services: Services, report: Report) -> None:
+async def ticket_refused(session: Session, services: Services, report: Report) -> None:
     """Refused for good. To a resident who blocked the bot: the ticket says so, once, and staff
     are told to phone. Otherwise refused: the ticket shows it was not answered, whatever staff sent."""
     row = report.row
@@ -147,7 +149,7 @@ async def ticket_refused(session: AsyncSession, services: Services, report: Repo
 
 # -- held --------------------------------------------------------------------------------------
 
-async def ticket_held(session: AsyncSession, services: Services, report: Report) -> None:
+async def ticket_held(session: Session, services: Services, report: Report) -> None:
     """Held for the resident's next message. Told by a template message: a line in the ticket's
     history. Not told: the ticket shows it was not delivered, and staff are told (once, not for
     each message held behind the first)."""
@@ -166,7 +168,7 @@ async def ticket_held(session: AsyncSession, services: Services, report: Report)
 
 # -- unsure ------------------------------------------------------------------------------------
 
-async def ticket_unsure(session: AsyncSession, services: Services, report: Report) -> None:
+async def ticket_unsure(session: Session, services: Services, report: Report) -> None:
     """A message that may or may not have gone out before a crash is not sent again (no resident
     gets a reply twice); staff are told, so they can check and resend."""
     row = report.row
