@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         import errno
         from dataclasses import replace
 
-        from bot.web import serve
+        from bot.lifecycle import serve
 
         port = settings.port if args.port is None else args.port
         try:

@@ -9,9 +9,11 @@ in the transaction that caused it (handlers/notify.py). This worker sends them:
 - chats side by side, so a rate-limited moderation chat does not hold up a resident's reply;
 - the outcome of each message in its own short transaction: sent (and, for the moderation
   chat, remembered as a message of its ticket, so a staff reply to it reaches the resident),
-  retried later (network error, 5xx, 429: after `retry_after`, else 1, 2, 4 ... 300 s), or
-  failed for good (Telegram refuses it). A resident who blocked the bot is marked on the
-  ticket, and the staff get an alert.
+  retried later (network error, 5xx, 429: after `retry_after`, else 1, 2, 4 ... 300 s), held
+  (WeChat's 48 hours), or failed for good (the platform refuses it). What an outcome means for a
+  ticket or an event (a resident who blocked the bot, a reply not delivered: staff told) is not
+  this module's business: handlers/delivery_outcomes.py declares hooks per state, called in the
+  transaction that records the outcome. The states and their moves: db/delivery_states.py.
 
 Delivery is at most once: a row is marked "sending" before its request goes out, so a message
 whose send a crash interrupted is never sent again after the restart; it becomes "unsure" and
@@ -39,18 +41,18 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from db import alerts, events, outbox, tickets
+from db import outbox
+from db.delivery_states import ForbiddenMove, Outcome, State
 from db.models import OutboxMessage, Ticket
-from handlers import notify
-from handlers.masking import mask_text
+from handlers import delivery_outcomes
+from handlers.delivery_outcomes import HELD_REASON, Hook, Report
 from handlers.services import Services
-from handlers.types import plain_text
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -98,9 +100,6 @@ class Refused(Exception):  # noqa: N818
         self.blocked = blocked
 
 
-HELD_REASON = "the recipient has not written for 48 hours"
-
-
 class Held(Exception):  # noqa: N818
     """The recipient cannot get it now, but will when they next write (WeChat's 48 hours): the
     row waits, holding up nothing, until the channel hands it over. `notified`: they were told
@@ -128,10 +127,14 @@ ChatKey = tuple[str, str]  # (channel, chat id)
 
 class OutboxWorker:
     def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH,
-                 lease: timedelta = outbox.LEASE, lanes: int = LANES) -> None:
+                 lease: timedelta = outbox.LEASE, lanes: int = LANES,
+                 hooks: Mapping[State, Sequence[Hook]] = delivery_outcomes.HOOKS,
+                 not_before: Callable[[OutboxMessage, datetime], datetime | None] = delivery_outcomes.not_before) -> None:
         self.store = store
         self.senders = dict(senders)
         self.services = services
+        self.hooks = hooks  # state -> what a row's move to it means beyond the row (a ticket, an event)
+        self.not_before = not_before  # when a due row must wait all the same (a notice in the quiet hours)
         self.batch = batch
         self.lanes = lanes
         self.lease = lease
@@ -216,21 +219,14 @@ class OutboxWorker:
 
     async def _settle_interrupted(self, session, all_of_them: bool) -> None:
         for row in await outbox.settle_interrupted(session, self._now(), all_of_them, keep=self._unrecorded.keys()):
-            await self._tell_staff_unsure(session, row)
+            log.warning("outbox: message %s to %s:%s may not have been delivered (stopped while sending)",
+                        row.id, row.channel, row.chat_id)
+            await self._after(session, Report(row))
 
-    async def _tell_staff_unsure(self, session, row: OutboxMessage) -> None:
-        """A message that may or may not have gone out before a crash is not sent again (no
-        resident gets a reply twice); staff are told, so they can check and resend."""
-        log.warning("outbox: message %s to %s:%s may not have been delivered (stopped while sending)",
-                    row.id, row.channel, row.chat_id)
-        ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
-        if ticket is None:
-            return
-        what = "工单卡片" if row.purpose == "card" else "发给居民的消息" if _to_resident(row, ticket) else "一条消息"
-        excerpt = f":{plain_text(row.text)[:80]}" if row.text.strip() else ""
-        message = f"系统重启时,{what}正在发送,不能确定是否送达{excerpt}。请用 /ticket {ticket.id} 核对,必要时重发。"
-        notify.to_staff(session, self.services, ticket, "alert",
-                        self.services.texts.render("staff_alert", "zh", ticket=ticket, message=message))
+    async def _after(self, session, report: Report) -> None:
+        """The hooks of the state the row has just moved to."""
+        for hook in self.hooks.get(State(report.row.state), ()):
+            await hook(session, self.services, report)
 
     async def _pause(self, stop: asyncio.Event, wake: asyncio.Event, idle: float,
                      lanes: Iterable[asyncio.Task[int]]) -> None:
@@ -275,9 +271,9 @@ class OutboxWorker:
                             await asyncio.wait_for(halt.wait(), ERROR_PAUSE)
                     break
                 done += 1
-                if outcome == "sent":
+                if outcome == Outcome.SENT:
                     delivered += 1
-                elif outcome in ("retry", "taken", "unrecorded"):
+                elif outcome in (Outcome.RETRY, Outcome.TAKEN, Outcome.UNRECORDED):
                     break
         finally:
             await self._release(rows[done:])
@@ -294,62 +290,65 @@ class OutboxWorker:
 
     # -- one message ------------------------------------------------------------------------
 
-    async def deliver(self, row: OutboxMessage) -> str:
-        """Send one row and record the outcome: "sent", "retry", "failed", "held" (or "gone": no
-        longer pending, e.g. withdrawn by /forgetme meanwhile; "taken": another worker holds it;
-        "unrecorded": the database would not take the outcome, written again at the next rounds)."""
+    async def deliver(self, row: OutboxMessage) -> Outcome:
+        """Send one row and record the outcome (db.delivery_states.Outcome)."""
         async with self.store.transaction() as session:
             row = await session.get(OutboxMessage, row.id)
-            if row is None or row.state != "pending":
-                return "gone"
+            if row is None or row.state != State.PENDING:
+                return Outcome.GONE  # e.g. cancelled by /forgetme meanwhile
             now = self._now()
-            if row.purpose == events.NOTICE and (morning := events.quiet_until(now)) is not None:
-                outbox.hold(row, morning)  # never between 21:00 and 8:00: a broadcast that runs late goes on at 8
+            if (later := self.not_before(row, now)) is not None:
+                outbox.hold(row, later)
                 session.add(row)
-                return "retry"
+                return Outcome.RETRY
             if row.claimed_by != self.owner or row.claimed_until is None or row.claimed_until - now < self.lease / 2:
                 if not await outbox.renew(session, row.id, self.owner, now, self.lease):  # ours for a whole lease, or not at all
-                    return "taken"
+                    return Outcome.TAKEN
                 await session.refresh(row)
             outbox.start_sending(row)
             session.add(row)
+            # the senders address a ticket's forum topic (Telegram) or its resident
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
         async with self._holding(row):
             outcome, write = await self._send(row, ticket)
-            return outcome if await self._record(row, write) else "unrecorded"
+            return outcome if await self._record(row, write) else Outcome.UNRECORDED
 
-    async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> tuple[str, Callable[[], Awaitable[None]]]:
+    async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> tuple[Outcome, Callable[[], Awaitable[None]]]:
         """Send the row; the outcome, and the write that records it."""
         try:
             sent = await self.senders[row.channel].send(row, ticket)
         except RetryLater as error:
             if not error.transient and row.attempts + 1 >= MAX_ATTEMPTS:
-                return self._poison(row, ticket, error.reason)
+                return self._poison(row, error.reason)
             delay = error.retry_after if error.retry_after is not None else backoff(row.attempts)
             log.warning("outbox: message %s to %s:%s waits %.1f s: %s", row.id, row.channel, row.chat_id,
                         delay, error.reason)
-            return "retry", partial(self._record_retry, row, delay, error.reason)
+            return Outcome.RETRY, partial(self._record_retry, row, delay, error.reason)
         except Refused as error:
             log.warning("outbox: message %s to %s:%s refused: %s", row.id, row.channel, row.chat_id, error.reason)
-            return "failed", partial(self._record_refusal, row, ticket, error)
+            return Outcome.FAILED, partial(self._write, row, outbox.mark_failed, error.reason, report=partial(
+                Report, reason=error.reason, blocked=error.blocked))
         except Held as held:
             log.info("outbox: message %s to %s:%s held till they write (%s)", row.id, row.channel, row.chat_id,
                      "a template message told them" if held.notified else "not told")
-            return "held", partial(self._record_held, row, ticket, held)
+            return Outcome.HELD, partial(self._write, row, outbox.mark_held, str(held), held.message_id,
+                                         report=partial(Report, notified=held.notified))
         except Exception as error:  # a bug in a sender, or a message it cannot make: retry, loudly, a few times
             log.exception("outbox: sending message %s to %s:%s failed", row.id, row.channel, row.chat_id)
             reason = f"{type(error).__name__}: {error}"
             if row.attempts + 1 >= MAX_ATTEMPTS:
-                return self._poison(row, ticket, reason)
-            return "retry", partial(self._record_retry, row, backoff(row.attempts), reason)
-        return "sent", partial(self._record_delivery, row, ticket, sent)
+                return self._poison(row, reason)
+            return Outcome.RETRY, partial(self._record_retry, row, backoff(row.attempts), reason)
+        return Outcome.SENT, partial(self._record_sent, row, sent)
 
-    def _poison(self, row: OutboxMessage, ticket: Ticket | None, reason: str) -> tuple[str, Callable[[], Awaitable[None]]]:
-        """A message that failed MAX_ATTEMPTS times for a reason of its own: failed, staff told,
-        and its chat goes on with the next one."""
+    def _poison(self, row: OutboxMessage, reason: str) -> tuple[Outcome, Callable[[], Awaitable[None]]]:
+        """A message that failed MAX_ATTEMPTS times for a reason of its own: failed (the hooks tell
+        staff), and its chat goes on with the next one."""
         log.error("outbox: message %s to %s:%s failed %d times, given up: %s", row.id, row.channel, row.chat_id,
                   MAX_ATTEMPTS, reason)
-        return "failed", partial(self._record_poison, row, ticket, f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
+        reason = f"gave up after {MAX_ATTEMPTS} attempts: {reason}"
+        return Outcome.FAILED, partial(self._write, row, outbox.mark_failed, reason,
+                                       report=partial(Report, reason=reason, gave_up=True))
 
     async def _record(self, row: OutboxMessage, write: Callable[[], Awaitable[None]]) -> bool:
         """Write an outcome, trying again a few times; if the database still refuses, the write
@@ -388,124 +387,35 @@ class OutboxWorker:
         finally:
             beat.cancel()
 
-    async def _record_delivery(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
+    async def _write(self, row: OutboxMessage, mark, *args, report: Callable[..., Report] | None = None) -> OutboxMessage:
+        """Move the stored row with one of db/outbox.py's mark_* functions, and run the hooks of
+        its new state (`report` makes their Report of it), in one transaction. A row that can no
+        longer make that move (another worker settled it meanwhile) is left as it is."""
+        async with self.store.transaction() as session:
+            stored = await session.get(OutboxMessage, row.id)
+            if stored is None:
+                return row
+            try:
+                mark(stored, *args)
+            except ForbiddenMove as error:
+                log.warning("outbox: message %s: %s", row.id, error)
+                return stored
+            session.add(stored)
+            if report is not None:
+                await self._after(session, report(stored))
+            return stored
+
+    async def _record_sent(self, row: OutboxMessage, sent: Sent) -> None:
+        report = partial(Report, message_id=sent.message_id, thread_id=sent.thread_id,
+                         was_held=row.last_error == HELD_REASON)
         try:
-            await self._record_sent(row, ticket, sent)
+            await self._write(row, outbox.mark_sent, sent.message_id, report=report)
         except Exception:  # it went out: whatever else fails, it must not go out twice
             log.exception("outbox: message %s was sent, but recording what it belongs to failed", row.id)
-            async with self.store.transaction() as session:
-                await _mark(session, row, outbox.mark_sent, sent.message_id)
-
-    def _is_moderation(self, row: OutboxMessage) -> bool:
-        rules = self.services.tickets
-        return row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
-
-    async def _record_sent(self, row: OutboxMessage, ticket: Ticket | None, sent: Sent) -> None:
-        async with self.store.transaction() as session:
-            await _mark(session, row, outbox.mark_sent, sent.message_id)
-            if ticket is not None and ticket.undelivered and row.last_error == HELD_REASON and _to_resident(row, ticket):
-                fresh = await session.get(Ticket, ticket.id)  # what was held reached them at last
-                fresh.undelivered = False
-                session.add(fresh)
-                await tickets.add_event(session, fresh, "system", "delivered", self.services.texts.render(
-                    "staff_undelivered", "zh", what="handed", ticket=fresh), public=False)
-            if ticket is not None and self._is_moderation(row):
-                await tickets.remember_relay(session, row.chat_id, sent.message_id, ticket.id)
-                fresh = await session.get(Ticket, ticket.id)
-                if row.purpose == "card":
-                    fresh.card_message_id = sent.message_id
-                if sent.thread_id is not None and sent.thread_id != fresh.thread_id:
-                    fresh.thread_id = sent.thread_id
-                session.add(fresh)
+            await self._write(row, outbox.mark_sent, sent.message_id)
 
     async def _record_retry(self, row: OutboxMessage, delay: float, reason: str) -> None:
-        async with self.store.transaction() as session:
-            stored = await _mark(session, row, outbox.mark_retry, delay, reason)
+        stored = await self._write(row, outbox.mark_retry, delay, reason)
         row.attempts = stored.attempts
         at = time.monotonic() + delay
         self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
-
-    async def _record_poison(self, row: OutboxMessage, ticket: Ticket | None, reason: str) -> None:
-        """Failed, and staff told: on the console's alert banner, in the moderation chat (when the
-        message was for it, the note comes after it), on the ticket when it has one."""
-        async with self.store.transaction() as session:
-            await _mark(session, row, outbox.mark_failed, reason)
-            if row.purpose == "alert":
-                return  # an alert about an alert that failed would fail alike
-            fresh = await session.get(Ticket, ticket.id) if ticket is not None else None
-            if fresh is not None and _to_resident(row, fresh):
-                await self._undelivered(session, fresh, "poison")
-            message = self.services.texts.render("staff_undelivered", "zh", what="poison", row=row, ticket=fresh,
-                                                 excerpt=plain_text(row.text)[:80], reason=reason)
-            rules = self.services.tickets
-            # on the console's alert banner whatever the channels (the moderation chat may be what fails)
-            alerts.record(session, row.channel, ["undelivered"], mask_text(plain_text(message)))
-            if rules.moderation_chat is not None:
-                outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", message,
-                               ticket_id=fresh.id if fresh is not None else None)
-
-    async def _record_held(self, row: OutboxMessage, ticket: Ticket | None, held: Held) -> None:
-        """Held for the recipient's next message. Told by a template message: a line in the
-        ticket's history. Not told: the ticket shows it was not delivered, and staff are told."""
-        async with self.store.transaction() as session:
-            await _mark(session, row, outbox.mark_held, str(held), held.message_id)
-            fresh = await session.get(Ticket, ticket.id) if ticket is not None else None
-            if fresh is None or not _to_resident(row, fresh):
-                return
-            if held.notified:
-                note = self.services.texts.render("staff_undelivered", "zh", what="template", ticket=fresh)
-                await tickets.add_event(session, fresh, "system", "template", note, public=False)
-                return
-            if fresh.undelivered:
-                return  # staff know already: once, not for each message held behind the first
-            await self._undelivered(session, fresh, "held")
-            notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
-                "staff_undelivered", "zh", what="held", ticket=fresh))
-
-    async def _undelivered(self, session, ticket: Ticket, what: str) -> None:
-        """The ticket shows that a message to its resident did not reach them (its history, the console)."""
-        note = self.services.texts.render("staff_undelivered", "zh", what=what, ticket=ticket, history=True)
-        ticket.undelivered = True
-        session.add(ticket)
-        await tickets.add_event(session, ticket, "system", "undelivered", note[:4096], public=False)
-
-    async def _record_refusal(self, row: OutboxMessage, ticket: Ticket | None, error: Refused) -> None:
-        async with self.store.transaction() as session:
-            await _mark(session, row, outbox.mark_failed, error.reason)
-            if error.blocked and row.purpose == events.NOTICE:  # their next notices are not even queued
-                await events.mark_blocked(session, row.id, self._now())
-            if ticket is not None and not error.blocked and _to_resident(row, ticket):
-                fresh = await session.get(Ticket, ticket.id)  # refused: not answered, whatever staff sent
-                if not fresh.undelivered:
-                    await self._undelivered(session, fresh, "refused")
-                    notify.to_staff(session, self.services, fresh, "alert", self.services.texts.render(
-                        "staff_undelivered", "zh", what="refused", ticket=fresh, reason=error.reason))
-                return
-            if not (error.blocked and ticket is not None and _to_resident(row, ticket)):
-                if self._is_moderation(row):
-                    log.error("outbox: the moderation chat refused message %s: %s", row.id, error.reason)
-                return
-            fresh = await session.get(Ticket, ticket.id)
-            if fresh.resident_blocked:
-                return  # staff know already
-            fresh.resident_blocked = True
-            session.add(fresh)
-            await tickets.add_event(session, fresh, "system", "blocked", f"消息无法送达居民:{error.reason}"[:4096],
-                                    public=False)
-            message = "居民已屏蔽本机器人(或已注销账号),答复和通知都无法送达。"
-            if fresh.phone:
-                message += "如需联系,请拨打工单里留的电话。"
-            notify.to_staff(session, self.services, fresh, "alert",
-                            self.services.texts.render("staff_alert", "zh", ticket=fresh, message=message))
-
-
-def _to_resident(row: OutboxMessage, ticket: Ticket) -> bool:
-    return row.channel == ticket.channel and row.chat_id == ticket.chat_id
-
-
-async def _mark(session, row: OutboxMessage, mark, *args) -> OutboxMessage:
-    """The row as stored, changed by one of db/outbox.py's mark_* functions, to be saved with the session."""
-    stored = await session.get(OutboxMessage, row.id)
-    mark(stored, *args)
-    session.add(stored)
-    return stored

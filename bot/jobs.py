@@ -2,7 +2,7 @@
 (chase tickets and purge old update keys, replay the Telegram inbox, the weekly export, delete
 review items past REVIEW_RETENTION_DAYS, train and swap in the model versions of bot/retrain.py).
 
-`Background` is started once per process by its runner: `python -m bot serve` (bot/web.py),
+`Background` is started once per process by its runner: `python -m bot serve` (bot/lifecycle.py),
 or Telegram's long polling (bot/channels/telegram.py's post_init), so a WeChat-only server
 chases tickets and makes the weekly export too. Without a moderation chat the chases are still
 recorded in each ticket's event log and the export's files still land in EXPORT_DIR (the staff

@@ -15,10 +15,7 @@ anything unexpected 500 and a log line with the traceback: never a traceback pag
 whose headers or body have not arrived within READ_TIMEOUT is closed (408 once its headers are
 in); the `Server` header names no versions.
 
-`serve(settings)` runs it all: the services, the PTB Application (started without polling; the
-webhook is set when WEBHOOK_URL is), the outbox worker with the Telegram and WeChat senders, the
-chase job, and the site on HOST:PORT, until SIGTERM or SIGINT. Then it stops taking requests,
-finishes the requests and updates under way, stops the worker and closes the database.
+bot/lifecycle.py's `serve(settings)` runs it, with the rest of the server.
 """
 from __future__ import annotations
 
@@ -26,7 +23,6 @@ import asyncio
 import hmac
 import json
 import logging
-import signal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -46,7 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # a Telegram update; WeChat has its own, smaller cap
 HEALTH_TIMEOUT = 3.0  # seconds the database may take to answer /healthz
-SHUTDOWN_TIMEOUT = 10.0  # seconds requests under way get to finish when the server stops
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 READ_TIMEOUT = 10.0  # seconds a client has to send a request's headers, and then its body
 SERVER_NAME = "tangqiao-bot"  # the Server header: aiohttp's default names Python's and its own version
@@ -226,9 +221,11 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 def build_web_app(settings: Settings, services: Services, telegram_application: Application | None = None,
-                  *, wechat: WeChatChannel | None = None) -> web.Application:
+                  *, wechat: WeChatChannel | None = None, closes_wechat: bool = True) -> web.Application:
     """The aiohttp application. The WeChat callback answers when WECHAT_TOKEN is set (pass
-    `wechat` to share a channel you built); /telegram when a PTB application is given."""
+    `wechat` to share a channel you built); /telegram when a PTB application is given. At its
+    cleanup the WeChat replies under way are finished, and (`closes_wechat`) the channel's API
+    session closed: bot/lifecycle.py closes it itself, after the outbox worker that uses it."""
     if wechat is None and settings.wechat_token:
         wechat = WeChatChannel(settings, services)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[read_deadline, errors, staff_web.error_pages])
@@ -246,7 +243,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     staff_events.setup(app)  # its events page, /staff/events (bot/staff_events.py)
     staff_review.setup(app)  # its review page, /staff/review (bot/staff_review.py)
     staff_alerts.setup(app)  # the emergency alerts on top of its pages (bot/staff_alerts.py)
-    app.on_cleanup.append(_close_wechat)
+    app.on_cleanup.append(_close_wechat if closes_wechat else _finish_wechat)
     return app
 
 
@@ -255,103 +252,6 @@ async def _close_wechat(app: web.Application) -> None:
         await app[WECHAT].close()  # late replies under way are sent first
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the web server until SIGTERM / SIGINT (or `stop` is set), then shut down cleanly.
-
-    The composition, once: the Telegram application (when TELEGRAM_BOT_TOKEN is set), the
-    services (its moderation chat's members as staff), the WeChat channel, then this process's
-    background work (bot/jobs.py: one outbox worker for every channel, the periodic jobs)."""
-    from bot.channels.wechat_sender import WeChatSender
-    from bot.channels.wechat_template import Template
-    from bot.jobs import Background, export_in_child
-    from bot.startup import build_services, close_services, settle_heap
-
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or not Unix
-            pass
-
-    telegram_app = None
-    if settings.telegram_bot_token:
-        from bot.channels import telegram
-
-        telegram_app = telegram.build_application(settings)
-    services = await build_services(settings, exporter=export_in_child(settings),
-                                    staff=telegram.telegram_staff(telegram_app, settings) if telegram_app else None)
-    for problem in cannot_send(settings):
-        log.warning("%s", problem)
-    runner: web.AppRunner | None = None
-    background: Background | None = None
-    try:
-        wechat = WeChatChannel(settings, services) if settings.wechat_token else None
-        senders: dict[str, Any] = {}
-        replay = None
-        if wechat is not None:
-            sender = WeChatSender(wechat.api, wechat.store, Template.of(settings, services.texts))
-            senders["wechat"] = metrics.CountingSender("wechat", sender)
-        if telegram_app is not None:
-            telegram.use_services(telegram_app, services)
-            await telegram_app.initialize()
-            senders["telegram"] = telegram.sender(telegram_app)
-            replay = telegram.replay_inbox(telegram_app)
-        background = Background(services, settings, senders, replay=replay)
-        background.start()
-        if telegram_app is not None:
-            await _start_telegram(telegram_app, settings)
-
-        runner = web.AppRunner(build_web_app(settings, services, telegram_app, wechat=wechat),
-                               shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None,
-                               # headers not whole, an idle connection, a body left unread after the answer
-                               keepalive_timeout=READ_TIMEOUT, lingering_time=READ_TIMEOUT)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        settle_heap()
-        where = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
-        log.info("serving on %s: /telegram %s, /wechat %s, /healthz", where,
-                 "on" if telegram_app else "off", "on" if wechat else "off")
-        await stop.wait()
-        log.info("stopping: no new requests; finishing those under way")
-    finally:
-        if runner is not None:
-            await runner.cleanup()  # stop listening, finish requests, then the WeChat late replies
-        if telegram_app is not None:
-            await _stop_telegram(telegram_app)  # queued updates handled
-        if background is not None:
-            await background.stop()
-        await close_services(services)
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-        log.info("stopped")
-
-
-async def _start_telegram(application: Application, settings: Settings) -> None:
-    """Start the PTB application without polling (not its post_init: the runner is `serve`);
-    set the webhook when WEBHOOK_URL is set."""
-    from bot.channels import telegram
-
-    await telegram.start_channel(application)  # the inbox left by a dead process, the command menu
-    await application.start()
-    if settings.webhook_url:
-        await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                                          allowed_updates=telegram.ALLOWED_UPDATES)
-        log.info("Telegram webhook set to %s", settings.webhook_url)
-    else:
-        log.warning("WEBHOOK_URL is not set: Telegram sends no updates to /telegram unless its webhook points here")
-
-
-async def _stop_telegram(application: Application) -> None:
-    try:
-        if application.running:
-            await application.stop()  # handles the updates already queued
-        if application.post_stop is not None:
-            await application.post_stop(application)
-    finally:
-        await application.shutdown()
-        if application.post_shutdown is not None:
-            await application.post_shutdown(application)
+async def _finish_wechat(app: web.Application) -> None:
+    if app[WECHAT] is not None:
+        await app[WECHAT].finish()

@@ -20,10 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import outbox
 from db.clock import SHANGHAI, aware
+from db.delivery_states import OPEN, CancelReason, State
 from db.models import Event, Notice, OutboxMessage, Resident, Subscription
 
 NOTICE = "notice"  # the outbox purpose of an event's notice
-WITHDRAWN = "withdrawn: the event was withdrawn before this notice went out"
+WITHDRAWN = CancelReason.WITHDRAWN  # a notice taken back: its event was withdrawn before it went out
 QUIET_FROM, QUIET_TO = time(21, 0), time(8, 0)  # Shanghai: no notices between these
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -134,12 +135,7 @@ async def withdraw(session: AsyncSession, event: Event) -> int:
     """Withdraw the event; its notices not yet sent are never sent. Returns how many were taken back."""
     event.status = "withdrawn"
     session.add(event)
-    result = await session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(select(Notice.outbox_id).where(Notice.event_id == event.id)),
-               col(OutboxMessage.state).in_(("pending", outbox.HELD)))
-        .values(state="failed", last_error=WITHDRAWN).execution_options(synchronize_session=False))
-    return result.rowcount
+    return await outbox.cancel(session, select(Notice.outbox_id).where(Notice.event_id == event.id), WITHDRAWN)
 
 
 @dataclass(frozen=True)
@@ -157,24 +153,24 @@ class Progress:
 
 async def progress(session: AsyncSession, event_id: int) -> Progress:
     rows = (await session.exec(
-        select(Notice.outcome, OutboxMessage.state, OutboxMessage.last_error, func.count())
+        select(Notice.outcome, OutboxMessage.state, func.count())
         .outerjoin(OutboxMessage, OutboxMessage.id == Notice.outbox_id)
         .where(Notice.event_id == event_id)
-        .group_by(Notice.outcome, OutboxMessage.state, OutboxMessage.last_error)
+        .group_by(Notice.outcome, OutboxMessage.state)
     )).all()
     counts = dict.fromkeys(("total", "sent", "waiting", "blocked", "failed", "withdrawn", "skipped"), 0)
-    for outcome, state, error, n in rows:
+    for outcome, state, n in rows:
         if outcome == "skipped_48h":
             counts["skipped"] += n
             continue
         counts["total"] += n
         if outcome == "blocked":
             counts["blocked"] += n
-        elif state == "sent":
+        elif state == State.SENT:
             counts["sent"] += n
-        elif state in outbox.OPEN or state == outbox.HELD:  # held: till the WeChat resident writes
+        elif state in OPEN or state == State.HELD:  # held: till the WeChat resident writes
             counts["waiting"] += n
-        elif error == WITHDRAWN:
+        elif state == State.CANCELLED:  # withdrawn, or (rarely) a resident forgotten meanwhile
             counts["withdrawn"] += n
         else:
             counts["failed"] += n
@@ -255,7 +251,7 @@ async def export_counts(conn, lo: datetime, hi: datetime) -> EventCounts:
         .group_by(Subscription.topic).order_by(Subscription.topic))).all()
     delivered = (await conn.execute(
         select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.purpose == NOTICE, OutboxMessage.state == "sent",
+            OutboxMessage.purpose == NOTICE, OutboxMessage.state == State.SENT,
             OutboxMessage.sent_at >= lo, OutboxMessage.sent_at < hi))).scalar_one()
     return EventCounts(published, delivered, tuple((str(t), int(n)) for t, n in per_topic))
 

@@ -7,8 +7,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.delivery_states import OPEN
 from db.models import OutboxMessage, Ticket
-from db.outbox import OPEN
 
 
 async def tickets_by_status(session: AsyncSession) -> dict[str, int]:

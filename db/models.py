@@ -176,15 +176,17 @@ class OutboxFile(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A message to deliver: written in the same transaction as what caused it, sent by the
-    outbox worker, retried until delivered or refused for good."""
+    """A message to deliver: written in the same transaction as what caused it, sent at most once
+    by the outbox worker (retried while the platform has not taken it; never after a send a crash
+    interrupted: that row is "unsure")."""
 
     __table_args__ = (Index("ix_outboxmessage_purpose_created_at", "purpose", "created_at"),)  # the dashboard's alerts
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_id: str = Field(max_length=64, index=True)
-    # to staff: card, photo, alert, chase, export; to residents: reply (staff's), reply-later (a reply
+    # to the moderation chat: card, photo, alert (also undelivered and unsure messages), chase, export;
+    # to residents: reply (staff's, or a WeChat answer too slow for its callback), reply-later (an answer
     # Telegram did not take at once), status, notice (events); followup: both ways
     purpose: str = Field(max_length=16)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
@@ -194,9 +196,9 @@ class OutboxMessage(SQLModel, table=True):
     document: str | None = Field(default=None, max_length=512)  # the file's name (the weekly export)
     document_id: int | None = Field(default=None, foreign_key="outboxfile.id")  # its content, in the database
     reply_to: str | None = Field(default=None, max_length=32)
-    # pending -> sending (its request under way) -> sent, pending again (a retry), failed (refused, or taken back:
-    # db/events.py, db/privacy.py), unsure (a process died while sending it: never sent again)
-    state: str = Field(default="pending", max_length=8, index=True)
+    # db/delivery_states.py: pending -> sending -> sent | pending (a retry) | failed | held | unsure;
+    # held -> pending (they wrote); pending or held -> cancelled (taken back, last_error says why)
+    state: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     last_error: str | None = Field(default=None, max_length=512)

@@ -1,5 +1,9 @@
 """The outbox: messages written with what caused them, delivered by bot/delivery.py.
 
+Every change of a row's state is made here, by a named function (start_sending, mark_sent,
+mark_retry, hold, mark_held, hand_over, mark_failed, settle_interrupted, cancel), each checked
+against db/delivery_states.py's table of moves; nothing else writes `state`.
+
 Several bot processes may share one PostgreSQL database: a worker `claim`s the rows it is about
 to send (a lease: claimed_by, claimed_until), so no row goes out twice, and a crashed worker's
 rows come back when the lease is over. On SQLite (one process) the same code runs; the lock
@@ -12,11 +16,12 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import Select, and_, case, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.delivery_states import OPEN, CancelReason, State, check, sources
 from db.models import OutboxFile, OutboxMessage, utcnow
 
 
@@ -65,7 +70,6 @@ def buttons_of(row: OutboxMessage) -> tuple[tuple[Choice, ...], ...]:
 
 APART = ("notice",)  # purposes kept in an order of their own: a notice held till morning holds up no reply
 LEASE = timedelta(seconds=60)  # how long a claim holds; a message being sent renews it (bot.delivery)
-OPEN = ("pending", "sending")  # a message being sent holds its chat: what comes after it waits
 
 
 def _free(now: datetime):
@@ -99,20 +103,20 @@ async def claim(session: AsyncSession, now: datetime, owner: str, limit: int = 5
     taken = set(heads) | set(following)
     wanted = {chat: [i for i in ids if i in taken] for chat, ids in wanted.items()}
     by_id = {row.id: row for row in rows}
-    due = {i for i, row in by_id.items() if row.state == "pending" and row.next_attempt_at <= now
+    due = {i for i, row in by_id.items() if row.state == State.PENDING and row.next_attempt_at <= now
            and (row.claimed_until is None or row.claimed_until <= now)}  # (the heads are, by the query)
     ids = _runs(wanted.values(), due)
     if not ids:
         return []
     locked = set((await session.exec(
-        select(OutboxMessage.id).where(col(OutboxMessage.id).in_(ids), OutboxMessage.state == "pending", _free(now))
+        select(OutboxMessage.id).where(col(OutboxMessage.id).in_(ids), OutboxMessage.state == State.PENDING, _free(now))
         .with_for_update(skip_locked=True)
     )).all())
     chosen = _runs(wanted.values(), locked)
     if not chosen:
         return []
     claimed = set((await session.exec(
-        update(OutboxMessage).where(col(OutboxMessage.id).in_(chosen), OutboxMessage.state == "pending", _free(now))
+        update(OutboxMessage).where(col(OutboxMessage.id).in_(chosen), OutboxMessage.state == State.PENDING, _free(now))
         .values(claimed_by=owner, claimed_until=now + lease).returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )).scalars().all())
@@ -137,7 +141,7 @@ def _due_runs(now: datetime, limit: int, channels: Collection[str] | None, skip_
     chat = (OutboxMessage.channel, OutboxMessage.chat_id, apart)  # a chat's notices in an order of their own
     heads = select(func.min(OutboxMessage.id).label("id")).where(*scope).group_by(*chat).subquery()
     due = (select(OutboxMessage.channel, OutboxMessage.chat_id, apart.label("apart")).join(heads, OutboxMessage.id == heads.c.id)
-           .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _free(now))
+           .where(OutboxMessage.state == State.PENDING, OutboxMessage.next_attempt_at <= now, _free(now))
            .order_by(OutboxMessage.id).limit(limit).subquery())
     ranked = (select(OutboxMessage.id, func.row_number().over(partition_by=chat, order_by=OutboxMessage.id).label("n"))
               .join(due, and_(OutboxMessage.channel == due.c.channel, OutboxMessage.chat_id == due.c.chat_id,
@@ -163,7 +167,7 @@ async def renew(session: AsyncSession, row_id: int, owner: str, now: datetime, l
     holds it; False when another worker does (or the row is gone)."""
     result = await session.exec(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, OutboxMessage.state == "pending",
+        .where(OutboxMessage.id == row_id, OutboxMessage.state == State.PENDING,
                or_(OutboxMessage.claimed_by == owner, _free(now)))
         .values(claimed_by=owner, claimed_until=now + lease)
         .execution_options(synchronize_session=False)
@@ -194,10 +198,14 @@ def _unclaim(row: OutboxMessage) -> None:
     row.claimed_by = row.claimed_until = None
 
 
+def _move(row: OutboxMessage, target: State) -> None:
+    row.state = check(row.state, target)
+
+
 def start_sending(row: OutboxMessage) -> None:
     """Committed before the request goes out: if the process dies during it, the row is left
     "sending" and becomes "unsure" (never sent twice, never silently dropped)."""
-    row.state = "sending"
+    _move(row, State.SENDING)
 
 
 async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: bool,
@@ -206,14 +214,15 @@ async def settle_interrupted(session: AsyncSession, now: datetime, all_of_them: 
     visible, not sent again - and are returned so staff can be told. `all_of_them` for a
     database one process uses (SQLite, at start); otherwise only those whose lease is over
     (a live worker renews the lease of what it is sending), except the rows in `keep`."""
-    query = select(OutboxMessage).where(OutboxMessage.state == "sending")
+    query = select(OutboxMessage).where(OutboxMessage.state == State.SENDING)
     if not all_of_them:
         query = query.where(_free(now))
     if keep:
         query = query.where(col(OutboxMessage.id).not_in(list(keep)))
     rows = list((await session.exec(query.with_for_update(skip_locked=True))).all())
     for row in rows:
-        row.state, row.last_error = "unsure", "the process stopped while sending it"
+        _move(row, State.UNSURE)
+        row.last_error = "the process stopped while sending it"
         _unclaim(row)
         session.add(row)
     return rows
@@ -223,19 +232,20 @@ async def extend(session: AsyncSession, row_id: int, owner: str, now: datetime, 
     """Hold a row `owner` is sending until now + lease (while a send takes long)."""
     await session.exec(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, OutboxMessage.state == "sending", OutboxMessage.claimed_by == owner)
+        .where(OutboxMessage.id == row_id, OutboxMessage.state == State.SENDING, OutboxMessage.claimed_by == owner)
         .values(claimed_until=now + lease)
         .execution_options(synchronize_session=False)
     )
 
 
 def mark_sent(row: OutboxMessage, message_id: str | None) -> None:
-    row.state, row.sent_at, row.sent_message_id, row.last_error = "sent", utcnow(), message_id, None
+    _move(row, State.SENT)
+    row.sent_at, row.sent_message_id, row.last_error = utcnow(), message_id, None
     _unclaim(row)
 
 
 def mark_retry(row: OutboxMessage, delay: float, error: str) -> None:
-    row.state = "pending"
+    _move(row, State.PENDING)
     row.attempts += 1
     row.next_attempt_at = utcnow() + timedelta(seconds=delay)
     row.last_error = error[:512]
@@ -244,16 +254,15 @@ def mark_retry(row: OutboxMessage, delay: float, error: str) -> None:
 
 def hold(row: OutboxMessage, until: datetime) -> None:
     """Not now, and not a failure: due again at `until` (a notice in the quiet hours)."""
-    row.state, row.next_attempt_at = "pending", until
+    _move(row, State.PENDING)
+    row.next_attempt_at = until
     _unclaim(row)
-
-
-HELD = "held"  # waits for the recipient's next message (WeChat's 48 hours), holding up nothing
 
 
 def mark_held(row: OutboxMessage, reason: str, message_id: str | None = None) -> None:
     """Not deliverable until the recipient writes again; `message_id`: what told them meanwhile."""
-    row.state, row.last_error, row.sent_message_id = HELD, reason[:512], message_id
+    _move(row, State.HELD)
+    row.last_error, row.sent_message_id = reason[:512], message_id
     _unclaim(row)
 
 
@@ -261,17 +270,30 @@ async def hand_over(session: AsyncSession, channel: str, chat_id: str, now: date
     """The recipient wrote: what was held for them is due now, in its order. How many rows."""
     result = await session.exec(
         update(OutboxMessage).where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
-                                    OutboxMessage.state == HELD)
-        .values(state="pending", next_attempt_at=now).execution_options(synchronize_session=False))
+                                    OutboxMessage.state == State.HELD)
+        .values(state=check(State.HELD, State.PENDING), next_attempt_at=now).execution_options(synchronize_session=False))
     if result.rowcount:
         session.info[QUEUED] = True  # wakes the worker once committed
     return result.rowcount
 
 
 def mark_failed(row: OutboxMessage, error: str) -> None:
+    _move(row, State.FAILED)
     row.attempts += 1
-    row.state, row.last_error = "failed", error[:512]
+    row.last_error = error[:512]
     _unclaim(row)
+
+
+async def cancel(session: AsyncSession, ids: Collection[int] | Select, reason: CancelReason) -> int:
+    """Take back the rows (ids, or a SELECT of ids) that have not gone out yet (pending or
+    held; one being sent goes on): they are never sent. How many were cancelled."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids if isinstance(ids, Select) else list(ids)),
+               col(OutboxMessage.state).in_(sources(State.CANCELLED)))
+        .values(state=State.CANCELLED, last_error=CancelReason(reason), claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 async def backlog(session: AsyncSession) -> int:
@@ -284,7 +306,7 @@ async def stuck(session: AsyncSession, now: datetime) -> int:
     """Rows left "sending" whose lease is over: nobody is sending them, and their chat waits
     until a worker settles them (it does, every LEASE / 2)."""
     return (await session.exec(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == "sending", _free(now))
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == State.SENDING, _free(now))
     )).one()
 
 

@@ -10,9 +10,11 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import outbox
+from db.delivery_states import CancelReason
 from db.models import Conversation, Feedback, Opinion, OutboxMessage, RecentAnswer, Resident, ReviewItem, Ticket, TicketEvent
 
-FORGOTTEN = "resident asked to be forgotten"
+FORGOTTEN = CancelReason.FORGOTTEN
 
 Erase = Callable[[str], str]
 
@@ -70,7 +72,6 @@ async def _forget_messages(session: AsyncSession, channel: str, chats: set[str],
     messages about their tickets to staff lose the numbers in them. Any state: a sent row is a
     copy too."""
     to_them = (OutboxMessage.channel == channel) & col(OutboxMessage.chat_id).in_(chats - {""})
-    await session.exec(update(OutboxMessage).where(to_them, col(OutboxMessage.state).in_(("pending", "held")))
-                       .values(state="failed", last_error=FORGOTTEN))
+    await outbox.cancel(session, select(OutboxMessage.id).where(to_them), FORGOTTEN)
     await session.exec(update(OutboxMessage).where(to_them).values(text="", buttons="[]", photo=None, chat_id=""))
     await _erase_in(session, select(OutboxMessage).where(col(OutboxMessage.ticket_id).in_(ticket_ids)), "text", erase)

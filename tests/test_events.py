@@ -205,7 +205,7 @@ async def test_the_console_creates_publishes_and_withdraws_an_event(console, ser
     status, _, response = await console.post("/staff/events/1/withdraw", {"csrf": csrf_of(html)})
     assert status == 303
     assert query_rows(services.store, "SELECT state, last_error FROM outboxmessage WHERE purpose = 'notice'") == [
-        ("failed", events.WITHDRAWN)]
+        ("cancelled", "withdrawn")]
     async with services.store.transaction() as session:
         assert (await session.get(Event, 1)).status == "withdrawn"
         assert [s.topic for s in (await session.exec(select(Subscription))).all()] == ["culture"]

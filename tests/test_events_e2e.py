@@ -166,7 +166,7 @@ async def test_quiet_hours_hold_notices_until_morning_and_withdrawn_ones_never_g
             assert "春季招聘会" in notice.plain_text
             await all_sent(bot.database)
             assert rows(bot.database, "SELECT state, last_error FROM outboxmessage WHERE purpose = 'notice' "
-                                      "ORDER BY id") == [("sent", None), ("failed", WITHDRAWN)]
+                                      "ORDER BY id") == [("sent", None), ("cancelled", WITHDRAWN)]
 
 
 async def test_a_restart_mid_broadcast_resumes_without_duplicates(tmp_path):

@@ -35,7 +35,7 @@ async def test_a_wechat_only_server_chases_tickets_and_makes_the_weekly_export(d
     from datetime import timedelta
 
     from bot import jobs
-    from bot.web import serve
+    from bot.lifecycle import serve
     from db import tickets
     from db.models import utcnow
     from db.store import Store

@@ -8,6 +8,7 @@ import asyncio
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot import lifecycle
 from bot import web as bot_web
 from bot.settings import load_settings
 from tests.bot_harness import MODERATION, RESIDENT, STAFF, free_port, moderation_group, until_listening
@@ -32,7 +33,7 @@ async def test_a_question_a_report_a_staff_reply_and_an_emergency_move_the_metri
                               "WEBHOOK_SECRET": SECRET, "DATABASE_URL": f"sqlite:///{tmp_path / 'metrics.db'}",
                               "MODERATION_CHAT_ID": str(MODERATION), "HOST": "127.0.0.1", "PORT": str(port)})
     stop = asyncio.Event()
-    task = asyncio.create_task(bot_web.serve(settings, stop))
+    task = asyncio.create_task(lifecycle.serve(settings, stop))
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
@@ -116,6 +117,7 @@ async def test_the_outbox_gauges_show_what_waits_and_for_how_long(services):
         old.created_at = utcnow() - timedelta(hours=3)
         outbox.enqueue(session, "telegram", 2, "notice", "another")
         sent = outbox.enqueue(session, "telegram", 3, "card", "delivered already")
+        outbox.start_sending(sent)  # (a row is sent from "sending" only)
         outbox.mark_sent(sent, "17")
     await metrics.refresh(services)
     figures = samples(metrics.exposition().decode())

@@ -90,6 +90,7 @@ async def test_forgetme_erases_every_copy_of_the_numbers_and_the_account(office)
         "楼道堆满杂物,身份证****的房东不管,电话****", "塘桥路100号 联系****")
     assert rows(office, "select count(*) from opinion") == [(1,)]
     assert rows(office, "select count(*) from outboxmessage where state = 'pending'") == [(0,)]
+    assert rows(office, "select state, last_error from outboxmessage where id = ?", ids[3]) == [("cancelled", "forgotten")]
 
 
 async def test_forgetme_leaves_no_copy_in_the_sqlite_files(office):

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 
+from bot import lifecycle
 from bot import web as bot_web
 from bot.settings import load_settings
 from tests.bot_harness import free_port, until_listening
@@ -29,7 +30,7 @@ async def serving(server: FakeBotApi, tmp_path, database_url: str | None = None)
                               "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'web.db'}",
                               "HOST": "127.0.0.1", "PORT": str(port)})
     stop = asyncio.Event()
-    task = asyncio.create_task(bot_web.serve(settings, stop))
+    task = asyncio.create_task(lifecycle.serve(settings, stop))
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:

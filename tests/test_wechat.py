@@ -517,7 +517,7 @@ async def until_delivered(http: aiohttp.ClientSession, base: str) -> None:
 
 async def test_a_complaint_filed_on_wechat_reaches_staff_and_their_reply_reaches_the_resident(api, tmp_path):
     pytest.importorskip("bot.delivery")
-    from bot.web import serve
+    from bot.lifecycle import serve
     from tests.fake_bot_api import FakeBotApi
 
     async with FakeBotApi() as telegram:

@@ -24,7 +24,7 @@ api, make_callback, slow_handler = test_wechat.api, test_wechat.make_callback, t
 
 
 async def test_a_wechat_setup_that_can_receive_but_not_send_is_warned_of_and_fails_healthz(tmp_path, caplog):
-    from bot.web import serve
+    from bot.lifecycle import serve
 
     port = free_port()
     settings = load_settings({"WECHAT_TOKEN": TOKEN, "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",

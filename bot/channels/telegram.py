@@ -11,8 +11,9 @@ What a resident sees, in a private chat with the bot:
 - a reply longer than Telegram's 4096 characters arrives as several messages, the buttons
   under the last one;
 - what the office sends later (a staff reply, a status notice with rating buttons) arrives
-  through the outbox worker (bot/delivery.py, bot/channels/telegram_outbox.py), retried until
-  Telegram accepts it;
+  through the outbox worker (bot/delivery.py, bot/channels/telegram_outbox.py), retried while
+  Telegram refuses it for a moment, at most once (a send a crash interrupted is marked "unsure",
+  not sent again);
 - a reply Telegram refuses for a moment (a 429, a 5xx) is tried again; one it keeps refusing
   arrives later, through the outbox. A private chat gets at most a message a second, and
   nothing before a 429's retry_after is over (bot/channels/telegram_pacing.py).
@@ -32,7 +33,7 @@ dies first; one chat's updates are handled one at a time, in order, different ch
 the bot calls `start_channel` (what a dead process left in the inbox, the command menu); under
 long polling post_init does, and starts the process's outbox worker and periodic jobs
 (bot/jobs.py), which post_stop / post_shutdown stop; `python -m bot serve` starts its own
-(bot/web.py). Sending: bot/channels/telegram_send.py. All the decisions are in `handlers/`;
+(bot/lifecycle.py). Sending: bot/channels/telegram_send.py. All the decisions are in `handlers/`;
 this module only translates between Telegram and the router.
 """
 from __future__ import annotations

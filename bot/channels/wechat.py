@@ -365,14 +365,18 @@ class WeChatChannel:
 
     async def close(self, timeout: float = 10.0) -> None:
         """Finish the messages being handled and the late replies, then close the API session."""
+        await self.finish(timeout)
+        if self.api is not None:
+            await self.api.close()
+
+    async def finish(self, timeout: float = 10.0) -> None:
+        """Finish the messages being handled and the late replies (the web server stops)."""
         if self._tasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
             if pending:
                 log.warning("%d WeChat replies cancelled at shutdown", len(pending))
-        if self.api is not None:
-            await self.api.close()
 
 
 class _UserLock:
