@@ -26,6 +26,7 @@ from db.outbox import QUEUED
 from db.turn import AFTER as _AFTER
 from db.turn import CURRENT as _TURN
 
+Session = AsyncSession  # a transaction's session, as handlers name it in their signatures (they import no SQLAlchemy)
 _RESIDENT, _TICKET, _SUBSCRIPTION = Resident.__table__, Ticket.__table__, Subscription.__table__
 _STATE = select(
     _RESIDENT,
