@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STARTED := $(shell date +%s)
 
 .PHONY: run chat test test-postgres check bench score clean
 
@@ -29,6 +30,7 @@ test: $(STAMP)       ## lint, content check, then the test suite (on CI, or with
 	@if [ -n "$(CI)" ] || [ "$(WITH_POSTGRES)" = 1 ]; then \
 		echo "bash scripts/test-postgres.sh -m both_databases"; bash scripts/test-postgres.sh -m both_databases; \
 	else echo "(PostgreSQL variants skipped: make test-postgres, or WITH_POSTGRES=1 make test)"; fi
+	@echo "make test: $$(( $$(date +%s) - $(STARTED) )) s in all (set-up, lint, content check, tests)"
 
 test-postgres: $(STAMP)  ## the test suite on SQLite and on a throw-away PostgreSQL (apt-get installs it if missing)
 	bash scripts/test-postgres.sh

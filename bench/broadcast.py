@@ -42,6 +42,7 @@ async def _broadcast(n: int) -> int:
     from db.clock import SHANGHAI, utcnow
     from db.store import Store
     from handlers import events
+    from handlers.rules.quiet_hours import quiet_until
     from tests.bot_harness import running_bot
     from tests.fake_bot_api import FakeBotApi
 
@@ -57,7 +58,7 @@ async def _broadcast(n: int) -> int:
             async with running_bot(server, database, moderation=False) as bot:
                 services = bot.services
                 offset = timedelta()
-                if stored.quiet_until(utcnow()) is not None:
+                if quiet_until(utcnow()) is not None:
                     local = utcnow().astimezone(SHANGHAI)
                     offset = datetime.combine(local.date() + timedelta(days=local.hour >= 21), datetime.min.time(),
                                               tzinfo=SHANGHAI) + timedelta(hours=10) - local

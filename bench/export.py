@@ -126,7 +126,7 @@ class _History:
 def _tickets(rng: random.Random, times: list[datetime], users: list[tuple[str, str]], calendar,
              now: datetime) -> Iterator[tuple[dict, list[dict]]]:
     """Each ticket's row and its events, in order of time (the ticket's id is its position + 1)."""
-    from db.tickets import area_of
+    from handlers.rules.places import area_of
 
     categories = list(PROBLEMS)
     weights = [PROBLEMS[c][0] for c in categories]
@@ -202,7 +202,7 @@ async def fill(url: str, week: tuple[date, date], seed: int = 2026) -> dict[str,
     """A fresh database of the bench's size; the given week is the last of the five."""
     from db.models import Opinion, Resident, Ticket, TicketEvent
     from db.store import Store
-    from handlers.workdays import Calendar
+    from handlers.rules.workdays import Calendar
 
     rng = random.Random(seed)
     store = await Store.open(url)

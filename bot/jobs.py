@@ -25,8 +25,8 @@ from bot.settings import Settings
 from content.live_model import LiveModel
 from db.clock import SHANGHAI
 from handlers import chase, reports
+from handlers.rules.workdays import Calendar
 from handlers.services import Exporter, Services
-from handlers.workdays import Calendar
 
 log = logging.getLogger(__name__)
 

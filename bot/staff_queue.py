@@ -16,9 +16,11 @@ from aiohttp import web
 from bot.staff_web import ACCOUNT, FORM, actor_of, page, services_of
 from db import accounts, tickets
 from db.clock import SHANGHAI
-from db.models import OPEN_STATES, Ticket, utcnow
+from db.models import Ticket, utcnow
 from handlers import committees, staff
 from handlers.masking import mask_text
+from handlers.rules.lifecycle import OPEN, STAFF_MOVES, can_move
+from handlers.rules.places import AREA_LENGTH
 from handlers.services import Services
 
 PAGE_SIZE = 50
@@ -75,7 +77,7 @@ def chosen_filter(request: web.Request, query, now: datetime) -> tuple[tickets.Q
     places = committee_places(request)
     committee = str(query.get("committee", ""))
     committee = committee if committee in places else ""
-    place = str(query.get("place", "")).strip()[:tickets.AREA_LENGTH]
+    place = str(query.get("place", "")).strip()[:AREA_LENGTH]
     areas = places[committee] if committee else (place,) if place else chosen.areas
     search = str(query.get("q", "")).strip()[:100]
     chosen = replace(chosen, category=category or None, areas=areas, search=search)
@@ -94,7 +96,7 @@ def countdown(services: Services, lang: str):
     calendar, now = services.tickets.calendar, utcnow()
 
     def shown(ticket: Ticket, which: str = "") -> tuple[str, str]:
-        if ticket.status not in OPEN_STATES:
+        if ticket.status not in OPEN:
             return "", ""
         which = which or ("response" if ticket.first_response_at is None else "resolution")
         due = ticket.response_due if which == "response" else ticket.resolution_due
@@ -166,7 +168,7 @@ async def bulk(request: web.Request) -> web.Response:
     assignee, state = str(form.get("assignee", "")), str(form.get("state", ""))
     names = {a.name for a in await _people(services)}
     if not ids or action not in ("assign", "status") or (action == "assign" and assignee not in names) or (
-            action == "status" and (state not in tickets.STAFF_STATES or not note)):
+            action == "status" and (state not in STAFF_MOVES or not note)):
         raise web.HTTPSeeOther(_with(back, problem="bulk"))
     actor, done = actor_of(request[ACCOUNT]), 0
     for ticket_id in ids:
@@ -177,7 +179,7 @@ async def bulk(request: web.Request) -> web.Response:
         if action == "assign":
             await staff.assign(ticket, assignee, actor, services)
             done += 1
-        elif state in tickets.TRANSITIONS.get(ticket.status, ()):
+        elif can_move(ticket.status, state):
             await staff.change_status(ticket, state, note, actor, services)
             done += 1
     raise web.HTTPSeeOther(_with(back, done=str(done)))

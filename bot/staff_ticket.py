@@ -17,9 +17,10 @@ from bot.photo_files import PhotoUnavailable
 from bot.staff_queue import back_of, chosen_filter, countdown
 from bot.staff_web import ACCOUNT, FORM, HEADERS, PHOTOS, actor_of, language, log, page, services_of
 from db import accounts, tickets
-from db.models import OPEN_STATES, Ticket, TicketEvent, utcnow
+from db.models import Ticket, TicketEvent, utcnow
 from handlers import staff
 from handlers.masking import mask_phone, mask_text
+from handlers.rules.lifecycle import OPEN, Status, can_move, is_late, staff_choices
 from handlers.services import Services
 
 STALE = "stale"
@@ -36,7 +37,7 @@ async def find_ticket(request: web.Request) -> Ticket:
 
 def allowed_states(ticket: Ticket) -> list[str]:
     """The status control's choices: the current status first, then the moves staff may make from it."""
-    return [ticket.status] + [s for s in tickets.STAFF_STATES if s in tickets.TRANSITIONS.get(ticket.status, ())]
+    return [ticket.status, *staff_choices(ticket.status)]
 
 
 async def ticket_page(request: web.Request, problem: str = "", status: int = 200, revealed: bool = False,
@@ -64,13 +65,13 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
     return page(request, "ticket", status, ticket=ticket, events=events, problem=problem, done=done if done in DONE else "",
                 who=lambda a: _who(a, linked, lang), line=lambda e: history_line(e, services, lang), shown=shown,
                 phone=(ticket.phone or "") if revealed else mask_phone(ticket.phone), revealed=revealed,
-                countdown=countdown(services, lang), late=tickets.is_late(ticket, utcnow()),
+                countdown=countdown(services, lang), late=is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), states=allowed_states(ticket), canned=canned,
                 canned_title=lambda name: _canned_title(services, name, lang), draft=draft,
                 categories=list(services.categories.by_id), people=[a for a in people if not a.disabled],
                 version=version, back=back, back_query=urlencode({"back": back}), duplicate=duplicate, merged=merged,
                 original=original, following=following, others=[t for t in others if t.id != ticket.id],
-                mask_text=mask_text, open_states=OPEN_STATES, DONE=DONE)
+                mask_text=mask_text, open_states=OPEN, DONE=DONE)
 
 
 def _query_of(address: str) -> dict:
@@ -193,7 +194,7 @@ async def _duplicate(ticket: Ticket, form: dict, actor: str, services: Services)
         target = await tickets.find(session, number)
     if target is None or target.id == ticket.id:
         return "duplicate"
-    if "duplicate" not in tickets.TRANSITIONS.get(ticket.status, ()):
+    if not can_move(ticket.status, Status.duplicate):
         return "refused_merge"
     await staff.mark_duplicate(ticket, target, actor, services)
     return ""

@@ -14,9 +14,9 @@ from content.loader import REPORT_PATH, load_content
 from content.model_cache import content_hash, load_model
 from content.terms import ReportTerms
 from db.clock import SHANGHAI
+from handlers.rules.workdays import Calendar, official_calendar_ends
 from handlers.services import Exporter, Services, StaffDirectory, TicketRules
 from handlers.texts import Texts
-from handlers.workdays import Calendar, official_calendar_ends
 
 log = logging.getLogger(__name__)
 

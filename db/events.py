@@ -5,13 +5,13 @@ wall clock). Publishing it writes one outbox row per subscriber of its area, in 
 transaction, with a Notice row (primary key: event and resident) so nobody gets it twice;
 withdrawing it takes back the rows not yet sent. Notices never go out between 21:00 and 8:00
 Shanghai time: a row made then is due at 8:00 (its next_attempt_at), and the outbox worker
-holds one that falls due in the quiet hours anyway (bot/delivery.py asks `quiet_until`).
+holds one that falls due in the quiet hours anyway (handlers/rules/quiet_hours.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,10 +22,10 @@ from db import outbox
 from db.clock import SHANGHAI, aware
 from db.delivery_states import OPEN, CancelReason, State
 from db.models import Event, Notice, OutboxMessage, Resident, Subscription
+from handlers.rules.quiet_hours import quiet_until
 
 NOTICE = "notice"  # the outbox purpose of an event's notice
 WITHDRAWN = CancelReason.WITHDRAWN  # a notice taken back: its event was withdrawn before it went out
-QUIET_FROM, QUIET_TO = time(21, 0), time(8, 0)  # Shanghai: no notices between these
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -75,15 +75,6 @@ async def upcoming(session: AsyncSession, now: datetime, topics: Collection[str]
     if topics is not None:
         query = query.where(col(Event.topic).in_(list(topics)))
     return list((await session.exec(query.order_by(Event.start, Event.id))).all())
-
-
-def quiet_until(now: datetime) -> datetime | None:
-    """When the quiet hours around `now` end (8:00 Shanghai), or None outside them."""
-    local = now.astimezone(SHANGHAI)
-    if QUIET_TO <= local.time() < QUIET_FROM:
-        return None
-    morning = local.date() if local.time() < QUIET_TO else local.date() + timedelta(days=1)
-    return datetime.combine(morning, QUIET_TO, tzinfo=SHANGHAI)
 
 
 @dataclass(frozen=True)

@@ -52,15 +52,11 @@ class Opinion(SQLModel, table=True):
 
 # -- tickets ---------------------------------------------------------------------------------
 
-OPEN_STATES = ("new", "acknowledged", "in_progress")
-FINAL_STATES = ("closed", "rejected", "duplicate")
-
-
 class Ticket(SQLModel, table=True):
     """A resident's report of a problem, from intake to closing.
 
-    Life cycle: new -> acknowledged -> in_progress -> resolved -> closed, plus rejected and
-    duplicate; every change is a TicketEvent. Times are UTC; limits count working days.
+    Life cycle (its statuses and moves): handlers/rules/lifecycle.py; every change is a
+    TicketEvent. Times are UTC; limits count working days.
     """
 
     __table_args__ = (  # the staff console's queue (db/tickets.py queue, stats) at 100,000 tickets
@@ -83,7 +79,7 @@ class Ticket(SQLModel, table=True):
     category: str = Field(max_length=32, index=True)
     text: str = Field(max_length=4096)
     place: str = Field(default="", max_length=512)
-    area: str = Field(default="", max_length=64)  # the lane, estate or road of `place` (db/tickets.py area_of)
+    area: str = Field(default="", max_length=64)  # the lane, estate or road of `place` (handlers/rules/places.py area_of)
     latitude: float | None = None
     longitude: float | None = None
     photos: str = Field(default="[]", max_length=4096)  # JSON list of platform file ids

@@ -7,38 +7,18 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rapidfuzz import fuzz
 from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.clock import SHANGHAI
-from db.models import OPEN_STATES, Chase, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
+from db.models import Chase, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
+from handlers.rules.duplicates import Report, can_have_duplicate
+from handlers.rules.lifecycle import OPEN, Status, move, unmerge
+from handlers.rules.places import area_of, plain_place
 
-# Which status may follow which. "resolved" waits for the resident's rating, then "closed".
-TRANSITIONS = {
-    "new": {"acknowledged", "in_progress", "resolved", "rejected", "duplicate"},
-    "acknowledged": {"in_progress", "resolved", "rejected", "duplicate"},
-    "in_progress": {"resolved", "rejected", "duplicate"},
-    "resolved": {"closed", "in_progress"},
-    "closed": {"in_progress"},
-    "rejected": {"in_progress"},
-    "duplicate": {"in_progress"},
-}
-STAFF_STATES = ("acknowledged", "in_progress", "resolved", "rejected")
-DUPLICATE_PLACE = 80  # RapidFuzz token_set_ratio of the places
-DUPLICATE_TEXT = 55  # and of the texts, for an open ticket of the same category to be "the same"
-# A number and what it numbers in an address: 91弄, 5号楼, 302室. Two places whose numbers
-# differ are different places however alike the rest (峨山路91弄5号楼 / 3号楼 score 88.9).
-_HOUSE_NUMBER = re.compile(r"([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(号楼|号院|支弄|号|弄|室|栋|幢|座|单元|楼|层|户)")
-_SAME_UNIT = {"号楼": "号", "栋": "号", "幢": "号", "座": "号", "层": "楼", "户": "室"}  # in a 弄, 3号 is 3号楼
-_CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 _TICKET_NUMBER = re.compile(r"TQ-[0-9]{4}-[0-9]{1,12}", re.IGNORECASE)  # a search for one ticket by its number
-
-
-class TransitionError(ValueError):
-    """A status change the life cycle does not allow; the message says which."""
 
 
 async def next_number(session: AsyncSession, now: datetime) -> str:
@@ -110,68 +90,26 @@ def is_short_id(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 12
 
 
-def _number(value: str) -> int:
-    """91, 九十一, 二十 -> an int (Chinese numerals as addresses write them, up to 999)."""
-    if value.isdigit():
-        return int(value)
-    total, digit = 0, None
-    for char in value:
-        if char in ("十", "百"):
-            total += (1 if digit is None else digit) * (10 if char == "十" else 100)
-            digit = None
-        else:
-            digit = _CHINESE_DIGITS[char] if digit is None else digit * 10 + _CHINESE_DIGITS[char]
-    return total + (digit or 0)
-
-
-def house_numbers(place: str) -> list[tuple[int, str]]:
-    """The numbered parts of an address, sorted: 峨山路91弄5号楼 -> [(5, '号'), (91, '弄')]."""
-    found = _HOUSE_NUMBER.findall(unicodedata.normalize("NFKC", place))
-    return sorted((_number(number), _SAME_UNIT.get(unit, unit)) for number, unit in found)
-
-
-def _plain_place(place: str) -> str:
-    """The address with its numbers written alike: 峨山路九十一弄五号楼 -> 峨山路91弄5号."""
-    return _HOUSE_NUMBER.sub(lambda m: f"{_number(m[1])}{_SAME_UNIT.get(m[2], m[2])}", unicodedata.normalize("NFKC", place))
-
-
-_CITY = re.compile(r"^(上海市?)?(浦东新区)?(塘桥街道)?")  # not 浦东 alone: 浦东南路 is a road
-_LANE = re.compile(r"^(\D{1,5}?[路街])(\d+)弄")  # a road's name is short: not 靠近地铁站的路
-_ESTATE = re.compile(r"^(.*(小区|新村|公寓|花园|苑|大厦|广场|村|园|坊|里|城))")
-_ROAD = re.compile(r"^(\D{1,5}?[路街])")
-AREA_LENGTH = 64
-
-
-def area_of(place: str) -> str:
-    """Where in the subdistrict a ticket is, for the queue's place filter: the lane (road and lane
-    number: 峨山路九十一弄五号楼 -> 峨山路91弄, a lane being one estate), else the estate named
-    before the first number (金浦小区3号楼 -> 金浦小区), else the road (东方路1000号 -> 东方路), else
-    the words before the first number; city, district and subdistrict prefixes dropped, numbers
-    written alike. "" when the place names none of these (a location alone)."""
-    plain = _CITY.sub("", re.sub(r"\s+", "", _plain_place(place)))
-    head = re.split(r"\d", plain, maxsplit=1)[0]
-    found = _LANE.match(plain) or _ESTATE.match(head) or _ROAD.match(head)
-    area = found.group(0) if found else head
-    return area[:AREA_LENGTH] if len(area) >= 2 else ""
-
-
 async def find_duplicate(session: AsyncSession, category: str, place: str, text: str) -> Ticket | None:
-    """The oldest open ticket of the same category whose place and text look like these, and
-    whose house and building numbers are exactly these: a likely duplicate, for staff to confirm."""
-    if not place.strip():
+    """The oldest open ticket of the same category that is likely the same problem
+    (handlers/rules/duplicates.py), for staff to confirm."""
+    if not can_have_duplicate(place):
         return None
-    candidates = (await session.exec(  # three columns: whole tickets would cost ~20 us each to load
-        select(Ticket.id, Ticket.place, Ticket.text).where(
-            Ticket.category == category, col(Ticket.status).in_(OPEN_STATES),
-            Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
-        .order_by(Ticket.id).limit(500)
-    )).all()
-    numbers, place = house_numbers(place), _plain_place(place)
-    for ticket_id, other_place, other_text in candidates:
-        if (house_numbers(other_place) == numbers and fuzz.token_set_ratio(place, _plain_place(other_place)) >= DUPLICATE_PLACE
-                and fuzz.partial_ratio(text, other_text) >= DUPLICATE_TEXT):
+    report = Report(place, text)
+    for ticket_id, other_place, other_text in await _open_of_category(session, category):
+        if report.same_problem(other_place, other_text):
             return await session.get(Ticket, ticket_id)
     return None
+
+
+async def _open_of_category(session: AsyncSession, category: str, before: int | None = None) -> list:
+    """(id, place, text) of the open tickets of a category not merged into another, oldest first:
+    three columns, as whole tickets would cost ~20 us each to load."""
+    query = select(Ticket.id, Ticket.place, Ticket.text).where(
+        Ticket.category == category, col(Ticket.status).in_(OPEN), Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
+    if before is not None:
+        query = query.where(Ticket.id < before)
+    return list((await session.exec(query.order_by(Ticket.id).limit(500))).all())
 
 
 async def of_resident(session: AsyncSession, resident_id: int) -> list[Ticket]:
@@ -184,7 +122,7 @@ async def awaiting_resident(session: AsyncSession, resident_id: int) -> Ticket |
     """The resident's most recent open ticket on which staff are waiting for them."""
     return (await session.exec(
         select(Ticket).where(Ticket.resident_id == resident_id, Ticket.awaiting_resident == True,  # noqa: E712
-                             col(Ticket.status).in_(OPEN_STATES)).order_by(col(Ticket.id).desc())
+                             col(Ticket.status).in_(OPEN)).order_by(col(Ticket.id).desc())
     )).first()
 
 
@@ -210,13 +148,13 @@ async def recent_reply(session: AsyncSession, ticket_id: int, actor: str, note: 
 
 async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
     return list((await session.exec(
-        select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)).order_by(Ticket.id).limit(limit)
+        select(Ticket).where(col(Ticket.status).in_(OPEN)).order_by(Ticket.id).limit(limit)
     )).all())
 
 
 async def all_open(session: AsyncSession) -> list[Ticket]:
     """Every open ticket (the chase looks at each one's time limits)."""
-    return list((await session.exec(select(Ticket).where(col(Ticket.status).in_(OPEN_STATES)))).all())
+    return list((await session.exec(select(Ticket).where(col(Ticket.status).in_(OPEN)))).all())
 
 
 class AlreadyChased(Exception):  # noqa: N818 - a state, not a failure
@@ -237,7 +175,7 @@ async def resolved_before(session: AsyncSession, cutoff: datetime) -> list[Ticke
     """Resolved tickets not rated since `cutoff`, locked (PostgreSQL) so that two bot processes
     running the chase at once do not both close one."""
     return list((await session.exec(
-        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < cutoff).with_for_update(skip_locked=True)
+        select(Ticket).where(Ticket.status == Status.resolved.value, Ticket.resolved_at < cutoff).with_for_update(skip_locked=True)
     )).all())
 
 
@@ -248,7 +186,7 @@ class QueueFilter:
     not before it), matching `search`, assigned to one of `assignees`, in one of `areas` (an area
     equal to one, or starting with one: a road covers its lanes)."""
 
-    states: tuple[str, ...] = OPEN_STATES
+    states: tuple[str, ...] = OPEN
     category: str | None = None
     due_before: datetime | None = None
     due_after: datetime | None = None
@@ -281,7 +219,7 @@ async def _queue_query(session: AsyncSession, what, chosen: QueueFilter):
             or_(*(col(Ticket.area).startswith(area, autoescape=True) for area in chosen.areas))))).all()
         query = query.where(col(Ticket.area).in_(named))
     if chosen.due_before is not None:
-        query = query.where(col(Ticket.status).in_(OPEN_STATES), next_due() < chosen.due_before)
+        query = query.where(col(Ticket.status).in_(OPEN), next_due() < chosen.due_before)
     if chosen.due_after is not None:
         query = query.where(next_due() >= chosen.due_after)
     if number:
@@ -292,7 +230,7 @@ async def _queue_query(session: AsyncSession, what, chosen: QueueFilter):
     elif is_short_id(search):
         query = query.where(Ticket.id == int(search))
     elif search:
-        plain = _plain_place(search)  # 九十一弄 -> 91弄, as the areas are written
+        plain = plain_place(search)  # 九十一弄 -> 91弄, as the areas are written
         query = query.where(or_(col(Ticket.text).contains(search, autoescape=True),
                                 col(Ticket.place).contains(search, autoescape=True),
                                 col(Ticket.place).contains(plain, autoescape=True),
@@ -328,17 +266,11 @@ async def queue_neighbours(session: AsyncSession, chosen: QueueFilter, ticket: T
 
 async def likely_duplicate(session: AsyncSession, ticket: Ticket) -> Ticket | None:
     """An older open ticket that looks like this one (find_duplicate's rule), to merge into."""
-    if ticket.status not in OPEN_STATES or ticket.duplicate_of is not None or not ticket.place.strip():
+    if ticket.status not in OPEN or ticket.duplicate_of is not None or not can_have_duplicate(ticket.place):
         return None
-    candidates = (await session.exec(
-        select(Ticket.id, Ticket.place, Ticket.text).where(
-            Ticket.category == ticket.category, col(Ticket.status).in_(OPEN_STATES), Ticket.id < ticket.id,
-            Ticket.duplicate_of == None)  # noqa: E711 (SQL IS NULL)
-        .order_by(Ticket.id).limit(500))).all()
-    numbers, place = house_numbers(ticket.place), _plain_place(ticket.place)
-    for ticket_id, other_place, other_text in candidates:
-        if (house_numbers(other_place) == numbers and fuzz.token_set_ratio(place, _plain_place(other_place)) >= DUPLICATE_PLACE
-                and fuzz.partial_ratio(ticket.text, other_text) >= DUPLICATE_TEXT):
+    report = Report(ticket.place, ticket.text)
+    for ticket_id, other_place, other_text in await _open_of_category(session, ticket.category, before=ticket.id):
+        if report.same_problem(other_place, other_text):
             return await session.get(Ticket, ticket_id)
     return None
 
@@ -361,42 +293,31 @@ async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str,
     # status || '' rather than status: no index can serve it, so the database reads the (area,
     # status) index in area order (grouped as it goes) instead of the status index and every row
     return [tuple(row) for row in (await session.exec(
-        select(Ticket.area, n).where(col(Ticket.status).concat("").in_(OPEN_STATES), Ticket.area != "")
+        select(Ticket.area, n).where(col(Ticket.status).concat("").in_(OPEN), Ticket.area != "")
         .group_by(Ticket.area).order_by(n.desc(), Ticket.area).limit(limit))).all()]
 
 
 async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",
                         public: bool = True) -> str:
-    """Move the ticket to `to`, recording the event; returns the status it had."""
-    before = ticket.status
-    if to not in TRANSITIONS.get(before, set()):
-        raise TransitionError(f"{ticket.number}: {before} -> {to} is not allowed")
-    now = utcnow()
-    ticket.status = to
-    if to != "new" and ticket.first_response_at is None and is_staff_actor(actor):
-        ticket.first_response_at = now
-    if to == "resolved":
-        ticket.resolved_at = now
-    if to in ("closed", "rejected", "duplicate"):
-        ticket.closed_at = now
-    if to == "in_progress" and before in ("resolved", "closed", "rejected", "duplicate"):
-        ticket.resolved_at = ticket.closed_at = None
-        ticket.rating = ticket.rating_comment = None
+    """Move the ticket to `to` by the life cycle's rules (handlers/rules/lifecycle.py, which
+    raises TransitionError for a move it does not allow), recording the event; returns the
+    status it had."""
+    before = move(ticket, to, utcnow(), by_staff=is_staff_actor(actor))
     session.add(ticket)
     await add_event(session, ticket, actor, "status", note, from_status=before, to_status=to, public=public)
     return before
 
 
 async def undo_duplicate(session: AsyncSession, ticket: Ticket, actor: str, note: str) -> str:
-    """Staff say it is not a duplicate after all: back to the status it had; returns that status."""
-    if ticket.status != "duplicate":
-        raise TransitionError(f"{ticket.number}: {ticket.status} is not a duplicate")
+    """Staff say it is not a duplicate after all: back to the status it had before the merge;
+    returns that status."""
     merged = (await session.exec(select(TicketEvent).where(
-        TicketEvent.ticket_id == ticket.id, TicketEvent.to_status == "duplicate").order_by(col(TicketEvent.id).desc()))).first()
-    back = merged.from_status if merged is not None and merged.from_status else "in_progress"
-    ticket.status, ticket.duplicate_of, ticket.closed_at = back, None, None
+        TicketEvent.ticket_id == ticket.id, TicketEvent.to_status == Status.duplicate.value,
+    ).order_by(col(TicketEvent.id).desc()))).first()
+    back = unmerge(ticket, merged.from_status if merged is not None else None)
+    ticket.duplicate_of = None
     session.add(ticket)
-    await add_event(session, ticket, actor, "status", note, from_status="duplicate", to_status=back)
+    await add_event(session, ticket, actor, "status", note, from_status=Status.duplicate.value, to_status=back)
     return back
 
 
@@ -411,12 +332,6 @@ async def by_relay(session: AsyncSession, chat_id: str, message_id: str) -> Tick
 
 async def by_thread(session: AsyncSession, thread_id: str) -> Ticket | None:
     return (await session.exec(select(Ticket).where(Ticket.thread_id == thread_id))).first()
-
-
-def is_late(ticket: Ticket, now: datetime) -> bool:
-    """An open ticket past a time limit: resolution, or a first response not yet given."""
-    return ticket.status in OPEN_STATES and (
-        ticket.resolution_due < now or (ticket.first_response_at is None and ticket.response_due < now))
 
 
 @dataclass
@@ -435,10 +350,10 @@ async def stats(session: AsyncSession, now: datetime | None = None) -> Stats:
     for status, category, count in (await session.exec(
             select(Ticket.status, Ticket.category, func.count()).group_by(Ticket.status, Ticket.category))).all():
         by_status[status] = by_status.get(status, 0) + count
-        if status in OPEN_STATES:
+        if status in OPEN:
             by_category[category] = by_category.get(category, 0) + count
     overdue = (await session.exec(
-        select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(OPEN_STATES), Ticket.resolution_due < now)
+        select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(OPEN), Ticket.resolution_due < now)
     )).one()
     return Stats(by_status, by_category, overdue)
 

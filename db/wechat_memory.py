@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import FINAL_STATES, Conversation, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
+from db.models import Conversation, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
 from db.outbox import Choice
+from handlers.rules.lifecycle import ENDED
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -116,7 +117,7 @@ async def unfollowed(store: Store, openid: str, now) -> None:
     resident = select(_RESIDENT.c.id).where(_RESIDENT.c.channel == "wechat", _RESIDENT.c.user_id == openid)
     async with store.engine.begin() as conn:
         await conn.execute(update(ticket).where(ticket.c.resident_id.in_(resident), ticket.c.chat_id != "",
-                                                ticket.c.status.not_in(FINAL_STATES)).values(resident_blocked=True))
+                                                ticket.c.status.not_in(ENDED)).values(resident_blocked=True))
         await conn.execute(update(subscription).where(subscription.c.resident_id.in_(resident),
                                                       subscription.c.blocked_at.is_(None)).values(blocked_at=now))
 

@@ -1,7 +1,7 @@
 """Which neighbourhood committee (居委会) looks after which places: the office's own list.
 
 COMMITTEES_FILE names a YAML file mapping each committee to the areas it looks after, written
-as db/tickets.py area_of writes a ticket's area - a lane (峨山路91弄), an estate (金浦小区) - or
+as handlers/rules/places.py area_of writes a ticket's area - a lane (峨山路91弄), an estate (金浦小区) - or
 a road alone, which covers every lane and house number of that road (峨山路):
 
     峨山路居委会: [峨山路91弄, 峨山路101弄, 金浦小区]

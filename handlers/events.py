@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from db.clock import SHANGHAI, aware
+from handlers.rules.quiet_hours import quiet_until
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
 
@@ -179,7 +180,7 @@ async def publish(session, event: Event, services: Services) -> tuple[int, datet
     count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services), windows)
     if services.events is not None:
         services.events.stale()
-    return count, events.quiet_until(now)
+    return count, quiet_until(now)
 
 
 async def withdraw(session, event: Event, services: Services) -> int:

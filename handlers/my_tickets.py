@@ -17,6 +17,7 @@ from db.clock import aware
 from db.models import Resident, Ticket, TicketEvent
 from handlers import complaint, notify
 from handlers.dialogs import Turn
+from handlers.rules.lifecycle import OPEN
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
 
@@ -71,7 +72,7 @@ async def show(ticket_id: str, lang: str, resident: Resident, services: Services
     text = services.texts.render("ticket_detail", lang, ticket=ticket, events=events,
                                  describe=lambda e: describe(e, services, lang))
     buttons = ()
-    if ticket.status in ("new", "acknowledged", "in_progress"):
+    if ticket.status in OPEN:
         buttons = ((Button(services.texts.label("add_info", lang), f"tkadd:{ticket.id}"),),)
     elif ticket.status == "resolved":
         buttons = notify.rating_buttons(services, ticket, lang)

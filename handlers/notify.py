@@ -3,7 +3,7 @@ staff replies and status notices to residents. Each is written in the caller's t
 so it exists exactly when the change that caused it does; bot/delivery.py delivers it."""
 from __future__ import annotations
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import TYPE_CHECKING
 
 from db import conversations, outbox
 from db.models import Resident, Ticket
@@ -12,8 +12,11 @@ from handlers.masking import mask_text
 from handlers.services import Services
 from handlers.types import Button
 
+if TYPE_CHECKING:
+    from db.store import Session
 
-def to_staff(session: AsyncSession, services: Services, ticket: Ticket, purpose: str, text: str,
+
+def to_staff(session: Session, services: Services, ticket: Ticket, purpose: str, text: str,
              photo: str | None = None, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
     """A message about `ticket` for the moderation chat (under its card / in its topic). The chat
     is on Telegram's servers, outside China: phone and ID numbers are masked in every message, and
@@ -32,7 +35,7 @@ def to_staff(session: AsyncSession, services: Services, ticket: Ticket, purpose:
                    ticket_id=ticket.id, buttons=buttons)
 
 
-def card(session: AsyncSession, services: Services, ticket: Ticket, likely_duplicate: Ticket | None = None) -> None:
+def card(session: Session, services: Services, ticket: Ticket, likely_duplicate: Ticket | None = None) -> None:
     """The new ticket's card, then its photos, for the moderation chat. A likely duplicate of
     an open ticket says so on its card, with a button to merge it (staff decide, not the bot)."""
     texts = services.texts
@@ -50,7 +53,7 @@ def card(session: AsyncSession, services: Services, ticket: Ticket, likely_dupli
         to_staff(session, services, ticket, "photo", f"{ticket.number} 照片{number}", photo=file_id)
 
 
-def to_resident(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, purpose: str,
+def to_resident(session: Session, services: Services, ticket: Ticket, resident: Resident, purpose: str,
                 text: str, buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None) -> bool:
     """A message for the ticket's resident; False (and nothing queued) when they blocked us."""
     if ticket.resident_blocked:
@@ -65,13 +68,13 @@ def rating_buttons(services: Services, ticket: Ticket, lang: str) -> tuple[tuple
     return stars, (Button(services.texts.label("not_solved", lang), f"unsolved:{ticket.id}"),)
 
 
-async def language(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident) -> str:
+async def language(session: Session, services: Services, ticket: Ticket, resident: Resident) -> str:
     """The language to write to the ticket's resident in: their /lang choice, else the one they write in."""
     return resident.language or await conversations.language_of(
         session, ticket.channel, ticket.chat_id, resident.user_id) or services.default_language
 
 
-async def status_notice(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
+async def status_notice(session: Session, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
     """Tell the resident their ticket changed status (with the rating question once resolved); a
     staff member waiting for their answer on it waits no more."""
     lang = await language(session, services, ticket, resident)
@@ -81,7 +84,7 @@ async def status_notice(session: AsyncSession, services: Services, ticket: Ticke
     to_resident(session, services, ticket, resident, "status", text, buttons)
 
 
-async def waiting_for_answer(session: AsyncSession, services: Services, ticket: Ticket, resident: Resident) -> None:
+async def waiting_for_answer(session: Session, services: Services, ticket: Ticket, resident: Resident) -> None:
     """Staff asked the resident something on `ticket`: their next message that answers it joins the
     ticket (the "reply" dialog of handlers/dialogs.py), unless they are in another dialog."""
     talk = await conversations.read(session, ticket.channel, ticket.chat_id, resident.user_id)
@@ -91,7 +94,7 @@ async def waiting_for_answer(session: AsyncSession, services: Services, ticket: 
         await conversations.write(session, talk)
 
 
-async def waiting_over(session: AsyncSession, ticket: Ticket, resident: Resident) -> None:
+async def waiting_over(session: Session, ticket: Ticket, resident: Resident) -> None:
     talk = await conversations.read(session, ticket.channel, ticket.chat_id, resident.user_id)
     if talk.dialog == "reply" and talk.filled.get("ticket") == ticket.id:
         talk.leave()

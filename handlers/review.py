@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 from rapidfuzz import fuzz
 
-from handlers import staff
+from handlers import commands
 from handlers.masking import erase_numbers
 from handlers.services import Services
 from handlers.themes import tokens
@@ -96,9 +96,8 @@ class _Answer:
 
 
 def _from_staff(inbound: Inbound, services: Services) -> bool:
-    rules = services.tickets
-    return ((inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat)
-            or (inbound.text.startswith("/") and staff.is_staff_command(inbound.text)))
+    return (services.tickets.is_moderation_chat(inbound.channel, inbound.chat_id)
+            or commands.is_staff_command(inbound.text))
 
 
 def _rephrases(last, said: str, reply: Reply, now) -> bool:

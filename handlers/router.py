@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from content.model import Understanding
 from content.normalize import has_han
-from handlers import browse, dialogs, emergency, events, opinions
+from handlers import browse, commands, dialogs, emergency, events, opinions
 from handlers.dialogs import DIALOGS, Turn
 from handlers.lazy import lazy_module
 from handlers.services import Services
@@ -105,8 +105,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
     is given back, so a delivery after that is handled."""
     store = services.store
     key = inbound.key if store is not None else None
-    for_staff = _from_moderation_chat(inbound, services) or (
-        inbound.text.startswith("/") and staff.is_staff_command(inbound.text) and services.staff is not None
+    for_staff = services.tickets.is_moderation_chat(inbound.channel, inbound.chat_id) or (
+        commands.is_staff_command(inbound.text) and services.staff is not None
         and await services.staff.is_staff(inbound.channel, inbound.user_id))
     if for_staff or store is None:
         if key and not await store.claim_update(key):
@@ -234,11 +234,6 @@ async def _seen(resident: Resident, services: Services) -> None:
 
     async with services.store.transaction() as session:
         await stored_events.seen(session, resident.id, services.clock())
-
-
-def _from_moderation_chat(inbound: Inbound, services: Services) -> bool:
-    rules = services.tickets
-    return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
 
 
 async def _on_message(turn: Turn) -> Reply:
@@ -384,46 +379,14 @@ def _end_waiting(talk: Talk) -> None:
 
 
 async def _on_command(turn: Turn) -> Reply:
-    inbound, lang, resident, services, talk = turn.inbound, turn.lang, turn.resident, turn.services, turn.talk
-    texts, store = services.texts, services.store
-    command, _, argument = inbound.text[1:].partition(" ")
-    command = command.split("@", 1)[0].lower()  # /start@TangqiaoBot in groups
-    argument = argument.strip()
-    stored = store is not None and resident is not None
-    if stored and command not in ("cancel", "opinion"):  # /opinion: a message first, then back to the report
-        _end_waiting(talk)
-    if command in ("start", "menu"):
-        return browse.menu_reply(lang, services, welcome=command == "start")
-    if command == "lang":
-        choice = argument.lower()[:2] if argument else ("zh" if lang == "en" else "en")
-        if stored and choice in browse.LANGUAGES:
-            talk.language = choice
-        return await browse.set_language(choice, resident, services)
-    if command == "cancel":
-        if stored:
-            talk.leave()
-            talk.filled.pop("draft", None)
-        return Reply("cancel", [Outbound(texts.render("cancelled", lang))])
-    if command == "report":
-        if stored:
-            return complaint.start(turn, first_text=argument)
-        return Reply("complaint", [Outbound(texts.render("intake_what", lang))], score=100)
-    if command == "forgetme" and stored:
-        return privacy.ask(lang, services)
-    if command == "mytickets" and stored:
-        return await my_tickets.list_tickets(lang, resident, services)
-    if command == "events":
-        return await events.whats_on(lang, services)
-    if command == "subscribe" and stored:
-        return await events.subscribe_menu(lang, resident, services)
-    if command == "unsubscribe" and stored:
-        return await events.unsubscribe_menu(lang, resident, services)
-    if command == "opinion":
-        if not argument:
-            return opinions.ask(turn) if stored else Reply("info", [Outbound(texts.render("leave_prompt", lang))])
-        if stored:
-            await opinions.save(turn, argument)
-        return Reply("opinion", [Outbound(texts.render("opinion", lang))])
-    if staff.is_staff_command(inbound.text):  # a staff command from someone who is not staff
-        return Reply("info", [Outbound(texts.render("staff_refused", "zh"))])
-    return Reply("info", [Outbound(texts.render("help", lang))])
+    """A resident's /command, by the table of them (handlers/commands.py)."""
+    parsed = commands.parse(turn.inbound.text)
+    command = commands.RESIDENT.get(parsed.name)
+    stored = turn.services.store is not None and turn.resident is not None
+    if stored and (command is None or not command.keeps_dialog):
+        _end_waiting(turn.talk)
+    if command is None and parsed.name in commands.STAFF:  # a staff command from someone who is not staff
+        return Reply("info", [Outbound(turn.services.texts.render("staff_refused", "zh"))])
+    if command is None or (command.stored_only and not stored):
+        command = commands.RESIDENT["help"]
+    return await commands.handler(command)(turn, parsed.argument)

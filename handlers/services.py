@@ -11,10 +11,10 @@ from content.model import Model
 from content.terms import ReportTerms
 from db.clock import Clock
 from handlers.categories import Categories
+from handlers.rules.workdays import Calendar
 from handlers.texts import Texts
 from handlers.throttle import Throttle
 from handlers.types import ChannelTraits
-from handlers.workdays import Calendar
 
 if TYPE_CHECKING:  # the database layer is imported only by the running bot, not by `ask`
     from db.events import EventBoard
@@ -44,6 +44,10 @@ class TicketRules:
     # ID number; "minimal": no resident text at all, only number, category, area and a console link
     chat_cards: str = "masked"
     console_url: str | None = None  # CONSOLE_URL, for that link
+
+    def is_moderation_chat(self, channel: str, chat_id: str | None) -> bool:
+        """The staff's chat: where ticket cards go and where every message is staff's business."""
+        return self.moderation_chat is not None and channel == self.moderation_channel and chat_id == self.moderation_chat
 
 
 @dataclass(frozen=True)

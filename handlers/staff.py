@@ -3,50 +3,33 @@
 Only members of the moderation chat and the ids in STAFF_IDS may use these commands
 (`services.staff`); anyone else gets a polite refusal and nothing changes.
 
-- a reply to a ticket's card (or to any message of ours about it), or a message in the
-  ticket's forum topic: goes to the resident, prefixed as coming from the office
-- /open                         open tickets, oldest first
-- /ticket N                     one ticket with its whole history (internal notes too)
-- /assign N @name               who handles it
-- /status N <state> <note>      acknowledged | in_progress | resolved | rejected; the note
-                                is required and is sent to the resident
-- /note N <text>                internal note, never sent to the resident
-- /dup N M                      N is the same as M: N is closed as duplicate, its resident follows M
-                                (also a button on a likely duplicate's card); the answer has a
-                                button to undo it
-- /reopen N                     back to in_progress
-- /category N <category>        change the guessed category
-- /reply N <template>           send a canned reply (content/templates/canned/)
-- /stats                        counts by status and category, overdue tickets
-- /export [from to]             the export of last week (or of these days, YYYY-MM-DD), as files here
-- /event ...                    the office's events: a guided dialog that publishes one, their
-                                progress, withdrawal (handlers/staff_events.py)
-N is a ticket number (TQ-2611-0042) or its short id (42).
+A reply to a ticket's card (or to any message of ours about it), or a message in the ticket's
+forum topic, goes to the resident, prefixed as coming from the office. The commands (/open,
+/ticket N, /status N <state> <note>, ...) are in the table of handlers/commands.py, each answered
+by a function below; N is a ticket number (TQ-2611-0042) or its short id (42).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import TYPE_CHECKING
 
 from db import tickets
 from db.clock import aware
-from db.models import OPEN_STATES, Resident, Ticket
-from handlers import notify, reports, staff_events
+from db.models import Resident, Ticket
+from handlers import commands, notify, reports, staff_events
 from handlers.masking import mask_text
 from handlers.my_tickets import describe
+from handlers.rules.lifecycle import OPEN, STAFF_MOVES, TransitionError, is_late
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
+if TYPE_CHECKING:
+    from db.store import Session
+
 TICKET_NUMBER = re.compile(r"TQ-\d{4}-\d{4,}")
 RESENT_WITHIN = timedelta(minutes=10)
-COMMANDS = ("open", "ticket", "assign", "status", "note", "dup", "reopen", "category", "reply", "stats", "export", "event")
-USAGE = {
-    "ticket": "/ticket N", "assign": "/assign N @name", "status": "/status N acknowledged|in_progress|resolved|rejected 说明",
-    "note": "/note N 内部备注", "dup": "/dup N M", "reopen": "/reopen N", "category": "/category N 类别",
-    "reply": "/reply N 模板名",
-}
 
 
 def _say(services: Services, what: str, **values) -> Reply:
@@ -54,19 +37,15 @@ def _say(services: Services, what: str, **values) -> Reply:
     return Reply("info", [Outbound(services.texts.render("staff_says", "zh", what=what, **values))])
 
 
-def _usage(services: Services, command: str, hint: str = "") -> Reply:
-    return _say(services, "usage", usage=USAGE.get(command, "/open"), hint=hint)
+def _usage(services: Services, inbound: Inbound, hint: str = "") -> Reply:
+    """How the command staff wrote is written (handlers/commands.py)."""
+    return _say(services, "usage", usage=commands.STAFF[commands.parse(inbound.text).name].usage, hint=hint)
 
 
 def _status(services: Services, state: str, keyword: bool = False) -> str:
     """A status as residents and the export name it; with `keyword`, also as /status takes it."""
     name = services.texts.status(state, "zh")
     return f"{name}({state})" if keyword else name
-
-
-def is_staff_command(text: str) -> bool:
-    command = text[1:].partition(" ")[0].split("@", 1)[0].lower() if text.startswith("/") else ""
-    return command in COMMANDS
 
 
 def _actor(inbound: Inbound) -> str:
@@ -76,7 +55,7 @@ def _actor(inbound: Inbound) -> str:
 async def handle(inbound: Inbound, services: Services) -> Reply:
     """A message in the moderation chat, or a staff command anywhere."""
     staff = services.staff is not None and await services.staff.is_staff(inbound.channel, inbound.user_id)
-    if inbound.callback is not None or (inbound.text.startswith("/") and is_staff_command(inbound.text)):
+    if inbound.callback is not None or commands.is_staff_command(inbound.text):
         if not staff:
             return Reply("info", [Outbound(services.texts.render("staff_refused", "zh"))])
         return await (_button(inbound, services) if inbound.callback is not None else _command(inbound, services))
@@ -112,7 +91,7 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
             return _say(services, "relayed", ticket=ticket, again=True)
         await tickets.add_event(session, ticket, actor, "reply", body)
         ticket.first_response_at = ticket.first_response_at or services.clock()
-        ticket.awaiting_resident = ticket.status in OPEN_STATES
+        ticket.awaiting_resident = ticket.status in OPEN
         session.add(ticket)
         if ticket.awaiting_resident:
             await notify.waiting_for_answer(session, services, ticket, resident)
@@ -126,7 +105,7 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
     return _say(services, "relayed", ticket=ticket, photos_lost=bool(photos and not forwarded))
 
 
-def _tell_the_chat(session: AsyncSession, services: Services, ticket: Ticket, actor: str, what: str, text: str) -> None:
+def _tell_the_chat(session: Session, services: Services, ticket: Ticket, actor: str, what: str, text: str) -> None:
     """What staff did outside the moderation chat (in the web console) goes under the ticket's
     card there, so those working in Telegram see it; what they did in the chat, all saw."""
     if not actor.startswith("staff:"):
@@ -135,60 +114,86 @@ def _tell_the_chat(session: AsyncSession, services: Services, ticket: Ticket, ac
 
 
 async def _command(inbound: Inbound, services: Services) -> Reply:
-    command, _, rest = inbound.text[1:].partition(" ")
-    command = command.split("@", 1)[0].lower()
-    args = rest.split()
-    if command == "open":
-        return await _open(services)
-    if command == "stats":
-        return await _stats(services)
-    if command == "export":
-        return await _export(args, services)
-    if command == "event":
-        return await staff_events.command(inbound, args, services)
-    if not args:
-        return _usage(services, command)
-    async with services.store.transaction() as session:
-        ticket = await tickets.find(session, args[0])
-    if ticket is None:
-        return _say(services, "not_found", number=args[0])
-    actor = _actor(inbound)
-    if command == "ticket":
-        return await _show(ticket, services)
-    if command == "assign":
-        name = " ".join(args[1:]).strip()
-        if not name:
-            return _usage(services, command)
-        return await assign(ticket, name, actor, services)
-    if command == "status":
-        state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
-        if state not in tickets.STAFF_STATES or not note:
-            return _usage(services, command, "(说明必填,会发给居民)")
-        return await change_status(ticket, state, note, actor, services)
-    if command == "note":
-        note = " ".join(args[1:]).strip()
-        if not note:
-            return _usage(services, command)
-        return await add_note(ticket, note, actor, services)
-    if command == "dup":
+    parsed = commands.parse(inbound.text)
+    return await commands.handler(commands.STAFF[parsed.name])(inbound, parsed.argument.split(), services)
+
+
+def _about_ticket(act: Callable[[Inbound, Ticket, list[str], Services], Awaitable[Reply]]):
+    """A command about ticket N, its first word: the ticket found, then `act` with the words after N."""
+    async def command(inbound: Inbound, args: list[str], services: Services) -> Reply:
+        if not args:
+            return _usage(services, inbound)
         async with services.store.transaction() as session:
-            target = await tickets.find(session, args[1]) if len(args) > 1 else None
-        if target is None or target.id == ticket.id:
-            return _usage(services, command, "(M 是另一张工单)")
-        return await mark_duplicate(ticket, target, actor, services)
-    if command == "reopen":
-        return await change_status(ticket, "in_progress", " ".join(args[1:]).strip() or "工单重新打开", actor, services)
-    if command == "category":
-        category = args[1] if len(args) > 1 else ""
-        if category not in services.categories.by_id:
-            return _usage(services, command, f";类别:{', '.join(services.categories.by_id)}")
-        return await change_category(ticket, category, actor, services)
-    if command == "reply":
-        name = args[1] if len(args) > 1 else ""
-        if name not in services.texts.canned():
-            return _usage(services, command, f";模板:{', '.join(services.texts.canned())}")
-        return await canned_reply(ticket, name, actor, services)
-    return _usage(services, command)
+            ticket = await tickets.find(session, args[0])
+        if ticket is None:
+            return _say(services, "not_found", number=args[0])
+        return await act(inbound, ticket, args[1:], services)
+    return command
+
+
+@_about_ticket
+async def show(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    """/ticket N: the ticket with its whole history, internal notes too."""
+    async with services.store.transaction() as session:
+        events = await tickets.history(session, ticket.id, public_only=False)
+    text = services.texts.render("staff_ticket", "zh", ticket=ticket, events=events,
+                                 describe=lambda e: describe(e, services, "zh"), **_views(services))
+    return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
+
+
+@_about_ticket
+async def assign_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    name = " ".join(args).strip()
+    return await assign(ticket, name, _actor(inbound), services) if name else _usage(services, inbound)
+
+
+@_about_ticket
+async def status_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    state, note = (args[0] if args else ""), " ".join(args[1:]).strip()
+    if state not in STAFF_MOVES or not note:
+        return _usage(services, inbound, "(说明必填,会发给居民)")
+    return await change_status(ticket, state, note, _actor(inbound), services)
+
+
+@_about_ticket
+async def note_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    note = " ".join(args).strip()
+    return await add_note(ticket, note, _actor(inbound), services) if note else _usage(services, inbound)
+
+
+@_about_ticket
+async def dup_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    async with services.store.transaction() as session:
+        target = await tickets.find(session, args[0]) if args else None
+    if target is None or target.id == ticket.id:
+        return _usage(services, inbound, "(M 是另一张工单)")
+    return await mark_duplicate(ticket, target, _actor(inbound), services)
+
+
+@_about_ticket
+async def reopen_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    return await change_status(ticket, "in_progress", " ".join(args).strip() or "工单重新打开", _actor(inbound), services)
+
+
+@_about_ticket
+async def category_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    category = args[0] if args else ""
+    if category not in services.categories.by_id:
+        return _usage(services, inbound, f";类别:{', '.join(services.categories.by_id)}")
+    return await change_category(ticket, category, _actor(inbound), services)
+
+
+@_about_ticket
+async def canned_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
+    name = args[0] if args else ""
+    if name not in services.texts.canned():
+        return _usage(services, inbound, f";模板:{', '.join(services.texts.canned())}")
+    return await canned_reply(ticket, name, _actor(inbound), services)
+
+
+async def event(inbound: Inbound, args: list[str], services: Services) -> Reply:
+    """/event: the office's events (handlers/staff_events.py)."""
+    return await staff_events.command(inbound, args, services)
 
 
 async def _button(inbound: Inbound, services: Services) -> Reply:
@@ -242,7 +247,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
         ticket = await session.get(Ticket, ticket.id)
         try:
             before = await tickets.change_status(session, ticket, state, actor, note)
-        except tickets.TransitionError:
+        except TransitionError:
             return _say(services, "cannot_change", ticket=ticket, now=_status(services, ticket.status, True),
                         wanted=_status(services, state, True))
         ticket.awaiting_resident = False
@@ -257,7 +262,7 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
         ticket = await session.get(Ticket, ticket.id)
         try:
             await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理")
-        except tickets.TransitionError:
+        except TransitionError:
             return _say(services, "cannot_merge", ticket=ticket, now=_status(services, ticket.status))
         ticket.duplicate_of = target.id
         resident = await session.get(Resident, ticket.resident_id)
@@ -273,7 +278,7 @@ async def undo_duplicate(ticket: Ticket, actor: str, services: Services) -> Repl
         ticket = await session.get(Ticket, ticket.id)
         try:
             back = await tickets.undo_duplicate(session, ticket, actor, note)
-        except tickets.TransitionError:
+        except TransitionError:
             return _say(services, "cannot_unmerge", ticket=ticket, now=_status(services, ticket.status))
         resident = await session.get(Resident, ticket.resident_id)
         await notify.status_notice(session, services, ticket, resident, note)
@@ -290,25 +295,19 @@ def _views(services: Services) -> dict:
     return dict(category_of=lambda c: services.categories.title(c, "zh"), status=lambda state: _status(services, state))
 
 
-async def _open(services: Services) -> Reply:
+async def open_tickets(inbound: Inbound, args: list[str], services: Services) -> Reply:
+    """/open: the open tickets, oldest first."""
     async with services.store.transaction() as session:
         rows = await tickets.open_tickets(session)
     now = services.clock()
     text = services.texts.render("staff_open", "zh", tickets=rows, age=lambda moment: _age(moment, now),
-                                 late=lambda t: tickets.is_late(t, now),
+                                 late=lambda t: is_late(t, now),
                                  **_views(services))
     return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
 
 
-async def _show(ticket: Ticket, services: Services) -> Reply:
-    async with services.store.transaction() as session:
-        events = await tickets.history(session, ticket.id, public_only=False)
-    text = services.texts.render("staff_ticket", "zh", ticket=ticket, events=events,
-                                 describe=lambda e: describe(e, services, "zh"), **_views(services))
-    return Reply("info", [Outbound(mask_text(text))])  # the chat is outside China: no phone or ID number in it
-
-
-async def _stats(services: Services) -> Reply:
+async def stats(inbound: Inbound, args: list[str], services: Services) -> Reply:
+    """/stats: counts by status and category, overdue tickets."""
     async with services.store.transaction() as session:
         figures = await tickets.stats(session)
     text = services.texts.render("staff_stats", "zh", by_status=sorted(figures.by_status.items()),
@@ -317,7 +316,8 @@ async def _stats(services: Services) -> Reply:
     return Reply("info", [Outbound(text)])
 
 
-async def _export(args: list[str], services: Services) -> Reply:
+async def export(inbound: Inbound, args: list[str], services: Services) -> Reply:
+    """/export [from to]: the export of last week (or of these days, YYYY-MM-DD), as files here."""
     if services.exporter is None:
         return _say(services, "no_export")
     try:

@@ -58,15 +58,10 @@ async def _remember(session, inbound: Inbound, draft: Event | None, services: Se
     await conversations.write(session, talk)
 
 
-def _here(inbound: Inbound, services: Services) -> bool:
-    rules = services.tickets
-    return inbound.channel == rules.moderation_channel and inbound.chat_id == rules.moderation_chat
-
-
 async def command(inbound: Inbound, args: list[str], services: Services) -> Reply:
     action = args[0].lower() if args else ""
     number = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
-    if action == "" and not _here(inbound, services):
+    if action == "" and not services.tickets.is_moderation_chat(inbound.channel, inbound.chat_id):
         return _say(services, "error", error="/event 请在工作群里使用")
     async with services.store.transaction() as session:
         if action == "":

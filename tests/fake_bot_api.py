@@ -700,6 +700,11 @@ class FakeBotApi:
     def messages_to(self, chat_id: int | str) -> list[SentMessage]:
         return [m for m in self.sent if m.chat_id == chat_id]
 
+    def unread(self, chat_id: int | str) -> list[SentMessage]:
+        """The messages to `chat_id` that no wait_for_messages returned yet: after the event that
+        proves the bot is done (its inbox empty, its outbox sent), what it sent beyond the expected."""
+        return self.messages_to(chat_id)[self._read.get(chat_id, 0):]
+
     async def wait_for_messages(self, chat_id: int | str, n: int, timeout: float = 5) -> list[SentMessage]:
         """Wait for the next `n` messages to `chat_id` and return them.
 

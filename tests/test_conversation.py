@@ -166,13 +166,3 @@ async def test_the_console_answers_a_number_out_of_range_with_the_range(services
     assert "请回复1到" in out.getvalue()  # /start showed the menu: "99" is not one of its choices
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-async def test_every_command_of_the_telegram_menu_is_one_the_bot_knows(services, lang):
-    """An unknown command gets the help text: no command the menu offers may get it."""
-    from bot.channels.telegram import BOT_COMMANDS
-
-    help_text = (await handle(Inbound("console", "5", "5", text="/help", language=lang), services)).messages[0].text
-    for command, _ in BOT_COMMANDS[None if lang == "zh" else "en"]:
-        if command != "help":
-            reply = await handle(Inbound("console", "5", "5", text=f"/{command}", language=lang), services)
-            assert reply.messages and reply.messages[0].text != help_text, command

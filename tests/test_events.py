@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlmodel import select
@@ -209,12 +209,3 @@ async def test_the_console_creates_publishes_and_withdraws_an_event(console, ser
     async with services.store.transaction() as session:
         assert (await session.get(Event, 1)).status == "withdrawn"
         assert [s.topic for s in (await session.exec(select(Subscription))).all()] == ["culture"]
-
-
-def test_quiet_hours_end_at_eight_in_the_morning_shanghai_time():
-    def at(hour: int, minute: int = 0) -> datetime:
-        return datetime(2026, 12, 4, hour, minute, tzinfo=SHANGHAI)
-
-    assert events.quiet_until(at(20, 59)) is None and events.quiet_until(at(8, 0)) is None
-    assert events.quiet_until(at(21, 0)) == datetime(2026, 12, 5, 8, 0, tzinfo=SHANGHAI)
-    assert events.quiet_until(at(7, 59)) == datetime(2026, 12, 4, 8, 0, tzinfo=SHANGHAI)

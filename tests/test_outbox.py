@@ -168,8 +168,9 @@ async def test_the_commit_that_queues_a_message_wakes_the_worker_and_other_commi
     sender = ScriptedSender()
     worker = OutboxWorker(office.store, {"telegram": sender}, office)
     stop = asyncio.Event()
+    office.store.queued.set()
     running = asyncio.create_task(worker.run(stop, office.store.queued, idle=30))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: not office.store.queued.is_set(), what="the worker starting (it takes the wake)")
     async with office.store.transaction() as session:  # writes, but queues nothing
         session.add(Opinion(resident_id=(await office.store.resident("telegram", "u1")).id, text="路灯很好"))
     assert not office.store.queued.is_set()

@@ -29,6 +29,7 @@ from db.models import Chase, OutboxMessage, Ticket, TicketEvent, utcnow
 from db.store import Store
 from handlers import chase
 from handlers.services import TicketRules
+from tests.bot_harness import eventually
 from tests.conftest import POSTGRES_URL, query_rows, recreate_database
 
 pytestmark = pytest.mark.both_databases
@@ -133,7 +134,7 @@ async def test_two_workers_deliver_200_messages_each_once_and_each_chat_in_order
     running = [asyncio.create_task(w.run(stop, wake, idle=0.02)) for w, wake in zip(workers, wakes, strict=True)]
     await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in started)), 10)
     await queue(office, *messages[:100])
-    await asyncio.sleep(0.05)
+    await eventually(lambda: fake.delivered, what="the workers sending")
     await queue(office, *messages[100:])  # more arrive while both are sending
     for wake in wakes:
         wake.set()
@@ -216,14 +217,17 @@ async def test_after_a_crash_the_restarted_bot_sends_at_once_on_sqlite(office, b
         assert len(await outbox.claim(session, utcnow(), "killed")) == 2
     fake = FakeTelegram()
     stop, wake = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(OutboxWorker(office.store, {"telegram": fake.sender("new")}, office).run(stop, wake, 0.02))
-    await asyncio.sleep(0.5)
-    stop.set()
-    await asyncio.wait_for(running, 5)
+    running = asyncio.create_task(OutboxWorker(office.store, {"telegram": fake.sender("new")}, office).run(stop, wake, 30))
     if backend == "sqlite":  # one process: what it finds claimed is its own past
-        assert [t for _, t, _ in fake.delivered] == ["x1", "x2"]
+        await eventually(lambda: len(fake.delivered) == 2, what="sending what the killed bot had claimed")
     else:  # another process may be sending them: they wait for the lease
-        assert fake.delivered == []
+        for _ in range(3):  # the worker takes each wake at the start of a look for due messages: two whole looks
+            wake.set()
+            await eventually(lambda: not wake.is_set(), what="the worker looking for due messages")
+    stop.set()
+    wake.set()
+    await asyncio.wait_for(running, 5)
+    assert [t for _, t, _ in fake.delivered] == (["x1", "x2"] if backend == "sqlite" else [])
 
 
 async def test_a_row_being_claimed_is_skipped_not_waited_for(office, other, backend):

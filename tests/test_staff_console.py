@@ -510,7 +510,7 @@ async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console
 
 
 async def test_the_queue_filters_by_place_and_by_neighbourhood_committee(console, services):
-    """A ticket's area is its lane, else its estate, else its road (db/tickets.py area_of); a
+    """A ticket's area is its lane, else its estate, else its road (handlers/rules/places.py area_of); a
     committee (COMMITTEES_FILE) looks after areas, a road covering all its lanes."""
     places = {"a": "上海市浦东新区峨山路九十一弄五号楼", "b": "峨山路 101 弄 3 号", "c": "金浦小区12号楼门口",
               "d": "东方路1000号", "e": "浦东南路1111弄2号", "f": ""}

@@ -13,7 +13,7 @@ import pytest
 from bot.channels.common import split_text
 from bot.channels.telegram_send import message_parts, send_part
 from handlers.types import Button, Outbound
-from tests.bot_harness import running_bot
+from tests.bot_harness import MODERATION, running_bot
 from tests.fake_bot_api import FakeBotApi, parse_html
 
 RESIDENT = 1001
@@ -82,11 +82,23 @@ async def test_a_resident_browses_asks_and_says_an_answer_did_not_help(server, b
     assert len(server.answered_callbacks) == 3
 
 
-async def test_the_command_menu_is_set_in_both_languages(server, bot):
-    menu = ["start", "report", "mytickets", "opinion", "events", "subscribe", "unsubscribe", "help", "lang"]
-    assert [c["command"] for c in server.commands["default:"]] == menu
-    assert [c["command"] for c in server.commands["default:en"]] == menu
-    assert next(c["description"] for c in server.commands["default:en"] if c["command"] == "report") == "Report a problem"
+async def test_the_command_menus_are_made_from_the_table_of_commands(server, tmp_path):
+    """Residents' menu everywhere, in both languages; staff's in the moderation chat (handlers/commands.py)."""
+    from handlers import commands
+
+    async with running_bot(server, tmp_path / "t.db"):
+        pass
+
+    def listed(key: str) -> list[tuple[str, str]]:
+        return [(c["command"], c["description"]) for c in server.commands[key]]
+
+    assert listed("default:") == commands.menu("private", "zh") and listed("default:en") == commands.menu("private", "en")
+    assert [name for name, _ in listed("default:")] == [
+        "start", "report", "mytickets", "opinion", "events", "subscribe", "unsubscribe", "help", "lang"]
+    assert ("report", "Report a problem") in listed("default:en")
+    assert listed("chat:") == commands.menu("moderation", "zh") and ("open", "Open tickets") in listed("chat:en")
+    scopes = [str(c.params.get("scope")) for c in server.calls if c.method == "setMyCommands"]
+    assert sum(str(MODERATION) in scope for scope in scopes) == 2  # the staff's menu is the moderation chat's only
 
 
 async def test_a_sticker_gets_the_please_type_reply(server, bot):

@@ -9,7 +9,7 @@ import pytest
 from bot.settings import SettingsError, load_settings
 from bot.startup import working_calendar
 from db.clock import SHANGHAI
-from handlers.workdays import Calendar
+from handlers.rules.workdays import Calendar
 
 
 def shanghai(*args) -> datetime:

@@ -45,6 +45,8 @@ from datetime import timedelta
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
     Message,
     Update,
     User,
@@ -73,6 +75,7 @@ from bot.settings import Settings
 from bot.startup import build_services, close_services, settle_heap
 from db import outbox
 from db.models import utcnow
+from handlers import commands
 from handlers.services import Services, StaffDirectory
 from handlers.types import Inbound, Outbound, Reply
 
@@ -90,16 +93,6 @@ INBOX = "inbox"  # this process's Inbox (bot/channels/telegram_inbox.py)
 
 # Only the updates some handler below uses; add to this list when adding a handler for others.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-
-# The command menu Telegram shows next to the input field, by the user's app language.
-BOT_COMMANDS = {
-    None: [("start", "打开分类菜单"), ("report", "反映身边的问题"), ("mytickets", "我反映的问题和进展"),
-           ("opinion", "给街道提建议"), ("events", "近期活动"), ("subscribe", "订阅活动通知"),
-           ("unsubscribe", "退订活动通知"), ("help", "使用说明"), ("lang", "切换中文 / English")],
-    "en": [("start", "Open the menu"), ("report", "Report a problem"), ("mytickets", "My reports and their progress"),
-           ("opinion", "Leave a suggestion"), ("events", "What's on"), ("subscribe", "Get the office's notices"),
-           ("unsubscribe", "Stop the notices"), ("help", "How to use this assistant"), ("lang", "Switch 中文 / English")],
-}
 
 # New messages only: edits are left alone.
 _NEW_MESSAGES = filters.UpdateType.MESSAGE
@@ -141,7 +134,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except TelegramError as error:  # too old (the bot was down), answered already (delivered twice), a 5xx ...
         log.info("could not answer callback query %s: %s", query.id, error.message)  # the reply matters more
     chat = update.effective_chat
-    on_card = chat is not None and str(chat.id) == context.bot_data[SERVICES].tickets.moderation_chat  # staff's buttons
+    on_card = chat is not None and context.bot_data[SERVICES].tickets.is_moderation_chat(CHANNEL, str(chat.id))  # staff's buttons
     if chat is None or (chat.type != chat.PRIVATE and not on_card) or not query.data:
         return
     await _respond(update, context, _inbound(update, query.message, callback=query.data))
@@ -276,13 +269,20 @@ async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_
 # --------------------------------------------------------------------------------------------
 
 
-async def set_commands(bot: Bot) -> None:
-    """The command menu: Chinese by default, English for apps set to English."""
-    for language, commands in BOT_COMMANDS.items():
-        try:
-            await bot.set_my_commands([BotCommand(*c) for c in commands], language_code=language)
-        except TelegramError as error:  # the menu is a convenience: the bot works without it
-            log.warning("could not set the command menu (%s): %s", language or "default", error.message)
+async def set_commands(bot: Bot, moderation_chat: str | None) -> None:
+    """The command menus Telegram shows next to the input field (handlers/commands.py): the
+    residents' in every chat, the staff's in the moderation chat; Chinese by default, English for
+    apps set to English."""
+    scopes = [("private", BotCommandScopeDefault())]
+    if moderation_chat is not None:
+        scopes.append(("moderation", BotCommandScopeChat(int(moderation_chat))))
+    for where, scope in scopes:
+        for language in (None, "en"):
+            try:
+                await bot.set_my_commands([BotCommand(*c) for c in commands.menu(where, language or "zh")],
+                                          scope=scope, language_code=language)
+            except TelegramError as error:  # the menu is a convenience: the bot works without it
+                log.warning("could not set the %s command menu (%s): %s", where, language or "default", error.message)
 
 
 def telegram_staff(application: Application, settings: Settings) -> StaffDirectory | None:
@@ -303,7 +303,7 @@ async def start_channel(application: Application) -> None:
     """Telegram's own start, whoever runs the bot: the updates a dead process left in the inbox
     handled again (before any new update: they came first), and the command menu."""
     await application.bot_data[INBOX].replay(application.update_queue, application.bot)
-    await set_commands(application.bot)
+    await set_commands(application.bot, application.bot_data[SERVICES].tickets.moderation_chat)
 
 
 def replay_inbox(application: Application) -> Callable[[], Awaitable[int]]:

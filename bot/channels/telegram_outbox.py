@@ -94,8 +94,7 @@ class TelegramSender:
             raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error
 
     async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
-        rules = self.services.tickets
-        about_ticket = ticket is not None and row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
+        about_ticket = ticket is not None and self.services.tickets.is_moderation_chat(row.channel, row.chat_id)
         if not about_ticket:
             return Sent(str((await self._post(row, reply_to=row.reply_to)).message_id))
         if await self._is_forum(row.chat_id):

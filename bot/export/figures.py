@@ -19,8 +19,8 @@ from db.events import EventCounts, export_counts
 from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_text
+from handlers.rules.workdays import Calendar
 from handlers.texts import Texts
-from handlers.workdays import Calendar
 
 TOP = 5  # places and categories in "most reported"
 SINCE_1991, EIGHT_HOURS = 1992, timedelta(hours=8)  # Shanghai's offset from UTC, unchanged since 1991

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handlers.reports import ExportInputError, parse_range, today_in_shanghai
-from handlers.workdays import Calendar
+from handlers.rules.workdays import Calendar
 
 if TYPE_CHECKING:  # bot.export.build (XlsxWriter, the queries) is imported where an export is made:
     from bot.export.build import ExportResult  # the bot's process only hands the work to a child

@@ -1,5 +1,5 @@
 """The ticket's area (lane, estate or road of its place) for the console's place filter (issue 13),
-filled in for the tickets already there by the same rule new tickets get (db/tickets.py area_of).
+filled in for the tickets already there by the same rule new tickets get (handlers/rules/places.py area_of).
 
 Revision ID: 0011_ticket_area
 Revises: 0010_opinion_marks
@@ -17,7 +17,7 @@ BATCH = 5000
 
 
 def upgrade() -> None:
-    from db.tickets import area_of  # the rule itself, not a copy that could drift from it
+    from handlers.rules.places import area_of  # the rule itself, not a copy that could drift from it
 
     op.add_column('ticket', sa.Column('area', sa.String(length=64), nullable=False, server_default=''))
     ticket = sa.table('ticket', sa.column('id', sa.Integer), sa.column('place', sa.String), sa.column('area', sa.String))
