@@ -303,6 +303,10 @@ class OutboxWorker:
             if row is None or row.state != "pending":
                 return "gone"
             now = self._now()
+            if row.purpose == events.NOTICE and row.last_error == HELD_REASON and await events.over(session, row.id, now):
+                outbox.mark_failed(row, events.OVER)  # held till its resident wrote, and the event is over meanwhile
+                session.add(row)
+                return "failed"
             if row.purpose == events.NOTICE and (morning := events.quiet_until(now)) is not None:
                 outbox.hold(row, morning)  # never between 21:00 and 8:00: a broadcast that runs late goes on at 8
                 session.add(row)

@@ -175,8 +175,7 @@ async def publish(session, event: Event, services: Services) -> tuple[int, datet
     if aware(event.start) <= now:
         raise events.EventError(f"event #{event.id} has started / 活动 #{event.id} 的开始时间已过,不能发布")
     area = area_of(event.topic, services)
-    windows = {name: channel.reply_window for name, channel in services.channels.items() if channel.reply_window}
-    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services), windows)
+    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services))
     if services.events is not None:
         services.events.stale()
     return count, events.quiet_until(now)
