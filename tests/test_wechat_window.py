@@ -22,10 +22,11 @@ from db.models import Event, OutboxMessage, Resident, Ticket, TicketEvent, utcno
 from handlers import events, notify
 from handlers.services import TicketRules
 from handlers.staff import relay_reply
-from tests import test_wechat
+from tests import test_staff_console, test_wechat
 from tests.test_wechat import RESIDENT
 
 api, make_callback = test_wechat.api, test_wechat.make_callback  # fixtures
+console, console_env = test_staff_console.console, test_staff_console.console_env  # the console, signed in below
 
 pytestmark = pytest.mark.both_databases
 
@@ -162,7 +163,8 @@ async def test_an_event_notice_to_a_subscriber_silent_for_49_hours_goes_as_a_tem
     assert (await progress(office, event)) == stored_events.Progress(total=1, sent=1)
 
 
-async def test_without_a_template_a_late_notice_is_held_and_follows_a_held_reply_at_the_next_message(make_callback, office, api):
+async def test_without_a_template_a_late_notice_is_held_and_follows_a_held_reply_at_the_next_message(make_callback, office, api,
+                                                                                                     console):
     morning(office)
     callback, worker = await start(make_callback, office, api)
     await callback.say("/start")
@@ -174,8 +176,9 @@ async def test_without_a_template_a_late_notice_is_held_and_follows_a_held_reply
 
     assert api.texts_to(RESIDENT) == [] and api.templates_sent == [] and api.refused == [45015, 45015]
     assert (await progress(office, event)) == stored_events.Progress(total=1, held=1)
-    said = events.staff_say(office, "progress", number=event.id, progress=await progress(office, event))
-    assert said == f"#{event.id}:已发送 0/1,0 人已屏蔽,1 位微信居民超过48小时未互动,通知暂存,待其下次发消息时送达"
+    await console.login()  # the console's events page says so
+    status, html, _ = await console.get("/staff/events")
+    assert status == 200 and f"#{event.id}:已发送 0/1,0 人已屏蔽,1 位微信居民超过48小时未互动,通知暂存,待其下次发消息时送达" in html
 
     await callback.say("你好")  # the resident writes: what was held follows, in its order
     await worker.run_once()
