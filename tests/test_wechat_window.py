@@ -123,8 +123,10 @@ async def test_without_a_template_a_late_reply_is_shown_as_undelivered_and_hande
 
 
 def morning(office) -> None:
-    """10:00 in Shanghai today: outside the notices' quiet hours."""
-    office.clock.set(datetime.combine(datetime.now(SHANGHAI).date(), time(10), SHANGHAI).astimezone(UTC))
+    """10:00 in Shanghai tomorrow: outside the notices' quiet hours, and after every row written
+    now at the real time is due."""
+    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+    office.clock.set(datetime.combine(tomorrow, time(10), SHANGHAI).astimezone(UTC))
 
 
 async def subscribed_and_published(office, starts_in: timedelta = timedelta(days=3)) -> Event:
