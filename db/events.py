@@ -25,6 +25,7 @@ from db.models import Event, Notice, OutboxMessage, Resident, Subscription
 NOTICE = "notice"  # the outbox purpose of an event's notice
 WITHDRAWN = "withdrawn: the event was withdrawn before this notice went out"
 OVER = "expired: the event was over when its resident could be reached"
+STOPPED = "stopped: the resident unsubscribed before this notice went out"
 QUIET_FROM, QUIET_TO = time(21, 0), time(8, 0)  # Shanghai: no notices between these
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -138,12 +139,16 @@ async def withdraw(session: AsyncSession, event: Event) -> int:
     """Withdraw the event; its notices not yet sent are never sent. Returns how many were taken back."""
     event.status = "withdrawn"
     session.add(event)
-    result = await session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(select(Notice.outbox_id).where(Notice.event_id == event.id)),
-               col(OutboxMessage.state).in_(("pending", outbox.HELD)))
-        .values(state="failed", last_error=WITHDRAWN).execution_options(synchronize_session=False))
-    return result.rowcount
+    return await outbox.take_back(session, select(Notice.outbox_id).where(Notice.event_id == event.id), WITHDRAWN)
+
+
+async def unsent_notices(session: AsyncSession, resident_id: int) -> list[tuple[int, str]]:
+    """(outbox id, the event's topic) of the resident's notices not yet sent: waiting, or held
+    till they write (WeChat)."""
+    return [(int(i), str(t)) for i, t in (await session.exec(
+        select(Notice.outbox_id, Event.topic).join(Event, Event.id == Notice.event_id)
+        .join(OutboxMessage, OutboxMessage.id == Notice.outbox_id)
+        .where(Notice.resident_id == resident_id, col(OutboxMessage.state).in_(("pending", outbox.HELD))))).all()]
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class Progress:
     blocked: int = 0  # the resident blocked the bot
     failed: int = 0  # refused otherwise, or uncertain after a crash
     withdrawn: int = 0
+    stopped: int = 0  # the resident unsubscribed before it went out
     expired: int = 0  # held till the event was over: never sent
     skipped: int = 0  # WeChat residents silent for 48 hours, not queued (by versions before held notices)
 
@@ -187,6 +193,8 @@ async def progress(session: AsyncSession, event_id: int) -> Progress:
             counts["waiting"] += n
         elif error == WITHDRAWN:
             counts["withdrawn"] += n
+        elif error == STOPPED:
+            counts["stopped"] += n
         elif error == OVER:
             counts["expired"] += n
         else:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import Select, and_, case, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -275,6 +275,15 @@ async def hand_over(session: AsyncSession, channel: str, chat_id: str, now: date
         .values(state="pending", next_attempt_at=now).execution_options(synchronize_session=False))
     if result.rowcount:
         session.info[QUEUED] = True  # wakes the worker once committed
+    return result.rowcount
+
+
+async def take_back(session: AsyncSession, row_ids: Sequence[int] | Select, reason: str) -> int:
+    """Rows never to be sent (`row_ids`: ids, or a select of them): those still waiting (pending
+    or held) fail with `reason`. How many."""
+    result = await session.exec(
+        update(OutboxMessage).where(col(OutboxMessage.id).in_(row_ids), col(OutboxMessage.state).in_(("pending", HELD)))
+        .values(state="failed", last_error=reason[:512]).execution_options(synchronize_session=False))
     return result.rowcount
 
 

@@ -132,7 +132,7 @@ async def unsubscribe_menu(lang: str, resident: Resident, services: Services) ->
 
 async def on_button(data: str, lang: str, resident: Resident, services: Services) -> Reply:
     """"sub:<area>" / "unsub:<area>" / "unsub:*"; "sub:" alone shows the menu."""
-    from db import events
+    from db import events, outbox
 
     kind, _, area = data.partition(":")
     texts, now = services.texts, services.clock()
@@ -145,6 +145,10 @@ async def on_button(data: str, lang: str, resident: Resident, services: Services
                                                     topic=area_title(area, lang, services)))])
     async with services.store.transaction() as session:
         await events.unsubscribe(session, resident.id, None if area == "*" else area, now)
+        # nor do the notices of that area still on their way (held for days, on WeChat)
+        unsent = [i for i, topic in await events.unsent_notices(session, resident.id)
+                  if area == "*" or area_of(topic, services) == area]
+        await outbox.take_back(session, unsent, events.STOPPED)
     if area == "*":
         return Reply("info", [Outbound(texts.render("events", lang, what="unsubscribed_all"))])
     return Reply("info", [Outbound(texts.render("events", lang, what="unsubscribed",

@@ -123,6 +123,35 @@ async def test_wechat_subscribers_silent_for_48_hours_are_queued_too(services):
         ("o-recent",), ("o-silent",)]
 
 
+async def test_unsubscribing_takes_back_that_areas_notices_not_yet_sent(services):
+    """A notice waits (the quiet hours; on WeChat, held for days till the resident writes): one
+    whose area the resident stopped meanwhile is never sent; another area's still is."""
+    from handlers.router import handle
+    from handlers.types import Inbound
+
+    now = daytime(services)
+    said = iter(range(1, 100))
+    for area in ("jobs", "culture"):
+        await handle(Inbound("wechat", "o-1", "o-1", callback=f"sub:{area}", message_id=f"m{next(said)}"), services)
+    culture_topic = next(e.id for e in services.content.entries.values() if e.area == "culture")
+    services.clock.set(now.replace(hour=14))  # 22:00 in Shanghai: the notices wait for the morning
+    async with services.store.transaction() as session:
+        fair = events.add(session, "test", topic="jobs_job_fairs", title_zh="招聘会", start=now + timedelta(days=2), place="x")
+        show = events.add(session, "test", topic=culture_topic, title_zh="演出", start=now + timedelta(days=2), place="y")
+        await session.flush()
+        for event in (fair, show):
+            assert (await shown_events.publish(session, event, services))[0] == 1
+    await handle(Inbound("wechat", "o-1", "o-1", callback="unsub:jobs", message_id=f"m{next(said)}"), services)
+    async with services.store.transaction() as session:
+        assert (await events.progress(session, fair.id)) == events.Progress(total=1, stopped=1)
+        assert (await events.progress(session, show.id)) == events.Progress(total=1, waiting=1)
+        said_to_staff = shown_events.staff_say(services, "progress", number=fair.id, progress=await events.progress(session, fair.id))
+    assert "1 条未发:居民已退订" in said_to_staff
+    await handle(Inbound("wechat", "o-1", "o-1", callback="unsub:*", message_id=f"m{next(said)}"), services)
+    assert query_rows(services.store, "SELECT state, last_error FROM outboxmessage WHERE purpose = 'notice'") == [
+        ("failed", events.STOPPED), ("failed", events.STOPPED)]
+
+
 async def test_a_telegram_subscriber_who_blocked_the_bot_is_reachable_again_once_they_write(services):
     from handlers.router import handle
     from handlers.types import Inbound
