@@ -48,14 +48,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from db import outbox
-from db.delivery_states import ForbiddenMove, Outcome, State
+from db.delivery_states import CancelReason, ForbiddenMove, Outcome, State
 from db.models import OutboxMessage, Ticket
 from handlers import delivery_outcomes
 from handlers.delivery_outcomes import HELD_REASON, Hook, Report
 from handlers.services import Services
 
 if TYPE_CHECKING:
-    from db.store import Store
+    from db.store import Session, Store
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,15 @@ class OutboxWorker:
     def __init__(self, store: Store, senders: Mapping[str, Sender], services: Services, batch: int = BATCH,
                  lease: timedelta = outbox.LEASE, lanes: int = LANES,
                  hooks: Mapping[State, Sequence[Hook]] = delivery_outcomes.HOOKS,
-                 not_before: Callable[[OutboxMessage, datetime], datetime | None] = delivery_outcomes.not_before) -> None:
+                 not_before: Callable[[OutboxMessage, datetime], datetime | None] = delivery_outcomes.not_before,
+                 expired: Callable[[Session, OutboxMessage, datetime], Awaitable[bool]] = delivery_outcomes.expired,
+                 ) -> None:
         self.store = store
         self.senders = dict(senders)
         self.services = services
         self.hooks = hooks  # state -> what a row's move to it means beyond the row (a ticket, an event)
         self.not_before = not_before  # when a due row must wait all the same (a notice in the quiet hours)
+        self.expired = expired  # a due row no longer worth sending: cancelled instead
         self.batch = batch
         self.lanes = lanes
         self.lease = lease
@@ -297,6 +300,9 @@ class OutboxWorker:
             if row is None or row.state != State.PENDING:
                 return Outcome.GONE  # e.g. cancelled by /forgetme meanwhile
             now = self._now()
+            if await self.expired(session, row, now):  # e.g. a notice held for weeks, its event over
+                await outbox.cancel(session, [row.id], CancelReason.EXPIRED)
+                return Outcome.GONE
             if (later := self.not_before(row, now)) is not None:
                 outbox.hold(row, later)
                 session.add(row)

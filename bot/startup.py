@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot.channels.traits import CHANNELS, channels_for
+from bot.channels.traits import CHANNELS
 from bot.settings import Settings
 from content.live_model import LiveModel
 from content.loader import REPORT_PATH, load_content
@@ -64,7 +64,6 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
             console_url=settings.console_url,
         ),
         staff=staff or ListedStaff(settings.staff_ids),
-        channels=channels_for(settings),
         exporter=exporter,
         events=EventBoard(store.engine),
     )

@@ -23,6 +23,8 @@ class State(StrEnum):
 class CancelReason(StrEnum):
     WITHDRAWN = "withdrawn"  # the event a notice announced was withdrawn
     FORGOTTEN = "forgotten"  # the resident asked to be forgotten (/forgetme)
+    STOPPED = "stopped"  # the resident unsubscribed before the notice went out
+    EXPIRED = "expired"  # held till its WeChat resident wrote, and the event was over by then
 
 
 class Outcome(StrEnum):

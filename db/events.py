@@ -9,9 +9,9 @@ holds one that falls due in the quiet hours anyway (handlers/rules/quiet_hours.p
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +26,8 @@ from handlers.rules.quiet_hours import quiet_until
 
 NOTICE = "notice"  # the outbox purpose of an event's notice
 WITHDRAWN = CancelReason.WITHDRAWN  # a notice taken back: its event was withdrawn before it went out
+STOPPED = CancelReason.STOPPED  # the resident unsubscribed before it went out
+EXPIRED = CancelReason.EXPIRED  # held till the resident wrote, and the event was over by then
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -86,16 +88,16 @@ class Recipient:
 
 
 async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
-                  message: Callable[[str], tuple[str, outbox.Rows]], windows: Mapping[str, timedelta] | None = None) -> int:
+                  message: Callable[[str], tuple[str, outbox.Rows]]) -> int:
     """Publish the event and queue its notice for each subscriber of `area` who has none yet:
-    `message(lang)` is its text and buttons. On a channel of `windows` (WeChat: 48 hours) a
-    resident who has not written within its window cannot be messaged (recorded as skipped).
-    Returns how many notices were queued."""
+    `message(lang)` is its text and buttons. A WeChat resident silent for 48 hours is queued
+    too: the sender sends a template message or holds the notice till they write, as it does a
+    staff reply. Returns how many notices were queued."""
     event.status, event.published_at, event.draft_step = "published", event.published_at or now, None
     session.add(event)
     already = select(Notice.resident_id).where(Notice.event_id == event.id)
     rows = (await session.exec(
-        select(Subscription.resident_id, Resident.channel, Resident.user_id, Resident.language, Subscription.last_message_at)
+        select(Subscription.resident_id, Resident.channel, Resident.user_id, Resident.language)
         .join(Resident, Resident.id == Subscription.resident_id)
         .where(Subscription.topic == area, col(Subscription.stopped_at).is_(None), col(Subscription.blocked_at).is_(None),
                col(Subscription.resident_id).not_in(already))
@@ -104,11 +106,7 @@ async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
     due = quiet_until(now) or now
     texts: dict[str, tuple[str, outbox.Rows]] = {}
     queued: list[tuple[int, OutboxMessage]] = []
-    for resident_id, channel, user_id, language, last_message in rows:
-        window = (windows or {}).get(channel)
-        if window is not None and (last_message is None or aware(last_message) < due - window):
-            session.add(Notice(event_id=event.id, resident_id=resident_id, outcome="skipped_48h"))
-            continue
+    for resident_id, channel, user_id, language in rows:
         lang = language or ""
         if lang not in texts:
             texts[lang] = message(lang)
@@ -121,12 +119,28 @@ async def publish(session: AsyncSession, event: Event, area: str, now: datetime,
     return len(queued)
 
 
+async def over(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
+    """Is the event of this notice over (no longer shown)? A notice held for weeks till its
+    WeChat resident wrote again is not worth sending then."""
+    event = (await session.exec(select(Event).join(Notice, Notice.event_id == Event.id)
+                                .where(Notice.outbox_id == outbox_id))).first()
+    return event is not None and aware(shown_until(event)) <= now
+
 
 async def withdraw(session: AsyncSession, event: Event) -> int:
     """Withdraw the event; its notices not yet sent are never sent. Returns how many were taken back."""
     event.status = "withdrawn"
     session.add(event)
     return await outbox.cancel(session, select(Notice.outbox_id).where(Notice.event_id == event.id), WITHDRAWN)
+
+
+async def unsent_notices(session: AsyncSession, resident_id: int) -> list[tuple[int, str]]:
+    """(outbox id, the event's topic) of the resident's notices not yet sent: waiting, or held
+    till they write (WeChat)."""
+    return [(int(i), str(t)) for i, t in (await session.exec(
+        select(Notice.outbox_id, Event.topic).join(Event, Event.id == Notice.event_id)
+        .join(OutboxMessage, OutboxMessage.id == Notice.outbox_id)
+        .where(Notice.resident_id == resident_id, col(OutboxMessage.state).in_((State.PENDING, State.HELD))))).all()]
 
 
 @dataclass(frozen=True)
@@ -136,21 +150,26 @@ class Progress:
     total: int = 0  # notices queued
     sent: int = 0
     waiting: int = 0  # pending or being sent
+    held: int = 0  # WeChat residents silent for 48 hours: delivered when they next write
+    told: int = 0  # of the held, those a template message told meanwhile
     blocked: int = 0  # the resident blocked the bot
     failed: int = 0  # refused otherwise, or uncertain after a crash
     withdrawn: int = 0
-    skipped: int = 0  # WeChat residents outside the 48-hour window
+    stopped: int = 0  # the resident unsubscribed before it went out
+    expired: int = 0  # held till the event was over: never sent
+    skipped: int = 0  # WeChat residents silent for 48 hours, not queued (by versions before held notices)
 
 
 async def progress(session: AsyncSession, event_id: int) -> Progress:
+    told = OutboxMessage.sent_message_id.is_not(None) & (OutboxMessage.sent_message_id != "")
     rows = (await session.exec(
-        select(Notice.outcome, OutboxMessage.state, func.count())
+        select(Notice.outcome, OutboxMessage.state, OutboxMessage.last_error, told, func.count())
         .outerjoin(OutboxMessage, OutboxMessage.id == Notice.outbox_id)
         .where(Notice.event_id == event_id)
-        .group_by(Notice.outcome, OutboxMessage.state)
+        .group_by(Notice.outcome, OutboxMessage.state, OutboxMessage.last_error, told)
     )).all()
-    counts = dict.fromkeys(("total", "sent", "waiting", "blocked", "failed", "withdrawn", "skipped"), 0)
-    for outcome, state, n in rows:
+    counts = dict.fromkeys(Progress.__dataclass_fields__, 0)
+    for outcome, state, error, by_template, n in rows:
         if outcome == "skipped_48h":
             counts["skipped"] += n
             continue
@@ -159,8 +178,15 @@ async def progress(session: AsyncSession, event_id: int) -> Progress:
             counts["blocked"] += n
         elif state == State.SENT:
             counts["sent"] += n
-        elif state in OPEN or state == State.HELD:  # held: till the WeChat resident writes
+        elif state == State.HELD:
+            counts["held"] += n
+            counts["told"] += n if by_template else 0
+        elif state in OPEN:
             counts["waiting"] += n
+        elif state == State.CANCELLED and error == STOPPED:
+            counts["stopped"] += n
+        elif state == State.CANCELLED and error == EXPIRED:
+            counts["expired"] += n
         elif state == State.CANCELLED:  # withdrawn, or (rarely) a resident forgotten meanwhile
             counts["withdrawn"] += n
         else:
@@ -175,9 +201,9 @@ async def subscribe(session: AsyncSession, resident_id: int, topic: str, now: da
     found = (await session.exec(select(Subscription).where(Subscription.resident_id == resident_id,
                                                            Subscription.topic == topic))).first()
     if found is None:
-        session.add(Subscription(resident_id=resident_id, topic=topic, created_at=now, last_message_at=now))
+        session.add(Subscription(resident_id=resident_id, topic=topic, created_at=now))
         return
-    found.stopped_at, found.blocked_at, found.last_message_at = None, None, now
+    found.stopped_at, found.blocked_at = None, None
     session.add(found)
 
 
@@ -194,10 +220,10 @@ async def topics_of(session: AsyncSession, resident_id: int) -> list[str]:
         Subscription.resident_id == resident_id, col(Subscription.stopped_at).is_(None)).order_by(Subscription.id))).all())
 
 
-async def seen(session: AsyncSession, resident_id: int, now: datetime) -> None:
-    """The resident wrote: reachable again (if they had blocked the bot), and on WeChat for 48 hours."""
+async def seen(session: AsyncSession, resident_id: int) -> None:
+    """The resident who had blocked the bot wrote: reachable again."""
     await session.exec(update(Subscription).where(Subscription.resident_id == resident_id)
-                       .values(last_message_at=now, blocked_at=None).execution_options(synchronize_session=False))
+                       .values(blocked_at=None).execution_options(synchronize_session=False))
 
 
 async def mark_blocked(session: AsyncSession, outbox_id: int, now: datetime) -> bool:

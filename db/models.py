@@ -334,7 +334,7 @@ class Subscription(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     stopped_at: datetime | None = None
     blocked_at: datetime | None = None  # a notice was refused: the resident blocked the bot (cleared when they write)
-    last_message_at: datetime | None = None  # WeChat: notices may go only within 48 hours of this
+    last_message_at: datetime | None = None  # no longer used (a notice to a silent WeChat resident is held, not skipped)
 
 
 class Notice(SQLModel, table=True):
@@ -343,7 +343,7 @@ class Notice(SQLModel, table=True):
     event_id: int = Field(foreign_key="event.id", primary_key=True)
     resident_id: int = Field(foreign_key="resident.id", primary_key=True, ondelete="CASCADE")
     outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id", index=True)
-    outcome: str = Field(default="queued", max_length=16)  # queued, blocked, skipped_48h
+    outcome: str = Field(default="queued", max_length=16)  # queued, blocked (skipped_48h: older versions)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -51,6 +51,16 @@ def enqueue(session: AsyncSession, channel: str, chat_id: str | int, purpose: st
     return row
 
 
+EDIT = "edit"  # the purpose of a row that edits a message already sent instead of sending one
+
+
+def enqueue_edit(session: AsyncSession, channel: str, chat_id: str | int, message_id: str, text: str,
+                 ticket_id: int | None = None, buttons: Rows = ()) -> OutboxMessage:
+    """Change the text (and buttons) of message `message_id`, sent before, to `text`: in its
+    chat's order, like any message. The row keeps the message's id in `reply_to`."""
+    return enqueue(session, channel, chat_id, EDIT, text, buttons=buttons, ticket_id=ticket_id, reply_to=message_id)
+
+
 async def attach(session: AsyncSession, content: bytes) -> int:
     """Keep a file to send in the database (any process may send it); its id for enqueue()."""
     file = OutboxFile(content=content)

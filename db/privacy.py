@@ -19,10 +19,10 @@ FORGOTTEN = CancelReason.FORGOTTEN
 Erase = Callable[[str], str]
 
 
-async def forget_resident(session: AsyncSession, resident_id: int, channel: str, chat_id: str, erase: Erase) -> None:
+async def forget_resident(session: AsyncSession, resident_id: int, channel: str, chat_id: str, erase: Erase) -> list[Ticket]:
     """Forget the resident: their conversation records and row deleted; their tickets, opinions and feedback
     moved to a new anonymous resident with the numbers erased; messages to them emptied (those
-    waiting never sent), messages about their tickets erased."""
+    waiting never sent), messages about their tickets erased. Returns the tickets that were theirs."""
     anonymous = Resident(channel="forgotten", user_id=secrets.token_hex(16))
     session.add(anonymous)
     await session.flush()
@@ -46,6 +46,7 @@ async def forget_resident(session: AsyncSession, resident_id: int, channel: str,
     await session.exec(delete(Conversation).where(Conversation.channel == row.channel,
                                                   Conversation.user_id == row.user_id))
     await session.delete(row)
+    return mine
 
 
 async def checkpoint(engine) -> None:

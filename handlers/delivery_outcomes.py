@@ -188,6 +188,12 @@ def not_before(row: OutboxMessage, now: datetime) -> datetime | None:
     return events.quiet_until(now) if row.purpose == events.NOTICE else None
 
 
+async def expired(session: Session, row: OutboxMessage, now: datetime) -> bool:
+    """A notice held till its WeChat resident wrote again, whose event is over by then, is not
+    worth sending."""
+    return row.purpose == events.NOTICE and row.last_error == HELD_REASON and await events.over(session, row.id, now)
+
+
 HOOKS: Mapping[State, Sequence[Hook]] = {
     State.SENT: (ticket_sent,),
     State.FAILED: (notice_blocked, given_up, ticket_refused),

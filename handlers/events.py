@@ -133,7 +133,7 @@ async def unsubscribe_menu(lang: str, resident: Resident, services: Services) ->
 
 async def on_button(data: str, lang: str, resident: Resident, services: Services) -> Reply:
     """"sub:<area>" / "unsub:<area>" / "unsub:*"; "sub:" alone shows the menu."""
-    from db import events
+    from db import events, outbox
 
     kind, _, area = data.partition(":")
     texts, now = services.texts, services.clock()
@@ -146,6 +146,10 @@ async def on_button(data: str, lang: str, resident: Resident, services: Services
                                                     topic=area_title(area, lang, services)))])
     async with services.store.transaction() as session:
         await events.unsubscribe(session, resident.id, None if area == "*" else area, now)
+        # nor do the notices of that area still on their way (held for days, on WeChat)
+        unsent = [i for i, topic in await events.unsent_notices(session, resident.id)
+                  if area == "*" or area_of(topic, services) == area]
+        await outbox.cancel(session, unsent, events.STOPPED)
     if area == "*":
         return Reply("info", [Outbound(texts.render("events", lang, what="unsubscribed_all"))])
     return Reply("info", [Outbound(texts.render("events", lang, what="unsubscribed",
@@ -176,8 +180,7 @@ async def publish(session, event: Event, services: Services) -> tuple[int, datet
     if aware(event.start) <= now:
         raise events.EventError(f"event #{event.id} has started / 活动 #{event.id} 的开始时间已过,不能发布")
     area = area_of(event.topic, services)
-    windows = {name: channel.reply_window for name, channel in services.channels.items() if channel.reply_window}
-    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services), windows)
+    count = await events.publish(session, event, area, now, lambda lang: notice(event, area, lang, services))
     if services.events is not None:
         services.events.stale()
     return count, quiet_until(now)

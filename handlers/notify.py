@@ -53,6 +53,18 @@ def card(session: Session, services: Services, ticket: Ticket, likely_duplicate:
         to_staff(session, services, ticket, "photo", f"{ticket.number} 照片{number}", photo=file_id)
 
 
+def blank_card(session: Session, services: Services, ticket: Ticket) -> None:
+    """The card posted in the moderation chat, edited to its number and category (the resident
+    asked to be forgotten: their words and place leave Telegram's servers too)."""
+    rules = services.tickets
+    if rules.moderation_chat is None or ticket.card_message_id is None:
+        return
+    text = services.texts.render("staff_minimal", "zh", ticket=ticket, what="forgotten", console_url=rules.console_url,
+                                 category=services.categories.title(ticket.category, "zh"))
+    outbox.enqueue_edit(session, rules.moderation_channel, rules.moderation_chat, ticket.card_message_id, text,
+                        ticket_id=ticket.id)
+
+
 def to_resident(session: Session, services: Services, ticket: Ticket, resident: Resident, purpose: str,
                 text: str, buttons: tuple[tuple[Button, ...], ...] = (), photo: str | None = None) -> bool:
     """A message for the ticket's resident; False (and nothing queued) when they blocked us."""

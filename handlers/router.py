@@ -160,8 +160,7 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     now = services.clock()
     if state is not None and state.blocked:
         await store.reachable_again(resident.id)
-    if resident is not None and (services.can(inbound.channel).reply_window is not None or (state is not None and state.blocked)):
-        await _seen(resident, services)  # notices may reach them again (WeChat: for 48 hours)
+        await _seen(resident, services)  # notices may reach them again
     if talk is not None and dialogs.lapsed(talk.dialog, talk.updated_at, now):
         if talk.dialog == "complaint":
             talk.park()  # offered to finish next time, never silently continued
@@ -233,7 +232,7 @@ async def _seen(resident: Resident, services: Services) -> None:
     from db import events as stored_events
 
     async with services.store.transaction() as session:
-        await stored_events.seen(session, resident.id, services.clock())
+        await stored_events.seen(session, resident.id)
 
 
 async def _on_message(turn: Turn) -> Reply:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Literal
 
 Kind = Literal["emergency", "answer", "clarify", "complaint", "opinion", "ticket_status", "greeting", "fallback", "menu", "info",
@@ -32,7 +31,6 @@ class ChannelTraits:
 
     location_pins: bool = False  # its residents can send a location pin
     staff_photos: bool = False  # photos staff send in the moderation chat (Telegram file ids) reach its residents
-    reply_window: timedelta | None = None  # the bot may message a resident only this long after they wrote (WeChat: 48 h)
 
 
 @dataclass(frozen=True)

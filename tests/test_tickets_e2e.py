@@ -343,3 +343,25 @@ async def test_export_files_made_on_one_host_are_sent_by_another(server, databas
         assert summary.document is None and len(files) == 6
         assert all(f.document[1] for f in files)  # the content arrived, not an empty upload
         assert all(f.document[0].startswith("tangqiao-20261123-20261129") for f in files)
+
+
+async def test_forgetme_blanks_the_cards_already_posted_in_the_moderation_chat(server, database):
+    moderation_group(server)
+    async with running_bot(server, database):
+        done = await file_complaint(server, text="楼道里的路灯坏了一个星期了,电话 13912345678", place="峨山路91弄5号楼")
+        number = NUMBER.search(done.plain_text).group(0)
+        card = await next_message(server, MODERATION)
+        assert "路灯" in card.plain_text and "峨山路91弄" in card.plain_text
+        await all_sent(database)
+
+        server.push_text(RESIDENT, "/forgetme")
+        forgotten = await press(server, RESIDENT, await next_message(server), "forget:yes")
+        assert "已删除" in forgotten.plain_text
+        [edit] = await eventually(lambda: server.edits, what="the card's edit")
+        assert edit.message_id == card.message_id and number in edit.plain_text and "居民已要求删除个人信息" in edit.plain_text
+        [shown] = [m for m in server.sent if m.message_id == card.message_id and m.chat_id in (MODERATION, str(MODERATION))]
+        assert "路灯" not in shown.plain_text and "峨山路" not in shown.plain_text and shown.buttons == []
+        await all_sent(database)
+    assert rows(database, "SELECT purpose, state FROM outboxmessage WHERE chat_id = ? ORDER BY id", str(MODERATION)) == [
+        ("card", "sent"), ("edit", "sent")]
+    assert refusals(server) == []

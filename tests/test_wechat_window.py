@@ -6,6 +6,7 @@ against the strict fake WeChat API, the real database."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlmodel import select
@@ -14,15 +15,18 @@ from bot.channels.wechat_sender import WeChatSender
 from bot.channels.wechat_template import Template
 from bot.delivery import OutboxWorker
 from bot.startup import ListedStaff
+from db import events as stored_events
 from db import tickets
-from db.models import OutboxMessage, Resident, Ticket, TicketEvent, utcnow
-from handlers import notify
+from db.clock import SHANGHAI
+from db.models import Event, OutboxMessage, Resident, Ticket, TicketEvent, utcnow
+from handlers import events, notify
 from handlers.services import TicketRules
 from handlers.staff import relay_reply
-from tests import test_wechat
+from tests import test_staff_console, test_wechat
 from tests.test_wechat import RESIDENT
 
 api, make_callback = test_wechat.api, test_wechat.make_callback  # fixtures
+console, console_env = test_staff_console.console, test_staff_console.console_env  # the console, signed in below
 
 pytestmark = pytest.mark.both_databases
 
@@ -115,34 +119,90 @@ async def test_without_a_template_a_late_reply_is_shown_as_undelivered_and_hande
     assert {r.state for r in rows if r.chat_id == RESIDENT} == {"sent"}
 
 
-async def test_an_event_notice_to_a_subscriber_silent_for_49_hours_goes_as_a_template_message(make_callback, services, api):
-    from datetime import UTC, datetime, time, timedelta
+# -- events' notices: the same rule ------------------------------------------------------------
 
-    from bot.channels.traits import channels_for
-    from db import events as stored_events
-    from db.clock import SHANGHAI
-    from db.models import Notice
-    from handlers import events
 
-    api.add_template(TEMPLATE["WECHAT_TEMPLATE_ID"], "character_string1", "thing2", "phrase3", "time4", "thing5")
-    callback = await make_callback(**TEMPLATE)
-    office = replace(services, tickets=TicketRules(moderation_chat=MODERATION), channels=channels_for(callback.settings))
-    office.clock.set(datetime.combine(datetime.now(SHANGHAI).date(), time(10), SHANGHAI).astimezone(UTC))  # not quiet hours
-    worker = OutboxWorker(office.store, {"wechat": WeChatSender(callback.channel.api, office.store,
-                                                                Template.of(callback.settings, office.texts))}, office)
+def morning(office) -> None:
+    """10:00 in Shanghai tomorrow: outside the notices' quiet hours, and after every row written
+    now at the real time is due."""
+    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+    office.clock.set(datetime.combine(tomorrow, time(10), SHANGHAI).astimezone(UTC))
+
+
+async def subscribed_and_published(office, starts_in: timedelta = timedelta(days=3)) -> Event:
+    """The resident subscribes to an area; an event of it is published (one notice queued)."""
     topic = next(iter(office.content.entries))
     resident = await office.store.resident("wechat", RESIDENT)
     async with office.store.transaction() as session:
-        await stored_events.subscribe(session, resident.id, events.area_of(topic, office), office.clock() - timedelta(hours=49))
+        await stored_events.subscribe(session, resident.id, events.area_of(topic, office), office.clock())
         event = stored_events.add(session, "staff:7", title_zh="社区招聘会", topic=topic, place="塘桥社区中心",
-                                  start=office.clock() + timedelta(days=3))
-    api.wrote(RESIDENT, hours_ago=49)
-    async with office.store.transaction() as session:
-        event = await session.get(type(event), event.id)
+                                  start=office.clock() + starts_in)
+        await session.flush()
         assert await events.publish(session, event, office) == (1, None)  # queued although silent for 49 hours
-    await worker.run_once()
-    [template] = api.templates_to(RESIDENT)
-    assert template["data"]["character_string1"]["value"] == "社区活动通知"
+    return event
+
+
+async def progress(office, event: Event) -> stored_events.Progress:
     async with office.store.transaction() as session:
-        [notice] = (await session.exec(select(Notice))).all()
-        assert (await stored_events.progress(session, event.id)).waiting == 1 and notice.outcome != "skipped_48h"
+        return await stored_events.progress(session, event.id)
+
+
+async def test_an_event_notice_to_a_subscriber_silent_for_49_hours_goes_as_a_template_message(make_callback, office, api):
+    api.add_template(TEMPLATE["WECHAT_TEMPLATE_ID"], "character_string1", "thing2", "phrase3", "time4", "thing5")
+    morning(office)
+    callback, worker = await start(make_callback, office, api, **TEMPLATE)
+    await callback.say("/start")
+    api.advance(hours=49)
+    event = await subscribed_and_published(office)
+    await worker.run_once()
+
+    [template] = api.templates_to(RESIDENT)
+    assert template["data"]["character_string1"]["value"] == "社区活动通知" and api.texts_to(RESIDENT) == []
+    assert (await progress(office, event)) == stored_events.Progress(total=1, held=1, told=1)
+    await callback.say("好的")  # and in full when they write
+    await worker.run_once()
+    assert ["社区招聘会" in text for text in api.texts_to(RESIDENT)] == [True]
+    assert (await progress(office, event)) == stored_events.Progress(total=1, sent=1)
+
+
+async def test_without_a_template_a_late_notice_is_held_and_follows_a_held_reply_at_the_next_message(make_callback, office, api,
+                                                                                                     console):
+    morning(office)
+    callback, worker = await start(make_callback, office, api)
+    await callback.say("/start")
+    ticket = await a_ticket(office)
+    api.advance(hours=49)
+    await relay_reply(ticket, REPLY, "staff:7 王", office)  # first a staff reply, then the notice
+    event = await subscribed_and_published(office)
+    await worker.run_once()
+
+    assert api.texts_to(RESIDENT) == [] and api.templates_sent == [] and api.refused == [45015, 45015]
+    assert (await progress(office, event)) == stored_events.Progress(total=1, held=1)
+    await console.login()  # the console's events page says so
+    status, html, _ = await console.get("/staff/events")
+    assert status == 200 and f"#{event.id}:已发送 0/1,0 人已屏蔽,1 位微信居民超过48小时未互动,通知暂存,待其下次发消息时送达" in html
+
+    await callback.say("你好")  # the resident writes: what was held follows, in its order
+    await worker.run_once()
+    late = api.texts_to(RESIDENT)
+    assert [REPLY in late[0], "社区招聘会" in late[1]] == [True, True] and len(late) == 2
+    assert (await progress(office, event)) == stored_events.Progress(total=1, sent=1)
+
+
+async def test_a_notice_held_till_after_its_event_is_not_sent(make_callback, office, api):
+    morning(office)
+    callback, worker = await start(make_callback, office, api)
+    await callback.say("/start")
+    api.advance(hours=49)
+    event = await subscribed_and_published(office, starts_in=timedelta(days=2))
+    await worker.run_once()
+    assert (await progress(office, event)).held == 1
+
+    office.clock.set(office.clock() + timedelta(days=3))  # the event is over when the resident writes
+    api.advance(hours=72)
+    await callback.say("你好")
+    await worker.run_once()
+    assert api.texts_to(RESIDENT) == []
+    assert (await progress(office, event)) == stored_events.Progress(total=1, expired=1)
+    assert "1 条未发:居民再次发消息前活动已结束" in events.staff_say(office, "progress", number=event.id,
+                                                                   progress=await progress(office, event))

@@ -94,6 +94,8 @@ class TelegramSender:
             raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error
 
     async def _send(self, row: OutboxMessage, ticket: Ticket | None) -> Sent:
+        if row.purpose == outbox.EDIT:
+            return await self._edit(row)
         about_ticket = ticket is not None and self.services.tickets.is_moderation_chat(row.channel, row.chat_id)
         if not about_ticket:
             return Sent(str((await self._post(row, reply_to=row.reply_to)).message_id))
@@ -114,6 +116,18 @@ class TelegramSender:
                 self._topics.pop(ticket.id, None)
                 return Sent(str(message.message_id), thread)
         return await self._send_under_card(row, ticket)
+
+    async def _edit(self, row: OutboxMessage) -> Sent:
+        """An edit of the message `row.reply_to` (db.outbox.enqueue_edit); its buttons replace the old ones."""
+        if not row.text.strip() or row.reply_to is None:
+            raise Refused("an edit without a message or a text")
+        try:
+            await self.bot.edit_message_text(row.text, chat_id=row.chat_id, message_id=int(row.reply_to),
+                                             parse_mode=ParseMode.HTML, reply_markup=inline_keyboard(as_buttons(buttons_of(row))))
+        except BadRequest as error:
+            if "message is not modified" not in error.message.lower():  # already so: done
+                raise
+        return Sent(row.reply_to)
 
     async def _send_under_card(self, row: OutboxMessage, ticket: Ticket) -> Sent:
         """An ordinary group: everything after the card replies to the card."""
