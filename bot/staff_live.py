@@ -1,0 +1,140 @@
+"""The console's live updates: `GET /staff/live?since=N` answers, as JSON, the changes numbered
+above N (db/changes.py) as soon as there is one, or after LONG_POLL seconds with none; the
+page's script (`GET /staff/live.js`) asks again with the newest number it got, and refreshes
+what the change touches (the list, the ticket, the alerts banner), shows "同事 X 刚刚更新了此工单",
+and, when the member allowed it, a browser notification for a new ticket, an emergency alert or
+a ticket assigned to them. Without JavaScript the pages work as before (reload to see).
+
+Why a long poll and not Server-Sent Events: an answer is one ordinary JSON response, so nginx's
+defaults pass it (no `proxy_buffering off`, only a proxy_read_timeout above LONG_POLL: 60 s by
+default), a stopping server ends it at once, and the browser's fetch carries the session cookie
+like any page. The numbers come from the database, so every server sharing it answers alike;
+each process reads the counter at most once every POLL seconds however many pages wait (and at
+once after a change it committed itself).
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+from aiohttp import web
+from sqlmodel import col, func, select
+
+from bot.staff_ticket import actor_name
+from bot.staff_web import ACCOUNT, HEADERS, language, services_of
+from bot.staff_web import number as staff_number
+from db import accounts, changes
+from db.models import OPEN_STATES, Alert, Ticket
+from db.store import Store
+
+LONG_POLL = 25.0  # seconds an answer waits for a change (below nginx's default proxy_read_timeout of 60 s)
+POLL = 1.0  # seconds between two reads of the counter by this process while pages wait
+SHOWN = 100  # changes in one answer; a page further behind reloads
+SCRIPT = Path(__file__).with_name("static") / "live.js"
+
+
+class Feed:
+    """This process's reading of the database's change counter, shared by the pages waiting on it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.stopping = asyncio.Event()  # the server stops: waiting answers go now
+        self._value = 0
+        self._read_at = -math.inf
+        self._dirty = False  # this process committed a change since the last read
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> int:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            if self._dirty or loop.time() - self._read_at >= POLL:
+                self._dirty = False
+                async with self.store.transaction() as session:
+                    self._value = await changes.current(session)
+                self._read_at = loop.time()
+            return self._value
+
+    async def beyond(self, since: int, timeout: float) -> int:
+        """The counter once it is above `since` (or `timeout` seconds have passed, or the server stops)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            value = await self.current()
+            left = end - loop.time()
+            if value > since or left <= 0 or self.stopping.is_set():
+                return value
+            changed = self.store.changed
+            waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(self.stopping.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=min(POLL, left), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            if changed.is_set():
+                self._dirty = True  # before clearing: a page woken by the same commit reads afresh too
+                changed.clear()
+
+
+FEED = web.AppKey("live_feed", Feed)
+
+
+def setup(app: web.Application) -> None:
+    from bot.staff_web import signed_in
+    from bot.web_keys import SERVICES
+
+    app[FEED] = Feed(app[SERVICES].store)
+    app.on_shutdown.append(_stop)
+    app.router.add_get("/staff/live", signed_in(live))
+    app.router.add_get("/staff/live.js", script)
+
+
+async def _stop(app: web.Application) -> None:
+    app[FEED].stopping.set()
+
+
+async def script(_request: web.Request) -> web.Response:
+    """The pages' script (no build step, nothing from elsewhere); no session needed to read it."""
+    return web.Response(body=SCRIPT.read_bytes(), content_type="text/javascript", charset="utf-8",
+                        headers={**HEADERS, "Cache-Control": "no-cache"})
+
+
+async def version(services) -> int:
+    """The newest change's number, for a page to start its questions from (read before the page's data)."""
+    async with services.store.transaction() as session:
+        return await changes.current(session)
+
+
+async def live(request: web.Request) -> web.Response:
+    """The changes above `since`, once there is one (at most LONG_POLL seconds); `wait=0` answers at once."""
+    services, me = services_of(request), request[ACCOUNT]
+    since = staff_number(request.query.get("since", "0"), "since", limit=2**62)
+    wait = str(request.query.get("wait", "1")) != "0"
+    feed = request.app[FEED]
+    current = await (feed.beyond(since, LONG_POLL) if wait else feed.current())
+    body = {"version": current, "reload": False, "changes": [], "mine": 0}
+    lang = language(request)
+    async with services.store.transaction() as session:
+        found = await changes.since(session, since, SHOWN + 1) if current > since else []
+        oldest = await changes.oldest(session) if since else None
+        numbers = {t.id: t for t in (await session.exec(select(Ticket).where(
+            col(Ticket.id).in_({c.ticket_id for c in found if c.ticket_id})))).all()} if found else {}
+        linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
+        body["mine"] = (await session.exec(select(func.count()).select_from(Ticket).where(
+            col(Ticket.assignee).in_((me.name, f"@{me.name}")), col(Ticket.status).in_(OPEN_STATES)))).one()
+        body["alerts"] = (await session.exec(select(func.count()).select_from(Alert).where(
+            col(Alert.acknowledged_at).is_(None)))).one()
+    if since > current or len(found) > SHOWN or (oldest is not None and found and since + 1 < oldest):
+        body["reload"] = True  # a page from before the kept changes (or from another database): read it again
+        found = found[:SHOWN]
+    for change in found:
+        ticket = numbers.get(change.ticket_id)
+        body["changes"].append({
+            "seq": change.seq, "kind": change.kind, "ticket": ticket.id if ticket else None,
+            "number": ticket.number if ticket else None,
+            "category": services.categories.title(ticket.category, lang) if ticket else None,
+            "by": actor_name(change.actor, linked, lang), "by_resident": change.actor == "resident",
+            "me": change.actor == f"web:{me.name}",
+            "to_me": change.kind == "assign" and (change.assignee or "").lstrip("@") == me.name,
+        })
+    return web.json_response(body, headers={**HEADERS})
