@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from bot.delivery import OutboxWorker, Sender
 from bot.retrain import ModelKeeper
 from bot.settings import Settings
 from content.live_model import LiveModel
 from db.clock import SHANGHAI
+from db.outbox import OFFICE_ROBOT
 from handlers import chase, reports
 from handlers.services import Exporter, Services
 from handlers.workdays import Calendar
@@ -150,6 +152,9 @@ class Background:
     def __init__(self, services: Services, settings: Settings, senders: Mapping[str, Sender],
                  replay: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.services = services
+        self.robot = office_robot(settings)
+        if self.robot is not None:  # whatever the residents' channels: the office's group hears of new tickets
+            senders = {**senders, OFFICE_ROBOT[0]: metrics.CountingSender(OFFICE_ROBOT[0], self.robot)}
         self.worker = OutboxWorker(services.store, dict(senders), services)
         self.keeper = ModelKeeper(services) if isinstance(services.model, LiveModel) else None
         self.jobs = jobs_for(services, settings, replay, self.keeper)
@@ -170,13 +175,23 @@ class Background:
         self._stop.set()
         if self.keeper is not None:
             await self.keeper.stop()
-        if not self._tasks:
-            return
-        done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
-        for task in pending:
-            log.warning("%s did not stop within %s s; cancelled", task.get_name(), STOP_TIMEOUT)
-            task.cancel()
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("%s failed", task.get_name(), exc_info=task.exception())
-        self._tasks = []
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in pending:
+                log.warning("%s did not stop within %s s; cancelled", task.get_name(), STOP_TIMEOUT)
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s failed", task.get_name(), exc_info=task.exception())
+            self._tasks = []
+        if self.robot is not None:
+            await self.robot.close()
+
+
+def office_robot(settings: Settings):
+    """The office's WeCom group robot (WECOM_ROBOT_URL), or None."""
+    if not settings.wecom_robot_url:
+        return None
+    from bot.channels.wecom_robot import WeComRobot
+
+    return WeComRobot(settings.wecom_robot_url)
