@@ -57,9 +57,11 @@
       if (field.type === "checkbox" || field.type === "radio") {
         if (field.checked !== field.defaultChecked) return true;
       } else if (field.tagName === "SELECT") {
+        var initial = 0;  // without a selected attribute the first option is the default
         for (var j = 0; j < field.options.length; j++) {
-          if (field.options[j].selected !== field.options[j].defaultSelected) return true;
+          if (field.options[j].defaultSelected) { initial = j; break; }
         }
+        if (field.selectedIndex !== initial) return true;
       } else if (field.value !== field.defaultValue) {
         return true;
       }
