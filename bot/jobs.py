@@ -38,6 +38,7 @@ REPLAY_EVERY = 60.0  # seconds between two looks for updates a dead process left
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 PURGE_EVERY = 3600.0  # seconds between two deletions of the review items past their retention
 RECENT_ANSWERS_KEPT = timedelta(days=1)  # a 👎 comes soon after the answer, or not at all
+CHANGES_KEPT = timedelta(days=1)  # the console's change feed (db/changes.py): what an open page may ask for
 STOP_TIMEOUT = 10.0  # seconds the worker gets to finish the messages it is sending
 
 
@@ -106,6 +107,14 @@ async def purge_review(services: Services, settings: Settings) -> int:
         return await review.purge(session, now - timedelta(days=settings.review_retention_days), now - RECENT_ANSWERS_KEPT)
 
 
+async def purge_changes(services: Services) -> int:
+    """Forget the console's changes older than CHANGES_KEPT (a page open that long reloads)."""
+    from db import changes
+
+    async with services.store.transaction() as session:
+        return await changes.purge(session, services.clock() - CHANGES_KEPT)
+
+
 def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaitable[Any]] | None = None,
              keeper: ModelKeeper | None = None) -> list[Job]:
     """The periodic jobs of a process; `replay` handles again the updates a dead process left
@@ -114,7 +123,8 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
     # a missed week's export is made shortly after start-up, then at the usual hour
     first_weekly = lambda: min(weekly(), CHASE_FIRST) if missed_export(settings, datetime.now(SHANGHAI)) else weekly()  # noqa: E731
     jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY),
-            Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
+            Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY),
+            Job("purge live changes", lambda: purge_changes(services), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
     if keeper is not None:
         jobs.append(Job("model versions", keeper.poll, lambda: 0.0,
                         lambda: settings.model_poll_seconds))

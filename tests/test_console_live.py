@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -124,3 +125,19 @@ async def test_the_migrated_schema_is_the_models(services):
 
     async with services.store.engine.connect() as conn:
         assert await conn.run_sync(differences) == []
+
+
+async def test_changes_older_than_a_day_are_forgotten_by_the_periodic_job(services):
+    from bot.jobs import purge_changes
+
+    await new_ticket(services, user="r1")
+    await new_ticket(services, user="r2")
+    from sqlalchemy import update
+
+    from db.models import LiveChange, utcnow
+
+    async with services.store.transaction() as session:  # the first change, two days ago
+        first = min(c.seq for c in await changes.since(session, 0))
+        await session.exec(update(LiveChange).where(LiveChange.seq == first).values(at=utcnow() - timedelta(days=2)))
+    assert await purge_changes(services) == 1
+    assert len(rows(services, "select seq from livechange")) == 1

@@ -86,3 +86,18 @@ async def test_a_new_report_comes_into_the_queue_with_a_notification_and_a_count
     assert "待受理 1" in " ".join((await page.locator("#live-views").inner_text()).split())
     await page.evaluate("() => window.hideTab(false)")
     assert await page.title() == title
+
+
+async def test_a_ticket_assigned_to_the_member_is_announced_on_any_page_with_their_count(console, services, chromium):
+    ticket = await new_ticket(services)
+    page = await signed_in(chromium, console)
+    await page.goto(console.url("/staff/opinions"))
+    assert await page.locator("#live-mine-link").is_hidden()
+    colleague = Browser(console.server)
+    await colleague.login("li")
+    html = (await colleague.get(f"/staff/tickets/{ticket.number}"))[1]
+    await colleague.post(f"/staff/tickets/{ticket.number}/assign", {**form_fields(html, "assign"), "assignee": "wang"})
+    await page.locator("#live-mine-link").wait_for(state="visible")
+    assert await page.locator("#live-mine").inner_text() == "1"
+    assert f"交办给您的工单 {ticket.number}" in await page.locator("#live-notice").inner_text()
+    await colleague.http.close()

@@ -121,7 +121,10 @@
       }
     });
     var mine = document.getElementById("live-mine");
-    if (mine) { mine.textContent = data.mine; }
+    if (mine) {  // the "mine" view's count, on every page once something is assigned to the member
+      mine.textContent = data.mine;
+      document.getElementById("live-mine-link").hidden = !data.mine;
+    }
     version = data.version;
     if (!touched) return Promise.resolve();
     return refresh().then(function (whole) {
