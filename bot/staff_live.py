@@ -40,15 +40,17 @@ class Feed:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.stopping = asyncio.Event()  # the server stops: waiting answers go now
+        self.waiting = 0  # answers waiting for a change now
         self._value = 0
         self._read_at = -math.inf
         self._dirty = False  # this process committed a change since the last read
         self._lock = asyncio.Lock()
 
-    async def current(self) -> int:
+    async def current(self, fresh: bool = False) -> int:
+        """The counter, as read within the last POLL seconds (`fresh`: read now)."""
         async with self._lock:
             loop = asyncio.get_running_loop()
-            if self._dirty or loop.time() - self._read_at >= POLL:
+            if fresh or self._dirty or loop.time() - self._read_at >= POLL:
                 self._dirty = False
                 async with self.store.transaction() as session:
                     self._value = await changes.current(session)
@@ -59,21 +61,26 @@ class Feed:
         """The counter once it is above `since` (or `timeout` seconds have passed, or the server stops)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        value = await self.current()
+        if value < since:  # a page made by another process since this one's last read
+            value = await self.current(fresh=True)
         while True:
-            value = await self.current()
             left = end - loop.time()
             if value > since or left <= 0 or self.stopping.is_set():
                 return value
             changed = self.store.changed
             waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(self.stopping.wait())]
+            self.waiting += 1
             try:
                 await asyncio.wait(waiters, timeout=min(POLL, left), return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self.waiting -= 1
                 for waiter in waiters:
                     waiter.cancel()
             if changed.is_set():
                 self._dirty = True  # before clearing: a page woken by the same commit reads afresh too
                 changed.clear()
+            value = await self.current()
 
 
 FEED = web.AppKey("live_feed", Feed)
@@ -111,7 +118,7 @@ async def live(request: web.Request) -> web.Response:
     since = staff_number(request.query.get("since", "0"), "since", limit=2**62)
     wait = str(request.query.get("wait", "1")) != "0"
     feed = request.app[FEED]
-    current = await (feed.beyond(since, LONG_POLL) if wait else feed.current())
+    current = await feed.beyond(since, LONG_POLL if wait else 0.0)
     body = {"version": current, "reload": False, "changes": [], "mine": 0}
     lang = language(request)
     async with services.store.transaction() as session:

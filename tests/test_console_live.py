@@ -141,3 +141,17 @@ async def test_changes_older_than_a_day_are_forgotten_by_the_periodic_job(servic
         await session.exec(update(LiveChange).where(LiveChange.seq == first).values(at=utcnow() - timedelta(days=2)))
     assert await purge_changes(services) == 1
     assert len(rows(services, "select seq from livechange")) == 1
+
+
+async def test_a_stopping_server_answers_the_waiting_pages_at_once(console, services):
+    from bot.staff_live import FEED
+    from tests.bot_harness import eventually
+
+    await console.login()
+    since = version_of((await console.get("/staff/"))[1])
+    waiting = asyncio.create_task(poll(console, since))
+    feed = console.server.app[FEED]
+    await eventually(lambda: feed.waiting, what="the page waiting")
+    await asyncio.wait_for(console.server.close(), 8)  # not the poll's 25 s, nor the 10 s requests are given
+    answer = await asyncio.wait_for(waiting, 1)
+    assert answer["changes"] == [] and answer["version"] == since
