@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -25,12 +26,13 @@ from bot.staff_ticket import actor_name
 from bot.staff_web import ACCOUNT, HEADERS, language, services_of
 from bot.staff_web import number as staff_number
 from db import accounts, changes
-from db.models import OPEN_STATES, Alert, Ticket
+from db.models import OPEN_STATES, Alert, LiveChange, Ticket
 from db.store import Store
 
 LONG_POLL = 25.0  # seconds an answer waits for a change (below nginx's default proxy_read_timeout of 60 s)
 POLL = 1.0  # seconds between two reads of the counter by this process while pages wait
 SHOWN = 100  # changes in one answer; a page further behind reloads
+KEPT_READS = 64  # answers' shared parts kept (a few per version: pages a change or two behind)
 SCRIPT = Path(__file__).with_name("static") / "live.js"
 
 
@@ -41,6 +43,7 @@ class Feed:
         self.store = store
         self.stopping = asyncio.Event()  # the server stops: waiting answers go now
         self.waiting = 0  # answers waiting for a change now
+        self._reads: dict[tuple[int, int], asyncio.Future[Shared]] = {}  # (since, version) -> what is told
         self._value = 0
         self._read_at = -math.inf
         self._dirty = False  # this process committed a change since the last read
@@ -83,6 +86,43 @@ class Feed:
             value = await self.current()
 
 
+    async def read(self, since: int, version: int) -> Shared:
+        """What every page asking from `since` at `version` is told alike: read once for all of
+        them (a change wakes every open page at the same moment)."""
+        key = (since, version)
+        if (reading := self._reads.get(key)) is None:
+            if len(self._reads) > KEPT_READS:
+                self._reads.clear()
+            reading = self._reads[key] = asyncio.ensure_future(self._read(since, version))
+        try:
+            return await asyncio.shield(reading)
+        except Exception:
+            self._reads.pop(key, None)  # not kept: the next page reads again
+            raise
+
+    async def _read(self, since: int, version: int) -> Shared:
+        async with self.store.transaction() as session:
+            found = await changes.since(session, since, SHOWN + 1) if version > since else []
+            oldest = await changes.oldest(session) if since else None
+            ids = {c.ticket_id for c in found if c.ticket_id}
+            tickets = {t.id: t for t in (await session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))).all()} if ids else {}
+            linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
+            waiting = (await session.exec(select(func.count()).select_from(Alert).where(
+                col(Alert.acknowledged_at).is_(None)))).one()
+        # a page from before the kept changes, too far behind, or from another database: it reads itself again
+        reload = since > version or len(found) > SHOWN or (oldest is not None and bool(found) and since + 1 < oldest)
+        return Shared(tuple(c for c in found if c.seq <= version)[:SHOWN], tickets, linked, waiting, reload)
+
+
+@dataclass(frozen=True)
+class Shared:
+    found: tuple[LiveChange, ...]  # the changes above the page's number, up to the answer's
+    tickets: dict[int, Ticket]  # theirs
+    linked: dict[str, str]  # Telegram user id -> account name: who acted in the moderation chat
+    alerts: int  # not acknowledged
+    reload: bool
+
+
 FEED = web.AppKey("live_feed", Feed)
 
 
@@ -106,12 +146,6 @@ async def script(_request: web.Request) -> web.Response:
                         headers={**HEADERS, "Cache-Control": "no-cache"})
 
 
-async def version(services) -> int:
-    """The newest change's number, for a page to start its questions from (read before the page's data)."""
-    async with services.store.transaction() as session:
-        return await changes.current(session)
-
-
 async def live(request: web.Request) -> web.Response:
     """The changes above `since`, once there is one (at most LONG_POLL seconds); `wait=0` answers at once."""
     services, me = services_of(request), request[ACCOUNT]
@@ -119,28 +153,19 @@ async def live(request: web.Request) -> web.Response:
     wait = str(request.query.get("wait", "1")) != "0"
     feed = request.app[FEED]
     current = await feed.beyond(since, LONG_POLL if wait else 0.0)
-    body = {"version": current, "reload": False, "changes": [], "mine": 0}
-    lang = language(request)
+    shared = await feed.read(since, current)
     async with services.store.transaction() as session:
-        found = await changes.since(session, since, SHOWN + 1) if current > since else []
-        oldest = await changes.oldest(session) if since else None
-        numbers = {t.id: t for t in (await session.exec(select(Ticket).where(
-            col(Ticket.id).in_({c.ticket_id for c in found if c.ticket_id})))).all()} if found else {}
-        linked = {a.telegram_user_id: a.name for a in await accounts.all_accounts(session) if a.telegram_user_id}
-        body["mine"] = (await session.exec(select(func.count()).select_from(Ticket).where(
+        mine = (await session.exec(select(func.count()).select_from(Ticket).where(
             col(Ticket.assignee).in_((me.name, f"@{me.name}")), col(Ticket.status).in_(OPEN_STATES)))).one()
-        body["alerts"] = (await session.exec(select(func.count()).select_from(Alert).where(
-            col(Alert.acknowledged_at).is_(None)))).one()
-    if since > current or len(found) > SHOWN or (oldest is not None and found and since + 1 < oldest):
-        body["reload"] = True  # a page from before the kept changes (or from another database): read it again
-        found = found[:SHOWN]
-    for change in found:
-        ticket = numbers.get(change.ticket_id)
+    lang = language(request)
+    body = {"version": current, "reload": shared.reload, "mine": mine, "alerts": shared.alerts, "changes": []}
+    for change in shared.found:
+        ticket = shared.tickets.get(change.ticket_id)
         body["changes"].append({
             "seq": change.seq, "kind": change.kind, "ticket": ticket.id if ticket else None,
             "number": ticket.number if ticket else None,
             "category": services.categories.title(ticket.category, lang) if ticket else None,
-            "by": actor_name(change.actor, linked, lang), "by_resident": change.actor == "resident",
+            "by": actor_name(change.actor, shared.linked, lang), "by_resident": change.actor == "resident",
             "me": change.actor == f"web:{me.name}",
             "to_me": change.kind == "assign" and (change.assignee or "").lstrip("@") == me.name,
         })
