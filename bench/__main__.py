@@ -1,4 +1,4 @@
-"""`python -m bench match|startup|export|console|e2e|broadcast|retrain`: benchmarks that print figures (never pass/fail tests).
+"""`python -m bench match|startup|export|console|e2e|broadcast|retrain|live`: benchmarks that print figures (never pass/fail tests).
 
 They need the development install (`make test` sets it up): the e2e benchmark runs the fake
 Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the installed package.
@@ -20,6 +20,9 @@ Telegram Bot API of tests/fake_bot_api.py, and none of this folder is in the ins
     python -m bench retrain [--seconds S]
                                residents' reply latency and the event loop's lag while the model
                                retrains with staff's approved examples (a child process) and is swapped in
+    python -m bench live [--pages N]
+                               the console's live updates with N open pages (default 100): counter
+                               reads a second while they wait, commit-to-page latency
 """
 from __future__ import annotations
 
@@ -29,13 +32,14 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="benchmarks that print figures")
-    parser.add_argument("what", choices=["match", "startup", "export", "console", "e2e", "broadcast", "retrain"])
+    parser.add_argument("what", choices=["match", "startup", "export", "console", "e2e", "broadcast", "retrain", "live"])
     parser.add_argument("--subscribers", type=int, default=10_000, help="broadcast: subscribers (default 10,000)")
     parser.add_argument("--residents", type=int, default=200, help="e2e: simulated residents (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="e2e: seconds measured per phase (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="e2e: echo and question phases, alternating (default 2)")
     parser.add_argument("--in-process", action="store_true",
                         help="e2e: run the bot in the fake server's process and event loop (default: a process of its own)")
+    parser.add_argument("--pages", type=int, default=100, help="live: open console pages (default 100)")
     parser.add_argument("--database", help="console, export: a SQLite file to fill once and reuse (default: a fresh temporary one)")
     parser.add_argument("--each-format", action="store_true", help="export: each format alone too")
     args = parser.parse_args(argv)
@@ -59,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.broadcast import bench_broadcast
 
         return bench_broadcast(args.subscribers)
+    if args.what == "live":
+        from bench.live import bench_live
+
+        return bench_live(args.pages)
     if args.what == "e2e":
         from bench.e2e import bench_e2e
 

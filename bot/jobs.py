@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from bot.delivery import OutboxWorker, Sender
 from bot.retrain import ModelKeeper
 from bot.settings import Settings
 from content.live_model import LiveModel
 from db.clock import SHANGHAI
+from db.outbox import OFFICE_ROBOT
 from handlers import chase, reports
 from handlers.rules.workdays import Calendar
 from handlers.services import Exporter, Services
@@ -36,6 +38,7 @@ REPLAY_EVERY = 60.0  # seconds between two looks for updates a dead process left
 OUTBOX_IDLE = 1.0  # seconds between the worker's looks at the outbox when nobody wakes it
 PURGE_EVERY = 3600.0  # seconds between two deletions of the review items past their retention
 RECENT_ANSWERS_KEPT = timedelta(days=1)  # a 👎 comes soon after the answer, or not at all
+CHANGES_KEPT = timedelta(days=1)  # the console's change feed (db/changes.py): what an open page may ask for
 STOP_TIMEOUT = 10.0  # seconds the worker gets to finish the messages it is sending
 
 
@@ -104,6 +107,14 @@ async def purge_review(services: Services, settings: Settings) -> int:
         return await review.purge(session, now - timedelta(days=settings.review_retention_days), now - RECENT_ANSWERS_KEPT)
 
 
+async def purge_changes(services: Services) -> int:
+    """Forget the console's changes older than CHANGES_KEPT (a page open that long reloads)."""
+    from db import changes
+
+    async with services.store.transaction() as session:
+        return await changes.purge(session, services.clock() - CHANGES_KEPT)
+
+
 def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaitable[Any]] | None = None,
              keeper: ModelKeeper | None = None) -> list[Job]:
     """The periodic jobs of a process; `replay` handles again the updates a dead process left
@@ -112,7 +123,8 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
     # a missed week's export is made shortly after start-up, then at the usual hour
     first_weekly = lambda: min(weekly(), CHASE_FIRST) if missed_export(settings, datetime.now(SHANGHAI)) else weekly()  # noqa: E731
     jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY),
-            Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
+            Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY),
+            Job("purge live changes", lambda: purge_changes(services), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]
     if keeper is not None:
         jobs.append(Job("model versions", keeper.poll, lambda: 0.0,
                         lambda: settings.model_poll_seconds))
@@ -150,6 +162,9 @@ class Background:
     def __init__(self, services: Services, settings: Settings, senders: Mapping[str, Sender],
                  replay: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.services = services
+        self.robot = office_robot(settings)
+        if self.robot is not None:  # whatever the residents' channels: the office's group hears of new tickets
+            senders = {**senders, OFFICE_ROBOT[0]: metrics.CountingSender(OFFICE_ROBOT[0], self.robot)}
         self.worker = OutboxWorker(services.store, dict(senders), services)
         self.keeper = ModelKeeper(services) if isinstance(services.model, LiveModel) else None
         self.jobs = jobs_for(services, settings, replay, self.keeper)
@@ -170,13 +185,23 @@ class Background:
         self._stop.set()
         if self.keeper is not None:
             await self.keeper.stop()
-        if not self._tasks:
-            return
-        done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
-        for task in pending:
-            log.warning("%s did not stop within %s s; cancelled", task.get_name(), STOP_TIMEOUT)
-            task.cancel()
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("%s failed", task.get_name(), exc_info=task.exception())
-        self._tasks = []
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in pending:
+                log.warning("%s did not stop within %s s; cancelled", task.get_name(), STOP_TIMEOUT)
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s failed", task.get_name(), exc_info=task.exception())
+            self._tasks = []
+        if self.robot is not None:
+            await self.robot.close()
+
+
+def office_robot(settings: Settings):
+    """The office's WeCom group robot (WECOM_ROBOT_URL), or None."""
+    if not settings.wecom_robot_url:
+        return None
+    from bot.channels.wecom_robot import WeComRobot
+
+    return WeComRobot(settings.wecom_robot_url)

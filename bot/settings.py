@@ -56,6 +56,7 @@ class Settings:
     console_language: str = "zh"  # the staff console's language unless an account has its own
     console_url: str | None = None  # the console's address, for links in the moderation chat's cards
     chat_cards: str = "masked"  # "masked": cards without phone/ID numbers; "minimal": no resident text at all
+    wecom_robot_url: str | None = field(default=None, repr=False)  # the office's WeCom group robot's webhook (its key is a secret)
     # -- the web server (python -m bot serve): Telegram webhook, WeChat callback, health --
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -146,7 +147,11 @@ def _console_settings(get) -> dict:
     url = (get("CONSOLE_URL") or "").rstrip("/") or None
     if url is not None and urlparse(url).scheme not in ("http", "https"):
         raise SettingsError(f"CONSOLE_URL must be an http(s) URL such as https://bot.example.cn/staff, got {url!r}")
-    return dict(trusted_proxies=proxies, console_language=language, console_url=url, chat_cards=cards)
+    robot = (get("WECOM_ROBOT_URL") or "").strip() or None
+    if robot is not None and urlparse(robot).scheme not in ("http", "https"):
+        raise SettingsError("WECOM_ROBOT_URL must be the group robot's webhook address, "
+                            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...")
+    return dict(trusted_proxies=proxies, console_language=language, console_url=url, chat_cards=cards, wecom_robot_url=robot)
 
 
 def _office_hours(value: str) -> tuple[time, time]:

@@ -49,7 +49,7 @@ def banner() -> Banner | None:
 
 @web.middleware
 async def _load_alerts(request: web.Request, handler) -> web.StreamResponse:
-    if not request.path.startswith("/staff/") or request.path.startswith(("/staff/login", "/staff/files/")) \
+    if not request.path.startswith("/staff/") or request.path.startswith(("/staff/login", "/staff/files/", "/staff/live")) \
             or not request.cookies.get(COOKIE):
         return await handler(request)
     async with services_of(request).store.transaction() as session:

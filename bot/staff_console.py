@@ -1,6 +1,7 @@
 """The staff web console under /staff/, on the application of `python -m bot serve`.
 
-Server-rendered pages (content/templates/console/), no JavaScript, no resource from elsewhere.
+Server-rendered pages (content/templates/console/) that work without JavaScript; one script of our
+own (/staff/live.js, bot/staff_live.py) keeps an open page up to date; no resource from elsewhere.
 - `GET /staff/login`, `POST /staff/login` (username, password), `POST /staff/logout`
 - `GET /staff/`: the queue, next deadline first, its views and filters, paged
   (bot/staff_queue.py); `POST /staff/bulk` assigns or moves the ticked tickets

@@ -137,7 +137,7 @@ async def queue(request: web.Request) -> web.Response:
         areas = await tickets.open_areas(session)
         people = await accounts.all_accounts(session)
     back = address_of(shown, page=number)
-    return page(request, "queue", tickets=rows, total=total, page_number=number, pages=pages, counts=counts,
+    return page(request, "queue", live_page="queue", tickets=rows, total=total, page_number=number, pages=pages, counts=counts,
                 by_committee=by_committee, statuses=list(services.texts.statuses("zh")),
                 categories=list(services.categories.by_id), places=areas, committees=list(places), chosen=shown,
                 address=lambda **changes: address_of(shown, **changes), back=back,

@@ -62,8 +62,9 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
     picked = str(request.query.get("canned", ""))
     draft = services.texts.render(f"canned/{picked}", "zh") if picked in canned else (values or {}).get("text", "")
     done = str(request.query.get("done", ""))
-    return page(request, "ticket", status, ticket=ticket, events=events, problem=problem, done=done if done in DONE else "",
-                who=lambda a: _who(a, linked, lang), line=lambda e: history_line(e, services, lang), shown=shown,
+    return page(request, "ticket", status, live_page="ticket", live_ticket=ticket.id, ticket=ticket, events=events,
+                problem=problem, done=done if done in DONE else "",
+                who=lambda a: actor_name(a, linked, lang), line=lambda e: history_line(e, services, lang), shown=shown,
                 phone=(ticket.phone or "") if revealed else mask_phone(ticket.phone), revealed=revealed,
                 countdown=countdown(services, lang), late=is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), states=allowed_states(ticket), canned=canned,
@@ -238,7 +239,7 @@ def history_line(event: TicketEvent, services: Services, lang: str) -> str:
     return f"{head}:{note}" if note and lang == "zh" else f"{head}: {note}" if note else head
 
 
-def _who(actor: str, linked: dict[str, str], lang: str) -> str:
+def actor_name(actor: str, linked: dict[str, str], lang: str) -> str:
     """An event's actor as the console shows it: one member by their account's name, whether they
     acted here ("web:<name>") or in the moderation chat ("staff:<Telegram id> ..." of a linked id)."""
     zh = lang == "zh"

@@ -20,16 +20,16 @@ from ipaddress import ip_address
 from aiohttp import web
 
 from bot.photo_files import PhotoFiles
-from db import accounts
+from db import accounts, changes
 from db.models import StaffAccount
 from handlers.services import Services
 
 log = logging.getLogger("bot.staff_console")
 
 COOKIE = "tq_staff"
-HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere; images only our own (/staff/files/)
+HEADERS = {  # no framing, only our own script and images (/staff/live.js, /staff/files/), nothing cached or sent elsewhere
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'",
+                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",  # live.js, its /staff/live
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
     "Strict-Transport-Security": "max-age=31536000",  # https only from now on (ignored over plain http)
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
@@ -37,6 +37,7 @@ HEADERS = {  # no framing, no scripts, nothing cached or sent elsewhere; images 
 ACCOUNT = web.RequestKey("account", StaffAccount)  # the signed-in account
 CSRF = web.RequestKey("csrf", str)  # the token the page's forms carry
 FORM = web.RequestKey("form", object)  # a POST's fields, read while checking its token
+VERSION = web.RequestKey("live_version", int)  # the newest change when the request began (bot/staff_live.py)
 PHOTOS = web.AppKey("photo_files", PhotoFiles)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -110,7 +111,7 @@ def page(request: web.Request, template: str, status: int = 200, **values) -> we
     services = services_of(request)
     texts, lang = services.texts, language(request)
     html = texts.env.get_template(f"console/{template}.html").render(
-        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""), lang=lang,
+        account=request.get(ACCOUNT), csrf=request.get(CSRF, ""), lang=lang, live_version=request.get(VERSION),
         t=lambda zh, en: zh if lang == "zh" else en,
         status_name=lambda state: texts.status(state, lang),
         category_name=lambda c: services.categories.title(c, lang),
@@ -159,6 +160,8 @@ def signed_in(handler: Handler, admin: bool = False) -> Handler:
     async def checked(request: web.Request) -> web.StreamResponse:
         async with services_of(request).store.transaction() as session:
             found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
+            if found is not None and request.method == "GET":  # before the page reads its data: no change missed
+                request[VERSION] = await changes.current(session)
         if found is None:
             raise web.HTTPSeeOther("/staff/login")
         row, request[ACCOUNT] = found

@@ -62,6 +62,8 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
             calendar=working_calendar(settings),
             chat_cards=settings.chat_cards,
             console_url=settings.console_url,
+            office_robot=settings.wecom_robot_url is not None,
+            staff_direct="telegram" if settings.telegram_bot_token else None,
         ),
         staff=staff or ListedStaff(settings.staff_ids),
         exporter=exporter,

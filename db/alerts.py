@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import changes
 from db.clock import utcnow
 from db.models import Alert
 
@@ -18,6 +19,7 @@ def record(session: AsyncSession, channel: str, kinds: list[str], text: str) -> 
     """A new alert; `text` already masked by the caller (handlers.masking)."""
     alert = Alert(channel=channel[:16], kinds=",".join(kinds)[:128], text=text[:MAX_TEXT])
     session.add(alert)
+    changes.record(session, changes.ALERT, alert=alert, actor="resident")
     return alert
 
 
@@ -32,4 +34,6 @@ async def acknowledge(session: AsyncSession, alert_id: int, actor: str, at: date
     """Mark one alert acknowledged by `actor`; False when there is no such alert or it was already."""
     done = await session.exec(update(Alert).where(col(Alert.id) == alert_id, col(Alert.acknowledged_at).is_(None))
                               .values(acknowledged_by=actor[:64], acknowledged_at=at or utcnow()))
+    if done.rowcount == 1:
+        changes.record(session, changes.ACKNOWLEDGED, alert_id=alert_id, actor=actor)
     return done.rowcount == 1

@@ -428,3 +428,30 @@ class Alert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     acknowledged_by: str | None = Field(default=None, max_length=64)  # "web:<account>"
     acknowledged_at: datetime | None = Field(default=None, index=True)
+
+
+# -- the console's change feed (db/changes.py) -------------------------------------------------
+
+
+class LiveCounter(SQLModel, table=True):
+    """One row: the number of the last change. A transaction that changes a ticket or an alert
+    raises it just before committing and holds its row lock until then, so on PostgreSQL too the
+    changes commit in the order of their numbers: a reader that has seen N never misses a change
+    numbered below N that commits later."""
+
+    id: int = Field(default=1, primary_key=True)
+    last: int = Field(default=0, sa_type=BigInteger)
+
+
+class LiveChange(SQLModel, table=True):
+    """Something the open console pages should show without a reload: a ticket event (a new
+    ticket, a resident's message, a reply, a status change, an assignment...), an emergency alert
+    or its acknowledgement. No resident text: the console reads the ticket or the alert itself."""
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = Field(default_factory=utcnow, index=True)
+    kind: str = Field(max_length=16)  # a ticket event's kind, "alert" or "acknowledged"
+    ticket_id: int | None = Field(default=None, index=True)
+    alert_id: int | None = None
+    actor: str = Field(default="", max_length=64)  # as in TicketEvent: "resident", "web:<account>", "staff:<id> <name>"
+    assignee: str | None = Field(default=None, max_length=64)  # the account an "assign" names

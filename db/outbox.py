@@ -61,6 +61,21 @@ def enqueue_edit(session: AsyncSession, channel: str, chat_id: str | int, messag
     return enqueue(session, channel, chat_id, EDIT, text, buttons=buttons, ticket_id=ticket_id, reply_to=message_id)
 
 
+OFFICE_ROBOT = ("wecom", "robot")  # the office's WeCom (企业微信) group robot: one chat of its own channel
+ASSIGNED = "assigned"  # the purpose of the private message that tells a member a ticket is theirs
+
+
+def to_office_robot(session: AsyncSession, purpose: str, text: str, ticket_id: int | None = None) -> OutboxMessage:
+    """A markdown message for the office's WeCom group robot (bot/channels/wecom_robot.py sends it)."""
+    channel, chat = OFFICE_ROBOT
+    return enqueue(session, channel, chat, purpose, text, ticket_id=ticket_id)
+
+
+def to_staff_member(session: AsyncSession, channel: str, user_id: str, text: str, ticket_id: int | None = None) -> OutboxMessage:
+    """A private message to one member of staff (their linked account's user id on `channel`)."""
+    return enqueue(session, channel, user_id, ASSIGNED, text, ticket_id=ticket_id)
+
+
 async def attach(session: AsyncSession, content: bytes) -> int:
     """Keep a file to send in the database (any process may send it); its id for enqueue()."""
     file = OutboxFile(content=content)

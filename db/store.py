@@ -18,7 +18,7 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import conversations
+from db import changes, conversations
 from db.conversations import Talk
 from db.engine import open_database
 from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
@@ -63,6 +63,9 @@ class Store:
         # set when a transaction that queued outbox messages commits: the worker sends them now
         # (and is not woken, to look at the table for nothing, by every other message)
         self.queued = asyncio.Event()
+        # set when a transaction that changed a ticket or an alert commits: this process's open
+        # console pages look at once (other processes' changes they find by polling, db/changes.py)
+        self.changed = asyncio.Event()
         # the bot of each channel (Telegram's bot id, WeChat's AppID): part of an update's key
         self.bots: dict[str, str] = {}
 
@@ -83,8 +86,11 @@ class Store:
         async with self._sessions() as session:
             async with session.begin():
                 yield session
+                await changes.stamp(session)  # last: numbered in the order the changes commit
             if session.info.pop(QUEUED, False):
                 self.queued.set()
+            if session.info.pop(changes.CHANGED, False):
+                self.changed.set()
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[AsyncSession]:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import changes
 from db.clock import SHANGHAI
 from db.models import Chase, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
 from handlers.rules.duplicates import Report, can_have_duplicate
@@ -53,6 +54,7 @@ async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str
     event = TicketEvent(ticket_id=ticket.id, actor=actor[:64], kind=kind, note=note[:4096], from_status=from_status,
                         to_status=to_status, public=public)
     session.add(event)
+    changes.record(session, kind, ticket_id=ticket.id, actor=actor, assignee=note if kind == "assign" else None)
     return event
 
 

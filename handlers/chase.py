@@ -50,6 +50,7 @@ async def run(services: Services, now: datetime | None = None) -> int:
                 # in the ticket's log (the staff web console) as well as the moderation chat, if there is one
                 await tickets.add_event(session, ticket, "system", "chase", text, public=False)
                 notify.to_staff(session, services, ticket, "chase", text)
+                notify.to_office(session, services, "chase", ticket, stage=stage)
             posted += 1
         except tickets.AlreadyChased:
             continue

@@ -61,6 +61,7 @@ async def _alert_staff(text: str, advice: list[Kind], lines: list[str], channel:
     if store is None:
         return False
     from db import alerts, outbox  # the database layer is not imported by `ask`
+    from handlers import notify
 
     kinds = [k.name for k in advice] or ["general"]
     said = mask_text(text)
@@ -71,6 +72,7 @@ async def _alert_staff(text: str, advice: list[Kind], lines: list[str], channel:
             card = services.texts.render("staff_emergency", "zh", channel=channel, text=said[:500],
                                          kinds="、".join(kinds), numbers=numbers)
             outbox.enqueue(session, rules.moderation_channel, rules.moderation_chat, "alert", card)
+        notify.to_office(session, services, "alert", kinds="、".join(kinds), channel=channel)
         await session.flush()
         log.warning("emergency alert %s recorded: %s via %s", alert.id, ",".join(kinds), channel)
     return True

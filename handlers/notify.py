@@ -1,16 +1,17 @@
-"""Messages that leave through the outbox: ticket cards and notes to the moderation chat,
-staff replies and status notices to residents. Each is written in the caller's transaction,
-so it exists exactly when the change that caused it does; bot/delivery.py delivers it."""
+"""Messages that leave through the outbox: ticket cards and notes to the moderation chat and the
+office's WeCom group, the assignee's private message, staff replies and status notices to
+residents. Each is written in the caller's transaction, so it exists exactly when the change that
+caused it does; bot/delivery.py delivers it."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from db import conversations, outbox
+from db import accounts, conversations, outbox
 from db.models import Resident, Ticket
 from db.tickets import photos
 from handlers.masking import mask_text
 from handlers.services import Services
-from handlers.types import Button
+from handlers.types import Button, plain_text
 
 if TYPE_CHECKING:
     from db.store import Session
@@ -35,9 +36,43 @@ def to_staff(session: Session, services: Services, ticket: Ticket, purpose: str,
                    ticket_id=ticket.id, buttons=buttons)
 
 
+def to_office(session: Session, services: Services, what: str, ticket: Ticket | None = None, **values) -> None:
+    """A line for the office's WeCom (企业微信) group when WECOM_ROBOT_URL is set: a new ticket
+    ("card"), a chase, an assignment, an emergency ("alert"). It reaches staff without Telegram,
+    inside China, and still carries no personal data: number, category, area, a console link."""
+    rules = services.tickets
+    if not rules.office_robot:
+        return
+    category = services.categories.title(ticket.category, "zh") if ticket is not None else ""
+    text = services.texts.render("office_robot", "zh", what=what, ticket=ticket, category=category,
+                                 console_url=rules.console_url, **values)
+    outbox.to_office_robot(session, what, mask_text(plain_text(text)), ticket_id=ticket.id if ticket is not None else None)
+
+
+async def assigned(session: Session, services: Services, ticket: Ticket, name: str, actor: str) -> None:
+    """Tell the member a ticket is now theirs: the office's WeCom group, and a private message on
+    Telegram when their console account is linked to a Telegram user (not when they took it
+    themselves). The console's "mine" view and live notice read the ticket itself."""
+    to_office(session, services, "assigned", ticket, assignee=name)
+    rules = services.tickets
+    account = await accounts.by_name(session, name.removeprefix("@"))
+    if rules.staff_direct is None or account is None or account.disabled or not account.telegram_user_id:
+        return
+    if actor == f"web:{account.name}" or actor.partition(" ")[0] == f"staff:{account.telegram_user_id}":
+        return
+    by = actor.removeprefix("web:") if actor.startswith("web:") else actor.partition(" ")[2]
+    lang = account.language if account.language in ("zh", "en") else "zh"
+    text = services.texts.render("staff_assigned", lang, ticket=ticket, by=by, text=mask_text(ticket.text)[:200],
+                                 category=services.categories.title(ticket.category, lang),
+                                 minimal=rules.chat_cards == "minimal", console_url=rules.console_url)
+    outbox.to_staff_member(session, rules.staff_direct, account.telegram_user_id, mask_text(text), ticket_id=ticket.id)
+
+
 def card(session: Session, services: Services, ticket: Ticket, likely_duplicate: Ticket | None = None) -> None:
-    """The new ticket's card, then its photos, for the moderation chat. A likely duplicate of
-    an open ticket says so on its card, with a button to merge it (staff decide, not the bot)."""
+    """The new ticket's card, then its photos, for the moderation chat (and a line for the
+    office's WeCom group). A likely duplicate of an open ticket says so on its card, with a
+    button to merge it (staff decide, not the bot)."""
+    to_office(session, services, "card", ticket)
     texts = services.texts
     pictures = photos(ticket)
     buttons = ()

@@ -44,6 +44,8 @@ class TicketRules:
     # ID number; "minimal": no resident text at all, only number, category, area and a console link
     chat_cards: str = "masked"
     console_url: str | None = None  # CONSOLE_URL, for that link
+    office_robot: bool = False  # WECOM_ROBOT_URL is set: new tickets, emergencies, chases and assignments go to that group
+    staff_direct: str | None = None  # the channel on which a member's linked account is told privately (telegram); None: none
 
     def is_moderation_chat(self, channel: str, chat_id: str | None) -> bool:
         """The staff's chat: where ticket cards go and where every message is staff's business."""

@@ -211,12 +211,13 @@ async def _button(inbound: Inbound, services: Services) -> Reply:
 
 
 async def assign(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
-    """Who handles the ticket: an internal event, the resident is not told."""
+    """Who handles the ticket: an internal event, the resident is not told; the assignee is (notify.assigned)."""
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         ticket.assignee = name[:64]
         session.add(ticket)
         await tickets.add_event(session, ticket, actor, "assign", name, public=False)
+        await notify.assigned(session, services, ticket, name, actor)
     return _say(services, "assigned", ticket=ticket, assignee=name)
 
 

@@ -124,13 +124,14 @@ async def test_a_change_from_a_page_opened_before_another_change_is_refused(cons
     theirs = await signed_in(chromium, console, "li")
     for page in (mine, theirs):
         await page.goto(console.url(f"/staff/tickets/{ticket.number}"))
+    await mine.select_option("form[action$='/reply'] select", "in_progress")  # half-written: the live update keeps it
+    await mine.fill("#reply-text", "已安排处理")
     await theirs.select_option("form[action$='/reply'] select", "rejected")
     await theirs.fill("#reply-text", "不属于街道职责")
     await theirs.click("form[action$='/reply'] button")
     await theirs.wait_for_selector("p.done")
-    await mine.select_option("form[action$='/reply'] select", "in_progress")  # the stale tab
-    await mine.fill("#reply-text", "已安排处理")
-    await mine.click("form[action$='/reply'] button")
+    await mine.locator("#live-notice").wait_for(state="visible")  # "同事 li(网页) 刚刚更新了此工单"
+    await mine.click("form[action$='/reply'] button")  # the stale form
     problem = mine.locator("p.problem")
     assert "此工单在您打开后已被修改" in await problem.inner_text()
     assert await problem.evaluate("p => getComputedStyle(p).color") == "rgb(139, 0, 0)"  # in red

@@ -154,7 +154,7 @@ def _quote(value: str) -> str:
 
 FIELDS = ["text", "state", "name", "category", "q", "status", "due", "place", "committee", "mine", "page", "view",
           "week", "days", "until", "theme", "back", "from", "to", "topic", "title_zh", "start", "end", "publish",
-          "version", "ids", "assignee", "reveal", "lang", "sort", "order"]
+          "version", "ids", "assignee", "reveal", "lang", "sort", "order", "since", "wait"]
 
 
 async def test_every_console_route_answers_odd_input_without_a_500(console, services):
