@@ -26,8 +26,9 @@ from bot.staff_ticket import actor_name
 from bot.staff_web import ACCOUNT, HEADERS, language, services_of
 from bot.staff_web import number as staff_number
 from db import accounts, changes
-from db.models import OPEN_STATES, Alert, LiveChange, Ticket
+from db.models import Alert, LiveChange, Ticket
 from db.store import Store
+from handlers.rules.lifecycle import OPEN
 
 LONG_POLL = 25.0  # seconds an answer waits for a change (below nginx's default proxy_read_timeout of 60 s)
 POLL = 1.0  # seconds between two reads of the counter by this process while pages wait
@@ -156,7 +157,7 @@ async def live(request: web.Request) -> web.Response:
     shared = await feed.read(since, current)
     async with services.store.transaction() as session:
         mine = (await session.exec(select(func.count()).select_from(Ticket).where(
-            col(Ticket.assignee).in_((me.name, f"@{me.name}")), col(Ticket.status).in_(OPEN_STATES)))).one()
+            col(Ticket.assignee).in_((me.name, f"@{me.name}")), col(Ticket.status).in_(OPEN)))).one()
     lang = language(request)
     body = {"version": current, "reload": shared.reload, "mine": mine, "alerts": shared.alerts, "changes": []}
     for change in shared.found:
