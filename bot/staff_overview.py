@@ -1,5 +1,5 @@
 """The staff console's overview pages: residents' opinions as themes (marked read or answered), the
-dashboard, the export files, the accounts."""
+dashboard, the export files."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,6 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, page, services_of
-from db import accounts
 from db.models import utcnow
 from db.tickets import is_short_id
 from handlers.masking import mask_text
@@ -119,11 +118,12 @@ async def _dashboard_top(request: web.Request, today: date, now: datetime) -> we
     from bot.staff_queue import VIEWS, committee_places, view_filter
     from db import tickets
 
+    places = await committee_places(request)
     async with services_of(request).store.transaction() as session:
-        counts = {view: await tickets.queue_count(session, view_filter(request, view, now)[0]) for view in VIEWS}
+        counts = {view: await tickets.queue_count(session, view_filter(request, view, now, places)[0]) for view in VIEWS}
         counts["open"] = await tickets.queue_count(session, tickets.QueueFilter())
         by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
-                        for name, areas in committee_places(request).items()}
+                        for name, areas in places.items()}
     return page(request, "dashboard_top", counts=counts, by_committee=by_committee, today=today,
                 days=today.weekday() + 1)
 
@@ -172,9 +172,3 @@ async def export_file(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise web.HTTPNotFound(text="no such export file")
     return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
-
-
-async def account_list(request: web.Request) -> web.Response:
-    async with services_of(request).store.transaction() as session:
-        rows = await accounts.all_accounts(session)
-    return page(request, "accounts", accounts=rows)

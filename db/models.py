@@ -1,7 +1,7 @@
 """The tables. Times are stored in UTC."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -430,3 +430,52 @@ class Alert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     acknowledged_by: str | None = Field(default=None, max_length=64)  # "web:<account>"
     acknowledged_at: datetime | None = Field(default=None, index=True)
+
+
+# -- the console's management by administrators (db/admin.py) ------------------------------------
+
+
+class AdminChange(SQLModel, table=True):
+    """One change an administrator made in the console: who, when, to what, and what."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)  # web:<account>
+    kind: str = Field(max_length=16, index=True)  # account, committee, canned
+    target: str = Field(max_length=128)  # the account, committee or canned reply's name
+    what: str = Field(max_length=512)  # one line: created, disabled, team 城管科 -> 市容科, ...
+
+
+class Committee(SQLModel, table=True):
+    """A neighbourhood committee (居委会) and the places it looks after, as the office enters them;
+    seeded from COMMITTEES_FILE by the first change made in the console (handlers/committees.py)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    places: str = Field(default="[]", max_length=4096)  # JSON list: lanes, estates or roads, as areas are written
+    phone: str | None = Field(default=None, max_length=32)  # only as the office gives it
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CannedReply(SQLModel, table=True):
+    """An office's edit of a canned reply: a new one, a changed text or title of one of
+    content/templates/canned/ (the seed), or its removal (`deleted`)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    title_zh: str = Field(default="", max_length=64)
+    title_en: str = Field(default="", max_length=64)
+    text: str = Field(default="", max_length=2000)
+    deleted: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExportRecord(SQLModel, table=True):
+    """An export made (weekly, from the console or the command line): its days and files, so every
+    server's console lists the same exports and serves only files the bot made."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    start: date
+    end: date
+    files: str = Field(default="[]", max_length=4096)  # JSON list of [name, bytes]
+    made_at: datetime = Field(default_factory=utcnow, index=True)
+    made_by: str = Field(default="", max_length=64)  # web:<account>, scheduled, command line

@@ -16,7 +16,7 @@ Only members of the moderation chat and the ids in STAFF_IDS may use these comma
                                 button to undo it
 - /reopen N                     back to in_progress
 - /category N <category>        change the guessed category
-- /reply N <template>           send a canned reply (content/templates/canned/)
+- /reply N <template>           send a canned reply (the files of content/templates/canned/ and the office's edits)
 - /stats                        counts by status and category, overdue tickets
 - /export [from to]             the export of last week (or of these days, YYYY-MM-DD), as files here
 - /event ...                    the office's events: a guided dialog that publishes one, their
@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import tickets
 from db.clock import aware
 from db.models import OPEN_STATES, Resident, Ticket
-from handlers import notify, reports, staff_events
+from handlers import canned, notify, reports, staff_events
 from handlers.masking import mask_text
 from handlers.my_tickets import describe
 from handlers.services import Services
@@ -185,9 +185,10 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         return await change_category(ticket, category, actor, services)
     if command == "reply":
         name = args[1] if len(args) > 1 else ""
-        if name not in services.texts.canned():
-            return _usage(services, command, f";模板:{', '.join(services.texts.canned())}")
-        return await canned_reply(ticket, name, actor, services)
+        found = await canned.replies(services)
+        if name not in found:
+            return _usage(services, command, f";模板:{', '.join(found)}")
+        return await relay_reply(ticket, found[name].text, actor, services)
     return _usage(services, command)
 
 
@@ -230,11 +231,6 @@ async def change_category(ticket: Ticket, category: str, actor: str, services: S
         ticket.category = category
         session.add(ticket)
     return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
-
-
-async def canned_reply(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
-    """One of content/templates/canned/ as a staff reply."""
-    return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
 
 
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:

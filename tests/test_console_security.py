@@ -154,7 +154,8 @@ def _quote(value: str) -> str:
 
 FIELDS = ["text", "state", "name", "category", "q", "status", "due", "place", "committee", "mine", "page", "view",
           "week", "days", "until", "theme", "back", "from", "to", "topic", "title_zh", "start", "end", "publish",
-          "version", "ids", "assignee", "reveal", "lang", "sort", "order"]
+          "version", "ids", "assignee", "reveal", "lang", "sort", "order", "old_name", "places", "phone", "title_en",
+          "new", "preview", "role", "team", "password", "edit"]
 
 
 async def test_every_console_route_answers_odd_input_without_a_500(console, services):

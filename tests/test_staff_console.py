@@ -484,7 +484,7 @@ async def test_the_accounts_page_is_for_administrators_only(console):
     console.http.cookie_jar.clear()
     await console.login("wang")
     status, html, _ = await console.get("/staff/accounts")
-    assert status == 200 and "<td>li</td>" in html
+    assert status == 200 and "<b>li</b>" in html
 
 
 async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console, services):
