@@ -321,5 +321,5 @@ async def _export(args: list[str], services: Services) -> Reply:
                                          reports.today_in_shanghai(), names=("开始日期", "结束日期"))
     except reports.ExportInputError as exc:
         return _say(services, "export_usage", error=str(exc))
-    await reports.post_export(services, start, end)
+    await reports.post_export(services, start, end, made_by="moderation chat")
     return _say(services, "exporting", start=start, end=end)

@@ -466,10 +466,12 @@ async def test_exports_of_any_days_are_made_and_downloaded_and_nothing_else(cons
     status, html, _ = await console.post("/staff/exports", {"from": "2026-13-01", "to": "", "csrf": token})
     assert status == 400 and "日期有误" in html
     today = utcnow().astimezone(SHANGHAI).date().isoformat()
-    status, html, _ = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
-    assert status == 200
+    status, _, response = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
+    assert (status, response.headers["Location"]) == (303, "/staff/exports?made=1")  # post / redirect / get
+    html = (await console.get(response.headers["Location"]))[1]
     name = f"tangqiao-{today.replace('-', '')}-{today.replace('-', '')}-summary.html"
-    assert f'href="/staff/exports/{name}"' in html
+    assert f'href="/staff/exports/{name}"' in html and "已生成" in html and f"{today} — {today}" in html
+    assert rows(services, "select made_by from exportrecord") == [("web:wang",)]
     status, body, response = await console.get(f"/staff/exports/{name}")
     assert status == 200 and "塘桥街道居民服务周报" in body
     assert response.headers["Content-Disposition"] == f'attachment; filename="{name}"'
