@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, page, services_of
+from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, language, page, services_of
 from db.models import utcnow
 from db.tickets import is_short_id
 from handlers.masking import mask_text
@@ -106,7 +106,7 @@ async def dashboard(request: web.Request) -> web.Response:
     async with reading(services.store.engine).connect() as conn:
         summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
         alerts = await export_queries.recent_alerts(conn)
-    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True)
+    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True, lang=language(request))
     top = (await _dashboard_top(request, today, now)).text
     head, body, rest = html.partition("<body>")
     return web.Response(text=head + body + top + rest, content_type="text/html", headers=HEADERS)
@@ -115,17 +115,20 @@ async def dashboard(request: web.Request) -> web.Response:
 async def _dashboard_top(request: web.Request, today: date, now: datetime) -> web.Response:
     """The console's bar over the export's page: the menu, that this week is a partial one (the
     trend's last point counts its days so far only), and today's backlog as the queue counts it."""
+    from bot.export.figures import utc_bounds
     from bot.staff_queue import VIEWS, committee_places, view_filter
-    from db import tickets
+    from db import tickets, workload
 
     places = await committee_places(request)
+    week_start = utc_bounds(today - timedelta(days=today.weekday()), today)[0]
     async with services_of(request).store.transaction() as session:
+        people = await workload.by_assignee(session, now, week_start)
         counts = {view: await tickets.queue_count(session, view_filter(request, view, now, places)[0]) for view in VIEWS}
         counts["open"] = await tickets.queue_count(session, tickets.QueueFilter())
         by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
                         for name, areas in places.items()}
     return page(request, "dashboard_top", counts=counts, by_committee=by_committee, today=today,
-                days=today.weekday() + 1)
+                days=today.weekday() + 1, people=people)
 
 
 # what bot/export/build.py writes: tangqiao-<start>-<end>.xlsx, -<sheet>.csv, -summary.html

@@ -173,3 +173,32 @@ async def test_the_moderation_chats_reply_command_uses_the_office_list(console, 
     found = await canned_replies.replies(services)
     assert found["resolved"].text == "已经修好了,谢谢您。" and found["received"].seeded and not found["received"].edited
     assert PASSWORD  # the fixtures' accounts are unused here: the chat's function reads the same list
+
+
+async def test_the_dashboard_counts_per_assignee_in_one_language(console, services):
+    from datetime import timedelta
+
+    from db.models import utcnow
+
+    late = await new_ticket(services, user="r1", late=True, phone=None)
+    mine = await new_ticket(services, user="r2", phone=None)
+    answered = await new_ticket(services, user="r3", phone=None)
+    await new_ticket(services, user="r4", phone=None)
+    rows(services, "update ticket set assignee = 'li' where id in (?, ?)", late.id, mine.id)
+    rows(services, "update ticket set assignee = '@wang', first_response_at = ?, status = 'acknowledged' where id = ?",
+         utcnow() - timedelta(minutes=5), answered.id)
+    await console.login()
+    html = (await console.get("/staff/dashboard"))[1]
+    table = html[html.index("按承办人"):]
+    cells = re.findall(r"<tr><td>([^<]+)</td><td class=\"n\">(\d+)</td><td class=\"n\">(?:<span[^>]*>)?(\d+)", table)
+    assert cells[:3] == [("li", "2", "1"), ("wang", "1", "0"), ("未交办", "1", "0")]
+    assert re.search(r"<td>wang</td>.*?<td class=\"n\">1 / 1</td>", table, re.S)  # answered on time this week
+    for doubled in ("紧急情况提醒 Emergency", "分类 Category", "(无 none)", "Collected and resolved", "By assignee"):
+        assert doubled not in html
+    async with services.store.transaction() as session:
+        await accounts.set_profile(session, "li", language="en")
+    console.http.cookie_jar.clear()
+    await console.login("li")
+    english = (await console.get("/staff/dashboard"))[1]
+    assert 'lang="en"' in english and "By assignee" in english and "Emergency alerts" in english
+    assert "按承办人" not in english and "紧急情况提醒" not in english and "主要数字" not in english
