@@ -69,6 +69,10 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_status_resolution_due", "status", "resolution_due"),  # the overdue count, from the index
         Index("ix_ticket_status_category", "status", "category"),  # counts by status and category, from the index
         Index("ix_ticket_assignee", "assignee"),  # "assigned to me"
+        # the dashboard's workload per assignee (db/workload.py): the open ones' from the index alone, and
+        # those first answered this week
+        Index("ix_ticket_workload", "status", "assignee", "first_response_at", "response_due", "resolution_due"),
+        Index("ix_ticket_first_response_at", "first_response_at"),
         # the places of the open tickets, and one place's: not (status, area), which SQLite without
         # ANALYZE figures would take for the open queue's order over (status, resolution_due)
         Index("ix_ticket_area_status", "area", "status"),

@@ -1,5 +1,6 @@
 """The console's management (issue 23): the administrators' change log, the neighbourhood
-committees, the office's canned replies (edits over the files) and the record of exports made.
+committees, the office's canned replies (edits over the files), the record of exports made, and
+two indexes for the dashboard's workload per assignee.
 
 Revision ID: 0017_admin
 Revises: 0016_review
@@ -59,9 +60,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_exportrecord_made_at', 'exportrecord', ['made_at'])
+    op.create_index('ix_ticket_first_response_at', 'ticket', ['first_response_at'])
+    op.create_index('ix_ticket_workload', 'ticket', ['status', 'assignee', 'first_response_at', 'response_due', 'resolution_due'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_ticket_workload', 'ticket')
+    op.drop_index('ix_ticket_first_response_at', 'ticket')
     op.drop_table('exportrecord')
     op.drop_table('cannedreply')
     op.drop_table('committee')
