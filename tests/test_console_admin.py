@@ -202,3 +202,40 @@ async def test_the_dashboard_counts_per_assignee_in_one_language(console, servic
     english = (await console.get("/staff/dashboard"))[1]
     assert 'lang="en"' in english and "By assignee" in english and "Emergency alerts" in english
     assert "按承办人" not in english and "紧急情况提醒" not in english and "主要数字" not in english
+
+
+async def test_the_finished_weeks_are_kept_while_only_this_weeks_tickets_change(console, services, monkeypatch):
+    """A new ticket of this week leaves the 12 finished weeks' figures as they were (not computed
+    again); a change to an older ticket reaches back and they are."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from bot.export import figures
+    from handlers.reports import today_in_shanghai
+
+    computed = []
+    original = figures.figures
+
+    async def counting(conn, services_, start, end, now):
+        computed.append(start)
+        return await original(conn, services_, start, end, now)
+
+    monkeypatch.setattr(figures, "figures", counting)
+    monkeypatch.setattr(figures, "_finished", {})
+    monday = today_in_shanghai() - timedelta(days=today_in_shanghai().weekday())
+    old = await new_ticket(services, user="old", phone=None)
+    rows(services, "update ticket set created_at = ? where id = ?",
+         datetime.combine(monday - timedelta(days=12), time(10)).replace(tzinfo=UTC), old.id)
+    await console.login()
+    assert (await console.get("/staff/dashboard"))[0] == 200
+    finished = [start for start in computed if start < monday]
+    assert len(set(finished)) == 11  # the trend's 11 finished weeks (the 12th is this one)
+    computed.clear()
+    await new_ticket(services, user="new", phone=None)  # this week's
+    assert (await console.get("/staff/dashboard"))[0] == 200
+    assert [start for start in computed if start < monday - timedelta(days=7)] == []  # only this week and its comparison
+    computed.clear()
+    from handlers import staff
+
+    await staff.add_note(old, "已联系物业", "web:wang", services)  # a change to a ticket of a finished week
+    assert (await console.get("/staff/dashboard"))[0] == 200
+    assert monday - timedelta(days=14) in computed  # the old ticket's week, computed again
