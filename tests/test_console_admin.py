@@ -239,3 +239,19 @@ async def test_the_finished_weeks_are_kept_while_only_this_weeks_tickets_change(
     await staff.add_note(old, "已联系物业", "web:wang", services)  # a change to a ticket of a finished week
     assert (await console.get("/staff/dashboard"))[0] == 200
     assert monday - timedelta(days=14) in computed  # the old ticket's week, computed again
+
+
+async def test_every_admin_post_needs_the_sessions_csrf_token(console, services):
+    await console.login()
+    html = (await console.get("/staff/accounts"))[1]
+    for path, form in (("/staff/accounts", {"name": "mole", "password": "a long passphrase"}),
+                       ("/staff/accounts/profile", {"name": "li", "role": "admin"}),
+                       ("/staff/accounts/disable", {"name": "li"}), ("/staff/accounts/enable", {"name": "li"}),
+                       ("/staff/accounts/password", {"name": "li", "password": "a long passphrase"}),
+                       ("/staff/committees", {"name": "x", "places": "峨山路"}), ("/staff/committees/remove", {"name": "东方居委会"}),
+                       ("/staff/canned", {"name": "x", "new": "1", "title_zh": "x", "text": "y"}),
+                       ("/staff/canned/remove", {"name": "received"})):
+        for token in ({}, {"csrf": "forged"}):
+            assert (await console.post(path, {**form, **token}))[0] == 403, path
+    assert rows(services, "select count(*) from adminchange") == [(0,)]
+    assert csrf_of(html)  # the page itself carries the token its forms send
