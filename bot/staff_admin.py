@@ -17,12 +17,12 @@ address).
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from aiohttp import web
 
 from bot.staff_queue import committees_file
-from bot.staff_web import ACCOUNT, FORM, actor_of, page, see_other, services_of, set_cookie, signed_in
+from bot.staff_web import ACCOUNT, FORM, actor_of, language, page, see_other, services_of, set_cookie, signed_in
 from db import accounts, admin_log
 from db import canned as canned_store
 from db import committees as committee_store
@@ -59,13 +59,7 @@ def _form(request: web.Request) -> dict[str, str]:
 
 def _done(request: web.Request) -> str:
     found = DONE.get(str(request.query.get("done", "")))
-    return "" if found is None else found[0] if page_language(request) == "zh" else found[1]
-
-
-def page_language(request: web.Request) -> str:
-    from bot.staff_web import language
-
-    return language(request)
+    return "" if found is None else found[0] if language(request) == "zh" else found[1]
 
 
 def _redirect(path: str, **values: str) -> web.Response:
@@ -84,9 +78,9 @@ async def account_page(request: web.Request, problem: str = "", status: int = 20
     async with services_of(request).store.transaction() as session:
         rows = await accounts.all_accounts(session)
     once = request.cookies.get(ONCE_COOKIE, "")
-    name, _, password = once.partition(":")
+    name, _, password = once.rpartition(":")  # the password has no ":"; the name is quoted
     response = page(request, "accounts", status, accounts=rows, problem=problem, form=form or {}, done=_done(request),
-                    once=(name, password) if password else None, changes=await _changes(request, "account"),
+                    once=(unquote(name), password) if password else None, changes=await _changes(request, "account"),
                     min_password=accounts.MIN_PASSWORD)
     if once:
         response.del_cookie(ONCE_COOKIE, path="/staff/accounts")
@@ -95,7 +89,7 @@ async def account_page(request: web.Request, problem: str = "", status: int = 20
 
 def _with_password(request: web.Request, response: web.Response, name: str, password: str) -> web.Response:
     """The redirect to the accounts page, carrying the one-time password for its single showing."""
-    set_cookie(request, response, ONCE_COOKIE, f"{name}:{password}", path="/staff/accounts", max_age=300)
+    set_cookie(request, response, ONCE_COOKIE, f"{quote(name)}:{password}", path="/staff/accounts", max_age=300)
     return response
 
 

@@ -91,6 +91,20 @@ async def test_an_account_made_with_a_one_time_password_shown_once_then_managed(
     assert "team 城管科 -&gt; 市容科" in html and "web:wang" not in html  # the log under the page, by account name
 
 
+async def test_a_chinese_name_gets_its_one_time_password_too(console, services):
+    await console.login()
+    token = await console.csrf("/staff/accounts")
+    status, _, response = await console.post("/staff/accounts", {"csrf": token, "name": "张:三", "role": "staff"})
+    html = (await console.get(response.headers["Location"]))[1]
+    once = re.search(r'<code style="font-size: 130%">(\w+)</code>', html).group(1)
+    assert "<b>张:三</b> 的一次性密码" in html
+    other = type(console)(console.server)
+    try:
+        assert (await other.login("张:三", once))[0] == 303
+    finally:
+        await other.http.close()
+
+
 async def test_the_last_administrator_can_be_neither_disabled_nor_made_staff(console, services):
     await console.login()
     html = (await console.get("/staff/accounts"))[1]
