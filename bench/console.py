@@ -86,10 +86,43 @@ async def _pages(url: str, export_dir: Path) -> list[tuple[str, list[float], int
                         raise RuntimeError(f"{path}: HTTP {response.status}")
                     size = len(body)
                 out.append((name, times, size))
+            out += await _dashboard(http, base, store)
     finally:
         await runner.cleanup()
         await store.close()
     return out
+
+
+async def _dashboard(http, base: str, store) -> list[tuple[str, list[float], int]]:
+    """The dashboard after a write (a new opinion: the finished weeks' kept figures are stale, so
+    all 12 are computed again), then again unchanged; and its per-assignee figures alone."""
+    from datetime import timedelta
+
+    from bot.export.figures import utc_bounds
+    from db import workload
+    from db.models import utcnow
+    from handlers.reports import today_in_shanghai
+
+    async def once() -> tuple[float, int]:
+        began = time.perf_counter()
+        async with http.get(base + "/staff/dashboard", allow_redirects=False) as response:
+            body = await response.read()
+        return (time.perf_counter() - began) * 1000, len(body)
+
+    resident = await store.resident("telegram", "bench-dashboard")
+    await store.add_opinion(resident.id, "路灯又坏了", "telegram", "other")
+    after_write, size = await once()
+    warm = [(await once())[0] for _ in range(REPEAT)]
+    today = today_in_shanghai()
+    week_start = utc_bounds(today - timedelta(days=today.weekday()), today)[0]
+    alone = []
+    for _ in range(REPEAT):
+        began = time.perf_counter()
+        async with store.transaction() as session:
+            await workload.by_assignee(session, utcnow(), week_start)
+        alone.append((time.perf_counter() - began) * 1000)
+    return [("dashboard after a write", [after_write], size), ("dashboard again, nothing written", warm, size),
+            ("dashboard: per-assignee figures alone", alone, 0)]
 
 
 def bench_console(database: str | None = None) -> int:
@@ -115,7 +148,8 @@ def bench_console(database: str | None = None) -> int:
                   f"{times[0]:8.1f} {size / 1024:7.0f}")
         print("the dashboard's first request computes the 12 finished weeks' figures; later ones reuse them while "
               "nothing is written, 10 minutes at most (bot/export/figures.py finished_figures), and compute this "
-              "week's (empty here)")
+              "week's (empty here); after any write (here one new opinion) the 12 weeks are computed again; the "
+              "per-assignee figures are two aggregate queries (db/workload.py), timed in-process")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

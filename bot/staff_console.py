@@ -14,7 +14,8 @@ own (/staff/live.js, bot/staff_live.py) keeps an open page up to date; no resour
 - `GET /staff/dashboard`: this week so far against the same days of last week, the 12-week
   trend and the recent emergency alerts, drawn by the weekly export's own code (bot/export/)
 - `GET /staff/exports`: the export files (EXPORT_DIR) to download; `POST` makes one of any days
-- `GET /staff/accounts`: the accounts, for administrators only (403 for other staff)
+- `/staff/accounts`, `/staff/committees`, `/staff/canned`: management, for administrators only
+  (403 for other staff; bot/staff_admin.py)
 - `/staff/events`: the office's events, their notices' progress, create / publish / withdraw (bot/staff_events.py)
 - `GET /staff/files/{number}/{index}`: a ticket's photo, fetched from the channel once and kept
   (bot/photo_files.py)
@@ -34,7 +35,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.photo_files import PhotoFiles
-from bot.staff_overview import account_list, dashboard, export_file, exports, mark_theme, new_export, opinions
+from bot.staff_overview import dashboard, export_file, exports, mark_theme, new_export, opinions
 from bot.staff_queue import bulk, queue
 from bot.staff_ticket import photo_file, ticket_action, ticket_page
 from bot.staff_web import COOKIE, CSRF, PHOTOS, address, log, page, see_other, services_of, set_cookie, signed_in
@@ -66,7 +67,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/staff/exports", signed_in(exports))
     app.router.add_post("/staff/exports", signed_in(new_export))
     app.router.add_get("/staff/exports/{name}", signed_in(export_file))
-    app.router.add_get("/staff/accounts", signed_in(account_list, admin=True))
     app.router.add_get("/staff/files/{number}/{index}", signed_in(photo_file))
 
 

@@ -1,5 +1,5 @@
 """The staff console's overview pages: residents' opinions as themes (marked read or answered), the
-dashboard, the export files, the accounts."""
+dashboard, the export files."""
 from __future__ import annotations
 
 import re
@@ -9,8 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, page, services_of
-from db import accounts
+from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, language, page, services_of
 from db.models import utcnow
 from db.tickets import is_short_id
 from handlers.masking import mask_text
@@ -107,7 +106,7 @@ async def dashboard(request: web.Request) -> web.Response:
     async with reading(services.store.engine).connect() as conn:
         summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
         alerts = await export_queries.recent_alerts(conn)
-    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True)
+    html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True, lang=language(request))
     top = (await _dashboard_top(request, today, now)).text
     head, body, rest = html.partition("<body>")
     return web.Response(text=head + body + top + rest, content_type="text/html", headers=HEADERS)
@@ -116,40 +115,54 @@ async def dashboard(request: web.Request) -> web.Response:
 async def _dashboard_top(request: web.Request, today: date, now: datetime) -> web.Response:
     """The console's bar over the export's page: the menu, that this week is a partial one (the
     trend's last point counts its days so far only), and today's backlog as the queue counts it."""
+    from bot.export.figures import utc_bounds
     from bot.staff_queue import VIEWS, committee_places, view_filter
-    from db import tickets
+    from db import tickets, workload
 
+    places = await committee_places(request)
+    week_start = utc_bounds(today - timedelta(days=today.weekday()), today)[0]
     async with services_of(request).store.transaction() as session:
-        counts = {view: await tickets.queue_count(session, view_filter(request, view, now)[0]) for view in VIEWS}
+        people = await workload.by_assignee(session, now, week_start)
+        counts = {view: await tickets.queue_count(session, view_filter(request, view, now, places)[0]) for view in VIEWS}
         counts["open"] = await tickets.queue_count(session, tickets.QueueFilter())
         by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
-                        for name, areas in committee_places(request).items()}
+                        for name, areas in places.items()}
     return page(request, "dashboard_top", counts=counts, by_committee=by_committee, today=today,
-                days=today.weekday() + 1)
+                days=today.weekday() + 1, people=people)
 
 
 # what bot/export/build.py writes: tangqiao-<start>-<end>.xlsx, -<sheet>.csv, -summary.html
 EXPORT_NAME = re.compile(r"tangqiao-[0-9]{8}-[0-9]{8}(-[a-z_]+)?\.(xlsx|csv|html)")
 
 
-def _export_files(request: web.Request) -> list[Path]:
-    """The export files of EXPORT_DIR, newest first: only names the export writes, only plain files
-    (not a link to elsewhere); anything else dropped in the folder is neither listed nor served."""
+def _export_file(request: web.Request, name: str) -> Path | None:
+    """An export's file in EXPORT_DIR: only a name the export writes, only a plain file (not a link
+    to elsewhere); None when this server has no such file."""
     from bot.web_keys import SETTINGS
 
-    folder = Path(request.app[SETTINGS].export_dir)
-    found = [p for p in folder.iterdir() if EXPORT_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()] \
-        if folder.is_dir() else []
-    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
+    if not EXPORT_NAME.fullmatch(name):
+        return None
+    path = Path(request.app[SETTINGS].export_dir) / name
+    return path if path.is_file() and not path.is_symlink() else None
 
 
-async def exports(request: web.Request, problem: str = "", made: list[Path] | None = None, status: int = 200) -> web.Response:
-    return page(request, "exports", status, files=_export_files(request), problem=problem, made=made or [],
-                can_export=services_of(request).exporter is not None)
+async def exports(request: web.Request, problem: str = "", status: int = 200) -> web.Response:
+    """The exports made, newest first, from the database (db/exports.py): every server lists the same."""
+    from db import exports as made_exports
+
+    services = services_of(request)
+    async with services.store.transaction() as session:
+        made = await made_exports.listing(session)
+    done = str(request.query.get("made", ""))
+    rows = [(m, [(name, size, _export_file(request, name) is not None) for name, size in m.files]) for m in made]
+    return page(request, "exports", status, exports=rows, problem=problem, can_export=services.exporter is not None,
+                made=int(done) if is_short_id(done) else 0, scheduled=made_exports.SCHEDULED)
 
 
 async def new_export(request: web.Request) -> web.Response:
-    """The export of the days asked for, made as the weekly one is (in a process of its own)."""
+    """The export of the days asked for, made as the weekly one is (in a process of its own),
+    recorded with who asked; then back to the list (post / redirect / get)."""
+    from db import exports as made_exports
     from handlers.reports import ExportInputError, parse_range, today_in_shanghai
 
     services, form = services_of(request), request[FORM]
@@ -163,18 +176,23 @@ async def new_export(request: web.Request) -> web.Response:
     if not FIRST_DAY <= start <= end <= LAST_DAY:
         return await exports(request, f"{FIRST_DAY} — {LAST_DAY}", status=400)
     result = await services.exporter(start, end)
-    return await exports(request, made=result.files)
+    async with services.store.transaction() as session:
+        row = made_exports.record(session, start, end, result.files, actor_of(request[ACCOUNT]))
+        await session.flush()
+        made = row.id
+    raise web.HTTPSeeOther(f"/staff/exports?made={made}")
 
 
 async def export_file(request: web.Request) -> web.StreamResponse:
-    """One of the listed files, by its name alone: nothing outside EXPORT_DIR can be named."""
-    found = next((p for p in _export_files(request) if p.name == request.match_info["name"]), None)
+    """One file an export recorded (db/exports.py), by its name alone: nothing else in EXPORT_DIR,
+    nothing outside it."""
+    from db import exports as made_exports
+
+    name = request.match_info["name"]
+    found = _export_file(request, name)
+    if found is not None:
+        async with services_of(request).store.transaction() as session:
+            found = found if await made_exports.recorded(session, name) else None
     if found is None:
-        raise web.HTTPNotFound(text="no such export file")
+        raise web.HTTPNotFound(text="没有这个导出文件")
     return web.FileResponse(found, headers={"Content-Disposition": f'attachment; filename="{found.name}"', **HEADERS})
-
-
-async def account_list(request: web.Request) -> web.Response:
-    async with services_of(request).store.transaction() as session:
-        rows = await accounts.all_accounts(session)
-    return page(request, "accounts", accounts=rows)

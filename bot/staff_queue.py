@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.staff_web import ACCOUNT, FORM, actor_of, page, services_of
 from db import accounts, tickets
+from db import committees as committee_list
 from db.clock import SHANGHAI
 from db.models import Ticket, utcnow
 from handlers import committees, staff
@@ -27,8 +28,8 @@ PAGE_SIZE = 50
 VIEWS = ("today", "new", "mine", "overdue")
 
 
-def committee_places(request: web.Request) -> dict[str, tuple[str, ...]]:
-    """The neighbourhood committees and their places (COMMITTEES_FILE); none when it cannot be read."""
+def committees_file(request: web.Request) -> dict[str, tuple[str, ...]]:
+    """The neighbourhood committees of COMMITTEES_FILE (the seed of the console's list); none when it cannot be read."""
     from bot.staff_web import log
     from bot.web_keys import SETTINGS
 
@@ -39,12 +40,19 @@ def committee_places(request: web.Request) -> dict[str, tuple[str, ...]]:
         return {}
 
 
+async def committee_places(request: web.Request) -> dict[str, tuple[str, ...]]:
+    """The neighbourhood committees and their places as the office keeps them (db/committees.py)."""
+    async with services_of(request).store.transaction() as session:
+        return await committee_list.places(session, committees_file(request))
+
+
 def end_of_today(now: datetime) -> datetime:
     local = now.astimezone(SHANGHAI).date() + timedelta(days=1)
     return datetime.combine(local, time(0), SHANGHAI)
 
 
-def view_filter(request: web.Request, view: str, now: datetime) -> tuple[tickets.QueueFilter, bool]:
+def view_filter(request: web.Request, view: str, now: datetime,
+                places: dict[str, tuple[str, ...]]) -> tuple[tickets.QueueFilter, bool]:
     """One view's own filter (no other), and whether it knows the view."""
     name = request[ACCOUNT].name
     found = {
@@ -54,16 +62,17 @@ def view_filter(request: web.Request, view: str, now: datetime) -> tuple[tickets
         "overdue": tickets.QueueFilter(due_before=now),
     }
     if view.startswith("committee:"):
-        places = committee_places(request).get(view[len("committee:"):])
-        return (tickets.QueueFilter(areas=places), True) if places else (tickets.QueueFilter(), False)
+        areas = places.get(view[len("committee:"):])
+        return (tickets.QueueFilter(areas=areas), True) if areas else (tickets.QueueFilter(), False)
     return found.get(view, tickets.QueueFilter()), view in found
 
 
-def chosen_filter(request: web.Request, query, now: datetime) -> tuple[tickets.QueueFilter, dict]:
+def chosen_filter(request: web.Request, query, now: datetime,
+                  places: dict[str, tuple[str, ...]]) -> tuple[tickets.QueueFilter, dict]:
     """The list the address asks for: its view, then the filters on top; unknown values ignored."""
     services = services_of(request)
     view = str(query.get("view", ""))
-    chosen, known = view_filter(request, view, now)
+    chosen, known = view_filter(request, view, now, places)
     view = view if known else ""
     status = str(query.get("status", ""))
     if status == "all":
@@ -74,7 +83,6 @@ def chosen_filter(request: web.Request, query, now: datetime) -> tuple[tickets.Q
         status = ""
     category = str(query.get("category", ""))
     category = category if category in services.categories.by_id else ""
-    places = committee_places(request)
     committee = str(query.get("committee", ""))
     committee = committee if committee in places else ""
     place = str(query.get("place", "")).strip()[:AREA_LENGTH]
@@ -121,16 +129,16 @@ async def queue(request: web.Request) -> web.Response:
 
     services = services_of(request)
     now = utcnow()
-    chosen, shown = chosen_filter(request, request.query, now)
+    places = await committee_places(request)
+    chosen, shown = chosen_filter(request, request.query, now, places)
     page_text = str(request.query.get("page", "1"))
     number = int(page_text) if tickets.is_short_id(page_text) and int(page_text) > 0 else 1
-    places = committee_places(request)
     async with services.store.transaction() as session:
         total = await tickets.queue_count(session, chosen)
         pages = max(1, -(-total // PAGE_SIZE))
         number = min(number, pages)
         rows = await tickets.queue(session, chosen, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-        counts = {view: await tickets.queue_count(session, view_filter(request, view, now)[0]) for view in VIEWS}
+        counts = {view: await tickets.queue_count(session, view_filter(request, view, now, places)[0]) for view in VIEWS}
         counts[""] = await tickets.queue_count(session, tickets.QueueFilter())
         by_committee = {name: await tickets.queue_count(session, tickets.QueueFilter(areas=areas))
                         for name, areas in places.items()}

@@ -14,10 +14,11 @@ import aiohttp
 from aiohttp import web
 
 from bot.photo_files import PhotoUnavailable
-from bot.staff_queue import back_of, chosen_filter, countdown
+from bot.staff_queue import back_of, chosen_filter, committee_places, countdown
 from bot.staff_web import ACCOUNT, FORM, HEADERS, PHOTOS, actor_of, language, log, page, services_of
 from db import accounts, tickets
 from db.models import Ticket, TicketEvent, utcnow
+from handlers import canned as canned_replies
 from handlers import staff
 from handlers.masking import mask_phone, mask_text
 from handlers.rules.lifecycle import OPEN, Status, can_move, is_late, staff_choices
@@ -46,7 +47,7 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
     services, lang = services_of(request), language(request)
     ticket = await find_ticket(request)
     back = back_of(request.query.get("back") or (values or {}).get("back"))
-    chosen, _ = chosen_filter(request, _query_of(back), utcnow())
+    chosen, _ = chosen_filter(request, _query_of(back), utcnow(), await committee_places(request))
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
         people = await accounts.all_accounts(session)
@@ -58,9 +59,9 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
         others = await tickets.of_resident(session, ticket.resident_id)
     linked = {a.telegram_user_id: a.name for a in people if a.telegram_user_id}
     shown = (lambda text: text or "") if revealed else mask_text
-    canned = services.texts.canned()
-    picked = str(request.query.get("canned", ""))
-    draft = services.texts.render(f"canned/{picked}", "zh") if picked in canned else (values or {}).get("text", "")
+    canned = await canned_replies.replies(services)
+    picked = canned.get(str(request.query.get("canned", "")))
+    draft = picked.text if picked else (values or {}).get("text", "")
     done = str(request.query.get("done", ""))
     return page(request, "ticket", status, live_page="ticket", live_ticket=ticket.id, ticket=ticket, events=events,
                 problem=problem, done=done if done in DONE else "",
@@ -68,7 +69,7 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
                 phone=(ticket.phone or "") if revealed else mask_phone(ticket.phone), revealed=revealed,
                 countdown=countdown(services, lang), late=is_late(ticket, utcnow()),
                 photo_count=len(tickets.photos(ticket)), states=allowed_states(ticket), canned=canned,
-                canned_title=lambda name: _canned_title(services, name, lang), draft=draft,
+                canned_title=lambda name: canned[name].title_zh if lang == "zh" else canned[name].title_en, draft=draft,
                 categories=list(services.categories.by_id), people=[a for a in people if not a.disabled],
                 version=version, back=back, back_query=urlencode({"back": back}), duplicate=duplicate, merged=merged,
                 original=original, following=following, others=[t for t in others if t.id != ticket.id],
@@ -79,13 +80,6 @@ def _query_of(address: str) -> dict:
     from urllib.parse import parse_qsl, urlsplit
 
     return dict(parse_qsl(urlsplit(address).query))
-
-
-def _canned_title(services: Services, name: str, lang: str) -> str:
-    try:
-        return services.texts.label(f"canned_{name}", lang)
-    except KeyError:
-        return name
 
 
 DONE = {  # what the page says after a form's redirect, by action

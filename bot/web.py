@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from bot import __version__, metrics, staff_alerts, staff_console, staff_events, staff_live, staff_review, staff_web
+from bot import __version__, metrics, staff_admin, staff_alerts, staff_console, staff_events, staff_live, staff_review, staff_web
 from bot.channels.wechat import BadMessage, WeChatChannel, cannot_send
 from bot.settings import Settings
 from bot.web_keys import SERVICES, SETTINGS, TELEGRAM, WECHAT
@@ -241,6 +241,7 @@ def build_web_app(settings: Settings, services: Services, telegram_application: 
     app.router.add_get("/metrics", metrics_endpoint)
     staff_console.setup(app)  # the staff web console, /staff/ (bot/staff_console.py)
     staff_events.setup(app)  # its events page, /staff/events (bot/staff_events.py)
+    staff_admin.setup(app)  # the administrators' pages: accounts, committees, canned replies (bot/staff_admin.py)
     staff_review.setup(app)  # its review page, /staff/review (bot/staff_review.py)
     staff_alerts.setup(app)  # the emergency alerts on top of its pages (bot/staff_alerts.py)
     staff_live.setup(app)  # its pages updated without a reload, /staff/live (bot/staff_live.py)

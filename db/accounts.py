@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -67,12 +67,30 @@ async def set_password(session: AsyncSession, name: str, password: str) -> Staff
     return account
 
 
+async def _not_the_last_admin(session: AsyncSession, account: StaffAccount) -> None:
+    """Refuse to leave no enabled administrator: nobody could manage the accounts any more."""
+    if account.is_admin and not account.disabled:
+        others = (await session.exec(select(func.count()).select_from(StaffAccount).where(
+            StaffAccount.is_admin == True, StaffAccount.disabled == False, StaffAccount.id != account.id))).one()  # noqa: E712
+        if not others:
+            raise AccountError("this is the last administrator 这是最后一个管理员账号")
+
+
 async def disable(session: AsyncSession, name: str) -> StaffAccount:
-    """The account can no longer sign in, and its open sessions end now."""
+    """The account can no longer sign in, and its open sessions end now (never the last administrator)."""
     account = await _existing(session, name)
+    await _not_the_last_admin(session, account)
     account.disabled = True
     session.add(account)
     await end_sessions(session, account.id)
+    return account
+
+
+async def enable(session: AsyncSession, name: str) -> StaffAccount:
+    """A disabled account may sign in again with its password."""
+    account = await _existing(session, name)
+    account.disabled = False
+    session.add(account)
     return account
 
 
@@ -97,6 +115,22 @@ async def set_profile(session: AsyncSession, name: str, team: str | None = None,
         account.language = language
     session.add(account)
     return account
+
+
+async def set_admin(session: AsyncSession, name: str, admin: bool) -> StaffAccount:
+    """An administrator or a member of staff (never the last administrator made staff)."""
+    account = await _existing(session, name)
+    if not admin:
+        await _not_the_last_admin(session, account)
+    account.is_admin = admin
+    session.add(account)
+    return account
+
+
+def one_time_password() -> str:
+    """A password to tell its owner once (14 characters, no look-alike letters)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(14))
 
 
 async def all_accounts(session: AsyncSession) -> list[StaffAccount]:

@@ -127,6 +127,19 @@ async def last_change(conn: AsyncConnection) -> tuple:
                   for column in (E.c.id, E.c.at, OP.c.id, OP.c.created_at)])
 
 
+async def written_before(conn: AsyncConnection, since: tuple, hi: datetime) -> bool:
+    """Whether anything written after `since` (a last_change() mark) touches a ticket or an opinion
+    made before `hi`: a new event of an older ticket, or an opinion dated before it. Reads only
+    what came after the mark (the primary keys' ends), so a finished week's figures can be kept
+    while residents and staff work on this week's tickets."""
+    event_id, _, opinion_id, _ = since
+    event = (await conn.execute(select(E.c.id).select_from(E.join(T, T.c.id == E.c.ticket_id))
+                                .where(E.c.id > (event_id or 0), T.c.created_at < hi).limit(1))).first()
+    opinion = (await conn.execute(select(OP.c.id).where(OP.c.id > (opinion_id or 0), OP.c.created_at < hi)
+                                  .limit(1))).first()
+    return event is not None or opinion is not None
+
+
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:
     """The newest emergency alerts (db/alerts.py), whatever the channels: created_at, channel,
     kinds, text (masked when recorded), acknowledged_by, acknowledged_at."""

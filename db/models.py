@@ -1,7 +1,7 @@
 """The tables. Times are stored in UTC."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -65,6 +65,10 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_status_resolution_due", "status", "resolution_due"),  # the overdue count, from the index
         Index("ix_ticket_status_category", "status", "category"),  # counts by status and category, from the index
         Index("ix_ticket_assignee", "assignee"),  # "assigned to me"
+        # the dashboard's workload per assignee (db/workload.py): the open ones' from the index alone, and
+        # those first answered this week
+        Index("ix_ticket_workload", "status", "assignee", "first_response_at", "response_due", "resolution_due"),
+        Index("ix_ticket_first_response_at", "first_response_at"),
         # the places of the open tickets, and one place's: not (status, area), which SQLite without
         # ANALYZE figures would take for the open queue's order over (status, resolution_due)
         Index("ix_ticket_area_status", "area", "status"),
@@ -455,3 +459,52 @@ class LiveChange(SQLModel, table=True):
     alert_id: int | None = None
     actor: str = Field(default="", max_length=64)  # as in TicketEvent: "resident", "web:<account>", "staff:<id> <name>"
     assignee: str | None = Field(default=None, max_length=64)  # the account an "assign" names
+
+
+# -- the console's management by administrators (db/admin.py) ------------------------------------
+
+
+class AdminChange(SQLModel, table=True):
+    """One change an administrator made in the console: who, when, to what, and what."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)  # web:<account>
+    kind: str = Field(max_length=16, index=True)  # account, committee, canned
+    target: str = Field(max_length=128)  # the account, committee or canned reply's name
+    what: str = Field(max_length=512)  # one line: created, disabled, team 城管科 -> 市容科, ...
+
+
+class Committee(SQLModel, table=True):
+    """A neighbourhood committee (居委会) and the places it looks after, as the office enters them;
+    seeded from COMMITTEES_FILE by the first change made in the console (handlers/committees.py)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    places: str = Field(default="[]", max_length=4096)  # JSON list: lanes, estates or roads, as areas are written
+    phone: str | None = Field(default=None, max_length=32)  # only as the office gives it
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CannedReply(SQLModel, table=True):
+    """An office's edit of a canned reply: a new one, a changed text or title of one of
+    content/templates/canned/ (the seed), or its removal (`deleted`)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    title_zh: str = Field(default="", max_length=64)
+    title_en: str = Field(default="", max_length=64)
+    text: str = Field(default="", max_length=2000)
+    deleted: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExportRecord(SQLModel, table=True):
+    """An export made (weekly, from the console or the command line): its days and files, so every
+    server's console lists the same exports and serves only files the bot made."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    start: date
+    end: date
+    files: str = Field(default="[]", max_length=4096)  # JSON list of [name, bytes]
+    made_at: datetime = Field(default_factory=utcnow, index=True)
+    made_by: str = Field(default="", max_length=64)  # web:<account>, scheduled, command line

@@ -7,7 +7,9 @@ a road alone, which covers every lane and house number of that road (峨山路):
     峨山路居委会: [峨山路91弄, 峨山路101弄, 金浦小区]
     东方居委会: [东方路]
 
-The queue's committee filter shows the tickets whose area is one of these or starts with one.
+The queue's committee filter shows the tickets whose area is one of these or starts with one. The
+file is the seed: once an administrator changes the list in the console (/staff/committees), the
+database's list (db/committees.py) is the office's.
 """
 from __future__ import annotations
 

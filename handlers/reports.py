@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from db import outbox
+from db import exports, outbox
 from db.clock import today
 from handlers.services import Services
 
@@ -46,10 +46,12 @@ def parse_range(start: str | None, end: str | None, today: date, names: tuple[st
     return first, last
 
 
-async def post_export(services: Services, start: date, end: date) -> str:
-    """Build the export of these days and queue its summary and files for the moderation chat;
-    returns the summary (Telegram HTML)."""
+async def post_export(services: Services, start: date, end: date, made_by: str = exports.SCHEDULED) -> str:
+    """Build the export of these days, record it (db/exports.py) and queue its summary and files
+    for the moderation chat; returns the summary (Telegram HTML)."""
     result = await services.exporter(start, end)
+    async with services.store.transaction() as session:
+        exports.record(session, start, end, result.files, made_by)
     rules = services.tickets
     if rules.moderation_chat is not None:
         async with services.store.transaction() as session:

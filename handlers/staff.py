@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from db import tickets
 from db.clock import aware
 from db.models import Resident, Ticket
-from handlers import commands, notify, reports, staff_events
+from handlers import canned, commands, notify, reports, staff_events
 from handlers.masking import mask_text
 from handlers.my_tickets import describe
 from handlers.rules.lifecycle import OPEN, STAFF_MOVES, TransitionError, is_late
@@ -186,9 +186,10 @@ async def category_command(inbound: Inbound, ticket: Ticket, args: list[str], se
 @_about_ticket
 async def canned_command(inbound: Inbound, ticket: Ticket, args: list[str], services: Services) -> Reply:
     name = args[0] if args else ""
-    if name not in services.texts.canned():
-        return _usage(services, inbound, f";模板:{', '.join(services.texts.canned())}")
-    return await canned_reply(ticket, name, _actor(inbound), services)
+    found = await canned.replies(services)  # the files of content/templates/canned/ and the office's edits
+    if name not in found:
+        return _usage(services, inbound, f";模板:{', '.join(found)}")
+    return await relay_reply(ticket, found[name].text, _actor(inbound), services)
 
 
 async def event(inbound: Inbound, args: list[str], services: Services) -> Reply:
@@ -236,11 +237,6 @@ async def change_category(ticket: Ticket, category: str, actor: str, services: S
         ticket.category = category
         session.add(ticket)
     return _say(services, "category", ticket=ticket, category=services.categories.title(category, "zh"))
-
-
-async def canned_reply(ticket: Ticket, name: str, actor: str, services: Services) -> Reply:
-    """One of content/templates/canned/ as a staff reply."""
-    return await relay_reply(ticket, services.texts.render(f"canned/{name}", "zh"), actor, services)
 
 
 async def change_status(ticket: Ticket, state: str, note: str, actor: str, services: Services) -> Reply:
@@ -326,5 +322,5 @@ async def export(inbound: Inbound, args: list[str], services: Services) -> Reply
                                          reports.today_in_shanghai(), names=("开始日期", "结束日期"))
     except reports.ExportInputError as exc:
         return _say(services, "export_usage", error=str(exc))
-    await reports.post_export(services, start, end)
+    await reports.post_export(services, start, end, made_by="moderation chat")
     return _say(services, "exporting", start=start, end=end)

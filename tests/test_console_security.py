@@ -99,19 +99,31 @@ async def test_a_broken_body_encoding_is_a_400_not_a_500(console):
         assert status == 400 and "\n" not in text.strip(), (encoding, status, text)
 
 
-async def test_only_the_bots_export_files_can_be_downloaded(console, tmp_path):
+async def test_only_the_bots_export_files_can_be_downloaded(console, services, tmp_path):
+    from datetime import date
+
+    from db import exports
+
     await console.login()
     folder = tmp_path / "exports"
     folder.mkdir()
     (folder / "notes.txt").write_text("dropped here by someone")
-    (folder / "tangqiao-20261123-20261129-summary.html").write_text("<p>an export</p>")
+    made = folder / "tangqiao-20261123-20261129-summary.html"
+    made.write_text("<p>an export</p>")
+    (folder / "tangqiao-20261102-20261108-summary.html").write_text("<p>dropped with an export's name</p>")
     (tmp_path / "elsewhere.html").write_text("outside")
     (folder / "tangqiao-20261116-20261122-summary.html").symlink_to(tmp_path / "elsewhere.html")
+    async with services.store.transaction() as session:  # the bot's own: recorded when made
+        exports.record(session, date(2026, 11, 23), date(2026, 11, 29), [made], exports.SCHEDULED)
+        exports.record(session, date(2026, 11, 16), date(2026, 11, 22), [folder / "tangqiao-20261116-20261122-summary.html"],
+                       exports.SCHEDULED)
     html = (await console.get("/staff/exports"))[1]
-    assert "tangqiao-20261123-20261129-summary.html" in html and "notes.txt" not in html and "20261116" not in html
+    assert 'href="/staff/exports/tangqiao-20261123-20261129-summary.html"' in html and "每周自动" in html
+    assert "notes.txt" not in html and "20261102" not in html and 'href="/staff/exports/tangqiao-20261116' not in html
     assert (await console.get("/staff/exports/tangqiao-20261123-20261129-summary.html"))[0] == 200
     assert (await console.get("/staff/exports/notes.txt"))[0] == 404
-    assert (await console.get("/staff/exports/tangqiao-20261116-20261122-summary.html"))[0] == 404
+    assert (await console.get("/staff/exports/tangqiao-20261102-20261108-summary.html"))[0] == 404  # not the bot's
+    assert (await console.get("/staff/exports/tangqiao-20261116-20261122-summary.html"))[0] == 404  # a link
 
 
 # -- no 500 for any input ----------------------------------------------------------------------
@@ -154,7 +166,8 @@ def _quote(value: str) -> str:
 
 FIELDS = ["text", "state", "name", "category", "q", "status", "due", "place", "committee", "mine", "page", "view",
           "week", "days", "until", "theme", "back", "from", "to", "topic", "title_zh", "start", "end", "publish",
-          "version", "ids", "assignee", "reveal", "lang", "sort", "order", "since", "wait"]
+          "version", "ids", "assignee", "reveal", "lang", "sort", "order", "since", "wait", "old_name", "places", "phone", "title_en",
+          "new", "preview", "role", "team", "password", "edit"]
 
 
 async def test_every_console_route_answers_odd_input_without_a_500(console, services):

@@ -221,11 +221,11 @@ async def test_the_console_creates_publishes_and_withdraws_an_event(console, ser
             "place": "峨山路广场", "how": "免费入场", "publish": "1"}
     assert (await console.post("/staff/events", {**form, "csrf": "wrong"}))[0] == 403
     status, html, _ = await console.post("/staff/events", {**form, "start": "2020-01-04 10:00"})
-    assert status == 400 and "is in the past" in html
+    assert status == 400 and "已经过去" in html
     status, _, response = await console.post("/staff/events", form)
     assert status == 303, response
     status, html, _ = await console.get(response.headers["Location"])
-    assert "周末市集" in html and '<p class="done" role="status">#1:已发送 0/1,0 人已屏蔽</p>' in html
+    assert "周末市集" in html and '<p class="done" role="status">#1:已发送 0/1,等待发送 1</p>' in html
     assert query_rows(services.store, "SELECT chat_id, state FROM outboxmessage WHERE purpose = 'notice'") == [("7201", "pending")]
     status, _, response = await console.post("/staff/events/1/withdraw", {"csrf": csrf_of(html)})
     assert status == 303
@@ -234,3 +234,37 @@ async def test_the_console_creates_publishes_and_withdraws_an_event(console, ser
     async with services.store.transaction() as session:
         assert (await session.get(Event, 1)).status == "withdrawn"
         assert [s.topic for s in (await session.exec(select(Subscription))).all()] == ["culture"]
+
+
+async def test_the_console_picks_times_edits_and_deletes_drafts_and_says_the_progress_in_words(console, services):  # noqa: F811
+    await console.login()
+    html = (await console.get("/staff/events"))[1]
+    token = csrf_of(html)
+    assert 'type="datetime-local" name="start"' in html and "<optgroup" in html and ">fairs_markets<" not in html
+    start = (utcnow() + timedelta(days=4)).astimezone(SHANGHAI)
+    form = {"csrf": token, "topic": "fairs_markets", "title_zh": "周末市集", "start": f"{start:%Y-%m-%d}T10:00",
+            "end": f"{start:%Y-%m-%d}T09:00", "place": "峨山路广场"}
+    for bad, said in (({"start": "12/12/2026 10:00"}, "开始时间无效"), ({}, "结束时间须晚于开始时间"),
+                      ({"start": "0001-01-01T00:00"}, "已经过去"), ({"topic": "no_such_topic"}, "请选择主题"),
+                      ({"start": "２０２６-12-12T10:00"}, "开始时间无效")):
+        status, page, _ = await console.post("/staff/events", {**form, **bad})
+        assert status == 400 and said in page and 'class="problem"' in page, bad
+    status, _, response = await console.post("/staff/events", {**form, "end": f"{start:%Y-%m-%d}T11:30"})
+    assert status == 303
+    html = (await console.get("/staff/events"))[1]
+    assert "草稿,尚未发送" in html and "0/0" not in html
+    edit = (await console.get("/staff/events?edit=1"))[1]
+    assert 'action="/staff/events/1/edit"' in edit and f'value="{start:%Y-%m-%d}T10:00"' in edit
+    status, _, _ = await console.post("/staff/events/1/edit", {**form, "title_zh": "周末跳蚤市集", "end": ""})
+    assert status == 303
+    assert query_rows(services.store, "SELECT title_zh, status FROM event") == [("周末跳蚤市集", "draft")]
+    await console.post("/staff/events/1/publish", {"csrf": token})
+    html = (await console.get("/staff/events"))[1]
+    assert "没有订阅者,无需发送" in html  # published, nobody subscribed: not a bare 0/0
+    assert (await console.post("/staff/events/1/edit", {**form, "end": ""}))[0] == 409  # published: withdraw only
+    assert (await console.post("/staff/events/1/delete", {"csrf": token}))[0] == 409
+    await console.post("/staff/events", {**form, "end": ""})
+    status, _, response = await console.post("/staff/events/2/delete", {"csrf": token})
+    assert (status, response.headers["Location"]) == (303, "/staff/events?deleted=2")
+    assert query_rows(services.store, "SELECT id FROM event") == [(1,)]
+

@@ -323,7 +323,8 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path, args, problem)
 
 
 def test_the_command_line_writes_the_files(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}  # this checkout's bot, not an installed one
     done = subprocess.run([sys.executable, "-m", "bot", "export", "--from", "2026-11-16", "--to", "2026-11-22",
                            "--out", str(tmp_path / "x"), "--format", "xlsx,html"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -332,6 +333,10 @@ def test_the_command_line_writes_the_files(tmp_path):
     assert lines[:2] == [str(tmp_path / "x" / "tangqiao-20261116-20261122.xlsx"),
                          str(tmp_path / "x" / "tangqiao-20261116-20261122-summary.html")]
     assert "塘桥居民服务周报 2026-11-16 至 2026-11-22" in done.stdout and "<b>" not in done.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bot.db") as conn:  # recorded: the console lists it
+        assert conn.execute("SELECT start, made_by FROM exportrecord").fetchall() == [("2026-11-16", "command line")]
 
 
 async def test_the_pseudonym_secret_is_made_once_and_kept(services):

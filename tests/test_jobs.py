@@ -24,6 +24,8 @@ async def test_the_weekly_export_is_posted_once_by_several_processes(database_ur
         assert len(summaries) == 1, summaries
         assert not await weekly_export(processes[1])  # the job again, the same week
         assert len(query_rows(processes[0].store, "SELECT id FROM outboxmessage WHERE purpose = 'export' AND document IS NULL")) == 1
+        (made_by, files), = query_rows(processes[0].store, "SELECT made_by, files FROM exportrecord")  # for every server's console
+        assert made_by == "scheduled" and "-summary.html" in files
     finally:
         for services in processes:
             await close_services(services)

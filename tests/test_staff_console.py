@@ -466,10 +466,12 @@ async def test_exports_of_any_days_are_made_and_downloaded_and_nothing_else(cons
     status, html, _ = await console.post("/staff/exports", {"from": "2026-13-01", "to": "", "csrf": token})
     assert status == 400 and "日期有误" in html
     today = utcnow().astimezone(SHANGHAI).date().isoformat()
-    status, html, _ = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
-    assert status == 200
+    status, _, response = await console.post("/staff/exports", {"from": today, "to": today, "csrf": token})
+    assert (status, response.headers["Location"]) == (303, "/staff/exports?made=1")  # post / redirect / get
+    html = (await console.get(response.headers["Location"]))[1]
     name = f"tangqiao-{today.replace('-', '')}-{today.replace('-', '')}-summary.html"
-    assert f'href="/staff/exports/{name}"' in html
+    assert f'href="/staff/exports/{name}"' in html and "已生成" in html and f"{today} — {today}" in html
+    assert rows(services, "select made_by from exportrecord") == [("web:wang",)]
     status, body, response = await console.get(f"/staff/exports/{name}")
     assert status == 200 and "塘桥街道居民服务周报" in body
     assert response.headers["Content-Disposition"] == f'attachment; filename="{name}"'
@@ -484,7 +486,7 @@ async def test_the_accounts_page_is_for_administrators_only(console):
     console.http.cookie_jar.clear()
     await console.login("wang")
     status, html, _ = await console.get("/staff/accounts")
-    assert status == 200 and "<td>li</td>" in html
+    assert status == 200 and "<b>li</b>" in html
 
 
 async def test_opinions_by_category_similar_ones_as_themes_phones_masked(console, services):
@@ -710,7 +712,7 @@ async def test_the_dashboard_draws_twelve_weeks_of_the_exports_figures_and_lists
     assert status == 200 and "<script" not in html
     assert "燃气泄漏" in html and "139****5678" in html and "13912345678" not in html and "gas" in html
     assert html.count('class="series"') == 5  # collected, resolved; first response, resolution; on time
-    header = re.search(r"<th>分类 Category</th>(.*?)</tr>", html, re.S).group(1)
+    header = re.search(r"<th>分类</th>(.*?)</tr>", html, re.S).group(1)
     starts = re.findall(r"<th>(\d\d-\d\d)</th>", header)
     assert len(starts) == 12 and starts[-1] == f"{monday:%m-%d}"
     row = re.search(r"<td>" + re.escape(services.categories.title("facilities", "zh")) + r"</td>(.*?)</tr>", html, re.S).group(1)

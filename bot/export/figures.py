@@ -216,15 +216,23 @@ _finished: dict[tuple[str, date, date], tuple[datetime, tuple, Summary]] = {}
 
 
 async def finished_figures(conn, services, start: date, end: date, now: datetime, mark: tuple | None = None) -> Summary:
-    """figures(), reused when the range ended before today (Shanghai), nothing was written since
-    (no new ticket event or opinion: db/export_queries.py last_change) and it was computed less
-    than FINISHED_KEEP ago: at 20,000 tickets a week, a week's working-hour arithmetic costs ~0.7 s.
-    `mark`: last_change() when the caller has read it already (the trend reads it once for all weeks)."""
+    """figures(), reused when the range ended before today (Shanghai), it was computed less than
+    FINISHED_KEEP ago, and nothing written since touches a ticket or opinion made before the range's
+    end (db/export_queries.py last_change, written_before: this week's new tickets and replies leave
+    the finished weeks as they were): at 20,000 tickets a week, a week's working-hour arithmetic
+    costs ~0.7 s. `mark`: last_change() when the caller has read it already (the trend reads it once
+    for all weeks)."""
     if end >= wall_clock(now).date():
         return await figures(conn, services, start, end, now)
     key, mark = (str(conn.engine.url), start, end), mark or await q.last_change(conn)
     kept = _finished.get(key)
-    if kept is None or kept[1] != mark or not timedelta(0) <= now - kept[0] < FINISHED_KEEP:
+    usable = kept is not None and timedelta(0) <= now - kept[0] < FINISHED_KEEP
+    if usable and kept[1] != mark:  # something was written: does it reach back into this range?
+        grew = all((new or 0) >= (old or 0) for new, old in ((mark[0], kept[1][0]), (mark[2], kept[1][2])))
+        usable = grew and not await q.written_before(conn, kept[1], utc_bounds(start, end)[1])
+        if usable:
+            kept = _finished[key] = (kept[0], mark, kept[2])
+    if not usable:
         for old in [k for k, (at, _, _) in _finished.items() if not timedelta(0) <= now - at < FINISHED_KEEP]:
             del _finished[old]
         kept = _finished[key] = (now, mark, await figures(conn, services, start, end, now))

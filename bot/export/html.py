@@ -41,11 +41,11 @@ def _percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _signed(value, kind: str = "") -> str:
+def _signed(value, kind: str = "", lang: str = "zh") -> str:
     if value is None:
         return ""
     if kind == "percent":
-        text = f"{abs(value) * 100:.1f} 个百分点"
+        text = f"{abs(value) * 100:.1f} " + ("个百分点" if lang == "zh" else "points")
     elif isinstance(value, float):
         text = f"{abs(value):.1f}"
     else:
@@ -92,26 +92,30 @@ def _line_chart(title: str, weeks: list[Summary], series: list[tuple[str, list]]
                 labels=[(x(i), f"{w.start:%m-%d}") for i, w in enumerate(weeks)], chart=c)
 
 
-def trend_charts(weeks: list[Summary]) -> list[dict]:
-    """The dashboard's 12-week charts, from weekly_trend's figures."""
+def trend_charts(weeks: list[Summary], lang: str = "zh") -> list[dict]:
+    """The dashboard's 12-week charts, from weekly_trend's figures, labelled in one language."""
     def percent(value):
         return None if value is None else round(value * 100, 1)
 
+    def t(zh: str, en: str) -> str:
+        return zh if lang == "zh" else en
+
     return [
-        _line_chart("收集与解决 Collected and resolved", weeks,
-                    [("收集 collected", [w.collected for w in weeks]), ("解决 resolved", [w.resolved for w in weeks])]),
-        _line_chart("用时中位数(工作小时)Median working hours", weeks,
-                    [("首次答复 first response", [w.median_first_response for w in weeks]),
-                     ("办结 resolution", [w.median_resolution for w in weeks])], "h"),
-        _line_chart("按时办理率 Share within the time limits", weeks,
-                    [("按时 on time", [percent(w.share_on_time) for w in weeks])], "%"),
+        _line_chart(t("收集与解决", "Collected and resolved"), weeks,
+                    [(t("收集", "collected"), [w.collected for w in weeks]), (t("解决", "resolved"), [w.resolved for w in weeks])]),
+        _line_chart(t("用时中位数(工作小时)", "Median working hours"), weeks,
+                    [(t("首次答复", "first response"), [w.median_first_response for w in weeks]),
+                     (t("办结", "resolution"), [w.median_resolution for w in weeks])], "h"),
+        _line_chart(t("按时办理率", "Share within the time limits"), weeks,
+                    [(t("按时", "on time"), [percent(w.share_on_time) for w in weeks])], "%"),
     ]
 
 
 def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list[Summary] | None = None,
-                alerts: list | None = None, console: bool = False) -> str:
-    """The summary page; the console's dashboard adds the 12-week trend, the emergency alerts and
-    a way back to the console."""
+                alerts: list | None = None, console: bool = False, lang: str = "zh") -> str:
+    """The summary page in one language (the export's file: Chinese; the console's dashboard: the
+    console's); the dashboard adds the 12-week trend, the emergency alerts and a way back to the
+    console, and points to the opinions page instead of listing them."""
     env = _html_environment()
     if console:  # the console's banner of unacknowledged emergency alerts, on the dashboard too
         from bot.staff_alerts import banner
@@ -119,12 +123,13 @@ def render_html(summary: Summary, groups: list[dict], now: datetime, trend: list
         env.globals["alert_banner"] = banner
     return env.get_template(HTML_TEMPLATE).render(
         summary=summary, previous=summary.previous or Summary(summary.start, summary.end), groups=groups,
-        bars=_chart_bars(summary), generated=wall_clock(now), console=console,
-        trend=trend or [], charts=trend_charts(trend) if trend else [],
+        bars=_chart_bars(summary), generated=wall_clock(now), console=console, lang=lang,
+        t=lambda zh, en: zh if lang == "zh" else en,
+        trend=trend or [], charts=trend_charts(trend, lang) if trend else [],
         alerts=[(wall_clock(a.created_at), f"{a.channel} · {a.kinds or 'general'}", mask_text(a.text),
                  f"{a.acknowledged_by} {wall_clock(a.acknowledged_at):%m-%d %H:%M}" if a.acknowledged_at else "")
                 for a in alerts or []],
-        fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=_signed, change=change),
+        fmt=SimpleNamespace(hours=_hours, percent=_percent, signed=lambda v, kind="": _signed(v, kind, lang), change=change),
     )
 
 

@@ -35,7 +35,7 @@ def main(database_url: str, calendar: Callable[[], Calendar], start: str | None,
     except ExportInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run_export(database_url, calendar(), first, last, Path(out), kinds)
+    result = run_export(database_url, calendar(), first, last, Path(out), kinds, made_by="command line")
     for path in result.files:
         print(path)
     print()
@@ -62,15 +62,16 @@ def exporter(database_url: str, calendar: Calendar, out: Path) -> Callable[[date
 
 
 def run_export(database_url: str, calendar: Calendar, start: date, end: date, out: Path,
-               formats: tuple[str, ...] | None = None) -> ExportResult:
-    """The export made with a database connection and content of its own (in the child process)."""
+               formats: tuple[str, ...] | None = None, made_by: str | None = None) -> ExportResult:
+    """The export made with a database connection and content of its own (in the child process);
+    recorded here when `made_by` is given (the bot's exporter is recorded by its caller)."""
     from bot.export.build import FORMATS
 
-    return asyncio.run(_run(database_url, calendar, start, end, out, formats or FORMATS))
+    return asyncio.run(_run(database_url, calendar, start, end, out, formats or FORMATS, made_by))
 
 
 async def _run(database_url: str, calendar: Calendar, start: date, end: date, out: Path,
-               formats: tuple[str, ...]) -> ExportResult:
+               formats: tuple[str, ...], made_by: str | None) -> ExportResult:
     from bot.export.build import build_export
     from content.loader import load_content
     from db.store import Store
@@ -82,6 +83,12 @@ async def _run(database_url: str, calendar: Calendar, start: date, end: date, ou
     services = Services(content=load_content(), model=None, terms=None, texts=Texts(), store=store,
                         tickets=TicketRules(calendar=calendar))
     try:
-        return await build_export(store, services, start, end, out, formats)
+        result = await build_export(store, services, start, end, out, formats)
+        if made_by is not None:
+            from db import exports
+
+            async with store.transaction() as session:
+                exports.record(session, start, end, result.files, made_by)
+        return result
     finally:
         await store.close()
