@@ -21,7 +21,8 @@ from db.models import Ticket, TicketEvent, utcnow
 from handlers import canned as canned_replies
 from handlers import staff
 from handlers.masking import mask_phone, mask_text
-from handlers.rules.lifecycle import OPEN, Status, can_move, is_late, staff_choices
+from handlers.rules.deadlines import is_late
+from handlers.rules.lifecycle import OPEN, Status, can_move, staff_choices
 from handlers.services import Services
 
 STALE = "stale"

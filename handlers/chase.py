@@ -2,37 +2,22 @@
 
 `run()` is called every few minutes (bot/jobs.py, whatever the channels); it also forgets the
 keys of updates handled more than KEEP_UPDATE_KEYS ago. For each open ticket it posts a chase
-(and records it in the ticket's log) when a limit is about to pass (within SOON) and when it
-has passed, once per ticket and stage: the Chase table remembers what was posted, so a restart repeats nothing, and
-two bot processes running it at once (one PostgreSQL database) post each chase once: the second
-insert of the same (ticket, stage) waits for the first and is refused by the primary key.
+(and records it in the ticket's log) when a limit is about to pass and when it has passed
+(handlers/rules/deadlines.py), once per ticket and stage: the Chase table remembers what was
+posted, so a restart repeats nothing, and two bot processes running it at once (one PostgreSQL
+database) post each chase once: the second insert of the same (ticket, stage) waits for the
+first and is refused by the primary key.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from db import tickets
-from db.models import Ticket
 from handlers import notify
+from handlers.rules.deadlines import chase_stages
 from handlers.services import Services
 
-SOON = timedelta(hours=2)
 KEEP_UPDATE_KEYS = timedelta(days=2)  # Telegram keeps an update 24 hours; WeChat retries within seconds
-
-
-def stages_due(ticket: Ticket, now: datetime) -> list[str]:
-    """The chase stages this ticket has reached now."""
-    stages = []
-    if ticket.first_response_at is None:
-        if now >= ticket.response_due:
-            stages.append("response_late")
-        elif now >= ticket.response_due - SOON:
-            stages.append("response_soon")
-    if now >= ticket.resolution_due:
-        stages.append("resolution_late")
-    elif now >= ticket.resolution_due - SOON:
-        stages.append("resolution_soon")
-    return stages
 
 
 async def run(services: Services, now: datetime | None = None) -> int:
@@ -40,7 +25,7 @@ async def run(services: Services, now: datetime | None = None) -> int:
     now = now or services.clock()
     posted = 0
     async with services.store.transaction() as session:
-        due = [(t, stage) for t in await tickets.all_open(session) for stage in stages_due(t, now)]
+        due = [(t, stage) for t in await tickets.all_open(session) for stage in chase_stages(t, now)]
     for ticket, stage in due:
         try:
             async with services.store.transaction() as session:

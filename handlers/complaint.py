@@ -30,6 +30,7 @@ from db.clock import aware
 from db.models import Ticket
 from handlers import dialogs, notify, places
 from handlers.dialogs import Turn
+from handlers.rules.deadlines import limits
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 
@@ -301,8 +302,7 @@ async def submit(turn: Turn) -> Reply:
             chat_id=inbound.chat_id, category=category, text=report["text"], place=place,
             latitude=report.get("latitude"), longitude=report.get("longitude"),
             photos=json.dumps(report.get("photos", [])), phone=report.get("phone"), spoken=bool(report.get("spoken")),
-            created_at=now, response_due=rules.calendar.add_working_days(now, rules.response_days),
-            resolution_due=rules.calendar.add_working_days(now, rules.resolution_days),
+            created_at=now, **limits(rules.calendar, now, rules.response_days, rules.resolution_days),
         )
         if older is not None:  # flagged for staff on the card, never merged unseen
             await tickets.add_event(session, ticket, "system", "duplicate", f"疑似与 {older.number} 重复", public=False)

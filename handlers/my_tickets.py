@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 from db import tickets
-from db.clock import aware
 from db.models import Resident, Ticket, TicketEvent
 from handlers import complaint, notify
 from handlers.dialogs import Turn
-from handlers.rules.lifecycle import OPEN
+from handlers.rules.lifecycle import OPEN, Status, after_rating, may_rate
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
-
-LOW_RATING = 2  # this or less reopens the ticket
 
 
 def _actor(event: TicketEvent) -> str:
@@ -176,20 +172,17 @@ async def rate(data: str, turn: Turn, comment: str | None = None) -> Reply:
         return _not_found(services, lang)
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
-        resolved = aware(ticket.resolved_at)
-        in_window = resolved is not None and services.clock() - resolved <= timedelta(days=rules.reopen_days)
-        if ticket.status != "resolved" or not in_window:
+        if not may_rate(ticket, services.clock(), rules.reopen_days):
             return Reply("info", [Outbound(texts.render("rating_late", lang, ticket=ticket))])
         ticket.rating = score
         note = "没解决" if kind == "unsolved" else f"{score}★"
         await tickets.add_event(session, ticket, "resident", "rating", note)
-        reopened = score <= LOW_RATING
+        to = after_rating(score)
+        reopened = to == Status.in_progress
+        await tickets.change_status(session, ticket, to, "resident", f"居民评价 {note},重新打开" if reopened else f"居民评价 {note}")
         if reopened:
-            await tickets.change_status(session, ticket, "in_progress", "resident", f"居民评价 {note},重新打开")
             notify.to_staff(session, services, ticket, "alert", texts.render(
                 "staff_alert", "zh", ticket=ticket, message=f"居民评价 {note},工单已重新打开,请跟进。"))
-        else:
-            await tickets.change_status(session, ticket, "closed", "resident", f"居民评价 {note}")
         if comment:
             ticket.rating_comment = comment[:1000]
             await tickets.add_event(session, ticket, "resident", "rating", ticket.rating_comment)

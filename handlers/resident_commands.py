@@ -56,7 +56,8 @@ async def cancel(turn: Turn, argument: str) -> Reply:
 async def report(turn: Turn, argument: str) -> Reply:
     if _stored(turn):
         return complaint.start(turn, first_text=argument)
-    return _say(turn, "intake_what", "complaint")  # without a database (`ask`): what the resident would see first
+    # without a database (`ask`): what the resident would see first
+    return Reply("complaint", [Outbound(turn.services.texts.render("intake_what", turn.lang))], score=100)
 
 
 async def forget_me(turn: Turn, argument: str) -> Reply:

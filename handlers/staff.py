@@ -21,7 +21,8 @@ from db.models import Resident, Ticket
 from handlers import canned, commands, notify, reports, staff_events
 from handlers.masking import mask_text
 from handlers.my_tickets import describe
-from handlers.rules.lifecycle import OPEN, STAFF_MOVES, TransitionError, is_late
+from handlers.rules.deadlines import is_late
+from handlers.rules.lifecycle import OPEN, STAFF_MOVES, TransitionError
 from handlers.services import Services
 from handlers.types import Button, Inbound, Outbound, Reply
 

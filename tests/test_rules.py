@@ -8,22 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from db.clock import SHANGHAI
+from handlers.rules import lifecycle
+from handlers.rules.deadlines import chase_stages, is_late, limits
 from handlers.rules.duplicates import Report, can_have_duplicate
-from handlers.rules.lifecycle import (
-    ENDED,
-    OPEN,
-    STAFF_MOVES,
-    TRANSITIONS,
-    Status,
-    TransitionError,
-    can_move,
-    is_late,
-    move,
-    staff_choices,
-    unmerge,
-)
+from handlers.rules.lifecycle import ENDED, OPEN, STAFF_MOVES, TRANSITIONS, Status, TransitionError, can_move, move
 from handlers.rules.places import area_of, house_numbers, plain_place
 from handlers.rules.quiet_hours import quiet_until
+from handlers.rules.workdays import Calendar
 
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
@@ -66,7 +57,7 @@ def test_the_status_sets_cover_the_life_cycle_once():
     assert set(TRANSITIONS) == set(Status)
     assert set(OPEN).isdisjoint(ENDED) and set(OPEN) | set(ENDED) | {"resolved"} == set(Status)
     assert all(can_move(s, "in_progress") for s in ENDED)  # anything ended may be reopened
-    assert staff_choices("new") == list(STAFF_MOVES) and staff_choices("closed") == ["in_progress"]
+    assert lifecycle.staff_choices("new") == list(STAFF_MOVES) and lifecycle.staff_choices("closed") == ["in_progress"]
     assert "closed" not in STAFF_MOVES and "duplicate" not in STAFF_MOVES  # a rating closes, a merge duplicates
 
 
@@ -92,10 +83,10 @@ def test_only_staff_give_the_first_response():
 
 def test_an_unmerged_duplicate_goes_back_to_where_it_was():
     ticket = Ticket(status="duplicate", closed_at=NOW)
-    assert unmerge(ticket, "acknowledged") == "acknowledged" and ticket.closed_at is None
-    assert unmerge(Ticket(status="duplicate"), None) == "in_progress"
+    assert lifecycle.unmerge(ticket, "acknowledged") == "acknowledged" and ticket.closed_at is None
+    assert lifecycle.unmerge(Ticket(status="duplicate"), None) == "in_progress"
     with pytest.raises(TransitionError):
-        unmerge(Ticket(status="new"), "new")
+        lifecycle.unmerge(Ticket(status="new"), "new")
 
 
 def test_a_ticket_is_late_past_a_limit_while_open():
@@ -106,6 +97,31 @@ def test_a_ticket_is_late_past_a_limit_while_open():
     assert not is_late(Ticket(status="resolved"), NOW + timedelta(days=6))
     naive = Ticket(response_due=(NOW - timedelta(hours=1)).replace(tzinfo=None))  # as SQLite gives it back
     assert is_late(naive, NOW)
+
+
+def test_a_resolved_ticket_is_rated_within_the_window_and_a_low_rating_reopens_it():
+    resolved = Ticket(status="resolved", resolved_at=NOW)
+    assert lifecycle.may_rate(resolved, NOW + timedelta(days=7), reopen_days=7)
+    assert not lifecycle.may_rate(resolved, NOW + timedelta(days=7, seconds=1), reopen_days=7)
+    assert not lifecycle.may_rate(Ticket(status="closed", resolved_at=NOW), NOW, reopen_days=7)
+    assert [lifecycle.after_rating(score) for score in range(1, 6)] == ["in_progress"] * 2 + ["closed"] * 3
+    assert all(can_move("resolved", lifecycle.after_rating(score)) for score in range(1, 6))
+
+
+def test_limits_count_working_days_and_chases_come_before_and_after_each():
+    friday = datetime(2026, 12, 4, 15, 0, tzinfo=SHANGHAI)  # an ordinary Friday
+    due = limits(Calendar(), friday, response_days=1, resolution_days=5)
+    assert due == {"response_due": datetime(2026, 12, 7, 15, 0, tzinfo=SHANGHAI),  # Monday: the weekend is not counted
+                   "resolution_due": datetime(2026, 12, 11, 15, 0, tzinfo=SHANGHAI)}
+    ticket = Ticket(**due)
+    monday = datetime(2026, 12, 7, tzinfo=SHANGHAI)
+    assert chase_stages(ticket, monday + timedelta(hours=12, minutes=59)) == []
+    assert chase_stages(ticket, monday + timedelta(hours=13)) == ["response_soon"]  # two hours before
+    assert chase_stages(ticket, monday + timedelta(hours=15)) == ["response_late"]
+    ticket.first_response_at = monday
+    assert chase_stages(ticket, monday + timedelta(hours=15)) == []  # answered: only the resolution's limit is left
+    assert chase_stages(ticket, monday + timedelta(days=4, hours=14)) == ["resolution_soon"]
+    assert chase_stages(ticket, monday + timedelta(days=5)) == ["resolution_late"]
 
 
 def test_house_numbers_are_read_however_written():

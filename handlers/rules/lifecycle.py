@@ -3,11 +3,12 @@ when it is late. The staff chat, the web console, the resident's rating and the 
 tickets by these rules (db/tickets.py change_status records the move).
 
 new -> acknowledged -> in_progress -> resolved -> closed, plus rejected and duplicate; a
-resolved ticket waits for the resident's rating, then is closed; any ended one may be reopened.
+resolved ticket waits for the resident's rating (a low one reopens it), then is closed; any
+ended one may be reopened. Time limits: handlers/rules/deadlines.py.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -95,14 +96,15 @@ def unmerge(ticket: Stamped, merged_from: str | None) -> str:
     return ticket.status
 
 
-class Deadlines(Protocol):
-    status: str
-    first_response_at: datetime | None
-    response_due: datetime
-    resolution_due: datetime
+LOW_RATING = 2  # a rating of this or less reopens the ticket
 
 
-def is_late(ticket: Deadlines, now: datetime) -> bool:
-    """An open ticket past a time limit: resolution, or a first response not yet given."""
-    return ticket.status in OPEN and (
-        aware(ticket.resolution_due) < now or (ticket.first_response_at is None and aware(ticket.response_due) < now))
+def may_rate(ticket: Stamped, now: datetime, reopen_days: int) -> bool:
+    """A resolved ticket is rated within `reopen_days` of its resolution; later it is closed."""
+    resolved = aware(ticket.resolved_at)
+    return ticket.status == Status.resolved and resolved is not None and now - resolved <= timedelta(days=reopen_days)
+
+
+def after_rating(score: int) -> str:
+    """The status a rating (1-5; "not solved" is 1) moves a resolved ticket to."""
+    return Status.in_progress.value if score <= LOW_RATING else Status.closed.value
