@@ -133,11 +133,12 @@ async def written_before(conn: AsyncConnection, since: tuple, hi: datetime) -> b
     what came after the mark (the primary keys' ends), so a finished week's figures can be kept
     while residents and staff work on this week's tickets."""
     event_id, _, opinion_id, _ = since
-    event = (await conn.execute(select(E.c.id).select_from(E.join(T, T.c.id == E.c.ticket_id))
-                                .where(E.c.id > (event_id or 0), T.c.created_at < hi).limit(1))).first()
-    opinion = (await conn.execute(select(OP.c.id).where(OP.c.id > (opinion_id or 0), OP.c.created_at < hi)
-                                  .limit(1))).first()
-    return event is not None or opinion is not None
+    # the new rows' times, found by the primary key's range alone and compared here: with the time
+    # in the query (a condition, or min()), SQLite walks the time index over every older row instead
+    tickets = (await conn.execute(select(T.c.created_at).select_from(E.join(T, T.c.id == E.c.ticket_id))
+                                  .where(E.c.id > (event_id or 0)))).scalars()
+    opinions = (await conn.execute(select(OP.c.created_at).where(OP.c.id > (opinion_id or 0)))).scalars()
+    return any(aware(moment) < hi for moment in (*tickets, *opinions))
 
 
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:

@@ -44,11 +44,6 @@ async def listing(session: AsyncSession, limit: int = 100) -> list[Made]:
     return [_made(r) for r in rows]
 
 
-async def made(session: AsyncSession, export_id: int) -> Made | None:
-    row = await session.get(ExportRecord, export_id)
-    return _made(row) if row else None
-
-
 async def recorded(session: AsyncSession, name: str) -> bool:
     """Whether an export made by the bot wrote a file of this name."""
     rows = (await session.exec(select(ExportRecord.files).where(col(ExportRecord.files).contains(json.dumps(name))))).all()
