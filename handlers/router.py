@@ -102,7 +102,7 @@ def _tells_language(text: str, talk: Talk | None) -> bool:
 async def handle(inbound: Inbound, services: Services) -> Reply:
     """The reply to one update. The update's key is claimed first, so a second delivery of
     it - even one arriving while the first is handled - is skipped; if handling fails the claim
-    is given back, so a delivery after that is handled."""
+    is given back (a resident's turn: rolled back with it), so a delivery after that is handled."""
     store = services.store
     key = inbound.key if store is not None else None
     for_staff = _from_moderation_chat(inbound, services) or (
@@ -117,25 +117,23 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             if key:
                 await store.release_update(key)
             raise
+    from db import conversations
+    from db.store import Repeated
+
     lock = _turns.setdefault((inbound.channel, inbound.chat_id, inbound.user_id), asyncio.Lock())
     async with lock:
-        # the claim, the resident and their conversation in one transaction
-        if (state := await store.resident_state(inbound.channel, inbound.user_id, claim=key,
-                                                chat_id=inbound.chat_id)) is None:
-            return Reply("info", [])
         try:
-            from db import conversations
-
-            before = _snapshot(state.talk)
-            async with store.turn() as session:  # one unit of work: the record, tickets, opinions, outbox rows
+            # one unit of work, one commit: the claim, the resident and their conversation record,
+            # tickets, opinions, outbox rows; a failure rolls the claim back with the rest
+            async with store.turn() as session:
+                state = await store.resident_state(inbound.channel, inbound.user_id, claim=key, chat_id=inbound.chat_id)
+                before = _snapshot(state.talk)
                 reply = await _handle(inbound, state, services)
                 if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
                     await conversations.write(session, state.talk)
                 await _keep_for_review(session, inbound, reply, services)
-        except BaseException:
-            if key:
-                await store.release_update(key)
-            raise
+        except Repeated:
+            return Reply("info", [])
     return reply
 
 
