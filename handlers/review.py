@@ -29,7 +29,6 @@ REPHRASE_WINDOW = timedelta(minutes=1)
 PICK_WINDOW = timedelta(minutes=30)  # a clarification's buttons pressed later than this are browsing, not a pick
 REPHRASED = 45  # token_sort_ratio of two messages (handlers/themes.py's tokens) above which one rephrases the other
 QUESTIONS = ("answer", "clarify", "fallback")
-TOP_SCORES = 5
 
 
 async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
@@ -69,7 +68,7 @@ async def _record(inbound: Inbound, reply: Reply, services: Services) -> None:
         rephrased = _Answer.of(last) if last is not None and _rephrases(last, said, reply, now) else None
         if reply.kind == "answer":
             await review.remember_answer(session, inbound.channel, inbound.user_id, text=_masked(said, 4096),
-                                         language=reply.language, topic=reply.topic, scores=_scores(said, services),
+                                         language=reply.language, topic=reply.topic, scores=_scores(said, reply, services),
                                          score=reply.score, reply=_reply_text(reply), at=now)
         elif last is not None:
             await review.forget_answer(session, inbound.channel, inbound.user_id)  # a rephrasing of it is recorded once
@@ -140,7 +139,7 @@ async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason
                       score=decided.score, reply=decided.reply)
     else:
         values = dict(language=reply.language, decision=reply.kind, topic=reply.topic,
-                      candidates=json.dumps(reply.candidates), scores=_scores(text, services), score=reply.score,
+                      candidates=json.dumps(reply.candidates), scores=_scores(text, reply, services), score=reply.score,
                       reply=_reply_text(reply))
     async with services.store.transaction() as session:  # the turn's own session: no second connection
         resident_id = await review.resident_id(session, inbound.channel, inbound.user_id)
@@ -157,8 +156,13 @@ def _reply_text(reply: Reply) -> str:
     return _masked(plain_text(reply.messages[0].text), 2000) if reply.messages else ""
 
 
-def _scores(text: str, services: Services) -> str:
-    """The model's best classes for the text, with their scores (JSON)."""
-    scores = services.model.scores(text)
-    best = np.argsort(-scores, kind="stable")[:TOP_SCORES]
-    return json.dumps([[services.model.classes[i], round(float(scores[i]), 3)] for i in best], ensure_ascii=False)
+def _scores(text: str, reply: Reply, services: Services) -> str:
+    """The model's best classes for the text, with their scores (JSON): as the router's
+    understanding of the turn found them, else scored now."""
+    best = reply.best
+    if not best:
+        from content.model import BEST
+
+        scores = services.model.scores(text)
+        best = [(services.model.classes[i], round(float(scores[i]), 3)) for i in np.argsort(-scores, kind="stable")[:BEST]]
+    return json.dumps([list(pair) for pair in best], ensure_ascii=False)

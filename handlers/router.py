@@ -190,6 +190,8 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     else:
         reply = await _on_message(turn)
     reply.language = lang
+    if understanding is not None and not reply.best:
+        reply.best = understanding.best  # staff's review of the turn uses them
     if talk is not None:
         talk.language = lang
         if reply.kind == "answer" and reply.topic:

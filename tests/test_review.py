@@ -51,6 +51,21 @@ async def test_a_fallback_is_kept_with_the_decision_and_scores_and_no_number(ser
     assert "5678" not in everything and "****" in everything
 
 
+async def test_the_scores_kept_are_those_the_turn_was_understood_with(services, monkeypatch):
+    """Review keeps the model's best scores from the router's understanding of the turn: the
+    message is not scored a second time."""
+    understood = services.model.understand("明天会不会下雪")
+
+    def scored_again(text):
+        raise AssertionError(f"scored again: {text}")
+
+    monkeypatch.setattr(services.model, "scores", scored_again)
+    monkeypatch.setattr(services.model, "understand", lambda text, context=None: understood)
+    assert (await turn(services, "明天会不会下雪")).kind == "fallback"
+    (scores,), = items(services, "scores")
+    assert json.loads(scores) == [list(pair) for pair in understood.best] and len(understood.best) == 5
+
+
 async def test_a_clarification_and_the_entry_the_resident_picked(services):
     reply = await turn(services, "老人")
     assert reply.kind == "clarify"
