@@ -127,28 +127,27 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             # tickets, opinions, outbox rows; a failure rolls the claim back with the rest
             async with store.turn() as session:
                 state = await store.resident_state(inbound.channel, inbound.user_id, claim=key, chat_id=inbound.chat_id)
-                before = _snapshot(state.talk)
+                before, last = _snapshot(state.talk), review.remembered(state.talk)
                 reply = await _handle(inbound, state, services)
+                await _keep_for_review(inbound, reply, services, state.talk, last)  # may change the record
                 if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
                     await conversations.write(session, state.talk)
-                await _keep_for_review(session, inbound, reply, services)
         except Repeated:
             return Reply("info", [])
     return reply
 
 
-async def _keep_for_review(session, inbound: Inbound, reply: Reply, services: Services) -> None:
-    """What staff should review of this turn (handlers/review.py), in the turn's transaction under
-    a savepoint: a failure loses the review item, never the resident's reply."""
+async def _keep_for_review(inbound: Inbound, reply: Reply, services: Services, talk: Talk, last) -> None:
+    """What staff should review of this turn (handlers/review.py), in the turn's transaction (each
+    item under a savepoint): a failure loses the review item, never the resident's reply."""
     try:
-        async with session.begin_nested():
-            await review.keep(inbound, reply, services)
+        await review.keep(inbound, reply, services, talk, last)
     except Exception:  # noqa: BLE001 - logged; the turn goes on without it
         log.exception("could not keep a message for review")
 
 
 def _snapshot(talk: Talk) -> tuple:
-    return (talk.dialog, talk.step, repr(talk.filled), talk.topic, talk.language)
+    return (talk.dialog, talk.step, repr(talk.filled), talk.topic, talk.language, talk.answered)
 
 
 async def _handle(inbound: Inbound, state: ResidentState | None, services: Services) -> Reply:
