@@ -34,6 +34,7 @@ EXAMPLES_DIR = CONTENT_DIR / "examples"
 MAX_CANDIDATES = 3
 WEAK_KIND = 75.0  # a complaint or opinion this unsure may be a follow-up to the last answer
 OWN_TOPIC = 70.0  # an answer this sure is the message's own topic, whatever the last answer was
+BEST = 5  # classes kept with their scores on an Understanding (staff's review shows them)
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +58,7 @@ class Understanding:
     score: float = 0.0  # 0-100, how sure
     dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows (never CALM)
     read_as: str | None = None  # when the message was pinyin: the Chinese it was read as (reply in Chinese)
+    best: tuple[tuple[str, float], ...] = ()  # the BEST best classes and their scores (understand sets it)
 
 
 def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = (),
@@ -138,7 +140,9 @@ class Model:
         if not elsewhere and context in self.topics and self._follows_up(said, understood):
             margin = scores[self.classes.index(context)] - self.thresholds.clarify
             understood = Understanding("answer", context, [context], _percent(max(margin, 0.0)))
-        return replace(understood, read_as=read_as) if read_as else understood
+        # kept for staff's review of the turn (handlers/review.py), which so need not score it again
+        best = tuple((self.classes[i], round(float(scores[i]), 3)) for i in np.argsort(-scores, kind="stable")[:BEST])
+        return replace(understood, read_as=read_as, best=best)
 
     def _follows_up(self, text: str, understood: Understanding) -> bool:
         """`text` only makes sense with the answer before it: shaped as a follow-up, naming no entry

@@ -6,15 +6,17 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import aware
+from db.clock import aware, utcnow
 from db.models import Conversation
 
 _TABLE = Conversation.__table__
-_COLUMNS = ("dialog", "step", "filled", "topic", "topic_at", "language", "updated_at")
+_KEY = (_TABLE.c.channel == bindparam("key_channel")) & (_TABLE.c.chat_id == bindparam("key_chat_id")) & (
+    _TABLE.c.user_id == bindparam("key_user_id"))
+_INSERT, _UPDATE = insert(_TABLE), update(_TABLE).where(_KEY)
 _READ = select(_TABLE).where(_TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat_id"),
                              _TABLE.c.user_id == bindparam("user_id"))
 
@@ -33,6 +35,7 @@ class Talk:
     topic_at: datetime | None = None
     language: str | None = None
     updated_at: datetime | None = None
+    answered: str | None = None  # JSON: what staff's review keeps of the last answer (handlers/review.py)
     gone: bool = False  # the person asked to be forgotten this turn: nothing is written back
     resumed: bool = False  # this turn ended a dialog and went back to the report it had interrupted
 
@@ -67,7 +70,8 @@ class Talk:
 def _row(talk: Talk) -> dict:
     return {"channel": talk.channel, "chat_id": talk.chat_id, "user_id": talk.user_id, "dialog": talk.dialog,
             "step": talk.step, "filled": json.dumps(talk.filled, ensure_ascii=False), "topic": talk.topic,
-            "topic_at": talk.topic_at, "language": talk.language, "updated_at": talk.updated_at}
+            "topic_at": talk.topic_at, "language": talk.language, "updated_at": talk.updated_at,
+            "answered": talk.answered}
 
 
 async def read(conn: AsyncConnection | AsyncSession, channel: str, chat_id: str, user_id: str) -> Talk:
@@ -80,12 +84,21 @@ async def read(conn: AsyncConnection | AsyncSession, channel: str, chat_id: str,
         return Talk(channel, chat_id, user_id)
     values = row._mapping
     return Talk(channel, chat_id, user_id, values["dialog"], values["step"], json.loads(values["filled"] or "{}"),
-                values["topic"], aware(values["topic_at"]), values["language"], aware(values["updated_at"]))
+                values["topic"], aware(values["topic_at"]), values["language"], aware(values["updated_at"]),
+                values["answered"])
 
 
 async def write(session: AsyncSession, talk: Talk) -> None:
-    """Save the record in the caller's transaction."""
-    await session.merge(Conversation(**_row(talk)))
+    """Save the record in the caller's transaction: an UPDATE, and an INSERT only for the first
+    (Core statements: the ORM's merge read the row again first)."""
+    conn = await session.connection()
+    row = _row(talk)
+    if row["updated_at"] is None:
+        row["updated_at"] = utcnow()
+    done = await conn.execute(_UPDATE, {**row, "key_channel": talk.channel, "key_chat_id": talk.chat_id,
+                                        "key_user_id": talk.user_id})
+    if done.rowcount == 0:
+        await conn.execute(_INSERT, row)
 
 
 async def language_of(session: AsyncSession, channel: str, chat_id: str, user_id: str) -> str | None:

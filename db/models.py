@@ -131,8 +131,10 @@ class TicketCounter(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     """Where one person is in their conversation with the bot on one channel and chat: the dialog
     and step they are in (handlers/dialogs.py declares them all), what they have filled in so far,
-    the topic they were last answered about and when (for follow-ups), and their language. A
-    report left half-way stays here as a draft; staff have their own (the moderation chat's)."""
+    the topic they were last answered about and when (for follow-ups, and with `answered` for
+    staff's review: a 👎 on that answer, or a rephrasing of it within a minute, becomes a
+    ReviewItem), and their language. A report left half-way stays here as a draft; staff have
+    their own (the moderation chat's)."""
 
     channel: str = Field(primary_key=True, max_length=16)
     chat_id: str = Field(primary_key=True, max_length=64)
@@ -144,6 +146,10 @@ class Conversation(SQLModel, table=True):
     topic_at: datetime | None = None
     language: str | None = Field(default=None, max_length=2)  # the language they write in
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    # JSON of the last answer for review (handlers/review.py): the question with numbers erased, its
+    # language, the model's best scores, the answer's score and reply; None after another question
+    # or emergency, and after a day (bot/jobs.py)
+    answered: str | None = Field(default=None, max_length=8192)
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -385,21 +391,6 @@ class ReviewItem(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=64)
     approved_at: datetime | None = None
     batch: int | None = Field(default=None, index=True)  # the ModelVersion its approval made
-
-
-class RecentAnswer(SQLModel, table=True):
-    """The last answer a resident got: a 👎 on it, or a rephrasing within a minute, makes it a
-    ReviewItem. One row per resident, overwritten; kept a day."""
-
-    channel: str = Field(primary_key=True, max_length=16)
-    user_id: str = Field(primary_key=True, max_length=64)
-    text: str = Field(max_length=4096)  # numbers erased
-    language: str = Field(default="zh", max_length=2)
-    topic: str | None = Field(default=None, max_length=64)
-    scores: str = Field(default="[]", max_length=1024)
-    score: float = 0.0
-    reply: str = Field(default="", max_length=2048)
-    at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class ModelVersion(SQLModel, table=True):

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import outbox
 from db.delivery_states import CancelReason
-from db.models import Conversation, Feedback, Opinion, OutboxMessage, RecentAnswer, Resident, ReviewItem, Ticket, TicketEvent
+from db.models import Conversation, Feedback, Opinion, OutboxMessage, Resident, ReviewItem, Ticket, TicketEvent
 
 FORGOTTEN = CancelReason.FORGOTTEN
 
@@ -42,7 +42,6 @@ async def forget_resident(session: AsyncSession, resident_id: int, channel: str,
     row = await session.get(Resident, resident_id)
     # what staff review keeps no number (erased when written): it stays, no longer theirs
     await session.exec(update(ReviewItem).where(ReviewItem.resident_id == resident_id).values(resident_id=None))
-    await session.exec(delete(RecentAnswer).where(RecentAnswer.channel == row.channel, RecentAnswer.user_id == row.user_id))
     await session.exec(delete(Conversation).where(Conversation.channel == row.channel,
                                                   Conversation.user_id == row.user_id))
     await session.delete(row)

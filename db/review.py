@@ -12,29 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.clock import utcnow
-from db.models import ModelVersion, RecentAnswer, Resident, ReviewItem
+from db.models import Conversation, ModelVersion, Resident, ReviewItem
 
 OPEN = ("new", "labelled")  # shown on the review page
 ACTIVE = "active"
-
-
-async def recent_answer(session: AsyncSession, channel: str, user_id: str) -> RecentAnswer | None:
-    return await session.get(RecentAnswer, (channel, user_id))
-
-
-async def remember_answer(session: AsyncSession, channel: str, user_id: str, **values) -> None:
-    """The resident's last answer, instead of the one before."""
-    row = await session.get(RecentAnswer, (channel, user_id))
-    if row is None:
-        session.add(RecentAnswer(channel=channel, user_id=user_id, **values))
-        return
-    for name, value in values.items():
-        setattr(row, name, value)
-    session.add(row)
-
-
-async def forget_answer(session: AsyncSession, channel: str, user_id: str) -> None:
-    await session.exec(delete(RecentAnswer).where(RecentAnswer.channel == channel, RecentAnswer.user_id == user_id))
 
 
 async def note_pick(session: AsyncSession, resident_id: int, entry: str, since: datetime) -> bool:
@@ -50,10 +31,11 @@ async def note_pick(session: AsyncSession, resident_id: int, entry: str, since: 
 
 
 async def purge(session: AsyncSession, before: datetime, answers_before: datetime) -> int:
-    """Delete the review items older than `before` that are not approved examples, and the
-    residents' last answers older than `answers_before`; returns how many items."""
+    """Delete the review items older than `before` that are not approved examples, and what the
+    conversation records keep of answers older than `answers_before`; returns how many items."""
     done = await session.exec(delete(ReviewItem).where(ReviewItem.created_at < before, ReviewItem.status != "approved"))
-    await session.exec(delete(RecentAnswer).where(RecentAnswer.at < answers_before))
+    await session.exec(update(Conversation).where(col(Conversation.answered).is_not(None),
+                                                  Conversation.topic_at < answers_before).values(answered=None))
     return done.rowcount
 
 

@@ -117,41 +117,32 @@ class Store:
         return True
 
     async def resident(self, channel: str, user_id: str) -> Resident:
-        """The resident row for this channel user, created on first contact.
-
-        Two first messages handled at once may both try to create it; the unique constraint
-        lets one win and the other reads the winner's row.
-        """
-        query = select(Resident).where(Resident.channel == channel, Resident.user_id == user_id)
-        async with self._sessions() as session:
-            found = (await session.exec(query)).first()
-            if found is not None:
-                return found
-            session.add(Resident(channel=channel, user_id=user_id))
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-            return (await session.exec(query)).one()
+        """The resident row for this channel user, created on first contact."""
+        async with self.transaction() as session:
+            return await _first_contact(session, channel, user_id)
 
     async def resident_state(self, channel: str, user_id: str, claim: str | None = None,
-                             chat_id: str | None = None) -> ResidentState | None:
-        """The resident, their conversation record in `chat_id` (by default their private chat)
-        and, in the same query, what the router must look at for them; with
-        `claim`, that update's key is claimed in the same transaction (see claim_update), and
-        None means it was claimed before. Every message asks, so this is one transaction of Core
-        statements (a third of the ORM's cost), whose row becomes a detached Resident as a
-        closed session would leave it."""
-        try:
-            async with self.engine.begin() as conn:
-                if claim:
+                             chat_id: str | None = None) -> ResidentState:
+        """The resident (their row created on first contact), their conversation record in
+        `chat_id` (by default their private chat) and, in the same query, what the router must
+        look at for them; with `claim`, that update's key is claimed first (see claim_update),
+        and `Repeated` raised when it was claimed before. Inside a turn all of it is the turn's
+        transaction, so a question costs one commit, and a turn that fails or is rolled back
+        gives its claim back with the rest (on PostgreSQL a second delivery of the same update
+        waits on the claim's unique key until the first turn ends). Every message asks, so these
+        are Core statements (a third of the ORM's cost), whose row becomes a detached Resident
+        as a closed session would leave it."""
+        async with self.transaction() as session:
+            conn = await session.connection()
+            if claim:
+                try:
                     await conn.execute(_CLAIM, self._claim(claim))
-                row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
-                talk = await conversations.read(conn, channel, chat_id or user_id, user_id)
-        except IntegrityError:
-            return None
-        if row is None:
-            return ResidentState(await self.resident(channel, user_id), talk)
+                except IntegrityError:
+                    raise Repeated(claim) from None
+            row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
+            talk = await conversations.read(conn, channel, chat_id or user_id, user_id)
+            if row is None:
+                return ResidentState(await _first_contact(session, channel, user_id), talk)
         values = row._mapping
         resident = _new_resident()  # as the ORM's loading makes it: a fifth of the cost of Resident(**values)
         resident.__dict__.update({name: values[name] for name in _RESIDENT_COLUMNS})
@@ -201,6 +192,25 @@ class Store:
         hours after a resident's last one; a Telegram user may have unblocked the bot)."""
         async with self.transaction() as session:
             await reachable_again(session, resident_id)
+
+
+class Repeated(Exception):
+    """The update was handled already, or is being handled (a second delivery of it)."""
+
+
+async def _first_contact(session: AsyncSession, channel: str, user_id: str) -> Resident:
+    """The resident's row, created if there is none. Two first messages handled at once (two
+    processes) may both try to create it: the unique constraint lets one win (the other waits
+    for it on PostgreSQL), and the loser's savepoint is rolled back and the winner's row read."""
+    query = select(Resident).where(Resident.channel == channel, Resident.user_id == user_id)
+    if (found := (await session.exec(query)).first()) is not None:
+        return found
+    try:
+        async with session.begin_nested():
+            session.add(Resident(channel=channel, user_id=user_id))
+    except IntegrityError:
+        pass
+    return (await session.exec(query)).one()
 
 
 # -- writes in the caller's session (the Store's methods of the same names open one, or join the turn's)

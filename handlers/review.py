@@ -1,6 +1,8 @@
 """Learning from use (issue 25): what the bot may have misunderstood is kept for staff to review.
 
-The router calls `record(inbound, reply, services)` after each reply. Kept, as a review item:
+The router calls `keep(inbound, reply, services, talk, last)` at the end of each turn, in its
+transaction; the last answer (for a 👎 or a rephrasing) is kept on the conversation record
+(db/conversations.py), beside the topic follow-ups use. Kept, as a review item:
 every fallback; every clarification (and the entry the resident then picked from it, if any);
 every 👎 on an answer (the question it answered); every answer the resident rephrased within
 REPHRASE_WINDOW (a new question like the first, or answered with the same entry again); every
@@ -13,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -24,64 +27,80 @@ from handlers.services import Services
 from handlers.themes import tokens
 from handlers.types import Inbound, Reply, plain_text
 
+if TYPE_CHECKING:
+    from db.conversations import Talk
+
 log = logging.getLogger(__name__)
 REPHRASE_WINDOW = timedelta(minutes=1)
 PICK_WINDOW = timedelta(minutes=30)  # a clarification's buttons pressed later than this are browsing, not a pick
 REPHRASED = 45  # token_sort_ratio of two messages (handlers/themes.py's tokens) above which one rephrases the other
 QUESTIONS = ("answer", "clarify", "fallback")
-TOP_SCORES = 5
 
 
-async def record(inbound: Inbound, reply: Reply, services: Services) -> None:
+async def record(inbound: Inbound, reply: Reply, services: Services, talk: Talk | None = None,
+                 last: Answered | None = None) -> None:
     """Keep what staff should review of this turn (nothing without a database, nor for staff). A
     failure here is logged, never raised: the resident's reply does not depend on it."""
     try:
-        await keep(inbound, reply, services)
+        await keep(inbound, reply, services, talk, last)
     except Exception:
         log.exception("could not keep a message for review")
 
 
-async def keep(inbound: Inbound, reply: Reply, services: Services) -> None:
+async def keep(inbound: Inbound, reply: Reply, services: Services, talk: Talk | None = None,
+               last: Answered | None = None) -> None:
     """As `record`, but a failure is raised: the router keeps the items in the turn's own
-    transaction, under a savepoint it rolls back on a failure (one commit per question, not two)."""
+    transaction, each written under a savepoint rolled back on a failure (one commit per question).
+    `talk`: the turn's conversation record, whose last answer (`last`, as it was before the turn:
+    see `remembered`) this turn's answer replaces; the router writes it back."""
     store = services.store
     if store is None or not reply.messages or _from_staff(inbound, services):
         return
-    await _record(inbound, reply, services)
+    await _record(inbound, reply, services, talk, last)
 
 
-async def _record(inbound: Inbound, reply: Reply, services: Services) -> None:
-    store = services.store
+def remembered(talk: Talk | None) -> Answered | None:
+    """The last answer the conversation record keeps for review, read before the turn changes it."""
+    if talk is None or not talk.answered or talk.topic_at is None:
+        return None
+    kept = json.loads(talk.answered)
+    return Answered(kept["text"], kept["language"], talk.topic, kept["scores"], kept["score"], kept["reply"], talk.topic_at)
+
+
+async def _record(inbound: Inbound, reply: Reply, services: Services, talk: Talk | None, last: Answered | None) -> None:
     if inbound.callback is not None:
-        await _on_button(inbound, services)
+        await _on_button(inbound, services, last)
         return
     said = inbound.text.partition(" ")[2] if inbound.text.startswith("/") else inbound.text
     if reply.kind == "emergency":
+        _forget(talk)  # the record's topic is now the emergency's
         await _add(inbound, reply, services, "emergency", said)
         return
     if inbound.text.startswith("/") or reply.kind not in QUESTIONS or not said.strip():
         return
-    from db import review
-
     now = services.clock()
-    async with store.transaction() as session:  # one transaction per answer: the last one read, this one kept
-        last = await review.recent_answer(session, inbound.channel, inbound.user_id)
-        rephrased = _Answer.of(last) if last is not None and _rephrases(last, said, reply, now) else None
-        if reply.kind == "answer":
-            await review.remember_answer(session, inbound.channel, inbound.user_id, text=_masked(said, 4096),
-                                         language=reply.language, topic=reply.topic, scores=_scores(said, services),
-                                         score=reply.score, reply=_reply_text(reply), at=now)
-        elif last is not None:
-            await review.forget_answer(session, inbound.channel, inbound.user_id)  # a rephrasing of it is recorded once
+    rephrased = last if last is not None and _rephrases(last, said, reply, now) else None
+    if reply.kind == "answer":
+        if talk is not None:  # its topic and time are the record's own (the router set them)
+            talk.answered = json.dumps({"text": _masked(said, 4096), "language": reply.language,
+                                        "scores": _scores(said, reply, services), "score": reply.score,
+                                        "reply": _reply_text(reply)}, ensure_ascii=False)
+    else:
+        _forget(talk)  # a rephrasing of it is recorded once
     if rephrased is not None:
         await _add(inbound, reply, services, "rephrased", rephrased.text, decided=rephrased, followup=said)
     if reply.kind in ("fallback", "clarify"):
         await _add(inbound, reply, services, reply.kind, said)
 
 
+def _forget(talk: Talk | None) -> None:
+    if talk is not None:
+        talk.answered = None
+
+
 @dataclass(frozen=True)
-class _Answer:
-    """What is kept of a resident's last answer (the row is overwritten by the next)."""
+class Answered:
+    """What the conversation record keeps of a resident's last answer (the next one replaces it)."""
 
     text: str
     language: str
@@ -89,10 +108,7 @@ class _Answer:
     scores: str
     score: float
     reply: str
-
-    @classmethod
-    def of(cls, row) -> _Answer:
-        return cls(row.text, row.language, row.topic, row.scores, row.score, row.reply)
+    at: datetime
 
 
 def _from_staff(inbound: Inbound, services: Services) -> bool:
@@ -100,29 +116,25 @@ def _from_staff(inbound: Inbound, services: Services) -> bool:
             or commands.is_staff_command(inbound.text))
 
 
-def _rephrases(last, said: str, reply: Reply, now) -> bool:
+def _rephrases(last: Answered, said: str, reply: Reply, now) -> bool:
     """A question within a minute of an answer, like it or answered with the same entry again."""
-    from db.clock import aware
-
-    if now - aware(last.at) > REPHRASE_WINDOW:
+    if now - last.at > REPHRASE_WINDOW:
         return False
     if reply.kind == "answer" and reply.topic == last.topic:
         return True
     return fuzz.token_sort_ratio(tokens(erase_numbers(said)), tokens(last.text)) >= REPHRASED
 
 
-async def _on_button(inbound: Inbound, services: Services) -> None:
+async def _on_button(inbound: Inbound, services: Services, last: Answered | None) -> None:
     """👎 on an answer: the question it answered. An entry pressed after a clarification: noted on it."""
     from db import review
 
     kind, _, rest = inbound.callback.partition(":")
     if kind == "fb" and rest.startswith("n:"):
-        async with services.store.transaction() as session:
-            last = await review.recent_answer(session, inbound.channel, inbound.user_id)
         if last is not None and last.topic == rest[2:]:
-            await _add(inbound, None, services, "thumbs_down", last.text, decided=_Answer.of(last))
+            await _add(inbound, None, services, "thumbs_down", last.text, decided=last)
     elif kind == "topic":
-        async with services.store.transaction() as session:
+        async with services.store.transaction() as session, session.begin_nested():
             if (resident_id := await review.resident_id(session, inbound.channel, inbound.user_id)) is not None:
                 await review.note_pick(session, resident_id, rest, services.clock() - PICK_WINDOW)
 
@@ -139,9 +151,10 @@ async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason
                       score=decided.score, reply=decided.reply)
     else:
         values = dict(language=reply.language, decision=reply.kind, topic=reply.topic,
-                      candidates=json.dumps(reply.candidates), scores=_scores(text, services), score=reply.score,
+                      candidates=json.dumps(reply.candidates), scores=_scores(text, reply, services), score=reply.score,
                       reply=_reply_text(reply))
-    async with services.store.transaction() as session:  # the turn's own session: no second connection
+    # the turn's own session (no second connection), under a savepoint: a failure loses the item only
+    async with services.store.transaction() as session, session.begin_nested():
         resident_id = await review.resident_id(session, inbound.channel, inbound.user_id)
         session.add(ReviewItem(resident_id=resident_id, channel=inbound.channel, reason=reason, text=_masked(text, 4096),
                                followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None),
@@ -156,8 +169,13 @@ def _reply_text(reply: Reply) -> str:
     return _masked(plain_text(reply.messages[0].text), 2000) if reply.messages else ""
 
 
-def _scores(text: str, services: Services) -> str:
-    """The model's best classes for the text, with their scores (JSON)."""
-    scores = services.model.scores(text)
-    best = np.argsort(-scores, kind="stable")[:TOP_SCORES]
-    return json.dumps([[services.model.classes[i], round(float(scores[i]), 3)] for i in best], ensure_ascii=False)
+def _scores(text: str, reply: Reply, services: Services) -> str:
+    """The model's best classes for the text, with their scores (JSON): as the router's
+    understanding of the turn found them, else scored now."""
+    best = reply.best
+    if not best:
+        from content.model import BEST
+
+        scores = services.model.scores(text)
+        best = [(services.model.classes[i], round(float(scores[i]), 3)) for i in np.argsort(-scores, kind="stable")[:BEST]]
+    return json.dumps([list(pair) for pair in best], ensure_ascii=False)

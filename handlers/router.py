@@ -102,7 +102,7 @@ def _tells_language(text: str, talk: Talk | None) -> bool:
 async def handle(inbound: Inbound, services: Services) -> Reply:
     """The reply to one update. The update's key is claimed first, so a second delivery of
     it - even one arriving while the first is handled - is skipped; if handling fails the claim
-    is given back, so a delivery after that is handled."""
+    is given back (a resident's turn: rolled back with it), so a delivery after that is handled."""
     store = services.store
     key = inbound.key if store is not None else None
     for_staff = services.tickets.is_moderation_chat(inbound.channel, inbound.chat_id) or (
@@ -117,40 +117,37 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             if key:
                 await store.release_update(key)
             raise
+    from db import conversations
+    from db.store import Repeated
+
     lock = _turns.setdefault((inbound.channel, inbound.chat_id, inbound.user_id), asyncio.Lock())
     async with lock:
-        # the claim, the resident and their conversation in one transaction
-        if (state := await store.resident_state(inbound.channel, inbound.user_id, claim=key,
-                                                chat_id=inbound.chat_id)) is None:
-            return Reply("info", [])
         try:
-            from db import conversations
-
-            before = _snapshot(state.talk)
-            async with store.turn() as session:  # one unit of work: the record, tickets, opinions, outbox rows
+            # one unit of work, one commit: the claim, the resident and their conversation record,
+            # tickets, opinions, outbox rows; a failure rolls the claim back with the rest
+            async with store.turn() as session:
+                state = await store.resident_state(inbound.channel, inbound.user_id, claim=key, chat_id=inbound.chat_id)
+                before, last = _snapshot(state.talk), review.remembered(state.talk)
                 reply = await _handle(inbound, state, services)
+                await _keep_for_review(inbound, reply, services, state.talk, last)  # may change the record
                 if not state.talk.gone and (_snapshot(state.talk) != before or state.talk.dialog is not None):
                     await conversations.write(session, state.talk)
-                await _keep_for_review(session, inbound, reply, services)
-        except BaseException:
-            if key:
-                await store.release_update(key)
-            raise
+        except Repeated:
+            return Reply("info", [])
     return reply
 
 
-async def _keep_for_review(session, inbound: Inbound, reply: Reply, services: Services) -> None:
-    """What staff should review of this turn (handlers/review.py), in the turn's transaction under
-    a savepoint: a failure loses the review item, never the resident's reply."""
+async def _keep_for_review(inbound: Inbound, reply: Reply, services: Services, talk: Talk, last) -> None:
+    """What staff should review of this turn (handlers/review.py), in the turn's transaction (each
+    item under a savepoint): a failure loses the review item, never the resident's reply."""
     try:
-        async with session.begin_nested():
-            await review.keep(inbound, reply, services)
+        await review.keep(inbound, reply, services, talk, last)
     except Exception:  # noqa: BLE001 - logged; the turn goes on without it
         log.exception("could not keep a message for review")
 
 
 def _snapshot(talk: Talk) -> tuple:
-    return (talk.dialog, talk.step, repr(talk.filled), talk.topic, talk.language)
+    return (talk.dialog, talk.step, repr(talk.filled), talk.topic, talk.language, talk.answered)
 
 
 async def _handle(inbound: Inbound, state: ResidentState | None, services: Services) -> Reply:
@@ -191,6 +188,8 @@ async def _handle(inbound: Inbound, state: ResidentState | None, services: Servi
     else:
         reply = await _on_message(turn)
     reply.language = lang
+    if understanding is not None and not reply.best:
+        reply.best = understanding.best  # staff's review of the turn uses them
     if talk is not None:
         talk.language = lang
         if reply.kind == "answer" and reply.topic:

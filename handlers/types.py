@@ -82,6 +82,7 @@ class Reply:
     candidates: list[str] = field(default_factory=list)
     score: float = 0.0
     language: str = "zh"
+    best: tuple[tuple[str, float], ...] = ()  # the model's best classes and scores for the text (Understanding.best)
 
 
 _TAG = re.compile(r"</?(?:b|i|u|s|code|pre|blockquote)(?: [^>]*)?>")

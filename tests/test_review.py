@@ -51,6 +51,21 @@ async def test_a_fallback_is_kept_with_the_decision_and_scores_and_no_number(ser
     assert "5678" not in everything and "****" in everything
 
 
+async def test_the_scores_kept_are_those_the_turn_was_understood_with(services, monkeypatch):
+    """Review keeps the model's best scores from the router's understanding of the turn: the
+    message is not scored a second time."""
+    understood = services.model.understand("明天会不会下雪")
+
+    def scored_again(text):
+        raise AssertionError(f"scored again: {text}")
+
+    monkeypatch.setattr(services.model, "scores", scored_again)
+    monkeypatch.setattr(services.model, "understand", lambda text, context=None: understood)
+    assert (await turn(services, "明天会不会下雪")).kind == "fallback"
+    (scores,), = items(services, "scores")
+    assert json.loads(scores) == [list(pair) for pair in understood.best] and len(understood.best) == 5
+
+
 async def test_a_clarification_and_the_entry_the_resident_picked(services):
     reply = await turn(services, "老人")
     assert reply.kind == "clarify"
@@ -105,10 +120,11 @@ async def test_items_past_the_retention_period_are_deleted_approved_examples_sta
                old, example)
     query_rows(services.store, "update reviewitem set status = 'approved' where id = ?", example)
     await turn(services, "老人牛奶券怎么领", user="u9")
-    query_rows(services.store, "update recentanswer set at = ?", utcnow() - timedelta(days=2))
+    assert query_rows(services.store, "select count(*) from conversation where answered is not null") == [(1,)]
+    query_rows(services.store, "update conversation set topic_at = ?", utcnow() - timedelta(days=2))
     assert await purge_review(services, settings) == 1
     assert [row[0] for row in items(services, "id")] == [kept, example]
-    assert query_rows(services.store, "select count(*) from recentanswer") == [(0,)]
+    assert query_rows(services.store, "select count(*) from conversation where answered is not null") == [(0,)]
 
 
 async def test_forgetting_a_resident_keeps_no_link_to_their_review_items(services):
@@ -117,7 +133,7 @@ async def test_forgetting_a_resident_keeps_no_link_to_their_review_items(service
     await turn(services, "/forgetme")
     await turn(services, callback="forget:yes")
     assert items(services, "resident_id") == [(None,)]
-    assert query_rows(services.store, "select count(*) from recentanswer") == [(0,)]
+    assert query_rows(services.store, "select count(*) from conversation") == [(0,)]  # the last answer with it
 
 
 async def test_the_export_lists_the_most_frequent_questions_not_in_the_report(services, tmp_path):

@@ -256,6 +256,32 @@ async def test_a_repeated_update_is_handled_once(office):
     assert rows(office, "select count(*) from ticket") == [(1,)]
 
 
+async def test_a_turn_that_fails_gives_its_claim_back_with_the_ticket_it_wrote(office, monkeypatch):
+    """The claim of an update is part of its turn's one transaction: the card failing after the
+    ticket was written leaves neither, so the same update delivered again is handled, once."""
+    from handlers import notify
+
+    await handle(resident("楼道里有人给电瓶车充电,拉电线下来,太危险"), office)
+    await handle(resident("塘桥新村1号"), office)
+    await handle(resident(callback="ik:skip"), office)
+    await handle(resident(callback="ik:skip"), office)
+
+    def broken_card(*args, **kwargs):
+        raise RuntimeError("the moderation chat's card could not be queued")
+
+    monkeypatch.setattr(notify, "card", broken_card)
+    submit = resident(callback="ik:submit", update_key="4343")
+    with pytest.raises(RuntimeError):
+        await handle(submit, office)
+    assert rows(office, "select count(*) from ticket") == [(0,)]
+    assert rows(office, "select count(*) from processedupdate") == [(0,)]
+    monkeypatch.undo()
+    again = await handle(submit, office)
+    assert "TQ-" in again.messages[0].text
+    assert (await handle(submit, office)).messages == []  # and a third delivery is a repeat
+    assert rows(office, "select count(*) from ticket") == [(1,)]
+
+
 async def test_chases_are_posted_once_per_stage(office):
     await file_complaint(office)
     later = utcnow() + timedelta(days=30)
