@@ -4,7 +4,8 @@ Checks: every area file parses and fits the schema; entry ids are unique; every 
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
 source quote is found verbatim in content/source/report.txt; every figure and every claim of
 price, time, place or procedure an answer states, in either language, is in the entry's own
-quotes (content/claims.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
+quotes (content/claims.py), and so is whatever a yes/no question's "yes", "no" or "it is a plan" would
+rest on (content/yesno.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
 such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
 from have known labels; the emergency advice names no number but the national emergency lines.
 That every template renders for every entry is handlers/texts_check.py's part, which
@@ -28,6 +29,7 @@ import yaml
 from content.claims import claim_problems, figure_problems
 from content.emergency import NATIONAL_NUMBERS
 from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
+from content.yesno import verdict_problems
 
 DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
 Check = Callable[[ContentBase], list[Problem]]  # a further check of the content base
@@ -59,7 +61,8 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
         # must come from the entry's own quotes (content/claims.py).
         problems += [Problem(file, eid, message) for message in
                      figure_problems(entry.answer.zh, entry.answer.en, entry.source, report)
-                     + claim_problems(entry.answer.zh, entry.answer.en, entry.source)]
+                     + claim_problems(entry.answer.zh, entry.answer.en, entry.source)
+                     + verdict_problems(entry)]
     if topics is not None:
         for tid in topics:
             if tid not in base.entries:
