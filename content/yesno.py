@@ -144,16 +144,16 @@ def named_line(entry: Entry, question: str, lang: str) -> tuple[str | None, tupl
     """The answer's first unnegated sentence naming an entry keyword the question names, when the
     report's own words carry it (the quotes for Chinese; the English answer mirrors them), and that keyword."""
     quoted = " ".join(entry.source)
+    if script(question) != lang:
+        return None, ()
     if lang == "zh":
         named = [k for k in entry.keywords.zh if len(k) >= 2 and k in question and k in quoted]
     else:
-        named = [k for k in entry.keywords.en if len(k) >= 3 and re.search(rf"\b{re.escape(k)}\b", question, re.IGNORECASE)]
-    if script(question) != lang:
-        return None, ()
+        named = [k for k in entry.keywords.en if len(k) >= 3 and _en_word(k, question)]
     for sentence in _SENTENCE[lang].findall(entry.answer.get(lang)):
         sentence = _SAYS.sub("", sentence.strip())
         for clause in _unnegated(sentence, lang):
-            found = [k for k in named if (k in clause if lang == "zh" else re.search(rf"\b{re.escape(k)}\b", clause, re.I))]
+            found = [k for k in named if (k in clause if lang == "zh" else _en_word(k, clause))]
             if found:
                 return sentence, tuple(found)
     return None, ()
@@ -171,6 +171,11 @@ def _unnegated(line: str, lang: str) -> list[str]:
                 break  # "the report does not say A, B, the cost": what follows in the sentence is unsaid too
             clauses += [clause] if clause.strip() else []
     return clauses
+
+
+def _en_word(word: str, text: str) -> bool:
+    """An English keyword in a text, or its plural (job fair, job fairs)."""
+    return re.search(rf"\b{re.escape(word)}(?:s|es)?\b", text, re.IGNORECASE) is not None
 
 
 def _in_line(term: str, aspect: str, lang: str) -> str:
