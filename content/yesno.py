@@ -106,12 +106,31 @@ def lead(entry: Entry, question: str, lang: str) -> Lead | None:
     if not is_yes_no(question):
         return Lead(aspect, aspect_line(entry, aspect, lang)) if aspect != "exist" else None
     if aspect in ("exist", "done"):
+        aspect = qualifier(question) or aspect  # "有没有免费的宝宝屋" asks whether it is free
+    if aspect in ("exist", "done"):
         line, named = named_line(entry, question, lang)
         if line is None:
             return Lead(aspect, aspect_line(entry, "done", lang), "not_stated") if aspect == "done" else None
         return Lead(aspect, line, "planned" if _PLAN[lang].search(line) else "yes", named)
     line = aspect_line(entry, aspect, lang)
     return Lead(aspect, line, *verdict(aspect, question, line, lang, aspect_line(entry, aspect, "zh")))
+
+
+# Groups that qualify "is there ... for X" (外地人, renters); 老人 or 孩子 are more often the subject itself.
+_FOR_GROUP = {"zh": r"外地|外省|非本地|户口|户籍|外国|租房|租客", "en": r"\bnon-?locals?\b|\bforeigners?\b|\brenters?\b|\btenants?\b"}
+
+
+def qualifier(question: str) -> str | None:
+    """The aspect an "is there ...?" question also asks (a free one, one at weekends, one online, one
+    on a road, one for non-locals): a yes that it exists would not answer it."""
+    lang = script(question)
+    flags = re.IGNORECASE if lang == "en" else 0
+    if re.search(_FREE[lang], question, flags) or re.search(_ASKS_CHARGE[lang], question, flags):
+        return "cost"
+    for aspect in ("when", "apply", "where"):
+        if re.search(_ASKED[aspect][lang], question, flags):
+            return aspect
+    return "eligibility" if re.search(_FOR_GROUP[lang], question, flags) else None
 
 
 def verdict(aspect: str, question: str, line: str | None, lang: str,

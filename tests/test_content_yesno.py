@@ -40,6 +40,10 @@ def _plain(text: str) -> str:
     ("阿拉附近有宝宝屋伐", "zh", "childcare_baby_house", "是的。报告写到：社区宝宝屋2024年全年服务3700余人次"),
     ("去年有没有发牛奶券", "zh", "elderly_milk_voucher", "是的。报告写到：2024年街道发放高龄老人牛奶券2731张。"),
     ("阳光关爱服务中心有伐", "zh", "disability_services", "报告里这是计划：2025年街道计划全新打造阳光关爱服务中心"),
+    # "is there a free one / one at weekends / one for non-locals": that it exists would not answer it
+    ("有没有免费的宝宝屋", "zh", "childcare_baby_house", "费用：报告没有写明是否收费。可以问所在居委会，或拨打12345。"),
+    ("有没有周末开的宝宝屋", "zh", "childcare_baby_house", "什么时候：报告没有写明开放时间。"),
+    ("有没有给外地人的招聘会", "zh", "jobs_job_fairs", "报告里没有写明谁可以参加或申请。可以问所在居委会，或拨打12345。"),
     ("Are there job fairs in Tangqiao?", "en", "jobs_job_fairs",
      "Yes. What the report says: In 2024 the subdistrict held 6 job fairs"),
 ])
