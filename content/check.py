@@ -96,6 +96,27 @@ def quote_warnings(base: ContentBase) -> list[Problem]:
     return warnings
 
 
+def aspect_example_problems(path: Path | None = None) -> list[Problem]:
+    """Every labelled question of the aspect classifier parses and has a known label."""
+    from content.aspects import EXAMPLES_PATH, LABELS
+
+    path = path or EXAMPLES_PATH
+    problems = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            label, question = row["aspect"], row["q"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            problems.append(Problem(path.name, f"line {n}", 'expected {"q": ..., "aspect": ...}'))
+            continue
+        if label not in LABELS or not str(question).strip():
+            problems.append(Problem(path.name, f"line {n}", f"unknown aspect {label!r} (one of {', '.join(LABELS)})"
+                                    if label not in LABELS else "empty question"))
+    return problems
+
+
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
     from content.emergency import EMERGENCY_PATH, EmergencySigns
@@ -103,6 +124,7 @@ def check_rules(base: ContentBase) -> list[Problem]:
     from content.training import read_examples
 
     _, problems = read_examples(base)
+    problems += aspect_example_problems()
     try:
         scope = yaml.safe_load(SCOPE_PATH.read_text(encoding="utf-8"))
         if not isinstance(scope, dict) or not isinstance(scope.get("elsewhere"), dict) or not isinstance(scope.get("terms"), dict):

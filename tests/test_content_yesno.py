@@ -122,3 +122,12 @@ def test_the_check_refuses_a_yes_the_quotes_do_not_carry():
     base.entries["childcare_holiday_class"] = edited
     report = REPORT_PATH.read_text("utf-8")
     assert any("yes/no question" in p.message for p in check_entries(base, report, None))
+
+
+def test_the_check_refuses_an_aspect_example_with_an_unknown_label(tmp_path):
+    from content.check import aspect_example_problems
+
+    assert aspect_example_problems() == []
+    bad = tmp_path / "aspects.jsonl"
+    bad.write_text('{"q": "有没有宝宝屋", "aspect": "exsit"}\n{"q": "几点开"}\n', encoding="utf-8")
+    assert [p.entry for p in aspect_example_problems(bad)] == ["line 1", "line 2"]
