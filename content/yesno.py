@@ -83,13 +83,11 @@ _SAYS = re.compile(r"^(?:报告写到：|报告写的是：|报告只写到：|W
 @dataclass(frozen=True)
 class Lead:
     """The line put before the card. verdict: None (not a yes/no question: the aspect's line),
-    "yes", "no", "planned" or "not_stated"; line: the report's line (None: the answer has none);
-    basis: the words of the line a yes, no or plan rests on."""
+    "yes", "no", "planned" or "not_stated"; line: the report's line (None: the answer has none)."""
 
     aspect: str
     line: str | None
     verdict: str | None = None
-    basis: tuple[str, ...] = ()
 
     def lacks(self, lang: str) -> bool:
         """The line speaks of the aspect only to say what the report does not give."""
@@ -108,12 +106,12 @@ def lead(entry: Entry, question: str, lang: str) -> Lead | None:
     if aspect in ("exist", "done"):
         aspect = qualifier(question) or aspect  # "有没有免费的宝宝屋" asks whether it is free
     if aspect in ("exist", "done"):
-        line, named = named_line(entry, question, lang)
+        line, _ = named_line(entry, question, lang)
         if line is None:
             return Lead(aspect, aspect_line(entry, "done", lang), "not_stated") if aspect == "done" else None
-        return Lead(aspect, line, "planned" if _PLAN[lang].search(line) else "yes", named)
+        return Lead(aspect, line, "planned" if _PLAN[lang].search(line) else "yes")
     line = aspect_line(entry, aspect, lang)
-    return Lead(aspect, line, *verdict(aspect, question, line, lang, aspect_line(entry, aspect, "zh")))
+    return Lead(aspect, line, verdict(aspect, question, line, lang, aspect_line(entry, aspect, "zh"))[0])
 
 
 # Groups that qualify "is there ... for X" (外地人, renters); 老人 or 孩子 are more often the subject itself.
