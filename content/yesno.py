@@ -70,14 +70,17 @@ _ASKED = {
                     "en": r"\bnon-?locals?\b|\blocals?\b|\bretired\b|\bretirees?\b|\bforeigners?\b|\bchildren\b|\bkids?\b|"
                           r"\bstudents?\b|\brenters?\b|\btenants?\b|\bunemployed\b|\belderly\b|\bseniors?\b|\bdisabled\b"},
 }
-_PLAN = {"zh": re.compile(r"计划|将|拟|2025年|今年|打算"), "en": re.compile(r"\bplans?\b|\bplanned\b|\bwill\b|\bin 2025\b", re.I)}
+# A plan, not a programme's name (明珠计划, 三年行动计划) nor an emergency plan.
+_PLAN = {"zh": re.compile(r"(?<!明珠)(?<!行动)计划|将(?!近)|拟|2025年|今年|打算"),
+         "en": re.compile(r"\bplans? (?:to|for)\b|\bplans? a\b|\bthe plans?\b(?! was| is)|\bplanned\b|\bwill\b|"
+                          r"\bin 2025\b|\bfor 2025\b", re.I)}
 _NEGATED = {"zh": re.compile(r"没有|未|并非|不清楚|只写|无法"),
             "en": re.compile(r"\b(?:not|no|nor|never|only gives|only names)\b|n't\b", re.IGNORECASE)}
 # The bot's own directions in an answer (ask the committee, call 12345): not the report's words.
 _ADVICE = {"zh": re.compile(r"12345|居委会"), "en": re.compile(r"12345|neighbourhood committee|juweihui", re.IGNORECASE)}
 _CLAUSE = {"zh": re.compile(r"[^，。；！？：\n]+"), "en": re.compile(r"(?:[^,;:.!?\n]|\.(?=\d))+")}
 _SENTENCE = {"zh": re.compile(r"[^。；！？\n]+[。；！？]?"), "en": re.compile(r"(?:[^.;!?\n]|\.(?=\d))+[.;!?]?")}
-_SAYS = re.compile(r"^(?:报告写到：|报告写的是：|报告只写到：|What (?:the report|it) says: )")
+_SAYS = re.compile(r"^(?:报告写到：|报告写道：|报告写的是：|报告只写到：|What (?:the report|it) says: )")
 
 
 @dataclass(frozen=True)
@@ -158,22 +161,59 @@ def verdict(aspect: str, question: str, line: str | None, lang: str,
 
 
 def named_line(entry: Entry, question: str, lang: str) -> tuple[str | None, tuple[str, ...]]:
-    """The answer's first unnegated sentence naming an entry keyword the question names, when the
-    report's own words carry it (the quotes for Chinese; the English answer mirrors them), and that keyword."""
-    quoted = " ".join(entry.source)
+    """For "is there X?": the answer's first sentence that names X, an entry keyword, in a clause of
+    what the report says, and X. Only when the question asks no more than whether X is there (nothing
+    is left without X and the frame words "有没有 ... 塘桥 ... 伐"), and only a
+    sentence the quotes carry: its Chinese (for English, its paragraph's Chinese) shares at least
+    half its character pairs with the quotes, so the bot's advice or general knowledge never says yes."""
     if script(question) != lang:
         return None, ()
+    quoted = " ".join(entry.source)
     if lang == "zh":
-        named = [k for k in entry.keywords.zh if len(k) >= 2 and k in question and k in quoted]
+        named = [k for k in entry.keywords.zh if len(k) >= 2 and k in question]
     else:
         named = [k for k in entry.keywords.en if len(k) >= 3 and _en_word(k, question)]
-    for sentence in _SENTENCE[lang].findall(entry.answer.get(lang)):
-        sentence = _SAYS.sub("", sentence.strip())
-        for clause in _unnegated(sentence, lang):
-            found = [k for k in named if (k in clause if lang == "zh" else _en_word(k, clause))]
-            if found:
-                return sentence, tuple(found)
+    named = [k for k in named if not any(k != other and k.lower() in other.lower() for other in named)]  # the longest
+    if not named or _residue(entry, question, lang) or (lang == "zh" and any(k not in quoted for k in named)):
+        return None, ()
+    zh_paragraphs = entry.answer.zh.strip().splitlines()
+    for n, paragraph in enumerate(entry.answer.get(lang).strip().splitlines()):
+        for sentence in _SENTENCE[lang].findall(paragraph):
+            sentence = _SAYS.sub("", sentence.strip())
+            reported = _SENTENCE["zh"].findall(sentence) if lang == "zh" else \
+                _SENTENCE["zh"].findall(zh_paragraphs[n] if n < len(zh_paragraphs) else "")
+            if not any(_quoted_share(s, quoted) >= 0.5 for s in reported):
+                continue
+            said = " ".join(_unnegated(sentence, lang))
+            if all((k in said if lang == "zh" else _en_word(k, said)) for k in named):  # every thing asked about
+                return sentence, tuple(named)
     return None, ()
+
+
+# Words that frame "is there X (here)?" and ask nothing more.
+_FRAME = {"zh": re.compile(r"有没有|有木有|有冇|有无|街道|社区|小区|附近|塘桥|这里|这边|我们|阿拉|屋里厢|屋里|门口|边上|旁边|"
+                           r"什么|啥|[吗伐哦呀啊吧呢么的了还也都里有个些]|[^\u4e00-\u9fff]"),
+          "en": re.compile(r"\b(?:is|are|there|any|a|an|the|in|at|near|me|here|around|nearby|tangqiao|community|"
+                           r"subdistrict|neighbourhood|neighborhood|for|of|some|do|does|you|they|we|have|has|this|that|"
+                           r"it|to|area|my|our|local|please|hi|hello)\b|[^a-z]", re.IGNORECASE)}
+
+
+def _residue(entry: Entry, question: str, lang: str) -> bool:
+    """The question says more than "is there X (here)?": anything left ("有没有围棋班" for an entry on Go
+    tournaments leaves 班; "最近" asks when)."""
+    keywords = sorted(getattr(entry.keywords, lang), key=len, reverse=True)
+    rest = question.lower()
+    for k in keywords:
+        rest = re.sub(re.escape(k.lower()) + ("" if lang == "zh" else "(?:s|es)?"), " ", rest)
+    rest = _FRAME[lang].sub(" ", rest)
+    return bool(rest.strip())
+
+
+def _quoted_share(sentence: str, quoted: str) -> float:
+    """The share of a Chinese sentence's character pairs found in the quotes."""
+    text = re.sub(r"[^\u4e00-\u9fff\d]", "", sentence)
+    pairs = {text[i:i + 2] for i in range(len(text) - 1)}
+    return sum(p in quoted for p in pairs) / len(pairs) if pairs else 0.0
 
 
 def _unnegated(line: str, lang: str) -> list[str]:

@@ -38,7 +38,6 @@ def _plain(text: str) -> str:
     # is there one: yes with the report's line naming it, or that the report gives it as a plan
     ("社区里有没有宝宝屋", "zh", "childcare_baby_house", "是的。报告写到：社区宝宝屋2024年全年服务3700余人次"),
     ("阿拉附近有宝宝屋伐", "zh", "childcare_baby_house", "是的。报告写到：社区宝宝屋2024年全年服务3700余人次"),
-    ("去年有没有发牛奶券", "zh", "elderly_milk_voucher", "是的。报告写到：2024年街道发放高龄老人牛奶券2731张。"),
     ("阳光关爱服务中心有伐", "zh", "disability_services", "报告里这是计划：2025年街道计划全新打造阳光关爱服务中心"),
     # "is there a free one / one at weekends / one for non-locals": that it exists would not answer it
     ("有没有免费的宝宝屋", "zh", "childcare_baby_house", "费用：报告没有写明是否收费。可以问所在居委会，或拨打12345。"),
@@ -53,6 +52,18 @@ async def test_a_yes_no_question_gets_its_verdict_first(core, question, lang, to
     text = _plain(reply.messages[0].text)
     assert text.startswith(first), text[:200]
     assert core.content.entries[topic].title.get(lang) in text  # and then the card
+
+
+@pytest.mark.parametrize("question, lang, topic", [
+    ("去年有没有发牛奶券", "zh", "elderly_milk_voucher"),  # "last year" is not the report's 2024
+    ("塘桥有围棋班吗", "zh", "weiqi_go"),  # a Go tournament is no Go class
+    ("Is there an emergency shelter in Tangqiao?", "en", "emergency_weather"),  # the report does not say where shelters are
+    ("没有业委会的小区，居委会可以代行伐", "zh", "property_management"),  # a count of committee elections says nothing of it
+])
+async def test_more_than_is_there_gets_no_yes(core, question, lang, topic):
+    reply = await answer_text(question, lang, None, core)
+    text = _plain(reply.messages[0].text)
+    assert reply.topic == topic and not text.startswith(("是的", "Yes")), text[:200]
 
 
 async def test_an_existence_question_is_not_read_as_where(core):
