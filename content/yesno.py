@@ -110,8 +110,9 @@ def lead(entry: Entry, question: str, lang: str) -> Lead | None:
         aspect = qualifier(question) or aspect  # "有没有免费的宝宝屋" asks whether it is free
     if aspect in ("exist", "done"):
         line, _ = named_line(entry, question, lang)
-        if line is None:
-            return Lead(aspect, aspect_line(entry, "done", lang), "not_stated") if aspect == "done" else None
+        if line is None:  # not settled: say so, and what the report does say
+            done = aspect_line(entry, "done", lang)
+            return Lead(aspect, done, "not_stated") if done else None
         return Lead(aspect, line, "planned" if _PLAN[lang].search(line) else "yes")
     line = aspect_line(entry, aspect, lang)
     return Lead(aspect, line, verdict(aspect, question, line, lang, aspect_line(entry, aspect, "zh"))[0])

@@ -39,6 +39,9 @@ def _plain(text: str) -> str:
     ("社区里有没有宝宝屋", "zh", "childcare_baby_house", "是的。报告写到：社区宝宝屋2024年全年服务3700余人次"),
     ("阿拉附近有宝宝屋伐", "zh", "childcare_baby_house", "是的。报告写到：社区宝宝屋2024年全年服务3700余人次"),
     ("阳光关爱服务中心有伐", "zh", "disability_services", "报告里这是计划：2025年街道计划全新打造阳光关爱服务中心"),
+    # is there one, in words the report does not use: not settled, and what the report says
+    ("有没有老年助餐点?", "zh", "community_meals",
+     "报告没有直接回答这一点。可以问所在居委会，或拨打12345。\n报告写到：美好生活馆集成社区就餐"),
     # "is there a free one / one at weekends / one for non-locals": that it exists would not answer it
     ("有没有免费的宝宝屋", "zh", "childcare_baby_house", "费用：报告没有写明是否收费。可以问所在居委会，或拨打12345。"),
     ("有没有周末开的宝宝屋", "zh", "childcare_baby_house", "什么时候：报告没有写明开放时间。"),
