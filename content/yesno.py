@@ -193,10 +193,12 @@ def named_line(entry: Entry, question: str, lang: str) -> tuple[str | None, tupl
 
 # Words that frame "is there X (here)?" and ask nothing more.
 _FRAME = {"zh": re.compile(r"有没有|有木有|有冇|有无|街道|社区|小区|附近|塘桥|这里|这边|我们|阿拉|屋里厢|屋里|门口|边上|旁边|"
+                           r"活动|地方|服务|项目|"
                            r"什么|啥|[吗伐哦呀啊吧呢么的了还也都里有个些]|[^\u4e00-\u9fff]"),
           "en": re.compile(r"\b(?:is|are|there|any|a|an|the|in|at|near|me|here|around|nearby|tangqiao|community|"
                            r"subdistrict|neighbourhood|neighborhood|for|of|some|do|does|you|they|we|have|has|this|that|"
-                           r"it|to|area|my|our|local|please|hi|hello)\b|[^a-z]", re.IGNORECASE)}
+                           r"it|to|area|my|our|local|please|hi|hello|people|services?|events?|activities|programm?e?s?)\b|"
+                           r"[^a-z]", re.IGNORECASE)}
 
 
 def _residue(entry: Entry, question: str, lang: str) -> bool:
