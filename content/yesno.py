@@ -31,7 +31,7 @@ _QUESTION_WORD = {
                      r"怎么|怎样|如何|为什么|为啥|谁|啥人|(?<!有)(?<!没有)(?:什么|啥)(?!的吧)"),
     "en": re.compile(r"\b(?:what|where|when|which|who|whom|whose|why|how)\b", re.IGNORECASE)}
 _YES_NO = {
-    "zh": re.compile(r"[吗嘛么麽][\s？?！!。，,~～呀啊呢]*$|[伐哦]\s*(?:[？?！!。，,~～呀啊]|$)|有没有|有木有|有冇|有无|"
+    "zh": re.compile(r"[吗嘛么麽][\s？?！!。，,~～呀啊呢]*$|[伐哦]\s*(?:[？?！!。，,~～呀啊]|$)|有没有?|有木有|有冇|有无|"
                      r"是不是|是否|能否|可否|([\u4e00-\u9fff])[不没]\1|要不要|吧[？?]*$"),
     "en": re.compile(r"(?:^|[.,;!?]\s*)(?:is|are|am|was|were|can|could|do|does|did|will|would|should|may|must|"
                      r"has|have|any)\b", re.IGNORECASE)}

@@ -85,7 +85,7 @@ async def test_an_open_question_about_where_still_gets_the_where_line(core):
 
 @pytest.mark.parametrize("question", [
     "要收费吗?", "周末开吗", "能网上申请吗", "有没有老年助餐点?", "要铜钿伐", "开伐", "有伐", "收不收费", "能不能代办",
-    "可不可以带小孩", "是不是免费的", "是否需要预约", "好参加伐", "免费的哦", "不要钱的吧",
+    "可不可以带小孩", "是不是免费的", "是否需要预约", "好参加伐", "免费的哦", "不要钱的吧", "有没托班",
     "Is it free?", "Can I apply online?", "Are there any job fairs?", "Do I have to pay?", "Any childcare around here?",
 ])
 def test_yes_no_forms(question):
