@@ -7,15 +7,19 @@ Whether a question is yes/no is a rule over its form, not learned: the forms are
 clause opening with is / are / can / do / does ...), and a question word (哪里, 几点, 多少, where,
 how much) makes it an open question whatever its ending ("你知道在哪里吗" asks where).
 
-The verdict compares what the question asks with the line, both read with this module's words:
-- cost: asked "free?" or "is there a charge?"; the line's unnegated clauses say free (免费, 不收费) or
-  a charge (收费, 自费, an amount in 元): the same is yes, the opposite is no.
+The verdict compares what the question asks with the line, both read with this module's words,
+in the clauses of what the report says (not what it lacks, not general knowledge, not the bot's own
+directions to 12345 or the committee):
+- cost: asked "free?" or "is there a charge?"; the Chinese line says free (免费, 不收费) or a charge
+  (收费, 自费; an amount is no charge: subsidies are amounts too): the same is yes, the opposite no.
 - when / where / apply / eligibility: the time (周末, 晚上), road (峨山路), way (网上, 预约) or group
-  (外地, 退休) asked must be in an unnegated clause of the line: yes; otherwise not stated.
-- exist / done ("有没有托育", "去年发了吗"): the entry's keyword the question names must be in the
-  entry's own quotes, and the answer's sentence naming it is the line: yes, or "planned" when that
-  sentence is a plan (计划, 将, 2025年), which is not a yes.
-Anything else is "not stated": the report's line for the aspect is shown after, or what it lacks.
+  (外地, 退休) asked must be in the line: yes, or "planned" when the line is a plan (2025年, 计划).
+- exist / done ("有没有宝宝屋", "Are there job fairs?"): asked of more than the thing (a free one, one
+  at weekends) it is that aspect's question; asked of the thing alone, yes when a sentence of the
+  report's own words names it ("planned" when that sentence is a plan), else not settled.
+Anything else is "not stated": what the report lacks and where to ask, with the line it has.
+`content check` asks probe questions of every entry (verdict_problems): whatever a yes, no or plan
+would rest on must be in the entry's quotes.
 """
 from __future__ import annotations
 
