@@ -4,7 +4,8 @@ Checks: every area file parses and fits the schema; entry ids are unique; every 
 ../shared/eval/topics.json (or the file in TOPICS_JSON) has an entry; related ids exist; every
 source quote is found verbatim in content/source/report.txt; every figure and every claim of
 price, time, place or procedure an answer states, in either language, is in the entry's own
-quotes (content/claims.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
+quotes (content/claims.py), and so is whatever a yes/no question's "yes", "no" or "it is a plan" would
+rest on (content/yesno.py); Chinese answers and titles are in standard written Chinese (no Shanghainese
 such as 几钿, 啥辰光, 伐), answers with full-width punctuation; the examples the model learns
 from have known labels; the emergency advice names no number but the national emergency lines.
 That every template renders for every entry is handlers/texts_check.py's part, which
@@ -28,6 +29,7 @@ import yaml
 from content.claims import claim_problems, figure_problems
 from content.emergency import NATIONAL_NUMBERS
 from content.loader import AREAS_DIR, CONTENT_DIR, REPORT_PATH, ContentBase, Problem, read_content
+from content.yesno import verdict_problems
 
 DEFAULT_TOPICS = CONTENT_DIR.parent.parent / "shared" / "eval" / "topics.json"
 Check = Callable[[ContentBase], list[Problem]]  # a further check of the content base
@@ -59,7 +61,8 @@ def check_entries(base: ContentBase, report: str, topics: list[str] | None) -> l
         # must come from the entry's own quotes (content/claims.py).
         problems += [Problem(file, eid, message) for message in
                      figure_problems(entry.answer.zh, entry.answer.en, entry.source, report)
-                     + claim_problems(entry.answer.zh, entry.answer.en, entry.source)]
+                     + claim_problems(entry.answer.zh, entry.answer.en, entry.source)
+                     + verdict_problems(entry)]
     if topics is not None:
         for tid in topics:
             if tid not in base.entries:
@@ -93,6 +96,27 @@ def quote_warnings(base: ContentBase) -> list[Problem]:
     return warnings
 
 
+def aspect_example_problems(path: Path | None = None) -> list[Problem]:
+    """Every labelled question of the aspect classifier parses and has a known label."""
+    from content.aspects import EXAMPLES_PATH, LABELS
+
+    path = path or EXAMPLES_PATH
+    problems = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            label, question = row["aspect"], row["q"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            problems.append(Problem(path.name, f"line {n}", 'expected {"q": ..., "aspect": ...}'))
+            continue
+        if label not in LABELS or not str(question).strip():
+            problems.append(Problem(path.name, f"line {n}", f"unknown aspect {label!r} (one of {', '.join(LABELS)})"
+                                    if label not in LABELS else "empty question"))
+    return problems
+
+
 def check_rules(base: ContentBase) -> list[Problem]:
     """The examples the model learns from, the scope list and the emergency advice."""
     from content.emergency import EMERGENCY_PATH, EmergencySigns
@@ -100,6 +124,7 @@ def check_rules(base: ContentBase) -> list[Problem]:
     from content.training import read_examples
 
     _, problems = read_examples(base)
+    problems += aspect_example_problems()
     try:
         scope = yaml.safe_load(SCOPE_PATH.read_text(encoding="utf-8"))
         if not isinstance(scope, dict) or not isinstance(scope.get("elsewhere"), dict) or not isinstance(scope.get("terms"), dict):

@@ -280,7 +280,11 @@ def evaluate(content: ContentBase, examples_dir: Path = EXAMPLES_DIR, scope_path
     lines += ["by entry (weakest first):"] + [f"  {eid:<36} {pct(xs)}" for eid, xs in
                                              sorted(entries.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))[:15]]
     accuracy, n = aspects.cross_validated_accuracy()
-    lines += [f"aspect of a question (content/aspects.jsonl): {100 * accuracy:.1f}% cross-validated (n={n})"]
+    given, right, covered = aspects.line_first_figures()
+    lines += [f"aspect of a question (content/aspects.jsonl): {100 * accuracy:.1f}% cross-validated (n={n}); "
+              f"above the calibrated margin ({aspects.aspects().margin:.2f}) {100 * given:.1f}% of the questions get "
+              f"a line first, {100 * right:.1f}% of those the asked aspect's, {100 * covered:.1f}% of the aspect "
+              f"questions their own line"]
     lines += ["entry pairs confused (answered with the other, both ways, share of the pair's examples):"]
     lines += [f"  {a} <-> {b}  x{n} ({100 * n / (len(entries[a]) + len(entries[b])):.1f}%)"
               for (a, b), n in pair_confusions(examples, decisions).most_common(10)]

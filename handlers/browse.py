@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from content.aspects import aspect_line, aspect_of
+from content.yesno import lead
 from handlers.services import Services
 from handlers.types import Button, Outbound, Reply
 
@@ -37,7 +37,8 @@ def menu_reply(lang: str, services: Services, welcome: bool) -> Reply:
 
 def entry_reply(entry_id: str, lang: str, services: Services, question: str = "") -> Reply:
     """An entry's answer with its citation, feedback buttons and related entries; when the question
-    asks one aspect (cost, where, when, ...), that aspect's line of the answer comes first."""
+    asks one aspect (cost, where, when, ...), that aspect's line of the answer comes first; for a
+    yes/no question, yes / no / what the report does not say (content/yesno.py)."""
     texts, content = services.texts, services.content
     entry = content.entries[entry_id]
     related = [content.entries[r] for r in entry.related if r in content.entries][:2]
@@ -47,8 +48,9 @@ def entry_reply(entry_id: str, lang: str, services: Services, question: str = ""
         *((Button(texts.label("related", lang) + r.title.get(lang), f"topic:{r.id}"),) for r in related),
     )
     text = texts.render_once("answer", lang, entry.id, entry=entry)
-    if aspect := aspect_of(question):
-        text = texts.render("aspect", lang, aspect=aspect, line=aspect_line(entry, aspect, lang)) + "\n\n" + text
+    if first := lead(entry, question, lang):
+        text = texts.render("aspect", lang, aspect=first.aspect, line=first.line, verdict=first.verdict,
+                            lacks=first.lacks(lang)) + "\n\n" + text
     return Reply("answer", [Outbound(text, buttons)], topic=entry.id, candidates=[entry.id])
 
 

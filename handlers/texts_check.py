@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from jinja2 import TemplateError
 
+from content.aspects import ASPECTS
 from content.loader import ContentBase, Problem
 from db.models import Ticket, TicketEvent
 from handlers.texts import Texts
@@ -25,6 +26,11 @@ def check_templates(base: ContentBase, texts: Texts | None = None) -> list[Probl
                 if name == "answer":
                     for entry in entries:
                         texts.render(name, lang, entry=entry)
+                if name == "aspect":  # each verdict of a yes/no question, each aspect
+                    for aspect in (*ASPECTS, "exist"):
+                        for verdict in ("yes", "no", "planned", "not_stated"):
+                            for line, lacks in ((None, False), ("报告写到", False), ("报告没有写明", True)):
+                                texts.render(name, lang, aspect=aspect, line=line, verdict=verdict, lacks=lacks)
             except TemplateError as exc:
                 problems.append(Problem(f"templates/{name}.j2", "", f"does not render ({lang}): {exc}"))
     for key, label in texts.labels.items():
@@ -38,7 +44,7 @@ def sample_values(base: ContentBase) -> dict:
     """Values every template can be rendered with, shaped like the real ones."""
     entries = list(base.entries.values())
     return dict(entry=entries[0] if entries else None, entries=entries[:3], area=base.areas[0] if base.areas else None,
-                thanks=False, helpful=False, aspect="cost", line=None, **_ticket_samples())
+                thanks=False, helpful=False, aspect="cost", line=None, verdict=None, lacks=False, **_ticket_samples())
 
 
 def _ticket_samples() -> dict:

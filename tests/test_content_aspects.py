@@ -48,5 +48,5 @@ def test_not_stated_is_said_in_both_languages():
     from handlers.texts import Texts
 
     texts = Texts()
-    assert texts.render("aspect", "zh", aspect="cost", line=None) == "<b>费用</b>：报告未说明。"
-    assert texts.render("aspect", "en", aspect="when", line=None) == "<b>When</b>: The report does not say."
+    assert texts.render("aspect", "zh", aspect="cost", line=None, verdict=None, lacks=False) == "<b>费用</b>：报告未说明。"
+    assert texts.render("aspect", "en", aspect="when", line=None, verdict=None, lacks=False) == "<b>When</b>: The report does not say."
