@@ -18,7 +18,7 @@ from bot.staff_queue import back_of, chosen_filter, countdown
 from bot.staff_web import ACCOUNT, FORM, HEADERS, PHOTOS, actor_of, language, log, page, services_of
 from db import accounts, tickets
 from db.models import OPEN_STATES, Ticket, TicketEvent, utcnow
-from handlers import staff
+from handlers import notify, staff
 from handlers.masking import mask_phone, mask_text
 from handlers.services import Services
 
@@ -155,6 +155,8 @@ async def _reply(ticket: Ticket, form: dict, actor: str, services: Services) -> 
         return ""
     if state not in allowed_states(ticket):
         return "refused_status"
+    if state == "rejected" and not notify.gives_reason(text):  # the resident is owed the reason
+        return "reason"
     await staff.change_status(ticket, state, text, actor, services)
     return ""
 

@@ -164,6 +164,8 @@ async def _command(inbound: Inbound, services: Services) -> Reply:
         state, note = (args[1] if len(args) > 1 else ""), " ".join(args[2:]).strip()
         if state not in tickets.STAFF_STATES or not note:
             return _usage(services, command, "(说明必填,会发给居民)")
+        if state == "rejected" and not notify.gives_reason(note):  # the resident is owed the reason
+            return _usage(services, command, "(不予受理必须写明原因,会发给居民,例如:不属于街道职责,请联系物业)")
         return await change_status(ticket, state, note, actor, services)
     if command == "note":
         note = " ".join(args[1:]).strip()
