@@ -223,7 +223,7 @@ def _control_word(text: str) -> bool:
 
 
 def _context(talk: Talk | None, now) -> str | None:
-    """The topic a follow-up may be about: the last answer's, while it is recent and no dialog step takes free text."""
+    """The topic a follow-up may be about: the last answer's, while it is recent and outside a dialog."""
     if talk is None or talk.topic is None or talk.topic_at is None or now - talk.topic_at > FOLLOW_UP:
         return None
     # inside a dialog a short question is about its step ("留电话有什么用?" at the phone step), not the last answer
