@@ -137,6 +137,10 @@ class Conversations:
             inbound = Inbound(**base, text=str(event["staff_reply"]), reply_to=ticket.card_message_id)
         else:
             state = str(event["staff_status"])
+            if state == "rejected":  # set without a reason, as a console's status control may be
+                from handlers import staff
+
+                return await staff.change_status(ticket, state, "", f"staff:{STAFF_ID} @staff", self.services)
             note = self.services.texts.status(state, "zh")
             inbound = Inbound(**base, text=f"/status {ticket.number} {state} {note}")
         return await handle(inbound, self.services)

@@ -19,7 +19,7 @@ from bot.staff_web import ACCOUNT, FORM, HEADERS, PHOTOS, actor_of, language, lo
 from db import accounts, tickets
 from db.models import Ticket, TicketEvent, utcnow
 from handlers import canned as canned_replies
-from handlers import staff
+from handlers import notify, staff
 from handlers.masking import mask_phone, mask_text
 from handlers.rules.deadlines import is_late
 from handlers.rules.lifecycle import OPEN, Status, can_move, staff_choices
@@ -152,6 +152,8 @@ async def _reply(ticket: Ticket, form: dict, actor: str, services: Services) -> 
         return ""
     if state not in allowed_states(ticket):
         return "refused_status"
+    if state == "rejected" and not notify.gives_reason(text):  # the resident is owed the reason
+        return "reason"
     await staff.change_status(ticket, state, text, actor, services)
     return ""
 

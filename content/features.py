@@ -4,7 +4,7 @@ One function serves training (as scikit-learn's analyzer) and the running bot, s
 never disagree. Features, each kept because cross-validation says it earns its place
 (`python -m bot content eval`):
 - characters, pairs and triples of the normalised text (Shanghainese mapped to Mandarin), its
-  polite wrappers taken off (content/politeness.py):
+  polite wrappers taken off (content/politeness.py) and each phone number one placeholder:
   Chinese has no spaces, and a typo or a paraphrase still shares most of them;
 - English words (crudely stemmed) and word pairs;
 - pinyin syllable pairs of the Chinese characters, so a homophone typo (为棋 for 围棋) looks
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from content.loader import CONTENT_DIR
-from content.normalize import en_words, has_han, normalize, pinyin_keys
+from content.normalize import en_words, has_han, normalize, pinyin_keys, without_phones
 from content.politeness import core
 
 SCOPE_PATH = CONTENT_DIR / "scope.yaml"
@@ -42,7 +42,8 @@ class Features:
                       for name, patterns in (cues or {}).items()]
 
     def __call__(self, text: str) -> list[str]:
-        text = core(normalize(text))[:MAX_CHARS]  # a greeting's words must not hide the question
+        # a greeting's words must not hide the question, nor a phone number's digits (read as 12345)
+        text = core(without_phones(normalize(text)))[:MAX_CHARS]
         padded = f" {text} "
         out = [padded[i:i + n] for n in (1, 2, 3) for i in range(len(padded) - n + 1) if padded[i:i + n].strip()]
         words = en_words(text)

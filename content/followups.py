@@ -25,7 +25,9 @@ _ASPECT = re.compile(
     r"|能不能|可不可以|可以吗|行不行|够不够|有没有|需要|要不要|多久|多长时间|谁可以|谁能|外地|户口|租房的"
     r"|\bwhere\b|\bwhen\b|what time|\bopen\b|\bclose|how much|\bcost|\bfree\b|\bfee|\bprice|\bbring\b|document|\bneed\b"
     r"|\bapply|sign up|\bregister|who can|eligib|\bage\b|over \d+|under \d+|\d+ (?:and|or) (?:over|older|above)|years? old"
-    r"|weekend|saturday|sunday|phone|number|address|how long|can i|can we|is it|does it|do i|do they|what about")
+    r"|weekend|saturday|sunday|phone|number|address|how long|can i|can we|is it|does it|do i|do they|what about"
+    # whether there is one too: "有培训吗", "有补贴伐", "any training?", "is there a discount?"
+    r"|^\s*有.{1,8}(?:吗|么|伐)|^\s*(?:any|is there|are there)\b")
 
 
 def opens_as_follow_up(text: str) -> bool:

@@ -35,6 +35,8 @@ MAX_CANDIDATES = 3
 WEAK_KIND = 75.0  # a complaint or opinion this unsure may be a follow-up to the last answer
 OWN_TOPIC = 70.0  # an answer this sure is the message's own topic, whatever the last answer was
 BEST = 5  # classes kept with their scores on an Understanding (staff's review shows them)
+REFINES = 0.6  # a follow-up's best entry among the last answer's related ones, when this near the best of all...
+AHEAD = 0.3  # ...and this far ahead of the last answer's own entry (else it is about that entry)
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +61,7 @@ class Understanding:
     dangers: tuple[Kind, ...] = ()  # the kinds of emergency whose signs the message shows (never CALM)
     read_as: str | None = None  # when the message was pinyin: the Chinese it was read as (reply in Chinese)
     best: tuple[tuple[str, float], ...] = ()  # the BEST best classes and their scores (understand sets it)
+    elsewhere: bool = False  # a question about another district or city: not ours to answer (router: say so plainly)
 
 
 def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tuple[Kind, ...] = (),
@@ -67,8 +70,8 @@ def decide(scores: np.ndarray, classes: list[str], th: Thresholds, dangers: tupl
     district or city and not ours) -> what to do. Training calibrates the thresholds with this
     very function, on cross-validated scores."""
     understood = _decide(scores, classes, th, dangers)
-    if elsewhere and understood.kind in ("answer", "clarify"):
-        return Understanding("fallback", score=100.0)  # another district's services are not in our report
+    if elsewhere and understood.kind in ("answer", "clarify", "fallback"):
+        return Understanding("fallback", score=100.0, elsewhere=True)  # another district's services are not in our report
     return understood
 
 
@@ -111,6 +114,7 @@ class Model:
         self.topics = [c for c in self.classes if c not in KINDS]
         self.pinyin: PinyinReader | None = None  # reads pinyin as Chinese (content/model_cache.py sets it)
         self.names: dict[str, tuple[str, ...]] = {}  # entry -> its keywords and titles, normalised (likewise)
+        self.related: dict[str, tuple[str, ...]] = {}  # entry -> the entries it names as related (likewise)
 
     def scores(self, text: str) -> np.ndarray:
         counts: dict[int, int] = {}
@@ -132,30 +136,58 @@ class Model:
         `context`: the entry id the resident was last answered about, passed by the router only
         while a follow-up may refer to it. A context-only follow-up ("那在哪里办?", "要带什么材料?",
         "周末开吗", "what about people over 80?") is then answered on that entry (kind "answer",
-        topic=context); a message with a topic of its own ignores the context."""
+        topic=context). A follow-up naming a side of the subject ("有培训吗" after the job fairs,
+        "那托育呢") is answered on the entry it names, or on the one of the last answer's related
+        entries it is nearly as close to as to any; a message with a topic of its own ignores the context."""
         read_as = self.pinyin.read(text) if self.pinyin is not None else None
         said = read_as or text
         scores, elsewhere = self.scores(said), self.features.elsewhere(normalize(said))
         understood = decide(scores, self.classes, self.thresholds, tuple(self.signs.kinds_in(said)), elsewhere)
-        if not elsewhere and context in self.topics and self._follows_up(said, understood):
-            margin = scores[self.classes.index(context)] - self.thresholds.clarify
-            understood = Understanding("answer", context, [context], _percent(max(margin, 0.0)))
+        if not elsewhere and context in self.topics and self._may_follow(said, understood):
+            if (refined := self._refined(said, scores, context)) is not None:
+                understood = self._answer_on(refined, scores)
+            elif self._follows_up(said, understood):
+                understood = self._answer_on(context, scores)
         # kept for staff's review of the turn (handlers/review.py), which so need not score it again
         best = tuple((self.classes[i], round(float(scores[i]), 3)) for i in np.argsort(-scores, kind="stable")[:BEST])
         return replace(understood, read_as=read_as, best=best)
 
-    def _follows_up(self, text: str, understood: Understanding) -> bool:
-        """`text` only makes sense with the answer before it: shaped as a follow-up, naming no entry
-        of its own, and not an emergency or a greeting; a complaint or an opinion only when the
-        model was barely sure of it ("what about people over 80?" is no complaint)."""
+    def _answer_on(self, topic: str, scores: np.ndarray) -> Understanding:
+        margin = scores[self.classes.index(topic)] - self.thresholds.clarify
+        return Understanding("answer", topic, [topic], _percent(max(margin, 0.0)))
+
+    @staticmethod
+    def _may_follow(text: str, understood: Understanding) -> bool:
+        """Shaped as a follow-up, and not an emergency or a greeting; a complaint or an opinion
+        only when the model was barely sure of it ("what about people over 80?" is no complaint)."""
         if understood.kind in ("complaint", "opinion"):
-            if understood.score >= WEAK_KIND or not opens_as_follow_up(text):
-                return False
-        elif understood.kind not in ("answer", "clarify", "fallback"):
-            return False
+            return understood.score < WEAK_KIND and opens_as_follow_up(text) and follows_up(text)
+        return understood.kind in ("answer", "clarify", "fallback") and follows_up(text)
+
+    def _refined(self, text: str, scores: np.ndarray, context: str) -> str | None:
+        """The entry a follow-up turns to: one it names by a keyword ("那托育呢"), else the last
+        answer's related entry it is closest to, when nearly as close as to any entry ("有培训吗"
+        after the job fairs: training, not first aid); None when it stays on the context."""
+        column = {t: scores[self.classes.index(t)] for t in self.topics}
+        lowered = normalize(text)
+        named = [t for t in self.topics if any(n in lowered for n in self.names.get(t, ()))]
+        if named and context not in named:
+            return max(named, key=column.__getitem__)
+        related = [t for t in self.related.get(context, ()) if t in column]
+        if not related:
+            return None
+        near = max(related, key=column.__getitem__)
+        best = max(column.values())
+        if column[near] - column[context] >= AHEAD and column[near] >= self.thresholds.clarify and best - column[near] <= REFINES:
+            return near
+        return None
+
+    def _follows_up(self, text: str, understood: Understanding) -> bool:
+        """`text` only makes sense with the answer before it: naming no entry of its own, with no
+        confident topic of its own."""
         if understood.kind == "answer" and understood.score >= OWN_TOPIC:
             return False
-        return follows_up(text) and not self._names_an_entry(text, understood)
+        return not self._names_an_entry(text, understood)
 
     def _names_an_entry(self, text: str, understood: Understanding) -> bool:
         """`text` names (a keyword or title of) an entry the model found in it."""

@@ -60,6 +60,7 @@ def equip(model: Model, content: ContentBase, key: str) -> Model:
     entry's names for follow-ups (a model swapped in after a retrain needs them too)."""
     model.pinyin = reader_for(model, cache_dir() / f"pinyin-{key}.json")
     model.names = names_of(content)
+    model.related = {eid: tuple(e.related) for eid, e in content.entries.items()}
     return model
 
 

@@ -49,6 +49,17 @@ def normalize(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
+# a mobile (11 digits) or a landline (8, maybe after 021), spaces or dashes inside: its digits say
+# nothing of what a message means, and read as characters they pulled it toward "12345"
+_PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)|(?<!\d)(?:021[\s-]?)?\d{4}[\s-]?\d{4}(?!\d)")
+PHONE_TOKEN = "☎"
+
+
+def without_phones(text: str) -> str:
+    """`text` (normalised) with every phone number replaced by one placeholder (content/features.py)."""
+    return _SPACE_RE.sub(" ", _PHONE_RE.sub(f" {PHONE_TOKEN} ", text)).strip()
+
+
 def has_han(text: str) -> bool:
     return _HAN_RE.search(text) is not None
 

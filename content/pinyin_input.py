@@ -36,6 +36,7 @@ _TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü�
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _TOKEN = re.compile(r"[a-z]+|\d")
+_NUMBER = re.compile(r"(?<![a-z0-9])(\d+)(?![a-z0-9])")  # a number of its own, not a tone digit
 _ALLOWED = re.compile(r"[a-z0-9\s,.!?;:'\-，。！？；：、~～()（）]+")
 
 
@@ -91,16 +92,26 @@ class PinyinReader:
         return 2 * sum(1 for w in words if stem(w) in self._english) < len(words)
 
     def read(self, text: str) -> str | None:
-        """The Chinese `text` spells when it is pinyin, else None."""
+        """The Chinese `text` spells when it is pinyin, else None. A number standing on its own
+        ("91 nong 5 hao lou") is kept as it is: 91弄5号楼; a digit after a syllable is its tone."""
         if not self.looks_like_pinyin(text):
             return None
-        letters, bounds = "", set()
-        for token in _TOKEN.findall(_plain(text)):
+        out = []
+        for piece in _NUMBER.split(_plain(text)):
+            if piece.isdigit():
+                out.append(piece)
+                continue
+            letters, bounds = "", set()
+            for token in _TOKEN.findall(piece):
+                if letters:
+                    bounds.add(len(letters))  # a space, a mark or a tone digit ends a syllable
+                if token.isalpha():
+                    letters += token
             if letters:
-                bounds.add(len(letters))  # a space, a mark or a tone digit ends a syllable
-            if token.isalpha():
-                letters += token
-        return self._spell(letters, bounds) or None
+                if not (spelt := self._spell(letters, bounds)):
+                    return None
+                out.append(spelt)
+        return "".join(out) or None
 
     def _spell(self, letters: str, bounds: set[int]) -> str:
         """The fewest corpus words spelling `letters`, each respecting the typed boundaries."""

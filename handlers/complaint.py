@@ -9,7 +9,8 @@ chat, in the same transaction) before the resident sees its number.
 Steps and what the resident sees:
 - what:    "What happened?" (skipped when a complaint-like message started the intake)
 - where:   "Where is it?" text, or a location pin (skipped when the first message named the place:
-           a road with its lane or number, a building, an estate)
+           a road with its lane or number, a building, an estate; in English "lane 91" too); pinyin
+           ("91 nong 5 hao lou") is kept as the Chinese it spells with what was typed beside it
 - photos:  up to 5 photos, then Done / Skip ("没有照片", "没拍", "no photo" skip too)
 - phone:   optional phone with an explicit consent line, or Skip ("不留了", "电话不留", "skip"); asked
            for each report, as the consent is for that report only (Skip: no phone on this ticket)
@@ -61,7 +62,7 @@ def start(turn: Turn, first_text: str = "") -> Reply:
     report = talk.filled
     if says_what_happened(first_text):
         report["text"], report["spoken"] = first_text.strip()[:MAX_TEXT], turn.inbound.spoken
-        report["place"] = places.find(first_text) or ""
+        report["place"] = places.in_report(first_text) or ""
         talk.step = "photos" if report["place"] else "where"
     _take_attachments(report, turn.inbound)
     return _prompt(turn)
@@ -152,7 +153,7 @@ async def on_message(turn: Turn) -> Reply | None:
         report["text"], report["spoken"] = text[:MAX_TEXT], turn.inbound.spoken
         if step == "edit_what":
             talk.step = "confirm"
-        elif not report.get("place") and (named := places.find(text)):
+        elif not report.get("place") and (named := places.in_report(text)):
             report["place"], talk.step = named, "photos"
         else:
             talk.step = "photos" if report.get("place") else "where"
@@ -162,7 +163,7 @@ async def on_message(turn: Turn) -> Reply | None:
         if dialogs.is_correction(text):
             text = (places.corrected(report["place"], text) if report.get("place") else None) or places.without_lead(text)
         if text:
-            report["place"] = text[:500]
+            report["place"] = _place_read(turn, text)[:500]
         elif report.get("latitude") is not None and not report.get("place"):
             report["place"] = f"{report['latitude']:.5f}, {report['longitude']:.5f}"
         if not report.get("place"):
@@ -187,6 +188,14 @@ async def on_message(turn: Turn) -> Reply | None:
     elif step == "confirm" and dialogs.is_submit(text):
         return await submit(turn)
     return _prompt(turn)
+
+
+def _place_read(turn: Turn, text: str) -> str:
+    """The place as the resident wrote it; pinyin ("91 nong 5 hao lou") as the Chinese it was
+    read as, with what they typed beside it, as the reading of a name may be a homophone:
+    "91弄5号楼(91 nong 5 hao lou)"."""
+    read_as = turn.understanding.read_as if turn.understanding is not None else None
+    return f"{read_as}({text})" if read_as and read_as != text else text
 
 
 def _skipped(step: str | None) -> str:

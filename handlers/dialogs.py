@@ -122,6 +122,21 @@ ABOUT_TEXT = re.compile(r"问题|描述|内容|说明|情况|description|problem
 # a resolved ticket's resident saying it is not: the "not solved" button in words
 NOT_SOLVED = re.compile(r"没(有)?解决|没(有)?修好|没(有)?弄好|还是(坏|不行|没好|老样子|一样|漏|不亮)|根本没(修|弄|处理|人来)|问题还在|"
                         r"\b(not (fixed|solved|resolved|sorted)|still (broken|not working|the same|leaking))\b", re.IGNORECASE)
+# a resolved ticket's resident saying they are content: the top rating in words ("很满意,谢谢你们",
+# "挺好的", "修好了,谢谢师傅", "very satisfied", "all fixed, thanks"); the whole message says only that
+_CONTENT = (r"(?:很|非常|挺|蛮|十分|特别|老|交关)?满意|(?:挺|很|蛮|老|非常|交关)(?:好|不错)(?:的|额|个)?|不错(?:的)?"
+            r"|好评|五星|5星|满分|五分|5分"
+            r"|(?:已经|都)?(?:修|弄|处理|搞|解决)(?:好|掉)?了|搞定了|没问题了|点(?:个)?赞"
+            r"|(?:very|really|totally|quite|so)?\s*(?:satisfied|happy|pleased|good|great|excellent|perfect)"
+            r"|all\s+(?:fixed|good|sorted)|(?:it'?s\s+)?(?:fixed|sorted|solved|working)(?:\s+now|\s+again)?"
+            r"|5\s+stars|five\s+stars"
+            r"|(?:well|nicely)\s+done|good\s+job|great\s+job")
+_CONTENT_POLITE = (r"谢谢(?:你们|你|侬|您|师傅|街道)?|多谢(?:侬|你们)?|感谢(?:你们|街道)?|辛苦(?:了|你们了|师傅了)"
+                   r"|师傅|你们|啦|了|呀|哦|噢|额"
+                   r"|thank(?:s| you)(?:\s+(?:so|very)\s+much)?|cheers|everyone|guys")
+SATISFIED = re.compile(rf"^(?:(?:{_CONTENT})[\s,，。.!！~～、]*)+(?:(?:{_CONTENT_POLITE}|{_CONTENT})[\s,，。.!！~～、]*)*$"
+                       rf"|^(?:(?:{_CONTENT_POLITE})[\s,，。.!！~～、]*)+(?:(?:{_CONTENT})[\s,，。.!！~～、]*)+"
+                       rf"(?:(?:{_CONTENT_POLITE}|{_CONTENT})[\s,，。.!！~～、]*)*$", re.IGNORECASE)
 ABOUT_PLACE = re.compile(r"地点|地址|位置|地方|place|address|location|where", re.IGNORECASE)
 
 
@@ -164,12 +179,6 @@ def lapsed(dialog: str | None, updated_at: datetime | None, now: datetime) -> bo
     if dialog is None or updated_at is None or dialog not in DIALOGS:
         return dialog is not None and dialog not in DIALOGS
     return now - updated_at > DIALOGS[dialog].timeout
-
-
-def consumes_text(dialog: str | None, step: str | None) -> bool:
-    """The step takes free text as its answer (a follow-up question is not read against the last topic there)."""
-    found = DIALOGS[dialog].step(step) if dialog in DIALOGS else None
-    return found is not None and found.takes in ("text", "place")
 
 
 @dataclass

@@ -155,6 +155,17 @@ async def latest_resolved(turn: Turn) -> int | None:
         return next((t.id for t in await tickets.of_resident(session, turn.resident.id) if t.status == "resolved"), None)
 
 
+async def awaiting_rating(turn: Turn) -> int | None:
+    """The id of the resident's newest ticket resolved within the window in which it may be
+    rated (and reopened), or None: "很满意,谢谢你们" then is its rating, not a new message."""
+    rules = turn.services.tickets
+    async with turn.services.store.transaction() as session:
+        for ticket in await tickets.of_resident(session, turn.resident.id):
+            if ticket.status == Status.resolved:  # the newest resolved one
+                return ticket.id if may_rate(ticket, turn.services.clock(), rules.reopen_days) else None
+    return None
+
+
 async def rate(data: str, turn: Turn, comment: str | None = None) -> Reply:
     """A rating button: 1-5 stars, or "not solved". A low score within the reopen window
     reopens the ticket and alerts staff; otherwise the ticket is closed. `comment`: what the
@@ -189,8 +200,8 @@ async def rate(data: str, turn: Turn, comment: str | None = None) -> Reply:
             notify.to_staff(session, services, ticket, "followup", texts.render(
                 "staff_followup", "zh", ticket=ticket, text=ticket.rating_comment))
         session.add(ticket)
-    if comment:
-        return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=False))])
+    if comment:  # a rating in words: what they wrote is the ticket's comment
+        return Reply("note", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=False))])
     turn.talk.enter("rating", "comment", ticket=ticket.id, number=ticket.number)
     skip = ((Button(texts.label("skip", lang), f"rcskip:{ticket.id}"),),)
     return Reply("info", [Outbound(texts.render("rating_thanks", lang, ticket=ticket, reopened=reopened, ask_comment=True),

@@ -4,6 +4,7 @@ residents. Each is written in the caller's transaction, so it exists exactly whe
 caused it does; bot/delivery.py delivers it."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from db import accounts, conversations, outbox
@@ -121,13 +122,25 @@ async def language(session: Session, services: Services, ticket: Ticket, residen
         session, ticket.channel, ticket.chat_id, resident.user_id) or services.default_language
 
 
+# words that name a refusal without giving its reason ("/status 5 rejected 驳回")
+_NO_REASON = re.compile(r"^[\s,，。.!！:：;；、\-_()（）]*"
+                        r"(?:不予受理|不受理|驳回|拒绝|退回|无效|不处理|rejected|reject|not accepted|no|none|无|—)?"
+                        r"[\s,，。.!！:：;；、\-_()（）]*$", re.IGNORECASE)
+
+
+def gives_reason(note: str) -> bool:
+    """Staff said why (a refusal must: the resident is told it); a status word alone is no reason."""
+    return not _NO_REASON.match(note or "")
+
+
 async def status_notice(session: Session, services: Services, ticket: Ticket, resident: Resident, note: str) -> None:
     """Tell the resident their ticket changed status (with the rating question once resolved); a
     staff member waiting for their answer on it waits no more."""
     lang = await language(session, services, ticket, resident)
     await waiting_over(session, ticket, resident)
     buttons = rating_buttons(services, ticket, lang) if ticket.status == "resolved" else ()
-    text = services.texts.render("status_notice", lang, ticket=ticket, note=note)
+    text = services.texts.render("status_notice", lang, ticket=ticket, note=note,
+                                 reason=ticket.status != "rejected" or gives_reason(note))
     to_resident(session, services, ticket, resident, "status", text, buttons)
 
 

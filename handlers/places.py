@@ -28,6 +28,14 @@ _EN = re.compile(
 _EN_NAME = re.compile(r"[A-Z][a-z]+\s+(?:Road|Rd|Street|St|Avenue|Ave|Estate|Garden|Gardens|Village|Community|Compound|Residence)")
 _EN_UNIT = re.compile(r"\b(building|bldg|block|lane|no\.|number|room|unit)\s*(\d+)", re.IGNORECASE)
 _EN_KIND = re.compile(r"\b(building|bldg|block|lane|room|unit)\b", re.IGNORECASE)
+# an English place written in lower case ("on dongfang road", "tangdong estate"): one word before
+# the road or estate, not a word that only points ("the road", "our estate")
+_EN_LOWER = re.compile(r"\b(?!(?:the|a|an|our|my|this|that|your|their|main|big|busy|same|whole|old|new|side|ring|housing"
+                       r"|residential|on|in|at|of|by|near|to)\b)[a-z]{3,}\s+(?:road|rd|street|avenue|estate|garden|gardens"
+                       r"|village|compound)\b(?:,?\s*(?:lane|no\.?|number|building|bldg|block|#)\s*\d+)*", re.IGNORECASE)
+# a lane, building or number named alone ("outside lane 91", "next to building 5")
+_EN_UNITS = re.compile(r"\b(?:lane|building|bldg|block|no\.)\s*\d+(?:[,\s]+(?:lane|building|bldg|block|no\.|number|room|unit)\s*\d+)*",
+                       re.IGNORECASE)
 _BUILDING = re.compile(rf"({_NUM})\s*(号楼|号|栋|幢|座|单元|弄|室|楼|层)")
 
 
@@ -40,6 +48,17 @@ def find(text: str) -> str | None:
         if _EN_NAME.search(found.group(0)):  # a capitalised name before Road/Estate...
             return found.group(0).strip(" ,")
     return None
+
+
+def in_report(text: str) -> str | None:
+    """The place a report's first message names: as `find`, and in English also a road or estate
+    written in lower case, or a lane or building number alone ("There's a pothole outside lane 91")."""
+    if (found := find(text)) is not None:
+        return found
+    if (found := _EN_LOWER.search(text)) is not None:
+        return found.group(0).strip(" ,")
+    found = _EN_UNITS.search(text)
+    return found.group(0).strip(" ,") if found is not None else None
 
 
 def looks_like_place(text: str) -> bool:

@@ -65,9 +65,9 @@ def pick_language(inbound: Inbound, resident: Resident | None, default: str, tal
     platform's hint."""
     if resident is not None and resident.language:
         return resident.language
-    if understanding is not None and understanding.read_as:
-        return "zh"  # pinyin, read as Chinese: answered in Chinese
     text = inbound.text
+    if understanding is not None and understanding.read_as and _tells_language(text, talk):
+        return "zh"  # pinyin, read as Chinese: answered in Chinese (not a place typed in pinyin at the place step)
     if text and not text.startswith("/") and inbound.callback is None and _tells_language(text, talk):
         if has_han(text):
             return "zh"
@@ -221,10 +221,11 @@ def _control_word(text: str) -> bool:
 
 
 def _context(talk: Talk | None, now) -> str | None:
-    """The topic a follow-up may be about: the last answer's, while it is recent and no dialog step takes free text."""
+    """The topic a follow-up may be about: the last answer's, while it is recent and outside a dialog."""
     if talk is None or talk.topic is None or talk.topic_at is None or now - talk.topic_at > FOLLOW_UP:
         return None
-    return None if dialogs.consumes_text(talk.dialog, talk.step) else talk.topic
+    # inside a dialog a short question is about its step ("留电话有什么用?" at the phone step), not the last answer
+    return None if talk.dialog is not None else talk.topic
 
 
 async def _seen(resident: Resident, services: Services) -> None:
@@ -237,6 +238,10 @@ async def _seen(resident: Resident, services: Services) -> None:
 async def _on_message(turn: Turn) -> Reply:
     """Text, photos or a location: the step of the dialog the resident is in, then free text."""
     inbound, talk, services, text = turn.inbound, turn.talk, turn.services, turn.text
+    if (talk is not None and talk.dialog in (None, "reply") and dialogs.SATISFIED.match(text)
+            and (ticket_id := await my_tickets.awaiting_rating(turn)) is not None):
+        talk.leave()  # "很满意,谢谢你们" after a resolution: the top rating, with their words as its comment
+        return await my_tickets.rate(f"rate:{ticket_id}:5", turn, comment=text)
     if talk is not None and talk.dialog in DIALOGS:
         dialog = DIALOGS[talk.dialog]
         step = dialog.step(talk.step)
@@ -244,7 +249,7 @@ async def _on_message(turn: Turn) -> Reply:
         if talk.dialog != "complaint" and dialogs.is_cancel(text):
             talk.leave()
             return Reply("cancel", [Outbound(services.texts.render("cancelled", turn.lang))])
-        if step is not None and step.questions and _asks(turn):
+        if step is not None and step.questions and _asks(turn, step):
             return await _answer_on_the_way(turn, dialog, module)
         if (reply := await module.on_message(turn)) is not None:
             return reply
@@ -263,10 +268,15 @@ async def _on_message(turn: Turn) -> Reply:
     return await answer_text(text, turn.lang, turn.resident, services, inbound, turn.understanding, turn)
 
 
-def _asks(turn: Turn) -> bool:
-    """A confident answer to a message phrased as a question."""
+def _asks(turn: Turn, step: dialogs.Step) -> bool:
+    """A message phrased as a question, to be answered on the way: one the model answers
+    confidently; at a step that takes no free text (photos, phone, confirmation) any question,
+    whatever the answer (a choice of topics, "not in the report"), since it cannot be the step's answer."""
     u = turn.understanding
-    return u is not None and u.kind == "answer" and complaint.is_question(turn.text)
+    if u is None or not complaint.is_question(turn.text):
+        return False
+    return u.kind == "answer" or (step.takes in ("photos", "phone", "confirm")
+                                  and u.kind in ("clarify", "fallback", "ticket_status", "greeting"))
 
 
 async def _answer_on_the_way(turn: Turn, dialog, module) -> Reply:
@@ -319,6 +329,9 @@ async def answer_text(text: str, lang: str, resident: Resident | None, services:
             return await my_tickets.list_tickets(lang, resident, services)
         return Reply("ticket_status", [Outbound(texts.render("ticket_status", lang))], score=100)
 
+    if u.elsewhere:  # another district or city: said plainly, no "leave a message" for Tangqiao's office
+        return Reply("fallback", [Outbound(texts.render("elsewhere", lang), ((Button(texts.label("menu", lang), "menu"),),))],
+                     score=100)
     if kind == "answer":
         reply = await events.with_events(browse.entry_reply(u.topic, lang, services, question=text), u.topic, text, lang, services)
         reply.score = u.score

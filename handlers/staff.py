@@ -153,6 +153,8 @@ async def status_command(inbound: Inbound, ticket: Ticket, args: list[str], serv
     state, note = (args[0] if args else ""), " ".join(args[1:]).strip()
     if state not in STAFF_MOVES or not note:
         return _usage(services, inbound, "(说明必填,会发给居民)")
+    if state == "rejected" and not notify.gives_reason(note):  # the resident is owed the reason
+        return _usage(services, inbound, "(不予受理必须写明原因,会发给居民,例如:不属于街道职责,请联系物业)")
     return await change_status(ticket, state, note, _actor(inbound), services)
 
 

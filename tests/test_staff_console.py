@@ -782,3 +782,17 @@ async def test_staff_sign_in_filter_the_queue_reply_and_resolve_in_a_browser(con
     assert "已办结" in await page.locator("h1").inner_text()
     sent = rows(services, "select chat_id, purpose from outboxmessage order by id")
     assert sent == [("r1", "reply"), (MODERATION_CHAT, "console"), ("r1", "status"), (MODERATION_CHAT, "console")]
+
+
+async def test_a_refusal_from_the_console_needs_its_reason(console, services):
+    ticket = await new_ticket(services)
+    await console.login()
+    path = f"/staff/tickets/{ticket.number}"
+    fields = form_fields((await console.get(path))[1], "reply")
+    status, html, _ = await console.post(f"{path}/reply", {**fields, "state": "rejected", "text": "驳回"})
+    assert status == 400 and "不予受理必须写明原因" in html
+    assert rows(services, "select status from ticket") == [("new",)]
+    status, _, _ = await console.post(f"{path}/reply", {**fields, "state": "rejected", "text": "属于物业维修范围,请联系物业"})
+    assert status == 303 and rows(services, "select status from ticket") == [("rejected",)]
+    (text,), = rows(services, "select text from outboxmessage where chat_id = 'r1'")
+    assert "原因:属于物业维修范围" in text and "12345" in text
