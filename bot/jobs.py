@@ -51,10 +51,14 @@ def export_in_child(settings: Settings) -> Exporter:
     return exporter(settings.database_url, calendar, Path(settings.export_dir))
 
 
-async def weekly_export(services: Services) -> bool:
+async def weekly_export(services: Services, settings: Settings | None = None) -> bool:
     """Last week's export, made and posted once: every bot process sharing a database runs this
     job, and the first to claim the week's key (as an update's, db.store.Store.claim_update)
-    makes it. False when another process did."""
+    makes it. False when another process did, or (with `settings`) when it was made already:
+    recorded in the database (db/exports.py, whichever server made it) or its files in EXPORT_DIR."""
+    if settings is not None and await made_already(services, settings):
+        log.info("last week's export was made already")
+        return False
     key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
     if not await services.store.claim_update(key):
         log.info("the weekly export is made by another process")
@@ -78,15 +82,25 @@ def until_weekly(settings: Settings, now: datetime) -> float:
 
 
 def missed_export(settings: Settings, now: datetime) -> bool:
-    """Whether last week's export was due already (this week's EXPORT_DAY at EXPORT_TIME is past)
-    and none of its files is in EXPORT_DIR: the server was down at its hour. (The week's claim key
-    cannot tell: update keys are purged after two days.)"""
+    """Whether last week's export was due already (this week's EXPORT_DAY at EXPORT_TIME is past):
+    then the job runs shortly after start-up, and makes it unless it was made (made_already: the
+    server may have been down at its hour)."""
     local = now.astimezone(SHANGHAI)
     monday = local.date() - timedelta(days=local.weekday())
-    if local < datetime.combine(monday + timedelta(days=settings.export_day), settings.export_time, tzinfo=SHANGHAI):
-        return False
-    start, end = reports.last_week(local.date())
-    return not any(Path(settings.export_dir).glob(f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}*"))
+    return local >= datetime.combine(monday + timedelta(days=settings.export_day), settings.export_time, tzinfo=SHANGHAI)
+
+
+async def made_already(services: Services, settings: Settings) -> bool:
+    """Whether last week's weekly export is recorded (any server's) or its files are in EXPORT_DIR
+    (made before exports were recorded). (The week's claim key cannot tell: update keys are purged
+    after two days.)"""
+    from db import exports
+
+    start, end = reports.last_week(reports.today_in_shanghai())
+    async with services.store.transaction() as session:
+        if await exports.made_weekly(session, start, end):
+            return True
+    return any(Path(settings.export_dir).glob(f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}*"))
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
     if replay is not None:
         jobs.append(Job("replay the inbox", replay, lambda: REPLAY_EVERY, lambda: REPLAY_EVERY))
     if services.exporter is not None:
-        jobs.append(Job("weekly export", lambda: weekly_export(services), first_weekly, weekly))
+        jobs.append(Job("weekly export", lambda: weekly_export(services, settings), first_weekly, weekly))
     return jobs
 
 

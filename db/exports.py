@@ -44,6 +44,12 @@ async def listing(session: AsyncSession, limit: int = 100) -> list[Made]:
     return [_made(r) for r in rows]
 
 
+async def made_weekly(session: AsyncSession, start: date, end: date) -> bool:
+    """Whether the weekly job made the export of these days (on any server)."""
+    return (await session.exec(select(ExportRecord.id).where(
+        ExportRecord.start == start, ExportRecord.end == end, ExportRecord.made_by == SCHEDULED).limit(1))).first() is not None
+
+
 async def recorded(session: AsyncSession, name: str) -> bool:
     """Whether an export made by the bot wrote a file of this name."""
     rows = (await session.exec(select(ExportRecord.files).where(col(ExportRecord.files).contains(json.dumps(name))))).all()

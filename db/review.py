@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -15,7 +15,18 @@ from db.clock import utcnow
 from db.models import Conversation, ModelVersion, Resident, ReviewItem
 
 OPEN = ("new", "labelled")  # shown on the review page
+_ITEMS = ReviewItem.__table__
 ACTIVE = "active"
+
+
+async def add_item(session: AsyncSession, channel: str, user_id: str, **values) -> None:
+    """One review item of the resident (channel, user_id), under a savepoint: a failure loses the
+    item, not the caller's transaction. One Core statement that reads the resident's id too (the
+    ORM's unit of work cost ten times more, on a fallback or clarification of every turn)."""
+    row = ReviewItem(channel=channel, **values).model_dump(exclude={"id", "resident_id"})  # the model's defaults
+    row["resident_id"] = select(Resident.id).where(Resident.channel == channel, Resident.user_id == user_id).scalar_subquery()
+    async with session.begin_nested():
+        await (await session.connection()).execute(insert(_ITEMS).values(**row))
 
 
 async def note_pick(session: AsyncSession, resident_id: int, entry: str, since: datetime) -> bool:

@@ -49,11 +49,6 @@ def _to_resident(row: OutboxMessage, ticket: Ticket) -> bool:
     return row.channel == ticket.channel and row.chat_id == ticket.chat_id
 
 
-def _is_moderation(services: Services, row: OutboxMessage) -> bool:
-    rules = services.tickets
-    return row.channel == rules.moderation_channel and row.chat_id == rules.moderation_chat
-
-
 async def _ticket(session: Session, row: OutboxMessage) -> Ticket | None:
     return await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
 
@@ -85,7 +80,7 @@ async def ticket_sent(session: Session, services: Services, report: Report) -> N
         session.add(ticket)
         await tickets.add_event(session, ticket, "system", "delivered", _say(services, "handed", ticket=ticket),
                                 public=False)
-    if _is_moderation(services, row) and report.message_id is not None:
+    if services.tickets.is_moderation_chat(row.channel, row.chat_id) and report.message_id is not None:
         await tickets.remember_relay(session, row.chat_id, report.message_id, ticket.id)
         if row.purpose == "card":
             ticket.card_message_id = report.message_id
@@ -128,7 +123,7 @@ async def ticket_refused(session: Session, services: Services, report: Report) -
         return
     ticket = await _ticket(session, row)
     if ticket is None or not _to_resident(row, ticket):
-        if _is_moderation(services, row):
+        if services.tickets.is_moderation_chat(row.channel, row.chat_id):
             log.error("outbox: the moderation chat refused message %s: %s", row.id, report.reason)
         return
     if not report.blocked:

@@ -143,7 +143,6 @@ async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason
                decided=None, followup: str = "") -> None:
     """One review item: `reply` decided about `text`, or (a 👎, a rephrasing) the answer remembered in `decided`."""
     from db import review
-    from db.models import ReviewItem
 
     if decided is not None:
         values = dict(language=decided.language, decision="answer", topic=decided.topic,
@@ -153,12 +152,10 @@ async def _add(inbound: Inbound, reply: Reply | None, services: Services, reason
         values = dict(language=reply.language, decision=reply.kind, topic=reply.topic,
                       candidates=json.dumps(reply.candidates), scores=_scores(text, reply, services), score=reply.score,
                       reply=_reply_text(reply))
-    # the turn's own session (no second connection), under a savepoint: a failure loses the item only
-    async with services.store.transaction() as session, session.begin_nested():
-        resident_id = await review.resident_id(session, inbound.channel, inbound.user_id)
-        session.add(ReviewItem(resident_id=resident_id, channel=inbound.channel, reason=reason, text=_masked(text, 4096),
-                               followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None),
-                               **values))
+    async with services.store.transaction() as session:  # the turn's own session: no second connection
+        await review.add_item(session, inbound.channel, inbound.user_id, reason=reason, text=_masked(text, 4096),
+                              followup=_masked(followup, 4096), model_version=getattr(services.model, "version", None),
+                              **values)
 
 
 def _masked(text: str, length: int) -> str:

@@ -80,18 +80,38 @@ async def test_a_wechat_only_server_chases_tickets_and_makes_the_weekly_export(d
         await asyncio.wait_for(server, 30)
 
 
-def test_a_weeks_export_missed_while_the_server_was_down_is_made_at_the_next_start(tmp_path):
-    """Due (Monday 09:00 has passed) and not in EXPORT_DIR: made shortly after start-up; made, or
-    not yet due: at the usual hour."""
-    from datetime import datetime
+async def test_a_weeks_export_missed_while_the_server_was_down_is_made_at_the_next_start(database_url, tmp_path):
+    """Due (Monday 09:00 has passed): the job runs shortly after start-up, and makes the export
+    unless another server recorded it or its files are in EXPORT_DIR; not yet due: at the usual hour."""
+    from datetime import date, datetime
 
-    from bot.jobs import missed_export
+    from bot.jobs import made_already, missed_export
+    from db import exports
     from db.clock import SHANGHAI
+    from handlers.reports import last_week, today_in_shanghai
 
-    settings = load_settings({"EXPORT_DIR": str(tmp_path), "EXPORT_DAY": "mon", "EXPORT_TIME": "09:00"})
+    settings = load_settings({"DATABASE_URL": database_url, "EXPORT_DIR": str(tmp_path), "EXPORT_DAY": "mon",
+                              "EXPORT_TIME": "09:00"})
     tuesday = datetime(2026, 12, 8, 10, 0, tzinfo=SHANGHAI)
     assert missed_export(settings, tuesday)
     assert not missed_export(settings, datetime(2026, 12, 7, 8, 59, tzinfo=SHANGHAI))  # Monday, before its hour
-    (tmp_path / "tangqiao-20261130-20261206-summary.html").write_text("made")
-    assert not missed_export(settings, tuesday)
     assert missed_export(settings, datetime(2026, 12, 14, 9, 0, tzinfo=SHANGHAI))  # the next week's
+    services = await build_services(settings)
+    try:
+        start, end = last_week(today_in_shanghai())
+        assert not await made_already(services, settings)
+        async with services.store.transaction() as session:  # another server made it: recorded, its files elsewhere
+            exports.record(session, start, end, [tmp_path / "elsewhere" / "x.html"], exports.SCHEDULED)
+            exports.record(session, date(2000, 1, 3), date(2000, 1, 9), [], exports.SCHEDULED)
+        assert await made_already(services, settings)
+        assert not await weekly_export(services, settings)  # nothing made twice
+        assert query_rows(services.store, "SELECT count(*) FROM exportrecord") == [(2,)]
+    finally:
+        await close_services(services)
+    (tmp_path / f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}-summary.html").write_text("made before exports were recorded")
+    other = await build_services(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+                                                "EXPORT_DIR": str(tmp_path)}))
+    try:
+        assert await made_already(other, settings)
+    finally:
+        await close_services(other)
