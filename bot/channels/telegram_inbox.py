@@ -6,8 +6,9 @@ its next getUpdates (whose offset tells Telegram they arrived), the webhook endp
 (db/inbox.py) first, so an update is never acknowledged before it is stored; one already there
 (delivered again while handled) is not queued twice. `ChatProcessor` deletes it from the inbox
 once PTB has handled it. Updates a dead process left there are handled again (`Inbox.replay`):
-at start-up and every REPLAY_EVERY seconds; their claim (db.store.Store.claim_update) is given
-back first, or the router would skip them as handled.
+at start-up and every REPLAY_EVERY seconds; their claim (taken in the router's turn, committed
+with it: db.store.Store.resident_state) is given back first, or the router would skip them as
+handled.
 
 Ordering: one chat's updates are handled one at a time, in the order they came (an album's
 photos, quick steps of a report), different chats' at once. PTB's update processor is the
