@@ -94,8 +94,8 @@ async def _pages(url: str, export_dir: Path) -> list[tuple[str, list[float], int
 
 
 async def _dashboard(http, base: str, store) -> list[tuple[str, list[float], int]]:
-    """The dashboard after a write (a new opinion: the finished weeks' kept figures are stale, so
-    all 12 are computed again), then again unchanged; and its per-assignee figures alone."""
+    """The dashboard after a write (a new opinion, of this week: the finished weeks' kept figures
+    stay), then again unchanged; and its per-assignee figures alone."""
     from datetime import timedelta
 
     from bot.export.figures import utc_bounds
@@ -148,8 +148,9 @@ def bench_console(database: str | None = None) -> int:
                   f"{times[0]:8.1f} {size / 1024:7.0f}")
         print("the dashboard's first request computes the 12 finished weeks' figures; later ones reuse them while "
               "nothing is written, 10 minutes at most (bot/export/figures.py finished_figures), and compute this "
-              "week's (empty here); after any write (here one new opinion) the 12 weeks are computed again; the "
-              "per-assignee figures are two aggregate queries (db/workload.py), timed in-process")
+              "week's (empty here); a write touching only this week (here one new opinion) keeps the finished "
+              "weeks (a change to an older ticket computes its weeks again); the per-assignee figures are two "
+              "aggregate queries (db/workload.py), timed in-process")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
