@@ -46,7 +46,8 @@ def test_the_unit_file_gives_the_service_a_writable_model_cache():
 
 def test_nginx_passes_the_staff_console_and_keeps_metrics_inside():
     nginx = block("nginx", "# /etc/nginx/sites-available/tangqiao-bot")
-    assert re.search(r"location /staff/\s*\{ proxy_pass http://127.0.0.1:8080;", nginx)
+    assert re.search(r"location /staff/\s*\{[^}]*proxy_pass http://127.0.0.1:8080;", nginx)
+    assert nginx.count("location /staff/") == 1  # nginx -t refuses a location given twice
     assert "location = /telegram" in nginx and "location = /wechat" in nginx
     assert "/metrics" not in nginx  # answered by `location / { return 404; }`
 
