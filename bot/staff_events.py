@@ -39,6 +39,12 @@ def _progress(event: Event, progress: events.Progress | None, lang: str) -> str:
     parts = [f"已发送 {progress.sent}/{progress.total}" if zh else f"sent {progress.sent} of {progress.total}"]
     for count, in_zh, in_en in ((progress.waiting, "等待发送 {}", "{} waiting"), (progress.blocked, "{} 人已屏蔽", "{} blocked"),
                                 (progress.withdrawn, "{} 条已撤回", "{} withdrawn"), (progress.failed, "{} 条失败", "{} failed"),
+                                (progress.held, "{} 位微信居民超过48小时未互动,通知暂存,待其下次发消息时送达",
+                                 "{} held for WeChat residents silent for 48 hours, delivered when they next write"),
+                                (progress.told, "其中 {} 位已收到模板消息提醒", "{} of them told by a template message"),
+                                (progress.stopped, "{} 条未发:居民已退订", "{} not sent: the resident unsubscribed"),
+                                (progress.expired, "{} 条未发:居民再次发消息前活动已结束",
+                                 "{} not sent: the event was over before the resident wrote"),
                                 (progress.skipped, "{} 位微信居民无法送达", "{} WeChat residents not reachable")):
         if count:
             parts.append((in_zh if zh else in_en).format(count))
