@@ -144,7 +144,7 @@ class Model:
         scores, elsewhere = self.scores(said), self.features.elsewhere(normalize(said))
         understood = decide(scores, self.classes, self.thresholds, tuple(self.signs.kinds_in(said)), elsewhere)
         if not elsewhere and context in self.topics and self._may_follow(said, understood):
-            if (refined := self._refined(said, scores, context)) is not None:
+            if (refined := self._refined(said, scores, context, understood)) is not None:
                 understood = self._answer_on(refined, scores)
             elif self._follows_up(said, understood):
                 understood = self._answer_on(context, scores)
@@ -164,14 +164,15 @@ class Model:
             return understood.score < WEAK_KIND and opens_as_follow_up(text) and follows_up(text)
         return understood.kind in ("answer", "clarify", "fallback") and follows_up(text)
 
-    def _refined(self, text: str, scores: np.ndarray, context: str) -> str | None:
+    def _refined(self, text: str, scores: np.ndarray, context: str, understood: Understanding) -> str | None:
         """The entry a follow-up turns to: one it names by a keyword ("那托育呢"), else the last
         answer's related entry it is closest to, when nearly as close as to any entry ("有培训吗"
         after the job fairs: training, not first aid); None when it stays on the context."""
         column = {t: scores[self.classes.index(t)] for t in self.topics}
         lowered = normalize(text)
         named = [t for t in self.topics if any(n in lowered for n in self.names.get(t, ()))]
-        if named and context not in named:
+        own = understood.kind == "answer" and understood.score >= OWN_TOPIC  # "the summer childcare class": its own entry
+        if named and context not in named and not own:
             return max(named, key=column.__getitem__)
         related = [t for t in self.related.get(context, ()) if t in column]
         if not related:
