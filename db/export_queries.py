@@ -127,9 +127,10 @@ async def last_change(conn: AsyncConnection) -> tuple:
                   for column in (E.c.id, E.c.at, OP.c.id, OP.c.created_at)])
 
 
-async def earliest_written(conn: AsyncConnection, since: tuple) -> datetime | None:
-    """The creation time of the oldest ticket or opinion that anything written after `since` (a
-    last_change() mark) touches: a finished week's figures hold when it is after the week. Reads only
+async def written_since(conn: AsyncConnection, since: tuple) -> list[datetime]:
+    """The creation times, in order, of the tickets and opinions that anything written after `since`
+    (a last_change() mark) touches: a new event of a ticket, a new opinion. A finished week's figures
+    hold when none of them falls in the week. Reads only
     what came after the mark (the primary keys' ends), so a finished week's figures can be kept
     while residents and staff work on this week's tickets."""
     event_id, _, opinion_id, _ = since
@@ -138,7 +139,7 @@ async def earliest_written(conn: AsyncConnection, since: tuple) -> datetime | No
     tickets = (await conn.execute(select(T.c.created_at).select_from(E.join(T, T.c.id == E.c.ticket_id))
                                   .where(E.c.id > (event_id or 0)))).scalars()
     opinions = (await conn.execute(select(OP.c.created_at).where(OP.c.id > (opinion_id or 0)))).scalars()
-    return min((aware(moment) for moment in (*tickets, *opinions)), default=None)
+    return sorted(aware(moment) for moment in (*tickets, *opinions))
 
 
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:

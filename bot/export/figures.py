@@ -8,6 +8,7 @@ are computed ticket by ticket from its times and the working-day calendar.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import statistics
 from dataclasses import dataclass, field, replace
@@ -237,7 +238,7 @@ TREND_WEEKS = 12
 SAVE_EVERY = timedelta(minutes=10)  # a kept range's newer mark written back at most this often
 # in this process: (database, start, end) -> (what is kept, its figures, when it was last saved)
 _finished: dict[tuple[str, date, date], tuple[week_figures.Kept, Summary, datetime]] = {}
-_earliest: dict[tuple, datetime | None] = {}  # (database, mark kept, mark now) -> export_queries.earliest_written
+_written: dict[tuple, list[datetime]] = {}  # (database, mark kept, mark now) -> export_queries.written_since
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def summary_kept(kept: week_figures.Kept, services) -> Summary:
 async def _holds(conn, kept: week_figures.Kept, now: datetime, mark: tuple) -> bool:
     """Whether kept figures are still the range's: computed before now, no deadline of its open
     tickets passed since, and nothing written after its mark touches a ticket or opinion of the range
-    (db/export_queries.py earliest_written: this week's new tickets and replies leave it as it was)."""
+    (db/export_queries.py written_since: this week's new tickets and replies, or a reply to a ticket
+    of another week, leave it as it was)."""
     if not kept.computed_at <= now or (kept.turns is not None and now >= kept.turns):
         return False
     if week_figures.same_mark(kept.mark, mark):
@@ -289,12 +291,13 @@ async def _holds(conn, kept: week_figures.Kept, now: datetime, mark: tuple) -> b
     if any((new or 0) < (old or 0) for new, old in ((mark[0], kept.mark[0]), (mark[2], kept.mark[2]))):
         return False  # rows were deleted (erased): the mark no longer says what came after
     key = (str(conn.engine.url), kept.mark[0], kept.mark[2], mark[0], mark[2])
-    if key not in _earliest:
-        if len(_earliest) > 64:
-            _earliest.clear()
-        _earliest[key] = await q.earliest_written(conn, kept.mark)
-    earliest = _earliest[key]
-    return earliest is None or earliest >= utc_bounds(kept.start, kept.end)[1]
+    if key not in _written:
+        if len(_written) > 16:
+            _written.clear()
+        _written[key] = await q.written_since(conn, kept.mark)
+    written, (lo, hi) = _written[key], utc_bounds(kept.start, kept.end)
+    first = bisect.bisect_left(written, lo)
+    return first == len(written) or written[first] >= hi
 
 
 async def finished_figures(conn, services, start: date, end: date, now: datetime, mark: tuple | None = None,
