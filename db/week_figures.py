@@ -49,7 +49,7 @@ async def save(session, kept: list[Kept]) -> None:
     for k in kept:
         await session.exec(delete(W).where(W.c.start == k.start, W.c.end == k.end))
         mark = json.dumps([aware(v).isoformat() if isinstance(v, datetime) else v for v in k.mark])
-        await session.exec(W.insert().values(start=k.start, end=k.end, figures=json.dumps(k.figures), mark=mark,
+        await session.exec(W.insert().values(start=k.start, end=k.end, figures=json.dumps(k.figures, ensure_ascii=False), mark=mark,
                                                 turns=k.turns, computed_at=k.computed_at))
     if kept:
         oldest = min(k.end for k in kept).toordinal() - KEEP_DAYS

@@ -136,3 +136,15 @@ async def test_a_deadline_passing_computes_its_week_again(services, computed, mo
     later = await trend(services, now + timedelta(minutes=10))
     assert computed == [MONDAY - timedelta(days=28)]
     assert (later[-5].pending, later[-5].late) == (0, 1)
+
+
+async def test_forgetme_drops_the_kept_weeks_whose_places_held_the_residents_number(services, computed):
+    from db.privacy import forget_resident
+    from handlers.masking import erase_numbers
+
+    made = await old_weeks(services)
+    await trend(services)
+    assert rows(services, "select count(*) from weekfigures where figures like '%峨山路2弄%'") == [(1,)]
+    async with services.store.transaction() as session:
+        await forget_resident(session, made[2].resident_id, "telegram", "a", erase_numbers)
+    assert rows(services, "select count(*) from weekfigures") == [(0,)]
