@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from db.clock import aware
 from db.models import WeekFigures
@@ -44,13 +44,22 @@ async def load(conn, start: date, end: date) -> Kept | None:
     return Kept(start, end, json.loads(row.figures), _mark(row.mark), aware(row.turns), aware(row.computed_at))
 
 
-async def save(session, kept: list[Kept]) -> None:
-    """Each range's figures in place of what was kept of it; and ranges too old to be shown, gone."""
-    for k in kept:
+def _json_mark(mark: tuple) -> str:
+    return json.dumps([aware(v).isoformat() if isinstance(v, datetime) else v for v in mark])
+
+
+async def save(session, kept: list[tuple[Kept, tuple | None]]) -> None:
+    """Each range's figures, with the mark the database held for it (None: computed, written in
+    place of what was kept of the range); ranges too old to be shown, gone. A newer mark replaces
+    only the one it was read with: a range dropped meanwhile (by /forgetme) stays dropped."""
+    for k, held in kept:
+        if held is not None:
+            await session.exec(update(W).where(W.c.start == k.start, W.c.end == k.end, W.c.mark == _json_mark(held))
+                               .values(mark=_json_mark(k.mark)))
+            continue
         await session.exec(delete(W).where(W.c.start == k.start, W.c.end == k.end))
-        mark = json.dumps([aware(v).isoformat() if isinstance(v, datetime) else v for v in k.mark])
-        await session.exec(W.insert().values(start=k.start, end=k.end, figures=json.dumps(k.figures, ensure_ascii=False), mark=mark,
-                                                turns=k.turns, computed_at=k.computed_at))
-    if kept:
-        oldest = min(k.end for k in kept).toordinal() - KEEP_DAYS
+        await session.exec(W.insert().values(start=k.start, end=k.end, figures=json.dumps(k.figures, ensure_ascii=False),
+                                             mark=_json_mark(k.mark), turns=k.turns, computed_at=k.computed_at))
+    if any(held is None for _, held in kept):
+        oldest = min(k.end for k, _ in kept).toordinal() - KEEP_DAYS
         await session.exec(delete(W).where(W.c.end < date.fromordinal(max(oldest, 1))))

@@ -117,6 +117,7 @@ async def test_a_change_to_an_old_weeks_ticket_computes_that_week_only(services,
     restart(monkeypatch)
     await trend(services)  # kept again, under the newer mark
     assert computed == []
+    assert rows(services, "select count(distinct mark) from weekfigures") == [(1,)]
 
 
 async def test_a_deadline_passing_computes_its_week_again(services, computed, monkeypatch):
@@ -148,3 +149,6 @@ async def test_forgetme_drops_the_kept_weeks_whose_places_held_the_residents_num
     async with services.store.transaction() as session:
         await forget_resident(session, made[2].resident_id, "telegram", "a", erase_numbers)
     assert rows(services, "select count(*) from weekfigures") == [(0,)]
+    await new_ticket(services, user="new")  # a newer mark, and time for it to be written: not for dropped weeks
+    await trend(services, utcnow() + figures.SAVE_EVERY)
+    assert rows(services, "select count(*) from weekfigures where start < ?", MONDAY) == [(0,)]

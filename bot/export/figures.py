@@ -236,8 +236,19 @@ async def figures(conn, services, start: date, end: date, now: datetime) -> Summ
 
 TREND_WEEKS = 12
 SAVE_EVERY = timedelta(minutes=10)  # a kept range's newer mark written back at most this often
-# in this process: (database, start, end) -> (what is kept, its figures, when it was last saved)
-_finished: dict[tuple[str, date, date], tuple[week_figures.Kept, Summary, datetime]] = {}
+
+
+@dataclass
+class _Entry:
+    """A finished range's figures kept in this process."""
+
+    kept: week_figures.Kept
+    summary: Summary
+    saved: tuple | None = None  # the mark the database holds for it; None: not written yet
+    saved_at: datetime | None = None
+
+
+_finished: dict[tuple[str, date, date], _Entry] = {}  # (database, start, end)
 _written: dict[tuple, list[datetime]] = {}  # (database, mark kept, mark now) -> export_queries.written_since
 
 
@@ -311,31 +322,30 @@ async def finished_figures(conn, services, start: date, end: date, now: datetime
     if end >= wall_clock(now).date():
         return await figures(conn, services, start, end, now)
     key, mark = (str(conn.engine.url), start, end), mark or await q.last_change(conn)
-    found = _finished.get(key)
-    if found is None or not await _holds(conn, found[0], now, mark):
+    entry = _finished.get(key)
+    if entry is None or not await _holds(conn, entry.kept, now, mark):
         stored = await week_figures.load(conn, start, end)
         if stored is not None and await _holds(conn, stored, now, mark):
-            # saved again (under the newer mark) unless the database's mark is the present one
-            found = (stored, summary_kept(stored, services),
-                     now if week_figures.same_mark(stored.mark, mark) else stored.computed_at)
+            entry = _Entry(stored, summary_kept(stored, services), stored.mark, now - SAVE_EVERY)
         else:
             summary = await figures(conn, services, start, end, now)
-            kept = week_figures.Kept(start, end, kept_figures(summary), mark, summary.turns, now)
-            found = (kept, summary, now - SAVE_EVERY)  # to be saved
-    if not week_figures.same_mark(found[0].mark, mark):  # still holds at the newer mark: kept under it
-        found = (replace(found[0], mark=mark), *found[1:])
-    if now - found[2] >= SAVE_EVERY and to_save is not None:
-        to_save.append(found[0])
-        found = (found[0], found[1], now)
+            entry = _Entry(week_figures.Kept(start, end, kept_figures(summary), mark, summary.turns, now), summary)
+    if not week_figures.same_mark(entry.kept.mark, mark):  # still holds at the newer mark: kept under it
+        entry.kept = replace(entry.kept, mark=mark)
+    if to_save is not None and (entry.saved is None or (
+            not week_figures.same_mark(entry.saved, mark) and now - entry.saved_at >= SAVE_EVERY)):
+        to_save.append((entry.kept, entry.saved))
+        entry.saved, entry.saved_at = mark, now
     if len(_finished) > 64:
         _finished.clear()
-    _finished[key] = found
-    return found[1]
+    _finished[key] = entry
+    return entry.summary
 
 
 async def save_finished(store, kept: list) -> None:
     """The ranges finished_figures computed (or found to hold at a newer mark), written for the next
-    server start; a failure to write (a busy or read-only database) only costs that start's time."""
+    server start (db/week_figures.py save); a failure to write (a busy or read-only database) only
+    costs that start's time."""
     if not kept:
         return
     try:
