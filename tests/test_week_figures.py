@@ -152,3 +152,14 @@ async def test_forgetme_drops_the_kept_weeks_whose_places_held_the_residents_num
     await new_ticket(services, user="new")  # a newer mark, and time for it to be written: not for dropped weeks
     await trend(services, utcnow() + figures.SAVE_EVERY)
     assert rows(services, "select count(*) from weekfigures where start < ?", MONDAY) == [(0,)]
+
+
+async def test_a_new_holiday_computes_the_kept_weeks_again(services, computed, monkeypatch):
+    """The working hours rest on the calendar: figures kept under another one are not read back."""
+    await old_weeks(services)
+    await trend(services)
+    restart(monkeypatch)
+    computed.clear()
+    calendar = replace(services.tickets.calendar, holidays=services.tickets.calendar.holidays | {MONDAY - timedelta(days=19)})
+    await trend(replace(services, tickets=replace(services.tickets, calendar=calendar)))
+    assert len(set(computed)) == 11

@@ -9,6 +9,7 @@ are computed ticket by ticket from its times and the working-day calendar.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import statistics
 from dataclasses import dataclass, field, replace
@@ -277,6 +278,13 @@ def kept_figures(summary: Summary) -> dict:
         notices_delivered=summary.notices_delivered, subscribers=[(a, n) for a, _, n in summary.subscribers])
 
 
+def calendar_key(calendar: Calendar) -> str:
+    """What the working hours rest on (holidays, swapped workdays, office hours): kept figures
+    computed with another calendar are computed again."""
+    return hashlib.sha256(repr((sorted(calendar.holidays), sorted(calendar.extra_workdays),
+                                calendar.office_hours)).encode()).hexdigest()[:16]
+
+
 def summary_kept(kept: week_figures.Kept, services) -> Summary:
     f = kept.figures
     counts = q.Counts(opinions_by_category=f["opinions_by_category"], tickets_by_category=f["tickets_by_category"],
@@ -323,13 +331,15 @@ async def finished_figures(conn, services, start: date, end: date, now: datetime
         return await figures(conn, services, start, end, now)
     key, mark = (str(conn.engine.url), start, end), mark or await q.last_change(conn)
     entry = _finished.get(key)
-    if entry is None or not await _holds(conn, entry.kept, now, mark):
+    calendar = calendar_key(services.tickets.calendar)
+    if entry is None or entry.kept.figures["calendar"] != calendar or not await _holds(conn, entry.kept, now, mark):
         stored = await week_figures.load(conn, start, end)
-        if stored is not None and await _holds(conn, stored, now, mark):
+        if stored is not None and stored.figures.get("calendar") == calendar and await _holds(conn, stored, now, mark):
             entry = _Entry(stored, summary_kept(stored, services), stored.mark, now - SAVE_EVERY)
         else:
             summary = await figures(conn, services, start, end, now)
-            entry = _Entry(week_figures.Kept(start, end, kept_figures(summary), mark, summary.turns, now), summary)
+            kept = week_figures.Kept(start, end, {**kept_figures(summary), "calendar": calendar}, mark, summary.turns, now)
+            entry = _Entry(kept, summary)
     if not week_figures.same_mark(entry.kept.mark, mark):  # still holds at the newer mark: kept under it
         entry.kept = replace(entry.kept, mark=mark)
     if to_save is not None and (entry.saved is None or (
