@@ -143,8 +143,13 @@ async def _fresh_start(once, store) -> list[tuple[str, list[float], int]]:
     for _ in range(REPEAT):
         forget()
         kept.append((await once())[0])
+    resident = await store.resident("telegram", "bench-dashboard")
+    await store.add_opinion(resident.id, "路灯又坏了", "telegram", "other")  # newer than the kept weeks' mark
+    forget()
+    after_write = (await once())[0]
     return [("dashboard, fresh start, nothing kept", [nothing_kept], size),
-            ("dashboard, fresh start, weeks kept", kept, size)]
+            ("dashboard, fresh start, weeks kept", kept, size),
+            ("dashboard, fresh start after a write", [after_write], size)]
 
 
 def bench_console(database: str | None = None) -> int:
@@ -175,7 +180,8 @@ def bench_console(database: str | None = None) -> int:
               "weeks (a change to an older ticket computes its week again); the per-assignee figures are two "
               "aggregate queries (db/workload.py), timed in-process; 'fresh start': this process's kept figures "
               "forgotten before each request, as after a restart: 'nothing kept' with the table weekfigures "
-              "emptied too (as before migration 0021), 'weeks kept' reading the finished weeks from it")
+              "emptied too (as before migration 0021), 'weeks kept' reading the finished weeks from it, 'after a write' "
+              "checking them against what was written since they were kept")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
