@@ -30,8 +30,8 @@ from handlers.texts import Texts
 
 TOP = 5  # places and categories in "most reported"
 SINCE_1991, EIGHT_HOURS = 1992, timedelta(hours=8)  # Shanghai's offset from UTC, unchanged since 1991
-STATUSES = Texts().statuses("zh")
-log = logging.getLogger(__name__)  # the names residents and staff see too
+STATUSES = Texts().statuses("zh")  # the names residents and staff see too
+log = logging.getLogger(__name__)
 
 
 class Hours(float):
