@@ -122,7 +122,34 @@ async def _dashboard(http, base: str, store) -> list[tuple[str, list[float], int
             await workload.by_assignee(session, utcnow(), week_start)
         alone.append((time.perf_counter() - began) * 1000)
     return [("dashboard after a write", [after_write], size), ("dashboard again, nothing written", warm, size),
-            ("dashboard: per-assignee figures alone", alone, 0)]
+            ("dashboard: per-assignee figures alone", alone, 0), *await _fresh_start(once, store)]
+
+
+async def _fresh_start(once, store) -> list[tuple[str, list[float], int]]:
+    """The dashboard's first request after a server start (this process's kept figures forgotten):
+    before, nothing kept in the database either (every finished week computed); after, the finished
+    weeks read from the table weekfigures."""
+    from bot.export import figures
+
+    def forget() -> None:
+        figures._finished.clear()
+        figures._written.clear()
+
+    forget()
+    async with store.transaction() as session:
+        await session.exec(figures.week_figures.W.delete())
+    nothing_kept, size = await once()
+    kept = []
+    for _ in range(REPEAT):
+        forget()
+        kept.append((await once())[0])
+    resident = await store.resident("telegram", "bench-dashboard")
+    await store.add_opinion(resident.id, "路灯又坏了", "telegram", "other")  # newer than the kept weeks' mark
+    forget()
+    after_write = (await once())[0]
+    return [("dashboard, fresh start, nothing kept", [nothing_kept], size),
+            ("dashboard, fresh start, weeks kept", kept, size),
+            ("dashboard, fresh start after a write", [after_write], size)]
 
 
 def bench_console(database: str | None = None) -> int:
@@ -146,11 +173,15 @@ def bench_console(database: str | None = None) -> int:
         for name, times, size in results:
             print(f"  {name:<40} {statistics.median(times):8.1f} {_percentile(times, 0.95):8.1f} {max(times):8.1f} "
                   f"{times[0]:8.1f} {size / 1024:7.0f}")
-        print("the dashboard's first request computes the 12 finished weeks' figures; later ones reuse them while "
-              "nothing is written, 10 minutes at most (bot/export/figures.py finished_figures), and compute this "
-              "week's (empty here); a write touching only this week (here one new opinion) keeps the finished "
-              "weeks (a change to an older ticket computes its weeks again); the per-assignee figures are two "
-              "aggregate queries (db/workload.py), timed in-process")
+        print("the dashboard's first request computes the 11 finished weeks' figures; later ones reuse them, in "
+              "memory and in the database, while nothing written touches them (bot/export/figures.py "
+              "finished_figures), and compute this week's "
+              "(empty here); a write touching only this week (here one new opinion) keeps the finished "
+              "weeks (a change to an older ticket computes its week again); the per-assignee figures are two "
+              "aggregate queries (db/workload.py), timed in-process; 'fresh start': this process's kept figures "
+              "forgotten before each request, as after a restart: 'nothing kept' with the table weekfigures "
+              "emptied too (as before migration 0021), 'weeks kept' reading the finished weeks from it, 'after a write' "
+              "checking them against what was written since they were kept")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -94,7 +94,7 @@ async def dashboard(request: web.Request) -> web.Response:
     """This week so far (Monday to today, Shanghai) against the same days of last week, the
     12-week trend and the recent emergency alerts: the weekly export's own figures and summary
     page (bot/export/figures.py, html.py), computed now."""
-    from bot.export.figures import finished_figures, weekly_trend
+    from bot.export.figures import finished_figures, save_finished, weekly_trend
     from bot.export.html import render_html
     from db import export_queries
     from db.engine import reading
@@ -102,10 +102,12 @@ async def dashboard(request: web.Request) -> web.Response:
 
     services, now, today = services_of(request), utcnow(), today_in_shanghai()
     trend = await weekly_trend(services.store, services, today, now)
-    summary = replace(trend[-1])  # this week so far; the trend's own stays as it is
+    summary, to_save = replace(trend[-1]), []  # this week so far; the trend's own stays as it is
     async with reading(services.store.engine).connect() as conn:
-        summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7), today - timedelta(days=7), now)
+        summary.previous = await finished_figures(conn, services, summary.start - timedelta(days=7),
+                                                  today - timedelta(days=7), now, to_save=to_save)
         alerts = await export_queries.recent_alerts(conn)
+    await save_finished(services.store, to_save)
     html = render_html(summary, [], now, trend=trend, alerts=alerts, console=True, lang=language(request))
     top = (await _dashboard_top(request, today, now)).text
     head, body, rest = html.partition("<body>")

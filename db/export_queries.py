@@ -127,9 +127,10 @@ async def last_change(conn: AsyncConnection) -> tuple:
                   for column in (E.c.id, E.c.at, OP.c.id, OP.c.created_at)])
 
 
-async def written_before(conn: AsyncConnection, since: tuple, hi: datetime) -> bool:
-    """Whether anything written after `since` (a last_change() mark) touches a ticket or an opinion
-    made before `hi`: a new event of an older ticket, or an opinion dated before it. Reads only
+async def written_since(conn: AsyncConnection, since: tuple) -> list[datetime]:
+    """The creation times, in order, of the tickets and opinions that anything written after `since`
+    (a last_change() mark) touches: a new event of a ticket, a new opinion. A finished week's figures
+    hold when none of them falls in the week. Reads only
     what came after the mark (the primary keys' ends), so a finished week's figures can be kept
     while residents and staff work on this week's tickets."""
     event_id, _, opinion_id, _ = since
@@ -138,7 +139,7 @@ async def written_before(conn: AsyncConnection, since: tuple, hi: datetime) -> b
     tickets = (await conn.execute(select(T.c.created_at).select_from(E.join(T, T.c.id == E.c.ticket_id))
                                   .where(E.c.id > (event_id or 0)))).scalars()
     opinions = (await conn.execute(select(OP.c.created_at).where(OP.c.id > (opinion_id or 0)))).scalars()
-    return any(aware(moment) < hi for moment in (*tickets, *opinions))
+    return sorted(aware(moment) for moment in (*tickets, *opinions))
 
 
 async def recent_alerts(conn: AsyncConnection, limit: int = 20) -> list[Row]:

@@ -499,3 +499,17 @@ class ExportRecord(SQLModel, table=True):
     files: str = Field(default="[]", max_length=4096)  # JSON list of [name, bytes]
     made_at: datetime = Field(default_factory=utcnow, index=True)
     made_by: str = Field(default="", max_length=64)  # web:<account>, scheduled, command line
+
+
+class WeekFigures(SQLModel, table=True):
+    """A finished range's dashboard figures (bot/export/figures.py finished_figures), kept so that a
+    server's first dashboard reads them instead of computing them again. Valid while nothing written
+    after `mark` (db/export_queries.py last_change, as JSON) touches a ticket or opinion of the range,
+    and until `turns`: the moment one of its open tickets passes a deadline (None: none will)."""
+
+    start: date = Field(primary_key=True)
+    end: date = Field(primary_key=True)
+    figures: str = Field(max_length=65536)  # JSON: the counts and time totals, no titles (made on reading)
+    mark: str = Field(max_length=256)
+    turns: datetime | None = None
+    computed_at: datetime = Field(default_factory=utcnow)

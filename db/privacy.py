@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import outbox
 from db.delivery_states import CancelReason
-from db.models import Conversation, Feedback, Opinion, OutboxMessage, Resident, ReviewItem, Ticket, TicketEvent
+from db.models import Conversation, Feedback, Opinion, OutboxMessage, Resident, ReviewItem, Ticket, TicketEvent, WeekFigures
 
 FORGOTTEN = CancelReason.FORGOTTEN
 
@@ -39,6 +39,8 @@ async def forget_resident(session: AsyncSession, resident_id: int, channel: str,
     for table in (Opinion, Feedback):
         await session.exec(update(table).where(table.resident_id == resident_id).values(resident_id=anonymous.id))
     await _forget_messages(session, channel, {chat_id, *(t.chat_id for t in mine)}, ticket_ids, erase)
+    if mine:  # the dashboard's kept weeks hold places masked, not erased: computed again when next shown
+        await session.exec(delete(WeekFigures))
     row = await session.get(Resident, resident_id)
     # what staff review keeps no number (erased when written): it stays, no longer theirs
     await session.exec(update(ReviewItem).where(ReviewItem.resident_id == resident_id).values(resident_id=None))

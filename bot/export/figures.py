@@ -8,11 +8,17 @@ are computed ticket by ticket from its times and the working-day calendar.
 """
 from __future__ import annotations
 
+import bisect
+import hashlib
+import logging
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from db import export_queries as q
+from db import week_figures
 from db.clock import SHANGHAI, aware
 from db.engine import reading
 from db.events import EventCounts, export_counts
@@ -25,6 +31,7 @@ from handlers.texts import Texts
 TOP = 5  # places and categories in "most reported"
 SINCE_1991, EIGHT_HOURS = 1992, timedelta(hours=8)  # Shanghai's offset from UTC, unchanged since 1991
 STATUSES = Texts().statuses("zh")  # the names residents and staff see too
+log = logging.getLogger(__name__)
 
 
 class Hours(float):
@@ -65,6 +72,7 @@ class Timing:
     first_response: Hours | None
     resolution: Hours | None
     on_time: bool | None  # None: not finished and not late yet
+    turns: datetime | None = None  # when, without a write, it would be late: its next deadline not yet passed
 
 
 def ticket_timing(row, calendar: Calendar, now: datetime) -> Timing:
@@ -80,7 +88,9 @@ def ticket_timing(row, calendar: Calendar, now: datetime) -> Timing:
     first = Hours(round(calendar.working_hours_between(created, responded), 1)) if responded else None
     resolution = Hours(round(calendar.working_hours_between(created, resolved), 1)) if resolved else None
     late = ((responded or now) > due_response) or ((done or now) > due_resolution)
-    return Timing(first, resolution, False if late else (True if done else None))
+    turns = None if late else min((due for due, met in ((due_response, responded), (due_resolution, done))
+                                   if met is None), default=None)
+    return Timing(first, resolution, False if late else (True if done else None), turns)
 
 
 class TimeFigures:
@@ -90,8 +100,19 @@ class TimeFigures:
         self.first: list[float] = []
         self.resolution: list[float] = []
         self.on_time = self.late = self.pending = 0
+        self.turns: datetime | None = None  # the first moment a ticket's lateness changes with time alone
+
+    @property
+    def median_first(self) -> Hours | None:
+        return _median(self.first)
+
+    @property
+    def median_resolution(self) -> Hours | None:
+        return _median(self.resolution)
 
     def add(self, timing: Timing) -> None:
+        if timing.turns is not None and (self.turns is None or timing.turns < self.turns):
+            self.turns = timing.turns
         if timing.first_response is not None:
             self.first.append(timing.first_response)
         if timing.resolution is not None:
@@ -128,6 +149,7 @@ class Summary:
     notices_delivered: int = 0  # their notices delivered to subscribers in the range
     subscribers: list[tuple[str, str, int]] = field(default_factory=list)  # (area, title, residents) at the end
     previous: Summary | None = None
+    turns: datetime | None = None  # when the figures change with time alone (an open ticket's deadline passes)
 
     @property
     def collected(self) -> int:
@@ -159,7 +181,8 @@ def _median(values: list[float]) -> Hours | None:
     return Hours(statistics.median(values)) if values else None
 
 
-def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures, services, events: EventCounts) -> Summary:
+def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures | KeptTimes, services,
+               events: EventCounts) -> Summary:
     categories = services.categories
     ticket_ids = list(categories.by_id) + sorted(set(counts.tickets_by_category) - set(categories.by_id))
     opinions = sorted(counts.opinions_by_category.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -171,7 +194,7 @@ def summary_of(start: date, end: date, counts: q.Counts, times: TimeFigures, ser
         tickets_by_status=[(s, STATUSES.get(s, s), counts.tickets_by_status[s])
                            for s in [*STATUSES, *sorted(set(counts.tickets_by_status) - set(STATUSES))]
                            if counts.tickets_by_status.get(s)],
-        median_first_response=_median(times.first), median_resolution=_median(times.resolution),
+        median_first_response=times.median_first, median_resolution=times.median_resolution,
         on_time=times.on_time, late=times.late, pending=times.pending,
         ratings=counts.ratings, average_rating=counts.average_rating,
         top_places=[(mask_text(place), n) for place, n in counts.top_places],
@@ -207,36 +230,139 @@ async def figures(conn, services, start: date, end: date, now: datetime) -> Summ
     lo, hi = utc_bounds(start, end)
     times = TimeFigures()
     await gather_times(conn, lo, hi, services.tickets.calendar, now, times)
-    return summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services, await export_counts(conn, lo, hi))
+    summary = summary_of(start, end, await q.counts(conn, lo, hi, TOP), times, services, await export_counts(conn, lo, hi))
+    summary.turns = times.turns
+    return summary
 
 
 TREND_WEEKS = 12
-FINISHED_KEEP = timedelta(minutes=10)  # at most this long: an open ticket's deadline passes without a change
-_finished: dict[tuple[str, date, date], tuple[datetime, tuple, Summary]] = {}
+SAVE_EVERY = timedelta(minutes=10)  # a kept range's newer mark written back at most this often
 
 
-async def finished_figures(conn, services, start: date, end: date, now: datetime, mark: tuple | None = None) -> Summary:
-    """figures(), reused when the range ended before today (Shanghai), it was computed less than
-    FINISHED_KEEP ago, and nothing written since touches a ticket or opinion made before the range's
-    end (db/export_queries.py last_change, written_before: this week's new tickets and replies leave
-    the finished weeks as they were): at 20,000 tickets a week, a week's working-hour arithmetic
-    costs ~0.7 s. `mark`: last_change() when the caller has read it already (the trend reads it once
-    for all weeks)."""
+@dataclass
+class _Entry:
+    """A finished range's figures kept in this process."""
+
+    kept: week_figures.Kept
+    summary: Summary
+    saved: tuple | None = None  # the mark the database holds for it; None: not written yet
+    saved_at: datetime | None = None
+
+
+_finished: dict[tuple[str, date, date], _Entry] = {}  # (database, start, end)
+_written: dict[tuple, list[datetime]] = {}  # (database, mark kept, mark now) -> export_queries.written_since
+
+
+@dataclass(frozen=True)
+class KeptTimes:
+    """The time figures of a kept range, as summary_of reads them from TimeFigures."""
+
+    median_first: Hours | None
+    median_resolution: Hours | None
+    on_time: int
+    late: int
+    pending: int
+
+
+def kept_figures(summary: Summary) -> dict:
+    """What the database keeps of a finished range's figures: counts by id, no titles (made again
+    on reading, so that content changes show), places as masked."""
+    return dict(
+        opinions_by_category={cid: n for cid, _, n in summary.opinions_by_category},
+        tickets_by_category={cid: n for cid, _, n in summary.tickets_by_category if n},
+        tickets_by_status={s: n for s, _, n in summary.tickets_by_status},
+        resolved=summary.resolved, ratings=summary.ratings, average_rating=summary.average_rating,
+        top_places=summary.top_places, median_first=summary.median_first_response,
+        median_resolution=summary.median_resolution, on_time=summary.on_time, late=summary.late,
+        pending=summary.pending, events_published=summary.events_published,
+        notices_delivered=summary.notices_delivered, subscribers=[(a, n) for a, _, n in summary.subscribers])
+
+
+def calendar_key(calendar: Calendar) -> str:
+    """What the working hours rest on (holidays, swapped workdays, office hours): kept figures
+    computed with another calendar are computed again."""
+    return hashlib.sha256(repr((sorted(calendar.holidays), sorted(calendar.extra_workdays),
+                                calendar.office_hours)).encode()).hexdigest()[:16]
+
+
+def summary_kept(kept: week_figures.Kept, services) -> Summary:
+    f = kept.figures
+    counts = q.Counts(opinions_by_category=f["opinions_by_category"], tickets_by_category=f["tickets_by_category"],
+                      tickets_by_status=f["tickets_by_status"], resolved=f["resolved"], ratings=f["ratings"],
+                      average_rating=f["average_rating"], top_places=[tuple(p) for p in f["top_places"]])
+    times = KeptTimes(*(None if f[k] is None else Hours(f[k]) for k in ("median_first", "median_resolution")),
+                      f["on_time"], f["late"], f["pending"])
+    events = EventCounts(f["events_published"], f["notices_delivered"], tuple(tuple(s) for s in f["subscribers"]))
+    summary = summary_of(kept.start, kept.end, counts, times, services, events)
+    summary.turns = kept.turns
+    return summary
+
+
+async def _holds(conn, kept: week_figures.Kept, now: datetime, mark: tuple) -> bool:
+    """Whether kept figures are still the range's: computed before now, no deadline of its open
+    tickets passed since, and nothing written after its mark touches a ticket or opinion of the range
+    (db/export_queries.py written_since: this week's new tickets and replies, or a reply to a ticket
+    of another week, leave it as it was)."""
+    if not kept.computed_at <= now or (kept.turns is not None and now >= kept.turns):
+        return False
+    if week_figures.same_mark(kept.mark, mark):
+        return True
+    if any((new or 0) < (old or 0) for new, old in ((mark[0], kept.mark[0]), (mark[2], kept.mark[2]))):
+        return False  # rows were deleted (erased): the mark no longer says what came after
+    key = (str(conn.engine.url), kept.mark[0], kept.mark[2], mark[0], mark[2])
+    if key not in _written:
+        if len(_written) > 16:
+            _written.clear()
+        _written[key] = await q.written_since(conn, kept.mark)
+    written, (lo, hi) = _written[key], utc_bounds(kept.start, kept.end)
+    first = bisect.bisect_left(written, lo)
+    return first == len(written) or written[first] >= hi
+
+
+async def finished_figures(conn, services, start: date, end: date, now: datetime, mark: tuple | None = None,
+                           to_save: list | None = None) -> Summary:
+    """figures(), reused when the range ended before today (Shanghai) and they still hold (_holds):
+    at 20,000 tickets a week, a week's working-hour arithmetic costs ~0.5 s. Kept in this process
+    and in the database (db/week_figures.py), so that a server's first dashboard reads them.
+    `mark`: last_change() when the caller has read it already (the trend reads it once for all
+    weeks). `to_save`: where the ranges to write to the database go (save_finished, once `conn`
+    is closed); without it they are kept in this process only."""
     if end >= wall_clock(now).date():
         return await figures(conn, services, start, end, now)
     key, mark = (str(conn.engine.url), start, end), mark or await q.last_change(conn)
-    kept = _finished.get(key)
-    usable = kept is not None and timedelta(0) <= now - kept[0] < FINISHED_KEEP
-    if usable and kept[1] != mark:  # something was written: does it reach back into this range?
-        grew = all((new or 0) >= (old or 0) for new, old in ((mark[0], kept[1][0]), (mark[2], kept[1][2])))
-        usable = grew and not await q.written_before(conn, kept[1], utc_bounds(start, end)[1])
-        if usable:
-            kept = _finished[key] = (kept[0], mark, kept[2])
-    if not usable:
-        for old in [k for k, (at, _, _) in _finished.items() if not timedelta(0) <= now - at < FINISHED_KEEP]:
-            del _finished[old]
-        kept = _finished[key] = (now, mark, await figures(conn, services, start, end, now))
-    return kept[2]
+    entry = _finished.get(key)
+    calendar = calendar_key(services.tickets.calendar)
+    if entry is None or entry.kept.figures["calendar"] != calendar or not await _holds(conn, entry.kept, now, mark):
+        stored = await week_figures.load(conn, start, end)
+        if stored is not None and stored.figures.get("calendar") == calendar and await _holds(conn, stored, now, mark):
+            entry = _Entry(stored, summary_kept(stored, services), stored.mark, now - SAVE_EVERY)
+        else:
+            summary = await figures(conn, services, start, end, now)
+            kept = week_figures.Kept(start, end, {**kept_figures(summary), "calendar": calendar}, mark, summary.turns, now)
+            entry = _Entry(kept, summary)
+    if not week_figures.same_mark(entry.kept.mark, mark):  # still holds at the newer mark: kept under it
+        entry.kept = replace(entry.kept, mark=mark)
+    if to_save is not None and (entry.saved is None or (
+            not week_figures.same_mark(entry.saved, mark) and now - entry.saved_at >= SAVE_EVERY)):
+        to_save.append((entry.kept, entry.saved))
+        entry.saved, entry.saved_at = mark, now
+    if len(_finished) > 64:
+        _finished.clear()
+    _finished[key] = entry
+    return entry.summary
+
+
+async def save_finished(store, kept: list) -> None:
+    """The ranges finished_figures computed (or found to hold at a newer mark), written for the next
+    server start (db/week_figures.py save); a failure to write (a busy or read-only database) only
+    costs that start's time."""
+    if not kept:
+        return
+    try:
+        async with store.transaction() as session:
+            await week_figures.save(session, kept)
+    except SQLAlchemyError as exc:
+        log.warning("the finished weeks' figures were not kept: %s", exc)
 
 
 async def weekly_trend(store, services, today: date, now: datetime | None = None, weeks: int = TREND_WEEKS) -> list[Summary]:
@@ -244,10 +370,13 @@ async def weekly_trend(store, services, today: date, now: datetime | None = None
     this week's so far."""
     now = now or utcnow()
     monday = today - timedelta(days=today.weekday())
+    to_save: list = []
     async with reading(store.engine).connect() as conn:
         mark = await q.last_change(conn)
-        return [await finished_figures(conn, services, start, min(start + timedelta(days=6), today), now, mark)
-                for start in (monday - timedelta(days=7 * back) for back in range(weeks - 1, -1, -1))]
+        trend = [await finished_figures(conn, services, start, min(start + timedelta(days=6), today), now, mark, to_save)
+                 for start in (monday - timedelta(days=7 * back) for back in range(weeks - 1, -1, -1))]
+    await save_finished(store, to_save)
+    return trend
 
 
 async def gather_times(conn, lo, hi, calendar: Calendar, now: datetime, times: TimeFigures) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = logging.getLogger(__name__)
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin otherwise
 
-HEAD = "0020_speed"  # the newest revision in versions/
+HEAD = "0021_dash"  # the newest revision in versions/
 BASELINE = "0001"  # the schema create_all made before migrations existed
 BASELINE_TABLES = frozenset({
     "resident", "feedback", "opinion", "ticket", "ticketevent", "ticketcounter", "intake", "processedupdate",
