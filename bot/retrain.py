@@ -91,10 +91,12 @@ class ModelKeeper:
             except Exception:
                 log.exception("training model version %s failed", version.id)
                 async with store.transaction() as session:
-                    await review.finish(session, version.id, "failed", report="training failed: see the bot's log")
+                    await review.finish(session, version.id, "failed", report="training failed: see the bot's log",
+                                        now=self.services.clock())
                 continue
             async with store.transaction() as session:
-                await review.finish(session, version.id, "active" if name else "held", name, report, count)
+                await review.finish(session, version.id, "active" if name else "held", name, report, count,
+                                    now=self.services.clock())
             log.info("model version %s: %s\n%s", version.id, "active" if name else "held", report)
             if name:
                 await self.swap_in_current()

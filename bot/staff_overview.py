@@ -85,7 +85,7 @@ async def mark_theme(request: web.Request) -> web.StreamResponse:
     if theme is None:
         raise web.HTTPConflict(text="this theme has changed since the page was shown: open the page again")
     async with services.store.transaction() as session:
-        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]))
+        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]), services.clock())
     back = str(form.get("back", ""))
     raise web.HTTPSeeOther(back if back.startswith("/staff/opinions") else "/staff/opinions")
 
