@@ -123,10 +123,10 @@ async def test_a_status_write_the_database_refuses_is_written_again_and_the_chat
     monkeypatch.setattr(bot.delivery, "WRITE_RETRIES", (0.01, 0.01, 0.01))
     refusals = iter(range(9))  # each attempt is two writes (with what it belongs to, then alone): 4 attempts, and one more
 
-    def flaky_mark_sent(row, message_id, real=outbox.mark_sent):
+    def flaky_mark_sent(row, message_id, now, real=outbox.mark_sent):
         if next(refusals, None) is not None:
             raise OperationalError("UPDATE outboxmessage", {}, Exception("database is locked"))
-        real(row, message_id)
+        real(row, message_id, now)
 
     monkeypatch.setattr(outbox, "mark_sent", flaky_mark_sent)
     await queue(office, ("r1", "reply 1"), ("r1", "reply 2"))

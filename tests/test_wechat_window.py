@@ -60,7 +60,7 @@ async def state(office, ticket: Ticket) -> tuple[Ticket, list[TicketEvent], list
 
 async def start(make_callback, office, api, **env):
     callback = await make_callback(with_services=office, **env)
-    sender = WeChatSender(callback.channel.api, office.store, Template.of(callback.settings, office.texts))
+    sender = WeChatSender(callback.channel.api, office.store, Template.of(callback.settings, office.texts), clock=office.clock)
     return callback, OutboxWorker(office.store, {"wechat": sender}, office)
 
 
