@@ -60,7 +60,7 @@ async def weekly_export(services: Services, settings: Settings | None = None) ->
         log.info("last week's export was made already")
         return False
     key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
-    if not await services.store.claim_update(key):
+    if not await services.store.claim_update(key, services.clock()):
         log.info("the weekly export is made by another process")
         return False
     try:

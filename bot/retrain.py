@@ -81,7 +81,7 @@ class ModelKeeper:
             waiting = await review.to_train(session)
         for version in waiting:
             key = f"job:train-model:{version.id}:{int(version.confirmed)}"
-            if not await store.claim_update(key):
+            if not await store.claim_update(key, self.services.clock()):
                 continue  # another process trains it
             try:
                 async with store.transaction() as session:

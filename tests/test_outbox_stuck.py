@@ -90,7 +90,7 @@ async def test_every_chat_with_something_due_gets_its_oldest_message_claimed(off
 async def a_ticket(office) -> Ticket:
     resident = await office.store.resident("telegram", "r1")
     async with office.store.transaction() as session:
-        return await tickets.create(session, source_key="test:r1", resident_id=resident.id, channel="telegram",
+        return await tickets.create(session, created_at=utcnow(), source_key="test:r1", resident_id=resident.id, channel="telegram",
                                     chat_id="r1", category="facilities", text="路灯坏了", place="峨山路91弄",
                                     response_due=utcnow(), resolution_due=utcnow())
 
