@@ -16,7 +16,6 @@ from db import export_queries as q
 from db.clock import SHANGHAI, aware
 from db.engine import reading
 from db.events import EventCounts, export_counts
-from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_text
 from handlers.rules.workdays import Calendar
@@ -242,7 +241,7 @@ async def finished_figures(conn, services, start: date, end: date, now: datetime
 async def weekly_trend(store, services, today: date, now: datetime | None = None, weeks: int = TREND_WEEKS) -> list[Summary]:
     """The figures of each of the `weeks` weeks (Monday to Sunday) up to this one, oldest first;
     this week's so far."""
-    now = now or utcnow()
+    now = now or services.clock()
     monday = today - timedelta(days=today.weekday())
     async with reading(store.engine).connect() as conn:
         mark = await q.last_change(conn)
