@@ -80,7 +80,7 @@ async def _run(pages: int) -> None:
                 version = await real_current(session) + 1  # the new ticket's (nothing else writes)
             async with store.transaction() as session:
                 now = utcnow()
-                await tickets.create(session, source_key=f"bench:{n}", resident_id=resident.id, channel="telegram",
+                await tickets.create(session, created_at=now, source_key=f"bench:{n}", resident_id=resident.id, channel="telegram",
                                      chat_id="bench", category="facilities", text="路灯坏了", response_due=now,
                                      resolution_due=now)
             committed[version] = time.perf_counter()

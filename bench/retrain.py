@@ -70,7 +70,7 @@ async def _run(folder: Path, seconds: float) -> None:
         for entry in entries[:60]:
             session.add(ReviewItem(reason="fallback", text=f"请问{entry.questions.zh[0]}呀", status="labelled", label=entry.id))
         await session.flush()
-        await review.approve(session, None, "bench")
+        await review.approve(session, None, "bench", services.clock())
 
     for phase in ("idle", "retraining", "rollback"):
         latencies, lags, stop = [], [], asyncio.Event()

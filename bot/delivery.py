@@ -415,13 +415,13 @@ class OutboxWorker:
         report = partial(Report, message_id=sent.message_id, thread_id=sent.thread_id,
                          was_held=row.last_error == HELD_REASON)
         try:
-            await self._write(row, outbox.mark_sent, sent.message_id, report=report)
+            await self._write(row, outbox.mark_sent, sent.message_id, self._now(), report=report)
         except Exception:  # it went out: whatever else fails, it must not go out twice
             log.exception("outbox: message %s was sent, but recording what it belongs to failed", row.id)
-            await self._write(row, outbox.mark_sent, sent.message_id)
+            await self._write(row, outbox.mark_sent, sent.message_id, self._now())
 
     async def _record_retry(self, row: OutboxMessage, delay: float, reason: str) -> None:
-        stored = await self._write(row, outbox.mark_retry, delay, reason)
+        stored = await self._write(row, outbox.mark_retry, delay, reason, self._now())
         row.attempts = stored.attempts
         at = time.monotonic() + delay
         self._next_retry = at if self._next_retry is None else min(self._next_retry, at)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot.photo_files import PhotoFiles
 from db import accounts, tickets
-from db.clock import SHANGHAI, utcnow
+from db.clock import SHANGHAI
 from db.models import Alert, Opinion, Resident, Ticket, TicketEvent
 
 DEMO_ACCOUNT = "demo"
@@ -71,7 +71,7 @@ def _png(seed: int, width: int = 320, height: int = 240) -> bytes:
 async def fill(services, photo_dir: Path, seed: int = 13, now: datetime | None = None) -> dict[str, int]:
     """Made-up residents, tickets (with events), opinions and alerts over the last WEEKS weeks."""
     rng = random.Random(seed)
-    now = now or utcnow()
+    now = now or services.clock()
     calendar = services.tickets.calendar
     photos = PhotoFiles(photo_dir, None, None)
     photo_dir.mkdir(parents=True, exist_ok=True)

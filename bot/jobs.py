@@ -60,7 +60,7 @@ async def weekly_export(services: Services, settings: Settings | None = None) ->
         log.info("last week's export was made already")
         return False
     key = f"job:weekly-export:{reports.last_week(reports.today_in_shanghai())[0].isoformat()}"
-    if not await services.store.claim_update(key):
+    if not await services.store.claim_update(key, services.clock()):
         log.info("the weekly export is made by another process")
         return False
     try:
@@ -133,9 +133,9 @@ def jobs_for(services: Services, settings: Settings, replay: Callable[[], Awaita
              keeper: ModelKeeper | None = None) -> list[Job]:
     """The periodic jobs of a process; `replay` handles again the updates a dead process left
     in Telegram's inbox (only with Telegram); `keeper` trains and swaps in the model versions."""
-    weekly = lambda: until_weekly(settings, datetime.now(SHANGHAI))  # noqa: E731
+    weekly = lambda: until_weekly(settings, services.clock().astimezone(SHANGHAI))  # noqa: E731
     # a missed week's export is made shortly after start-up, then at the usual hour
-    first_weekly = lambda: min(weekly(), CHASE_FIRST) if missed_export(settings, datetime.now(SHANGHAI)) else weekly()  # noqa: E731
+    first_weekly = lambda: min(weekly(), CHASE_FIRST) if missed_export(settings, services.clock().astimezone(SHANGHAI)) else weekly()  # noqa: E731
     jobs = [Job("chase tickets", lambda: chase.run(services), lambda: CHASE_FIRST, lambda: CHASE_EVERY),
             Job("purge review items", lambda: purge_review(services, settings), lambda: CHASE_FIRST, lambda: PURGE_EVERY),
             Job("purge live changes", lambda: purge_changes(services), lambda: CHASE_FIRST, lambda: PURGE_EVERY)]

@@ -123,7 +123,8 @@ async def background(bot: Running) -> AsyncIterator[None]:
         from bot.channels.wechat_sender import WeChatSender
         from bot.channels.wechat_template import Template
 
-        sender = WeChatSender(bot.wechat.api, bot.wechat.store, Template.of(bot.settings, bot.services.texts))
+        sender = WeChatSender(bot.wechat.api, bot.wechat.store, Template.of(bot.settings, bot.services.texts),
+                             clock=bot.services.clock)
         senders["wechat"] = metrics.CountingSender("wechat", sender)
     if bot.telegram is not None:
         from bot.channels import telegram

@@ -120,7 +120,7 @@ async def refresh(services: Services) -> None:
     """Set the gauges read from the database (a figure that is gone, such as a status no ticket has
     any more, is dropped)."""
     from db import gauges
-    from db.clock import aware, utcnow
+    from db.clock import aware
 
     if services.store is None:
         return
@@ -131,7 +131,7 @@ async def refresh(services: Services) -> None:
     except Exception:
         SCRAPE_ERRORS.inc()
         raise
-    now = utcnow()
+    now = services.clock()
     TICKETS.clear()
     for status, count in statuses.items():
         TICKETS.labels(status).set(count)

@@ -81,7 +81,7 @@ class ModelKeeper:
             waiting = await review.to_train(session)
         for version in waiting:
             key = f"job:train-model:{version.id}:{int(version.confirmed)}"
-            if not await store.claim_update(key):
+            if not await store.claim_update(key, self.services.clock()):
                 continue  # another process trains it
             try:
                 async with store.transaction() as session:
@@ -91,10 +91,12 @@ class ModelKeeper:
             except Exception:
                 log.exception("training model version %s failed", version.id)
                 async with store.transaction() as session:
-                    await review.finish(session, version.id, "failed", report="training failed: see the bot's log")
+                    await review.finish(session, version.id, "failed", report="training failed: see the bot's log",
+                                        now=self.services.clock())
                 continue
             async with store.transaction() as session:
-                await review.finish(session, version.id, "active" if name else "held", name, report, count)
+                await review.finish(session, version.id, "active" if name else "held", name, report, count,
+                                    now=self.services.clock())
             log.info("model version %s: %s\n%s", version.id, "active" if name else "held", report)
             if name:
                 await self.swap_in_current()

@@ -176,7 +176,8 @@ async def save_committee(request: web.Request) -> web.Response:
     try:
         async with services_of(request).store.transaction() as session:
             await committee_store.save(session, actor_of(request[ACCOUNT]), committees_file(request), form.get("name", ""),
-                                       form.get("places", ""), form.get("phone", ""), form.get("old_name", "").strip())
+                                       form.get("places", ""), form.get("phone", ""), form.get("old_name", "").strip(),
+                                       now=services_of(request).clock())
     except committee_store.CommitteeError as error:
         return await committee_page(request, str(error), 400, form)
     _redirect("/staff/committees", done="saved")
@@ -216,7 +217,7 @@ async def save_canned(request: web.Request) -> web.Response:
         async with services.store.transaction() as session:
             await canned_store.save(session, actor_of(request[ACCOUNT]), canned_replies.seed(services), form.get("name", ""),
                                     form.get("title_zh", ""), form.get("title_en", ""), form.get("text", ""),
-                                    new=bool(form.get("new")))
+                                    new=bool(form.get("new")), now=services.clock())
     except canned_store.CannedError as error:
         return await canned_page(request, str(error), 400, form)
     _redirect("/staff/canned", done="saved")
@@ -226,7 +227,8 @@ async def remove_canned(request: web.Request) -> web.Response:
     form, services = _form(request), services_of(request)
     try:
         async with services.store.transaction() as session:
-            await canned_store.remove(session, actor_of(request[ACCOUNT]), canned_replies.seed(services), form.get("name", ""))
+            await canned_store.remove(session, actor_of(request[ACCOUNT]), canned_replies.seed(services), form.get("name", ""),
+                                      services.clock())
     except canned_store.CannedError as error:
         return await canned_page(request, str(error), 400)
     _redirect("/staff/canned", done="removed")

@@ -53,7 +53,7 @@ async def _load_alerts(request: web.Request, handler) -> web.StreamResponse:
             or not request.cookies.get(COOKIE):
         return await handler(request)
     async with services_of(request).store.transaction() as session:
-        signed = await accounts.signed_in(session, request.cookies[COOKIE])  # an ended session sees nothing
+        signed = await accounts.signed_in(session, request.cookies[COOKIE], services_of(request).clock())  # an ended one sees nothing
         found = await alerts.unacknowledged(session, SHOWN) if signed else []
     if not found:
         return await handler(request)
@@ -69,7 +69,7 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     number = staff_number(request.match_info["id"], "id")
     actor = actor_of(request[ACCOUNT])
     async with services_of(request).store.transaction() as session:
-        done = await alerts.acknowledge(session, number, actor)
+        done = await alerts.acknowledge(session, number, actor, services_of(request).clock())
     if done:
         log.info("staff console: emergency alert %s acknowledged by %s", number, actor)
     back = str(request[FORM].get("back", ""))

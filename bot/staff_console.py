@@ -80,7 +80,7 @@ async def _to_queue(request: web.Request) -> web.StreamResponse:
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     async with services_of(request).store.transaction() as session:
-        if await accounts.signed_in(session, request.cookies.get(COOKIE, "")):
+        if await accounts.signed_in(session, request.cookies.get(COOKIE, ""), services_of(request).clock()):
             raise web.HTTPSeeOther("/staff/")
     return _login_page(request)
 
@@ -106,16 +106,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="CSRF token missing or wrong: open the login page again 请重新打开登录页")
     where = address(request)
     keys = ((f"pair:{name}@{where}", ACCOUNT_LIMIT), (f"address:{where}", ADDRESS_LIMIT))
-    store = services_of(request).store
+    store, now = services_of(request).store, services_of(request).clock()
     taken = []
     async with store.transaction() as session:
         for key, limit in keys:
-            if not await accounts.take_attempt(session, key, limit, LIMIT_WINDOW):
+            if not await accounts.take_attempt(session, key, limit, LIMIT_WINDOW, now):
                 break
             taken.append(key)
         if len(taken) < len(keys):
             for key in taken:
-                await accounts.give_back(session, key)
+                await accounts.give_back(session, key, now)
         account = await accounts.by_name(session, name) if len(taken) == len(keys) else None
     if len(taken) < len(keys):
         log.warning("staff console: login of %r from %s refused: too many failures", name, where)
@@ -125,8 +125,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_page(request, 401, "wrong", name)
     async with store.transaction() as session:
         for key, _ in keys:
-            await accounts.give_back(session, key)
-        token = await accounts.open_session(session, account)
+            await accounts.give_back(session, key, now)
+        token = await accounts.open_session(session, account, services_of(request).clock())
     log.info("staff console: %s signed in from %s", account.name, where)
     response = see_other("/staff/")
     set_cookie(request, response, COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()))

@@ -10,7 +10,6 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.staff_web import ACCOUNT, FORM, HEADERS, actor_of, language, page, services_of
-from db.models import utcnow
 from db.tickets import is_short_id
 from handlers.masking import mask_text
 from handlers.themes import themes
@@ -20,7 +19,7 @@ MAX_OPINION_DAYS = 92  # the opinions page looks back at most a quarter
 THEMED = 2000  # of each category, the newest opinions grouped into themes
 
 
-def _opinion_range(query) -> tuple[datetime, datetime, dict]:
+def _opinion_range(query, now: datetime) -> tuple[datetime, datetime, dict]:
     """The opinions page's range: the week (Monday to Sunday, Shanghai) of `week=YYYY-MM-DD`, or
     else the last `days` days (7 when not given) up to now, or up to `until` (the page's own
     moment, which its forms send back)."""
@@ -38,9 +37,9 @@ def _opinion_range(query) -> tuple[datetime, datetime, dict]:
     days = int(query["days"]) if is_short_id(query.get("days", "")) else 7
     days = min(max(days, 1), MAX_OPINION_DAYS)
     try:
-        hi = min(datetime.fromisoformat(query.get("until", "")), utcnow())
+        hi = min(datetime.fromisoformat(query.get("until", "")), now)
     except (ValueError, TypeError):  # none, not a time, or without a time zone
-        hi = utcnow()
+        hi = now
     return hi - timedelta(days=days), hi, dict(week=None, days=days, until=hi)
 
 
@@ -52,7 +51,7 @@ async def opinions(request: web.Request) -> web.Response:
     from handlers.reports import today_in_shanghai
 
     services = services_of(request)
-    lo, hi, chosen = _opinion_range(request.query)
+    lo, hi, chosen = _opinion_range(request.query, services.clock())
     async with services.store.engine.connect() as conn:
         by_category = await export_queries.opinion_counts(conn, lo, hi)
         groups = [(category, opinion_category_title(category, services), count, await _themes(conn, lo, hi, category))
@@ -79,13 +78,13 @@ async def mark_theme(request: web.Request) -> web.StreamResponse:
     state, category, newest = str(form.get("state", "")), str(form.get("category", "")), str(form.get("theme", ""))
     if state not in (*opinion_marks.MARKS, "none") or not is_short_id(newest):
         raise web.HTTPBadRequest(text="a theme and a mark (read, answered, none) are needed")
-    lo, hi, _ = _opinion_range(form)
+    lo, hi, _ = _opinion_range(form, services.clock())
     async with services.store.engine.connect() as conn:
         theme = next((t for t in await _themes(conn, lo, hi, category) if t.ids[0] == int(newest)), None)
     if theme is None:
         raise web.HTTPConflict(text="this theme has changed since the page was shown: open the page again")
     async with services.store.transaction() as session:
-        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]))
+        await opinion_marks.mark(session, theme.ids, None if state == "none" else state, actor_of(request[ACCOUNT]), services.clock())
     back = str(form.get("back", ""))
     raise web.HTTPSeeOther(back if back.startswith("/staff/opinions") else "/staff/opinions")
 
@@ -100,7 +99,7 @@ async def dashboard(request: web.Request) -> web.Response:
     from db.engine import reading
     from handlers.reports import today_in_shanghai
 
-    services, now, today = services_of(request), utcnow(), today_in_shanghai()
+    services, now, today = services_of(request), services_of(request).clock(), today_in_shanghai()
     trend = await weekly_trend(services.store, services, today, now)
     summary, to_save = replace(trend[-1]), []  # this week so far; the trend's own stays as it is
     async with reading(services.store.engine).connect() as conn:

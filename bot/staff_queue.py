@@ -17,7 +17,7 @@ from bot.staff_web import ACCOUNT, FORM, actor_of, page, services_of
 from db import accounts, tickets
 from db import committees as committee_list
 from db.clock import SHANGHAI
-from db.models import Ticket, utcnow
+from db.models import Ticket
 from handlers import committees, staff
 from handlers.masking import mask_text
 from handlers.rules.lifecycle import OPEN, STAFF_MOVES, can_move
@@ -101,7 +101,7 @@ def address_of(shown: dict, **changes) -> str:
 
 def countdown(services: Services, lang: str):
     """A ticket's next deadline as working hours left ("剩 3.5 工时") or past ("超时 2 工时")."""
-    calendar, now = services.tickets.calendar, utcnow()
+    calendar, now = services.tickets.calendar, services.clock()
 
     def shown(ticket: Ticket, which: str = "") -> tuple[str, str]:
         if ticket.status not in OPEN:
@@ -128,7 +128,7 @@ async def queue(request: web.Request) -> web.Response:
     from bot.staff_web import language
 
     services = services_of(request)
-    now = utcnow()
+    now = services.clock()
     places = await committee_places(request)
     chosen, shown = chosen_filter(request, request.query, now, places)
     page_text = str(request.query.get("page", "1"))

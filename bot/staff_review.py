@@ -56,7 +56,8 @@ async def label(request: web.Request) -> web.StreamResponse:
     if not ids or chosen not in (*labels(services.content), *NOT_LEARNED):
         return await review_page(request, 400, "label")
     async with services.store.transaction() as session:
-        await review.label_items(session, ids, None if chosen == "none" else chosen, actor_of(request[ACCOUNT]))
+        await review.label_items(session, ids, None if chosen == "none" else chosen, actor_of(request[ACCOUNT]),
+                                 services.clock())
     raise web.HTTPSeeOther(f"/staff/review#i{ids[0]}")
 
 
@@ -66,7 +67,7 @@ async def approve(request: web.Request) -> web.StreamResponse:
 
     services = services_of(request)
     async with services.store.transaction() as session:
-        version = await review.approve(session, None, actor_of(request[ACCOUNT]))
+        version = await review.approve(session, None, actor_of(request[ACCOUNT]), services.clock())
     if version is None:
         return await review_page(request, 400, "nothing")
     raise web.HTTPSeeOther("/staff/review?done=approved#versions")

@@ -17,7 +17,7 @@ from bot.photo_files import PhotoUnavailable
 from bot.staff_queue import back_of, chosen_filter, committee_places, countdown
 from bot.staff_web import ACCOUNT, FORM, HEADERS, PHOTOS, actor_of, language, log, page, services_of
 from db import accounts, tickets
-from db.models import Ticket, TicketEvent, utcnow
+from db.models import Ticket, TicketEvent
 from handlers import canned as canned_replies
 from handlers import notify, staff
 from handlers.masking import mask_phone, mask_text
@@ -48,7 +48,7 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
     services, lang = services_of(request), language(request)
     ticket = await find_ticket(request)
     back = back_of(request.query.get("back") or (values or {}).get("back"))
-    chosen, _ = chosen_filter(request, _query_of(back), utcnow(), await committee_places(request))
+    chosen, _ = chosen_filter(request, _query_of(back), services.clock(), await committee_places(request))
     async with services.store.transaction() as session:
         events = await tickets.history(session, ticket.id, public_only=False)
         people = await accounts.all_accounts(session)
@@ -68,7 +68,7 @@ async def ticket_page(request: web.Request, problem: str = "", status: int = 200
                 problem=problem, done=done if done in DONE else "",
                 who=lambda a: actor_name(a, linked, lang), line=lambda e: history_line(e, services, lang), shown=shown,
                 phone=(ticket.phone or "") if revealed else mask_phone(ticket.phone), revealed=revealed,
-                countdown=countdown(services, lang), late=is_late(ticket, utcnow()),
+                countdown=countdown(services, lang), late=is_late(ticket, services.clock()),
                 photo_count=len(tickets.photos(ticket)), states=allowed_states(ticket), canned=canned,
                 canned_title=lambda name: canned[name].title_zh if lang == "zh" else canned[name].title_en, draft=draft,
                 categories=list(services.categories.by_id), people=[a for a in people if not a.disabled],

@@ -159,7 +159,7 @@ def signed_in(handler: Handler, admin: bool = False) -> Handler:
     POST only with the session's CSRF token."""
     async def checked(request: web.Request) -> web.StreamResponse:
         async with services_of(request).store.transaction() as session:
-            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""))
+            found = await accounts.signed_in(session, request.cookies.get(COOKIE, ""), services_of(request).clock())
             if found is not None and request.method == "GET":  # before the page reads its data: no change missed
                 request[VERSION] = await changes.current(session)
         if found is None:

@@ -13,7 +13,7 @@ from content.live_model import LiveModel
 from content.loader import REPORT_PATH, load_content
 from content.model_cache import content_hash, load_model
 from content.terms import ReportTerms
-from db.clock import SHANGHAI
+from db.clock import SHANGHAI, Clock, install
 from handlers.rules.workdays import Calendar, official_calendar_ends
 from handlers.services import Exporter, Services, StaffDirectory, TicketRules
 from handlers.texts import Texts
@@ -50,9 +50,12 @@ async def build_services(settings: Settings, *, exporter: Exporter | None = None
     store = await Store.open(settings.database_url)
     store.bots = bot_identities(settings)
     core = build_core(settings.bot_language, settings.cache_dir)
+    clock = Clock()
+    install(clock)  # the process's one clock: db.clock.utcnow (rows' creation stamps, today) reads services.clock
     return replace(
         core,
         store=store,
+        clock=clock,
         model=LiveModel(core.model, content_hash()),  # swapped for staff's retrained versions (bot/retrain.py)
         tickets=TicketRules(
             moderation_chat=str(settings.moderation_chat_id) if settings.moderation_chat_id is not None else None,

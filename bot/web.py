@@ -194,12 +194,11 @@ async def _outbox_figures(services: Services) -> tuple[int, int, int]:
     """Messages waiting to be sent, those left "sending" by a worker that is gone, and the age
     in seconds of the oldest still to be delivered."""
     from db import outbox
-    from db.models import utcnow
 
     if services.store is None:
         raise RuntimeError("no database configured")
     async with services.store.transaction() as session:
-        now = utcnow()
+        now = services.clock()
         return (await outbox.backlog(session), await outbox.stuck(session, now),
                 round(await outbox.oldest_waiting(session, now)))
 

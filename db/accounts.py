@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import weakref
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import LoginThrottle, StaffAccount, StaffSession, utcnow
+from db.models import LoginThrottle, StaffAccount, StaffSession
 
 HASHER = PasswordHasher()  # argon2id with the library's recommended parameters (64 MiB each)
 HASHES_AT_ONCE = 2  # memory stays at 2 x 64 MiB however many logins arrive at once
@@ -154,21 +154,21 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def open_session(session: AsyncSession, account: StaffAccount) -> str:
+async def open_session(session: AsyncSession, account: StaffAccount, now: datetime) -> str:
     """A new signed-in session; returns the token for the cookie (only its digest is stored)."""
-    token, now = secrets.token_urlsafe(32), utcnow()
+    token = secrets.token_urlsafe(32)
     session.add(StaffSession(token_hash=_digest(token), account_id=account.id, csrf=secrets.token_urlsafe(32),
                              created_at=now, expires_at=now + SESSION_LIFETIME))
     await session.exec(delete(StaffSession).where(StaffSession.expires_at < now))  # the expired ones of anybody
     return token
 
 
-async def signed_in(session: AsyncSession, token: str) -> tuple[StaffSession, StaffAccount] | None:
+async def signed_in(session: AsyncSession, token: str, now: datetime) -> tuple[StaffSession, StaffAccount] | None:
     """The live session of this cookie token and its enabled account, or None."""
     if not token:
         return None
     row = (await session.exec(select(StaffSession, StaffAccount).join(StaffAccount).where(
-        StaffSession.token_hash == _digest(token), StaffSession.expires_at > utcnow(),
+        StaffSession.token_hash == _digest(token), StaffSession.expires_at > now,
         StaffAccount.disabled == False))).first()  # noqa: E712
     return (row[0], row[1]) if row else None
 
@@ -181,12 +181,12 @@ async def end_sessions(session: AsyncSession, account_id: int) -> None:
     await session.exec(delete(StaffSession).where(StaffSession.account_id == account_id))
 
 
-async def take_attempt(session: AsyncSession, key: str, limit: int, window: timedelta) -> bool:
+async def take_attempt(session: AsyncSession, key: str, limit: int, window: timedelta, now: datetime) -> bool:
     """Count one login attempt of `key` before its password is checked; False when `limit`
     attempts of the window are counted already (this one is then not counted). One UPDATE with
     RETURNING: concurrent attempts each see their own count, so a burst gets at most `limit`
     password checks. The window starts at the first attempt after the last one ended."""
-    now, key = utcnow(), key[:192]
+    key = key[:192]
     if await session.get(LoginThrottle, key) is None:
         try:
             async with session.begin_nested():
@@ -198,13 +198,13 @@ async def take_attempt(session: AsyncSession, key: str, limit: int, window: time
         count=case((ended, 1), else_=LoginThrottle.count + 1), since=case((ended, now), else_=LoginThrottle.since))
         .returning(LoginThrottle.count))).scalar_one()
     if count > limit:
-        await give_back(session, key)
+        await give_back(session, key, now)
         return False
     return True
 
 
-async def give_back(session: AsyncSession, key: str) -> None:
+async def give_back(session: AsyncSession, key: str, now: datetime) -> None:
     """An attempt that turned out not to be a failure (the right password, or refused unchecked)."""
     await session.exec(update(LoginThrottle).where(LoginThrottle.key == key[:192], LoginThrottle.count > 0)
                        .values(count=LoginThrottle.count - 1))
-    await session.exec(delete(LoginThrottle).where(LoginThrottle.since < utcnow() - timedelta(days=1)))
+    await session.exec(delete(LoginThrottle).where(LoginThrottle.since < now - timedelta(days=1)))

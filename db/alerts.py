@@ -9,7 +9,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import changes
-from db.clock import utcnow
 from db.models import Alert
 
 MAX_TEXT = 1024
@@ -30,10 +29,10 @@ async def unacknowledged(session: AsyncSession, limit: int = 20) -> list[Alert]:
     return list(found)
 
 
-async def acknowledge(session: AsyncSession, alert_id: int, actor: str, at: datetime | None = None) -> bool:
+async def acknowledge(session: AsyncSession, alert_id: int, actor: str, at: datetime) -> bool:
     """Mark one alert acknowledged by `actor`; False when there is no such alert or it was already."""
     done = await session.exec(update(Alert).where(col(Alert.id) == alert_id, col(Alert.acknowledged_at).is_(None))
-                              .values(acknowledged_by=actor[:64], acknowledged_at=at or utcnow()))
+                              .values(acknowledged_by=actor[:64], acknowledged_at=at))
     if done.rowcount == 1:
         changes.record(session, changes.ACKNOWLEDGED, alert_id=alert_id, actor=actor)
     return done.rowcount == 1

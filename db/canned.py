@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import admin_log
-from db.models import CannedReply, utcnow
+from db.models import CannedReply
 
 NAME = re.compile(r"[a-z0-9_]{1,40}")
 TEXT_LIMIT = 2000
@@ -44,7 +45,7 @@ async def replies(session: AsyncSession, seed: dict[str, tuple[str, str, str]]) 
 
 
 async def save(session: AsyncSession, actor: str, seed: dict, name: str, title_zh: str, title_en: str, text: str,
-               new: bool) -> Canned:
+               new: bool, now: datetime) -> Canned:
     name, title_zh, title_en, text = name.strip(), title_zh.strip(), title_en.strip(), text.strip()
     if not NAME.fullmatch(name):
         raise CannedError("代号只能用小写英文字母、数字和下划线(1 至 40 个)。")
@@ -59,7 +60,7 @@ async def save(session: AsyncSession, actor: str, seed: dict, name: str, title_z
         raise CannedError(f"没有代号为「{name}」的常用回复。")
     row = await session.get(CannedReply, name) or CannedReply(name=name)
     before = existing.get(name)
-    row.title_zh, row.title_en, row.text, row.deleted, row.updated_at = title_zh, title_en or title_zh, text, False, utcnow()
+    row.title_zh, row.title_en, row.text, row.deleted, row.updated_at = title_zh, title_en or title_zh, text, False, now
     session.add(row)
     if before is None:
         what = f"added: {title_zh}"
@@ -72,14 +73,14 @@ async def save(session: AsyncSession, actor: str, seed: dict, name: str, title_z
     return Canned(name, title_zh, row.title_en, text, name in seed, True)
 
 
-async def remove(session: AsyncSession, actor: str, seed: dict, name: str) -> None:
+async def remove(session: AsyncSession, actor: str, seed: dict, name: str, now: datetime) -> None:
     existing = await replies(session, seed)
     if name not in existing:
         raise CannedError(f"没有代号为「{name}」的常用回复。")
     row = await session.get(CannedReply, name)
     if name in seed:  # a file stays in git: its removal is kept as a mark over it
         row = row or CannedReply(name=name)
-        row.deleted, row.updated_at = True, utcnow()
+        row.deleted, row.updated_at = True, now
         session.add(row)
     elif row is not None:
         await session.delete(row)

@@ -4,12 +4,13 @@ change copies the seed into the table, and from then on the table is the list.""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import admin_log
-from db.models import Committee, utcnow
+from db.models import Committee
 
 PHONE_CHARACTERS = set("0123456789-() ")
 
@@ -48,7 +49,7 @@ def split_places(text: str) -> list[str]:
 
 
 async def save(session: AsyncSession, actor: str, seed: dict[str, tuple[str, ...]], name: str, place_text: str,
-               phone: str, old_name: str = "") -> Committee:
+               phone: str, old_name: str = "", *, now: datetime) -> Committee:
     """A committee added (no `old_name`) or changed (renamed from `old_name`)."""
     name, phone = name.strip()[:64], phone.strip()
     found = split_places(place_text)
@@ -68,7 +69,7 @@ async def save(session: AsyncSession, actor: str, seed: dict[str, tuple[str, ...
         raise CommitteeError(f"已有名为「{name}」的居委会。")
     row = existing or Committee(name=name)
     before = (row.name, json.loads(row.places), row.phone) if existing else None
-    row.name, row.places, row.phone, row.updated_at = name, json.dumps(found, ensure_ascii=False), phone or None, utcnow()
+    row.name, row.places, row.phone, row.updated_at = name, json.dumps(found, ensure_ascii=False), phone or None, now
     session.add(row)
     if before is None:
         what = f"added: {'、'.join(found)}" + (f"; phone {phone}" if phone else "")

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import aware, utcnow
+from db.clock import aware
 from db.models import Conversation
 
 _TABLE = Conversation.__table__
@@ -93,8 +93,8 @@ async def write(session: AsyncSession, talk: Talk) -> None:
     (Core statements: the ORM's merge read the row again first)."""
     conn = await session.connection()
     row = _row(talk)
-    if row["updated_at"] is None:
-        row["updated_at"] = utcnow()
+    if row["updated_at"] is None:  # the turn stamps it with its own clock (services.clock)
+        raise ValueError("a conversation record is written with the time of its last turn (talk.updated_at)")
     done = await conn.execute(_UPDATE, {**row, "key_channel": talk.channel, "key_chat_id": talk.chat_id,
                                         "key_user_id": talk.user_id})
     if done.rowcount == 0:

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.delivery_states import OPEN, CancelReason, State, check, sources
-from db.models import OutboxFile, OutboxMessage, utcnow
+from db.models import OutboxFile, OutboxMessage
 
 
 class Choice(NamedTuple):
@@ -263,16 +263,16 @@ async def extend(session: AsyncSession, row_id: int, owner: str, now: datetime, 
     )
 
 
-def mark_sent(row: OutboxMessage, message_id: str | None) -> None:
+def mark_sent(row: OutboxMessage, message_id: str | None, now: datetime) -> None:
     _move(row, State.SENT)
-    row.sent_at, row.sent_message_id, row.last_error = utcnow(), message_id, None
+    row.sent_at, row.sent_message_id, row.last_error = now, message_id, None
     _unclaim(row)
 
 
-def mark_retry(row: OutboxMessage, delay: float, error: str) -> None:
+def mark_retry(row: OutboxMessage, delay: float, error: str, now: datetime) -> None:
     _move(row, State.PENDING)
     row.attempts += 1
-    row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    row.next_attempt_at = now + timedelta(seconds=delay)
     row.last_error = error[:512]
     _unclaim(row)  # due again at next_attempt_at, for whichever worker comes first
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import utcnow
 from db.models import Conversation, ModelVersion, Resident, ReviewItem
 
 OPEN = ("new", "labelled")  # shown on the review page
@@ -57,20 +56,20 @@ async def open_items(session: AsyncSession, limit: int = 2000) -> list[ReviewIte
     return list((await session.exec(query)).all())
 
 
-async def label_items(session: AsyncSession, ids: Iterable[int], label: str | None, actor: str) -> int:
+async def label_items(session: AsyncSession, ids: Iterable[int], label: str | None, actor: str, now: datetime) -> int:
     """Label these open items (None: unlabelled again; "dismissed": nothing to learn from them)."""
     ids = sorted(set(ids))
     if not ids:
         return 0
     values = (dict(status="new", label=None, labelled_by=None, labelled_at=None) if label is None else
-              dict(status="dismissed", label=None, labelled_by=actor, labelled_at=utcnow()) if label == "dismissed" else
-              dict(status="labelled", label=label, labelled_by=actor, labelled_at=utcnow()))
+              dict(status="dismissed", label=None, labelled_by=actor, labelled_at=now) if label == "dismissed" else
+              dict(status="labelled", label=label, labelled_by=actor, labelled_at=now))
     done = await session.exec(update(ReviewItem).where(col(ReviewItem.id).in_(ids), col(ReviewItem.status).in_(OPEN))
                               .values(**values))
     return done.rowcount
 
 
-async def approve(session: AsyncSession, ids: Iterable[int] | None, actor: str) -> ModelVersion | None:
+async def approve(session: AsyncSession, ids: Iterable[int] | None, actor: str, now: datetime) -> ModelVersion | None:
     """Approve the labelled items (these, or all): a new model version to train with them."""
     query = select(ReviewItem).where(ReviewItem.status == "labelled")
     if ids is not None:
@@ -81,7 +80,6 @@ async def approve(session: AsyncSession, ids: Iterable[int] | None, actor: str) 
     version = ModelVersion(created_by=actor)
     session.add(version)
     await session.flush()
-    now = utcnow()
     for item in items:
         item.status, item.approved_by, item.approved_at, item.batch = "approved", actor, now, version.id
         session.add(item)
@@ -118,10 +116,10 @@ async def to_train(session: AsyncSession) -> list[ModelVersion]:
 
 
 async def finish(session: AsyncSession, version_id: int, state: str, model_hash: str = "", report: str = "",
-                 examples: int = 0) -> None:
+                 examples: int = 0, *, now: datetime) -> None:
     version = await session.get(ModelVersion, version_id)
     version.state, version.model_hash, version.report, version.examples = state, model_hash, report[:8192], examples
-    version.ready_at = utcnow()
+    version.ready_at = now
     session.add(version)
 
 

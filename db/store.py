@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import changes, conversations
 from db.conversations import Talk
 from db.engine import open_database
-from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket, utcnow
+from db.models import Feedback, Opinion, ProcessedUpdate, Resident, Subscription, Ticket
 from db.outbox import QUEUED
 from db.turn import AFTER as _AFTER
 from db.turn import CURRENT as _TURN
@@ -122,7 +122,7 @@ class Store:
             return await _first_contact(session, channel, user_id)
 
     async def resident_state(self, channel: str, user_id: str, claim: str | None = None,
-                             chat_id: str | None = None) -> ResidentState:
+                             chat_id: str | None = None, *, now: datetime) -> ResidentState:
         """The resident (their row created on first contact), their conversation record in
         `chat_id` (by default their private chat) and, in the same query, what the router must
         look at for them; with `claim`, that update's key is claimed first (see claim_update),
@@ -136,7 +136,7 @@ class Store:
             conn = await session.connection()
             if claim:
                 try:
-                    await conn.execute(_CLAIM, self._claim(claim))
+                    await conn.execute(_CLAIM, self._claim(claim, now))
                 except IntegrityError:
                     raise Repeated(claim) from None
             row = (await conn.execute(_STATE, {"channel": channel, "user_id": user_id})).first()
@@ -164,14 +164,14 @@ class Store:
     def _digest(self, key: str) -> str:
         return update_digest(key, self.bots.get(key.partition(":")[0], ""))
 
-    def _claim(self, key: str) -> dict:
-        return {"key": self._digest(key), "at": utcnow()}
+    def _claim(self, key: str, now: datetime) -> dict:
+        return {"key": self._digest(key), "at": now}
 
-    async def claim_update(self, key: str) -> bool:
+    async def claim_update(self, key: str, now: datetime) -> bool:
         """Record that an update is being handled; False when it was (or is being) already."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(_CLAIM, self._claim(key))
+                await conn.execute(_CLAIM, self._claim(key, now))
         except IntegrityError:
             return False
         return True

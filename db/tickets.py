@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import changes
 from db.clock import SHANGHAI
-from db.models import Chase, RelayMessage, Ticket, TicketCounter, TicketEvent, utcnow
+from db.models import Chase, RelayMessage, Ticket, TicketCounter, TicketEvent
 from handlers.rules.duplicates import Report, can_have_duplicate
 from handlers.rules.lifecycle import OPEN, Status, move, unmerge
 from handlers.rules.places import area_of, plain_place
@@ -58,8 +58,8 @@ async def add_event(session: AsyncSession, ticket: Ticket, actor: str, kind: str
     return event
 
 
-async def create(session: AsyncSession, **fields) -> Ticket:
-    now = fields.setdefault("created_at", utcnow())
+async def create(session: AsyncSession, *, created_at: datetime, **fields) -> Ticket:
+    now = fields["created_at"] = created_at  # the turn's time: its number's month, its limits count from it
     fields.setdefault("area", area_of(fields.get("place", "")))
     ticket = Ticket(number=await next_number(session, now), **fields)
     session.add(ticket)
@@ -141,11 +141,12 @@ async def history(session: AsyncSession, ticket_id: int, public_only: bool) -> l
     return list((await session.exec(query.order_by(TicketEvent.id))).all())
 
 
-async def recent_reply(session: AsyncSession, ticket_id: int, actor: str, note: str, within: timedelta) -> bool:
+async def recent_reply(session: AsyncSession, ticket_id: int, actor: str, note: str, within: timedelta,
+                       now: datetime) -> bool:
     """Whether this staff member sent this very reply on this ticket a moment ago."""
     return (await session.exec(select(TicketEvent.id).where(
         TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "reply", TicketEvent.actor == actor,
-        TicketEvent.note == note, TicketEvent.at > utcnow() - within))).first() is not None
+        TicketEvent.note == note, TicketEvent.at > now - within))).first() is not None
 
 
 async def open_tickets(session: AsyncSession, limit: int = 30) -> list[Ticket]:
@@ -300,11 +301,11 @@ async def open_areas(session: AsyncSession, limit: int = 100) -> list[tuple[str,
 
 
 async def change_status(session: AsyncSession, ticket: Ticket, to: str, actor: str, note: str = "",
-                        public: bool = True) -> str:
+                        public: bool = True, *, now: datetime) -> str:
     """Move the ticket to `to` by the life cycle's rules (handlers/rules/lifecycle.py, which
     raises TransitionError for a move it does not allow), recording the event; returns the
     status it had."""
-    before = move(ticket, to, utcnow(), by_staff=is_staff_actor(actor))
+    before = move(ticket, to, now, by_staff=is_staff_actor(actor))
     session.add(ticket)
     await add_event(session, ticket, actor, "status", note, from_status=before, to_status=to, public=public)
     return before
@@ -343,10 +344,9 @@ class Stats:
     overdue: int
 
 
-async def stats(session: AsyncSession, now: datetime | None = None) -> Stats:
+async def stats(session: AsyncSession, now: datetime) -> Stats:
     """Counts by status, open ones by category, and the overdue: one pass over the (status,
     category) index and a range of the (status, resolution_due) one, never the table."""
-    now = now or utcnow()
     by_status: dict[str, int] = {}
     by_category: dict[str, int] = {}
     for status, category, count in (await session.exec(

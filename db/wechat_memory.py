@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import Conversation, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply, utcnow
+from db.models import Conversation, Resident, Subscription, Ticket, WeChatChoices, WeChatNonce, WeChatReply
 from db.outbox import Choice
 from handlers.rules.lifecycle import ENDED
 
@@ -53,21 +53,21 @@ async def shown(store: Store, openid: str) -> tuple[tuple[Choice, ...], tuple[Ch
     return _load(reply), None if notice is None else _load(notice), bool(under_way)
 
 
-async def remember_reply(store: Store, openid: str, choices: Sequence[Any]) -> None:
+async def remember_reply(store: Store, openid: str, choices: Sequence[Any], now: datetime) -> None:
     """A reply was shown: its choices replace the last reply's, and any notice's are past."""
     async with store.engine.begin() as conn:
         if not choices:
             await conn.execute(delete(_CHOICES).where(_CHOICES.c.openid == openid))
             return
-        values = {"reply": _dump(choices), "notice": None, "at": utcnow()}
+        values = {"reply": _dump(choices), "notice": None, "at": now}
         await conn.execute(_insert(store, _CHOICES).values(openid=openid, **values)
                            .on_conflict_do_update(index_elements=[_CHOICES.c.openid], set_=values))
 
 
-async def remember_notice(store: Store, openid: str, choices: Sequence[Any]) -> None:
+async def remember_notice(store: Store, openid: str, choices: Sequence[Any], now: datetime) -> None:
     """A notice was sent (a staff message, the rating question): its choices, maybe none, replace
     an earlier notice's; the reply's stay."""
-    values = {"notice": _dump(choices), "at": utcnow()}
+    values = {"notice": _dump(choices), "at": now}
     async with store.engine.begin() as conn:
         await conn.execute(_insert(store, _CHOICES).values(openid=openid, reply="[]", **values)
                            .on_conflict_do_update(index_elements=[_CHOICES.c.openid], set_=values))
@@ -84,11 +84,11 @@ async def first_use(store: Store, timestamp: int, nonce: str, digest: str) -> bo
     return stored == digest
 
 
-async def keep_reply(store: Store, key: str, chunks: Sequence[str]) -> None:
+async def keep_reply(store: Store, key: str, chunks: Sequence[str], now: datetime) -> None:
     """The reply to a message (its pieces); the first server's stays."""
     async with store.engine.begin() as conn:
         await conn.execute(_insert(store, _REPLY).values(key=key, chunks=json.dumps(list(chunks), ensure_ascii=False),
-                                                         delivery=None, at=utcnow()).on_conflict_do_nothing())
+                                                         delivery=None, at=now).on_conflict_do_nothing())
 
 
 async def reply_of(store: Store, key: str) -> tuple[list[str], str | None] | None:
@@ -122,10 +122,10 @@ async def unfollowed(store: Store, openid: str, now) -> None:
                                                       subscription.c.blocked_at.is_(None)).values(blocked_at=now))
 
 
-async def forget_old(store: Store, oldest_timestamp: int) -> None:
+async def forget_old(store: Store, oldest_timestamp: int, now: datetime) -> None:
     """Delete the nonces of callbacks older than `oldest_timestamp` (refused by their age
     anyway), replies older than REPLIES_KEPT and choices nobody answered for CHOICES_KEPT."""
     async with store.engine.begin() as conn:
         await conn.execute(delete(_NONCE).where(_NONCE.c.timestamp < oldest_timestamp))
-        await conn.execute(delete(_REPLY).where(_REPLY.c.at < utcnow() - REPLIES_KEPT))
-        await conn.execute(delete(_CHOICES).where(_CHOICES.c.at < utcnow() - CHOICES_KEPT))
+        await conn.execute(delete(_REPLY).where(_REPLY.c.at < now - REPLIES_KEPT))
+        await conn.execute(delete(_CHOICES).where(_CHOICES.c.at < now - CHOICES_KEPT))

@@ -50,5 +50,6 @@ async def close_unrated(services: Services, now: datetime) -> int:
     async with services.store.transaction() as session:
         stale = await tickets.resolved_before(session, cutoff)
         for ticket in stale:
-            await tickets.change_status(session, ticket, "closed", "system", "居民未评价,自动关闭", public=True)
+            await tickets.change_status(session, ticket, "closed", "system", "居民未评价,自动关闭", public=True,
+                                        now=now)
     return len(stale)

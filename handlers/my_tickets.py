@@ -190,7 +190,8 @@ async def rate(data: str, turn: Turn, comment: str | None = None) -> Reply:
         await tickets.add_event(session, ticket, "resident", "rating", note)
         to = after_rating(score)
         reopened = to == Status.in_progress
-        await tickets.change_status(session, ticket, to, "resident", f"居民评价 {note},重新打开" if reopened else f"居民评价 {note}")
+        await tickets.change_status(session, ticket, to, "resident", f"居民评价 {note},重新打开" if reopened else f"居民评价 {note}",
+                                    now=services.clock())
         if reopened:
             notify.to_staff(session, services, ticket, "alert", texts.render(
                 "staff_alert", "zh", ticket=ticket, message=f"居民评价 {note},工单已重新打开,请跟进。"))

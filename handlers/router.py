@@ -109,7 +109,7 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
         commands.is_staff_command(inbound.text) and services.staff is not None
         and await services.staff.is_staff(inbound.channel, inbound.user_id))
     if for_staff or store is None:
-        if key and not await store.claim_update(key):
+        if key and not await store.claim_update(key, services.clock()):
             return Reply("info", [])
         try:
             return await (staff.handle(inbound, services) if for_staff else _handle(inbound, None, services))
@@ -126,7 +126,8 @@ async def handle(inbound: Inbound, services: Services) -> Reply:
             # one unit of work, one commit: the claim, the resident and their conversation record,
             # tickets, opinions, outbox rows; a failure rolls the claim back with the rest
             async with store.turn() as session:
-                state = await store.resident_state(inbound.channel, inbound.user_id, claim=key, chat_id=inbound.chat_id)
+                state = await store.resident_state(inbound.channel, inbound.user_id, claim=key, chat_id=inbound.chat_id,
+                                                   now=services.clock())
                 before, last = _snapshot(state.talk), review.remembered(state.talk)
                 reply = await _handle(inbound, state, services)
                 await _keep_for_review(inbound, reply, services, state.talk, last)  # may change the record

@@ -86,7 +86,7 @@ async def relay_reply(ticket: Ticket, text: str, actor: str, services: Services,
         resident = await session.get(Resident, ticket.resident_id)
         lang = await notify.language(session, services, ticket, resident)
         body = text or ("(照片)" if lang != "en" else "(photo)")
-        if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN):
+        if await tickets.recent_reply(session, ticket.id, actor, body, within=RESENT_WITHIN, now=services.clock()):
             # the same reply again: our confirmation of the first was lost (a crash, a network
             # error) and the staff member sent it once more. The resident gets it once.
             return _say(services, "relayed", ticket=ticket, again=True)
@@ -246,7 +246,7 @@ async def change_status(ticket: Ticket, state: str, note: str, actor: str, servi
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         try:
-            before = await tickets.change_status(session, ticket, state, actor, note)
+            before = await tickets.change_status(session, ticket, state, actor, note, now=services.clock())
         except TransitionError:
             return _say(services, "cannot_change", ticket=ticket, now=_status(services, ticket.status, True),
                         wanted=_status(services, state, True))
@@ -261,7 +261,8 @@ async def mark_duplicate(ticket: Ticket, target: Ticket, actor: str, services: S
     async with services.store.transaction() as session:
         ticket = await session.get(Ticket, ticket.id)
         try:
-            await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理")
+            await tickets.change_status(session, ticket, "duplicate", actor, f"与 {target.number} 相同,合并处理",
+                                        now=services.clock())
         except TransitionError:
             return _say(services, "cannot_merge", ticket=ticket, now=_status(services, ticket.status))
         ticket.duplicate_of = target.id
@@ -309,7 +310,7 @@ async def open_tickets(inbound: Inbound, args: list[str], services: Services) ->
 async def stats(inbound: Inbound, args: list[str], services: Services) -> Reply:
     """/stats: counts by status and category, overdue tickets."""
     async with services.store.transaction() as session:
-        figures = await tickets.stats(session)
+        figures = await tickets.stats(session, services.clock())
     text = services.texts.render("staff_stats", "zh", by_status=sorted(figures.by_status.items()),
                                  by_category=sorted(figures.by_category.items(), key=lambda kv: -kv[1]),
                                  overdue=figures.overdue, **_views(services))

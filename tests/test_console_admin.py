@@ -183,7 +183,7 @@ async def test_the_moderation_chats_reply_command_uses_the_office_list(console, 
 
     async with services.store.transaction() as session:
         await canned.save(session, "web:wang", canned_replies.seed(services), "resolved", "已处理完毕", "Dealt with",
-                          "已经修好了,谢谢您。", new=False)
+                          "已经修好了,谢谢您。", new=False, now=services.clock())
     found = await canned_replies.replies(services)
     assert found["resolved"].text == "已经修好了,谢谢您。" and found["received"].seeded and not found["received"].edited
     assert PASSWORD  # the fixtures' accounts are unused here: the chat's function reads the same list

@@ -38,8 +38,8 @@ def test_the_table_names_every_state_and_its_final_ones():
 # Each function of db/outbox.py that changes a row's state, the state it moves a row to.
 ROW_MOVES = {
     "start_sending": (State.SENDING, lambda row: outbox.start_sending(row)),
-    "mark_sent": (State.SENT, lambda row: outbox.mark_sent(row, "42")),
-    "mark_retry": (State.PENDING, lambda row: outbox.mark_retry(row, 5, "a 500")),
+    "mark_sent": (State.SENT, lambda row: outbox.mark_sent(row, "42", utcnow())),
+    "mark_retry": (State.PENDING, lambda row: outbox.mark_retry(row, 5, "a 500", utcnow())),
     "hold": (State.PENDING, lambda row: outbox.hold(row, utcnow() + timedelta(hours=1))),
     "mark_held": (State.HELD, lambda row: outbox.mark_held(row, "48 hours", "t1")),
     "mark_failed": (State.FAILED, lambda row: outbox.mark_failed(row, "refused")),

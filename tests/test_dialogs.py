@@ -367,12 +367,42 @@ def test_converse_speaks_json_lines(tmp_path):
 
 
 def test_handlers_read_the_time_only_from_the_injected_clock():
-    """services.clock (moved by tests and by `converse`) is the handlers' only clock."""
+    """services.clock (moved by tests and by `converse`) is the handlers' only clock; db/ and
+    bot/ take the time from their caller too (a `now` parameter, services.clock), never utcnow():
+    only db/clock.py defines it, and the models' creation stamps name it as their default."""
     import re
 
-    for path in sorted((ROOT / "handlers").glob("*.py")):
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
         found = re.findall(r"\butcnow\(\)|datetime\.now\(|time\.time\(\)", path.read_text(encoding="utf-8"))
-        assert not found, f"handlers/{path.name} reads the time itself: {found}"
+        assert not found, f"{path.relative_to(ROOT)} reads the time itself: {found}"
+    for package in ("db", "bot"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.relative_to(ROOT).as_posix() == "db/clock.py":
+                continue
+            found = re.findall(r"\butcnow\(\)", path.read_text(encoding="utf-8"))
+            assert not found, f"{path.relative_to(ROOT)} reads the time itself: {found}"
+
+
+async def test_the_running_bot_has_one_clock_that_its_rows_are_stamped_by_too(database_url):
+    """build_services installs services.clock as the process's: moving it moves utcnow() (rows'
+    creation stamps) and today() with it."""
+    from bot.settings import load_settings
+    from bot.startup import build_services, close_services
+    from db import clock
+    from db.models import Opinion
+
+    services = await build_services(load_settings({"DATABASE_URL": database_url}))
+    try:
+        services.clock.advance(timedelta(days=40))
+        resident = await services.store.resident("telegram", "41")
+        number = await services.store.add_opinion(resident.id, "希望多开几场围棋课")
+        async with services.store.transaction() as session:
+            stamped = clock.aware((await session.get(Opinion, number)).created_at)
+        assert abs(stamped - services.clock()) < timedelta(minutes=1)
+        assert clock.today() == services.clock().astimezone(clock.SHANGHAI).date()
+    finally:
+        await close_services(services)
+        clock.install(clock.Clock())  # the next test's process clock reads the time again
 
 
 async def test_the_migration_moves_half_filled_reports_and_waits_into_the_conversation_record(tmp_path):

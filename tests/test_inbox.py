@@ -59,7 +59,7 @@ async def test_an_update_a_dead_process_left_in_the_inbox_is_handled_at_the_next
     store.bots["telegram"] = server.token.partition(":")[0]  # the same bot as the one restarted below
     try:  # as the dead process left it: kept, its lease passed, claimed by the router, unanswered
         await inbox.keep(store.engine, key, json.dumps(update), "4242-deadbeef", utcnow() - inbox.LEASE - timedelta(minutes=1))
-        assert await store.claim_update(key)
+        assert await store.claim_update(key, utcnow())
         # and one no version of the bot can read: dropped, with a log line, not stopping the start
         await inbox.keep(store.engine, update_key(999), "{not json", "4242-deadbeef", utcnow() - inbox.LEASE - timedelta(minutes=1))
     finally:

@@ -48,7 +48,8 @@ async def test_a_wechat_only_server_chases_tickets_and_makes_the_weekly_export(d
         resident = await store.resident("wechat", "openid-1")
         async with store.transaction() as session:
             late = utcnow() - timedelta(days=1)
-            ticket = await tickets.create(session, source_key="test:late", resident_id=resident.id, channel="wechat",
+            ticket = await tickets.create(session, created_at=utcnow(),
+                                          source_key="test:late", resident_id=resident.id, channel="wechat",
                                           chat_id="openid-1", category="facilities", text="路灯坏了", place="峨山路91弄",
                                           response_due=late, resolution_due=late)
     finally:

@@ -20,7 +20,7 @@ async def test_a_batch_that_lowers_the_score_is_held_until_an_administrator_conf
         for e in wrong:
             session.add(ReviewItem(reason="fallback", text=e.text, status="labelled", label="greeting"))
         await session.flush()
-        version = (await review.approve(session, None, "web:wang")).id
+        version = (await review.approve(session, None, "web:wang", services.clock())).id
     before = sorted(cache_dir().iterdir())
 
     keeper = ModelKeeper(services)

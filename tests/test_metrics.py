@@ -118,7 +118,7 @@ async def test_the_outbox_gauges_show_what_waits_and_for_how_long(services):
         outbox.enqueue(session, "telegram", 2, "notice", "another")
         sent = outbox.enqueue(session, "telegram", 3, "card", "delivered already")
         outbox.start_sending(sent)  # (a row is sent from "sending" only)
-        outbox.mark_sent(sent, "17")
+        outbox.mark_sent(sent, "17", utcnow())
     await metrics.refresh(services)
     figures = samples(metrics.exposition().decode())
     assert value(figures, "tangqiao_outbox_depth", purpose="notice") == 2

@@ -68,7 +68,8 @@ async def office(services):
 async def a_ticket(office, chat: str = "r1") -> Ticket:
     resident = await office.store.resident("telegram", chat)
     async with office.store.transaction() as session:
-        return await tickets.create(session, source_key=f"test:{chat}", resident_id=resident.id, channel="telegram",
+        return await tickets.create(session, created_at=utcnow(),
+                                    source_key=f"test:{chat}", resident_id=resident.id, channel="telegram",
                                     chat_id=chat, category="facilities", text="路灯坏了", place="峨山路91弄",
                                     response_due=utcnow(), resolution_due=utcnow())
 

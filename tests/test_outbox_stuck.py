@@ -90,7 +90,7 @@ async def test_every_chat_with_something_due_gets_its_oldest_message_claimed(off
 async def a_ticket(office) -> Ticket:
     resident = await office.store.resident("telegram", "r1")
     async with office.store.transaction() as session:
-        return await tickets.create(session, source_key="test:r1", resident_id=resident.id, channel="telegram",
+        return await tickets.create(session, created_at=utcnow(), source_key="test:r1", resident_id=resident.id, channel="telegram",
                                     chat_id="r1", category="facilities", text="路灯坏了", place="峨山路91弄",
                                     response_due=utcnow(), resolution_due=utcnow())
 
@@ -123,10 +123,10 @@ async def test_a_status_write_the_database_refuses_is_written_again_and_the_chat
     monkeypatch.setattr(bot.delivery, "WRITE_RETRIES", (0.01, 0.01, 0.01))
     refusals = iter(range(9))  # each attempt is two writes (with what it belongs to, then alone): 4 attempts, and one more
 
-    def flaky_mark_sent(row, message_id, real=outbox.mark_sent):
+    def flaky_mark_sent(row, message_id, now, real=outbox.mark_sent):
         if next(refusals, None) is not None:
             raise OperationalError("UPDATE outboxmessage", {}, Exception("database is locked"))
-        real(row, message_id)
+        real(row, message_id, now)
 
     monkeypatch.setattr(outbox, "mark_sent", flaky_mark_sent)
     await queue(office, ("r1", "reply 1"), ("r1", "reply 2"))

@@ -60,7 +60,7 @@ async def queue(office, *messages: tuple[str, str]) -> None:
 async def a_ticket(office, n: int, due_in: timedelta = timedelta(days=-30)) -> Ticket:
     resident = await office.store.resident("telegram", f"r{n}")
     async with office.store.transaction() as session:
-        return await tickets.create(session, source_key=f"test:{n}", resident_id=resident.id, channel="telegram",
+        return await tickets.create(session, created_at=utcnow(), source_key=f"test:{n}", resident_id=resident.id, channel="telegram",
                                     chat_id=f"r{n}", category="facilities", text="路灯坏了", place=f"峨山路{n}号",
                                     response_due=utcnow() + due_in, resolution_due=utcnow() + due_in)
 
@@ -250,7 +250,7 @@ async def test_two_processes_chasing_at_once_post_each_chase_once(office, other,
     resolved = await a_ticket(office, 9, due_in=timedelta(days=30))  # resolved long ago, never rated
     async with office.store.transaction() as session:
         ticket = await session.get(Ticket, resolved.id)
-        await tickets.change_status(session, ticket, "resolved", "staff:7", "修好了")
+        await tickets.change_status(session, ticket, "resolved", "staff:7", "修好了", now=utcnow())
         ticket.resolved_at = utcnow() - timedelta(days=30)
         session.add(ticket)
     later = utcnow() + timedelta(days=1)
@@ -271,7 +271,8 @@ async def test_ticket_numbers_stay_unique_when_two_processes_open_a_month_at_onc
     async def open_one(services, n):
         resident = await services.store.resident("telegram", f"n{n}")
         async with services.store.transaction() as session:
-            ticket = await tickets.create(session, source_key=f"race:{n}", resident_id=resident.id, channel="telegram",
+            ticket = await tickets.create(session, created_at=utcnow(),
+                                          source_key=f"race:{n}", resident_id=resident.id, channel="telegram",
                                           chat_id=f"n{n}", category="noise", text="太吵", place="",
                                           response_due=utcnow(), resolution_due=utcnow())
             return ticket.number

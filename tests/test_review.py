@@ -148,8 +148,9 @@ async def test_the_export_lists_the_most_frequent_questions_not_in_the_report(se
         await turn(services, text, user=f"r{n}")
     ids = dict(query_rows(services.store, "select text, id from reviewitem"))
     async with services.store.transaction() as session:
-        await stored.label_items(session, [ids[t] for t in ["今天股票涨了吗", *snow]], "not_in_report", "web:li")
-        await stored.label_items(session, [ids["附近有啥好吃的饭店"]], "out_of_scope", "web:li")
+        await stored.label_items(session, [ids[t] for t in ["今天股票涨了吗", *snow]], "not_in_report", "web:li",
+                                 services.clock())
+        await stored.label_items(session, [ids["附近有啥好吃的饭店"]], "out_of_scope", "web:li", services.clock())
     today = today_in_shanghai()
     result = await build_export(services.store, services, today, today, tmp_path)
     book = load_workbook(next(p for p in result.files if p.suffix == ".xlsx"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
@@ -69,7 +70,7 @@ async def test_waiting_for_another_process_lock_leaves_the_event_loop_free(store
                                                   stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     try:
         assert await holder.stdout.readline() == b"locked\n"
-        claim = asyncio.create_task(store.claim_update("telegram:u:1"))
+        claim = asyncio.create_task(store.claim_update("telegram:u:1", datetime.now(UTC)))
         ticks = 0
         for _ in range(10):  # the loop goes on while the claim waits for the lock
             await asyncio.sleep(0.02)

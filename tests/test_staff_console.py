@@ -207,7 +207,8 @@ async def new_ticket(services, text="楼道路灯坏了一个星期,联系我 13
     now = utcnow()
     due = now - timedelta(hours=1) if late else now + due_in
     async with services.store.transaction() as session:
-        ticket = await tickets.create(session, source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
+        ticket = await tickets.create(session, created_at=utcnow(),
+                                      source_key=f"test:{user}:{text}", resident_id=resident.id, channel="telegram",
                                       chat_id=user, category=category, text=text, place=place, phone=phone,
                                       response_due=due, resolution_due=due)
     return ticket

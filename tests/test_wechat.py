@@ -335,7 +335,7 @@ async def test_the_outbox_sender_maps_wechat_answers(callback, api):
     from bot.delivery import Held, Refused, RetryLater
     from db.models import OutboxMessage
 
-    sender = WeChatSender(callback.channel.api, callback.channel.store)
+    sender = WeChatSender(callback.channel.api, callback.channel.store, clock=callback.channel.services.clock)
     api.wrote(RESIDENT)
     row = OutboxMessage(id=9, channel="wechat", chat_id=RESIDENT, purpose="status", text="<b>TQ-2611-0001</b> 已办结 &amp; 谢谢",
                         buttons=json.dumps([[["1★", "rate:1:1"], ["5★", "rate:1:5"]], [["没有解决", "unsolved:1"]]]))

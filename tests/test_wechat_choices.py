@@ -64,7 +64,7 @@ async def resolved(callback, office) -> OutboxMessage:
 
 async def deliver(callback, api, notice: OutboxMessage) -> None:
     """The outbox's WeChat sender delivers the notice, as the worker does."""
-    await WeChatSender(callback.channel.api, callback.channel.store).send(notice, None)
+    await WeChatSender(callback.channel.api, callback.channel.store, clock=callback.channel.services.clock).send(notice, None)
     [text] = await api.wait_for(RESIDENT, 1)
     assert "[1] 1★" in text and "[5] 5★" in text
 
@@ -108,7 +108,7 @@ async def test_a_digit_answering_a_later_staff_message_is_not_a_rating(make_call
     await deliver(callback, api, notice)
     question = OutboxMessage(id=notice.id + 1, channel="wechat", chat_id=RESIDENT, purpose="reply", ticket_id=1,
                              text="街道办答复(工单 TQ):请问是几号楼?")
-    await WeChatSender(callback.channel.api, callback.channel.store).send(question, None)
+    await WeChatSender(callback.channel.api, callback.channel.store, clock=callback.channel.services.clock).send(question, None)
     await api.wait_for(RESIDENT, 2)
     await callback.say("5")  # the building, not five stars
     assert ticket_1(office) == ("resolved", None)

@@ -56,7 +56,7 @@ async def test_a_reply_without_the_app_secret_is_never_shown_as_answered(service
     office = replace(services, tickets=TicketRules(moderation_chat=MODERATION))
     ticket = await a_ticket(office)
     await relay_reply(ticket, REPLY, "staff:7 王", office)
-    await OutboxWorker(office.store, {"wechat": WeChatSender(None, office.store)}, office).run_once()
+    await OutboxWorker(office.store, {"wechat": WeChatSender(None, office.store, clock=office.clock)}, office).run_once()
     fresh, events, rows = await state(office, ticket)
     assert fresh.undelivered and events[-1].kind == "undelivered" and "未送达" in events[-1].note
     assert [r.state for r in rows if r.chat_id == RESIDENT] == ["failed"]

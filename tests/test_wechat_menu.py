@@ -84,7 +84,8 @@ async def test_unfollowing_marks_the_resident_unreachable_until_they_write_again
     await callback.say("/start")
     resident = await services.store.resident("wechat", RESIDENT)
     async with services.store.transaction() as session:
-        await tickets.create(session, source_key="test:u1", resident_id=resident.id, channel="wechat", chat_id=RESIDENT,
+        await tickets.create(session, created_at=utcnow(),
+                             source_key="test:u1", resident_id=resident.id, channel="wechat", chat_id=RESIDENT,
                              category="facilities", text="路灯坏了", place="峨山路91弄",
                              response_due=utcnow(), resolution_due=utcnow() + timedelta(days=5))
         await stored_events.subscribe(session, resident.id, "jobs", utcnow())

@@ -44,7 +44,7 @@ def office(services):
 async def a_ticket(office) -> Ticket:
     resident = await office.store.resident("wechat", RESIDENT)
     async with office.store.transaction() as session:
-        return await tickets.create(session, source_key="test:w1", resident_id=resident.id, channel="wechat",
+        return await tickets.create(session, created_at=utcnow(), source_key="test:w1", resident_id=resident.id, channel="wechat",
                                     chat_id=RESIDENT, category="facilities", text="路灯坏了", place="峨山路91弄",
                                     response_due=utcnow(), resolution_due=utcnow())
 
@@ -60,7 +60,7 @@ async def state(office, ticket: Ticket) -> tuple[Ticket, list[TicketEvent], list
 
 async def start(make_callback, office, api, **env):
     callback = await make_callback(with_services=office, **env)
-    sender = WeChatSender(callback.channel.api, office.store, Template.of(callback.settings, office.texts))
+    sender = WeChatSender(callback.channel.api, office.store, Template.of(callback.settings, office.texts), clock=office.clock)
     return callback, OutboxWorker(office.store, {"wechat": sender}, office)
 
 
@@ -97,7 +97,7 @@ async def test_without_a_template_a_late_reply_is_shown_as_undelivered_and_hande
     await relay_reply(ticket, REPLY, "staff:7 王", office)
     async with office.store.transaction() as session:  # and the status changes too
         fresh = await session.get(Ticket, ticket.id)
-        await tickets.change_status(session, fresh, "acknowledged", "staff:7 王", "已派人处理")
+        await tickets.change_status(session, fresh, "acknowledged", "staff:7 王", "已派人处理", now=office.clock())
         await notify.status_notice(session, office, fresh, await session.get(Resident, fresh.resident_id), "已派人处理")
     await worker.run_once()
 

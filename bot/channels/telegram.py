@@ -74,7 +74,6 @@ from bot.metrics import handle  # the router's handle, counted and timed
 from bot.settings import Settings
 from bot.startup import build_services, close_services, settle_heap
 from db import outbox
-from db.models import utcnow
 from handlers import commands
 from handlers.services import Services, StaffDirectory
 from handlers.types import Inbound, Outbound, Reply
@@ -256,7 +255,7 @@ async def _defer(services: Services, chat_id: int, parts: list[Outbound], reply_
     """The messages of a reply, queued in order (the worker wakes when this commits); the
     first is due in `wait` seconds. In a group each replies to the staff member's message, so
     in a forum it lands in the same topic."""
-    due = utcnow() + timedelta(seconds=wait)
+    due = services.clock() + timedelta(seconds=wait)
     async with services.store.transaction() as session:
         for part in parts:
             row = outbox.enqueue(session, CHANNEL, chat_id, DEFERRED_PURPOSE, part.text, buttons=part.buttons,
@@ -296,7 +295,7 @@ def telegram_staff(application: Application, settings: Settings) -> StaffDirecto
 def use_services(application: Application, services: Services) -> None:
     """Give the application the services it handles updates with (built with telegram_staff)."""
     application.bot_data[SERVICES] = services
-    application.bot_data[INBOX].store = services.store
+    application.bot_data[INBOX].store, application.bot_data[INBOX].clock = services.store, services.clock
 
 
 async def start_channel(application: Application) -> None:

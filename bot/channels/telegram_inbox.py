@@ -27,7 +27,8 @@ import math
 import os
 import secrets
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from telegram import Bot, Update
@@ -35,7 +36,6 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.photo_files import is_file_id
 from db import inbox
-from db.models import utcnow
 from handlers.types import Inbound
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Inbox:
     def __init__(self) -> None:
         self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.store: Store | None = None  # None: no database, nothing kept
+        self.clock: Callable[[], datetime] | None = None  # the bot's (services.clock), given with the store
 
     async def keep(self, update: Update) -> bool:
         """Store the update, trying again while the database fails (it is not acknowledged
@@ -68,7 +69,7 @@ class Inbox:
         pause = 1.0
         while True:
             try:
-                return await inbox.keep(self.store.engine, update_key(update.update_id), update.to_json(), self.owner, utcnow())
+                return await inbox.keep(self.store.engine, update_key(update.update_id), update.to_json(), self.owner, self.clock())
             except Exception:  # noqa: BLE001 - whatever the driver raises: not stored, so not acknowledged
                 log.exception("could not store update %s; trying again in %.0f s", update.update_id, pause)
             await asyncio.sleep(pause)
@@ -87,7 +88,7 @@ class Inbox:
         if self.store is None:
             return 0
         replayed = 0
-        for kept in await inbox.take_over(self.store.engine, self.owner, utcnow()):
+        for kept in await inbox.take_over(self.store.engine, self.owner, self.clock()):
             if kept.attempts > MAX_ATTEMPTS:
                 log.error("giving up update %s: %d processes died handling it", kept.key, kept.attempts - 1)
                 await inbox.done(self.store.engine, kept.key)

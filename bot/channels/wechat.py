@@ -182,7 +182,7 @@ class WeChatChannel:
         """False when this timestamp and nonce came before with another body (a replay)."""
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_EVERY
-            await memory.forget_old(self.store, int(time.time() - FRESH_FOR))
+            await memory.forget_old(self.store, int(time.time() - FRESH_FOR), self.services.clock())
         return await memory.first_use(self.store, int(timestamp), nonce, hashlib.sha256(body).hexdigest())
 
     # -- the 5-second rule ----------------------------------------------------------------
@@ -254,7 +254,7 @@ class WeChatChannel:
                 await self._hand_over(inbound.user_id)
                 text, choices = numbered(messages)
                 if messages:  # nothing shown (a repeated delivery): the choices shown before still hold
-                    await remember(self.store, inbound.user_id, choices, notice=False)
+                    await remember(self.store, inbound.user_id, choices, self.services.clock(), notice=False)
             chunks = split_bytes(text) if text else []
             if messages:
                 await self._keep(key, chunks)
@@ -293,7 +293,7 @@ class WeChatChannel:
 
     async def _keep(self, key: str, chunks: list[str]) -> None:
         try:
-            await memory.keep_reply(self.store, key, chunks)
+            await memory.keep_reply(self.store, key, chunks, self.services.clock())
         except Exception:  # this server still answers; a retry reaching another may not get it
             log.exception("a WeChat reply could not be kept for WeChat's retries")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.channels.common import as_buttons, picked
@@ -30,11 +31,11 @@ async def pick(store: Store, openid: str, text: str) -> Button | None:
     return picked(text, list(as_buttons([choices])[0]))
 
 
-async def remember(store: Store, openid: str, choices: Sequence[Button], *, notice: bool) -> None:
+async def remember(store: Store, openid: str, choices: Sequence[Button], now: datetime, *, notice: bool) -> None:
     """Keep the choices just shown, for the digit that answers them. What was sent counts as
     sent even when this fails: the resident then types the label, or asks again."""
     try:
-        await (memory.remember_notice if notice else memory.remember_reply)(store, openid, choices)
+        await (memory.remember_notice if notice else memory.remember_reply)(store, openid, choices, now)
     except Exception:
         log.exception("the numbered choices shown to a WeChat resident could not be stored")
 

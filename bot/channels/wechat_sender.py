@@ -8,6 +8,8 @@ one, staff are told it did not reach them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.channels.common import as_buttons, numbered
@@ -23,7 +25,6 @@ from bot.channels.wechat_api import (
 from bot.channels.wechat_choices import remember
 from bot.channels.wechat_template import Template
 from bot.channels.wechat_xml import CHANNEL, split_bytes
-from db.clock import utcnow
 from handlers.types import Outbound
 
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ class WeChatSender:
 
     channel = CHANNEL
 
-    def __init__(self, api: WeChatApi | None, store: Store, template: Template | None = None) -> None:
+    def __init__(self, api: WeChatApi | None, store: Store, template: Template | None = None, *,
+                 clock: Callable[[], datetime]) -> None:
         self.api = api  # None without WECHAT_APP_ID / WECHAT_APP_SECRET: every row is refused
         self.store = store
         self.template = template
+        self.clock = clock  # the bot's (services.clock)
 
     async def send(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
         from bot.delivery import Refused, Sent
@@ -66,7 +69,7 @@ class WeChatSender:
             raise _translated(exc) from exc
         # the resident answers with a digit; one without choices ends the last one's (a rating
         # question), so that a digit answering a staff question is not a rating
-        await remember(self.store, row.chat_id, choices, notice=True)
+        await remember(self.store, row.chat_id, choices, self.clock(), notice=True)
         return Sent(str(result.get("msgid") or f"wechat-{row.id}"))
 
     async def _out_of_window(self, row: OutboxMessage, ticket: Ticket | None) -> None:
@@ -78,7 +81,7 @@ class WeChatSender:
             raise Held(notified=False)
         try:
             sent = await self.api.send_template(row.chat_id, self.template.template_id,
-                                                self.template.data(row, ticket, utcnow()), self.template.url)
+                                                self.template.data(row, ticket, self.clock()), self.template.url)
         except (WeChatApiError, WeChatUnavailable) as exc:
             if isinstance(exc, WeChatApiError) and exc.errcode in UNREACHABLE:
                 raise _translated(exc) from exc

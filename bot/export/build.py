@@ -25,7 +25,6 @@ from bot.export.sheets import Pseudonyms, event_sheet, not_in_report_sheet, opin
 from db import export_queries as q
 from db.engine import reading
 from db.events import export_counts
-from db.models import utcnow
 from handlers.reports import ExportInputError
 
 FORMATS = ("xlsx", "csv", "html")
@@ -70,7 +69,7 @@ async def build_export(store, services, start: date, end: date, out_dir: Path,
     stem = out_dir / f"tangqiao-{start:%Y%m%d}-{end:%Y%m%d}"
     calendar = services.tickets.calendar
     pseudonyms = Pseudonyms(await q.secret(store.engine))
-    now = now or utcnow()
+    now = now or services.clock()
     lo, hi = utc_bounds(start, end)
     days = (end - start).days + 1
     before = (start - timedelta(days=days), start - timedelta(days=1))

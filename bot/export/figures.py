@@ -22,7 +22,6 @@ from db import week_figures
 from db.clock import SHANGHAI, aware
 from db.engine import reading
 from db.events import EventCounts, export_counts
-from db.models import utcnow
 from handlers.categories import OTHER
 from handlers.masking import mask_text
 from handlers.rules.workdays import Calendar
@@ -368,7 +367,7 @@ async def save_finished(store, kept: list) -> None:
 async def weekly_trend(store, services, today: date, now: datetime | None = None, weeks: int = TREND_WEEKS) -> list[Summary]:
     """The figures of each of the `weeks` weeks (Monday to Sunday) up to this one, oldest first;
     this week's so far."""
-    now = now or utcnow()
+    now = now or services.clock()
     monday = today - timedelta(days=today.weekday())
     to_save: list = []
     async with reading(store.engine).connect() as conn:
