@@ -126,6 +126,10 @@ async def database_url(backend, tmp_path, postgres_database, sqlite_template):
         shutil.copyfile(sqlite_template, tmp_path / "bot.db")
         return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     await _empty(postgres_database)
+    # the dashboard keeps finished weeks in memory per database: one PostgreSQL database serves
+    # every test, and an emptied one can carry the last test's change marks again
+    from bot.export import figures
+    figures._finished.clear()
     return postgres_database
 
 
